@@ -1,0 +1,94 @@
+//! subsignal's change envelope: what every change event carries besides the entity itself.
+//!
+//! On the wire an event is a GraphQL object such as `OrderChange { seq prevSeq op key version expired order }`; the
+//! entity sits under a schema-specific field (`order`), which the store reads by name.
+
+use serde::{Deserialize, Serialize};
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChangeOp {
+    /// A new item.
+    Insert,
+    /// An existing item changed.
+    Modify,
+    /// An item was deleted (by a write, or by TTL expiry when `expired` is true).
+    Remove,
+    /// No change visible to this subscription: only the cursor moves to `seq`.
+    Watermark,
+}
+
+/// The envelope of a change event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEnvelope {
+    /// Global, gap-free sequence number, assigned at commit.
+    pub seq: i64,
+    /// The seq of the previous event delivered on the same subscription, or the cursor it started from.
+    pub prev_seq: i64,
+    /// What happened.
+    pub op: ChangeOp,
+    /// The entity's key (absent for watermarks).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The entity's version after the change (for removals, the version removed).
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// True when a removal was a TTL expiry.
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// Error codes that subsignal puts in GraphQL errors' `extensions.code`.
+pub mod error_code {
+    /// Input failed validation; `extensions.fields` lists `{field, code, message}`.
+    pub const VALIDATION: &str = "VALIDATION";
+    /// `expectedVersion` is stale; `extensions.current` holds the server's item.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// The `afterSeq` cursor is older than retention: take a new snapshot.
+    pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
+    /// No or bad credentials.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// Credentials fine, action not allowed.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// No such item (or not visible to the caller).
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// Something failed on the server; details are in its log under the request id.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_matches_the_wire() {
+        let wire = json!({"seq": 12, "prevSeq": 9, "op": "REMOVE", "key": "o1", "version": 3, "expired": true, "order": {"id": "o1"}});
+        let env: ChangeEnvelope = serde_json::from_value(wire).unwrap();
+        assert_eq!(
+            env,
+            ChangeEnvelope {
+                seq: 12,
+                prev_seq: 9,
+                op: ChangeOp::Remove,
+                key: Some("o1".into()),
+                version: Some(3),
+                expired: true
+            }
+        );
+        let back = serde_json::to_value(&env).unwrap();
+        assert_eq!(back, json!({"seq": 12, "prevSeq": 9, "op": "REMOVE", "key": "o1", "version": 3, "expired": true}));
+    }
+
+    #[test]
+    fn watermark_needs_no_key() {
+        let env: ChangeEnvelope = serde_json::from_value(
+            json!({"seq": 40, "prevSeq": 12, "op": "WATERMARK", "key": null, "version": null, "expired": false}),
+        )
+        .unwrap();
+        assert_eq!(env.op, ChangeOp::Watermark);
+        assert_eq!(env.key, None);
+    }
+}
