@@ -1,1 +1,340 @@
-//! Shared helpers for the end-to-end tests in `tests.rs`.
+//! Shared helpers for the end-to-end tests in `tests.rs`: an in-process server on a free port, a server process for
+//! crash tests, a GraphQL-over-HTTP client and a raw graphql-transport-ws client.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use subsignal_server::config::Settings;
+use subsignal_server::RunningServer;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a test waits for any one expected thing before it fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Settings every test server starts from: a free port, no worker delay, dev tokens, quick watermarks.
+pub fn test_settings(data_dir: &Path) -> Settings {
+    Settings {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        data_dir: Some(data_dir.to_owned()),
+        step_delay_ms: Some(0),
+        dev_tokens: Some(true),
+        reap_interval_ms: Some(100),
+        watermark_interval_ms: Some(200),
+        worker_backoff_ms: Some(10),
+        api_keys: Some(vec!["backend:test-api-key-123".into()]),
+        web_dir: Some(data_dir.join("no-web")),
+        ..Settings::default()
+    }
+}
+
+/// A server running in this process, with its own temporary data folder.
+pub struct TestServer {
+    /// The running server.
+    pub server: RunningServer,
+    /// Keeps the data folder alive.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts with [`test_settings`].
+    pub async fn start() -> TestServer {
+        Self::start_with(|s| s).await
+    }
+
+    /// Starts with [`test_settings`] changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(Settings) -> Settings) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = tweak(test_settings(dir.path())).resolve().expect("valid test settings");
+        let server = subsignal_server::start(config).await.expect("server starts");
+        TestServer { server, dir }
+    }
+
+    /// The HTTP base URL.
+    pub fn http(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// The WebSocket URL.
+    pub fn ws(&self) -> String {
+        format!("ws://{}/graphql", self.server.addr)
+    }
+
+    /// A token for `user` (in the admin group when `user` is "admin").
+    pub fn token(&self, user: &str) -> String {
+        let groups = if user == "admin" { vec!["admin".to_owned()] } else { vec![] };
+        self.server.auth.issue(user, groups, 3600).expect("token")
+    }
+
+    /// A GraphQL client for `user`.
+    pub fn client(&self, user: &str) -> Gql {
+        Gql {
+            url: format!("{}/graphql", self.http()),
+            auth: Some(("authorization", format!("Bearer {}", self.token(user)))),
+        }
+    }
+}
+
+/// GraphQL over HTTP.
+#[derive(Debug, Clone)]
+pub struct Gql {
+    /// `http://…/graphql`.
+    pub url: String,
+    /// A header carrying credentials.
+    pub auth: Option<(&'static str, String)>,
+}
+
+impl Gql {
+    /// Runs an operation and returns the whole response body.
+    pub async fn run(&self, query: &str, variables: Value) -> Value {
+        let client = reqwest::Client::new();
+        let mut req = client.post(&self.url).json(&json!({"query": query, "variables": variables}));
+        if let Some((name, value)) = &self.auth {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.expect("HTTP request");
+        resp.json().await.expect("JSON body")
+    }
+
+    /// Runs an operation that must succeed and returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.run(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Creates an order and returns it.
+    pub async fn create_order(&self, name: &str, mutation_id: Option<&str>) -> Value {
+        let data = self
+            .data(
+                &format!("mutation($input: CreateOrderInput!, $m: ID) {{ createOrder(input: $input, clientMutationId: $m) {{ {ORDER_FIELDS} }} }}"),
+                json!({"input": sample_input(name), "m": mutation_id}),
+            )
+            .await;
+        data["createOrder"].clone()
+    }
+}
+
+/// The fields tests read of an order.
+pub const ORDER_FIELDS: &str =
+    "id owner customerName email items { sku quantity unitPriceCents } totalCents status version createdAt updatedAt expiresAt";
+
+/// The subscription tests use.
+pub const ON_ORDER_CHANGED: &str =
+    "subscription($after: Int) { onOrderChanged(afterSeq: $after) { seq prevSeq op key version expired order { id owner status version } } }";
+
+/// A valid order input.
+pub fn sample_input(name: &str) -> Value {
+    json!({"customerName": name, "email": "someone@example.com", "items": [{"sku": "tea", "quantity": 2, "unitPriceCents": 450}]})
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw graphql-transport-ws client.
+pub struct Ws {
+    socket: Socket,
+}
+
+/// What a socket read gave.
+#[derive(Debug, PartialEq)]
+pub enum Frame {
+    /// A JSON text message.
+    Json(Value),
+    /// A close frame with its code.
+    Closed(u16),
+}
+
+impl Ws {
+    /// Opens a socket offering `graphql-transport-ws`.
+    pub async fn open(url: &str) -> Ws {
+        Self::open_with(url, Some("graphql-transport-ws"), None).await.expect("WebSocket upgrade")
+    }
+
+    /// Opens a socket with an optional subprotocol and Origin.
+    pub async fn open_with(
+        url: &str,
+        protocol: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        if let Some(p) = protocol {
+            request.headers_mut().insert("sec-websocket-protocol", p.parse().expect("header"));
+        }
+        if let Some(o) = origin {
+            request.headers_mut().insert("origin", o.parse().expect("header"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Ws { socket })
+    }
+
+    /// Opens, initialises with `token` and waits for the ack.
+    pub async fn connect(url: &str, token: &str) -> Ws {
+        let mut ws = Self::open(url).await;
+        ws.send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})).await;
+        assert_eq!(ws.next_json().await["type"], "connection_ack");
+        ws
+    }
+
+    /// Sends a JSON message.
+    pub async fn send(&mut self, message: Value) {
+        self.socket.send(Message::Text(message.to_string().into())).await.expect("send");
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// Subscribes `id` to `onOrderChanged(afterSeq)`.
+    pub async fn subscribe_changes(&mut self, id: &str, after: Option<i64>) {
+        self.send(json!({"type": "subscribe", "id": id, "payload": {"query": ON_ORDER_CHANGED, "variables": {"after": after}}}))
+            .await;
+    }
+
+    /// The next frame, skipping pings; fails the test after [`WAIT`].
+    pub async fn next_frame(&mut self) -> Frame {
+        self.next_frame_within(WAIT).await.expect("a frame within the wait")
+    }
+
+    /// The next frame within `wait`, or `None`.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?;
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    return Some(Frame::Json(serde_json::from_str(t.as_str()).expect("JSON frame")))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(Frame::Closed(frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005)))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Some(Frame::Closed(1006)),
+            }
+        }
+    }
+
+    /// The next JSON message.
+    pub async fn next_json(&mut self) -> Value {
+        match self.next_frame().await {
+            Frame::Json(v) => v,
+            Frame::Closed(code) => panic!("socket closed with {code} while a message was expected"),
+        }
+    }
+
+    /// The next `onOrderChanged` payload of a `next` message (watermarks included).
+    pub async fn next_change(&mut self) -> Value {
+        let msg = self.next_json().await;
+        assert_eq!(msg["type"], "next", "expected a next message, got {msg}");
+        msg["payload"]["data"]["onOrderChanged"].clone()
+    }
+
+    /// The next non-watermark change.
+    pub async fn next_real_change(&mut self) -> Value {
+        loop {
+            let change = self.next_change().await;
+            if change["op"] != "WATERMARK" {
+                return change;
+            }
+        }
+    }
+
+    /// Waits for the close code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            match self.next_frame().await {
+                Frame::Closed(code) => return code,
+                Frame::Json(_) => continue,
+            }
+        }
+    }
+}
+
+/// The `subsignal` binary, built if needed.
+pub fn server_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "subsignal-server", "--bin", "subsignal"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the subsignal binary failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    target.join("debug").join("subsignal")
+}
+
+/// A `subsignal serve` child process.
+pub struct ServerProcess {
+    /// The child.
+    pub child: tokio::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `subsignal serve` on a free port with `args` and waits until it listens.
+    pub async fn start(data_dir: &Path, args: &[&str]) -> ServerProcess {
+        Self::start_on("127.0.0.1:0", data_dir, args).await
+    }
+
+    /// Starts on a given address.
+    pub async fn start_on(listen: &str, data_dir: &Path, args: &[&str]) -> ServerProcess {
+        let mut child = tokio::process::Command::new(server_binary())
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .args(if args.contains(&"--step-delay-ms") { &[][..] } else { &["--step-delay-ms", "0"][..] })
+            .args(["--dev-tokens", "--web"])
+            .arg(data_dir.join("no-web"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn subsignal");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.expect("read log") {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    return rest.trim().parse::<SocketAddr>().expect("address in log");
+                }
+            }
+            panic!("subsignal exited before listening");
+        })
+        .await
+        .expect("subsignal starts listening in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { child, addr }
+    }
+
+    /// A token from the dev endpoint.
+    pub async fn dev_token(&self, user: &str) -> String {
+        let body: Value = reqwest::get(format!("http://{}/dev/token?user={user}", self.addr))
+            .await
+            .expect("dev token")
+            .json()
+            .await
+            .expect("JSON");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A GraphQL client for `user`.
+    pub async fn client(&self, user: &str) -> Gql {
+        Gql {
+            url: format!("http://{}/graphql", self.addr),
+            auth: Some(("authorization", format!("Bearer {}", self.dev_token(user).await))),
+        }
+    }
+
+    /// `kill -9`.
+    pub async fn kill9(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}

@@ -1,0 +1,240 @@
+//! The subsignal server: a local AppSync-like GraphQL service. Orders live in a table with TTL; every write goes
+//! through one write path that appends to an ordered change log (the DynamoDB Streams analogue); stream workers (the
+//! Lambda analogue) consume it and write back; subscriptions read it at their own cursor and filter by identity.
+//!
+//! [`start`] runs everything; [`app`] builds the router alone, for tests that drive it directly.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod model;
+pub mod orders;
+pub mod schema;
+pub mod storage;
+pub mod stream;
+mod transport;
+pub mod workers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::auth::{Auth, AuthConfig};
+use crate::config::Config;
+use crate::schema::{AppSchema, Limits, SchemaState};
+use crate::storage::{Storage, StorageError};
+use crate::stream::ChangeFeed;
+
+/// Records the change feed keeps in memory for subscribers that are nearly caught up.
+pub const FEED_WINDOW: usize = 4096;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The GraphQL schema.
+    pub schema: AppSchema,
+    /// Credential checks.
+    pub auth: Arc<Auth>,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The database.
+    pub storage: Storage,
+    /// Turns true when the server shuts down; WebSocket connections close with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/schema.graphql`, `/dev/*`, `/healthz`, and the web
+/// app at `/`.
+pub fn app(state: AppState) -> Router {
+    let web = &state.config.web_dir;
+    let router = Router::new()
+        .route("/graphql", get(transport::graphql_get).post(transport::graphql_post))
+        .route(
+            "/schema.graphql",
+            get(|axum::extract::State(s): axum::extract::State<AppState>| async move { s.schema.sdl() }),
+        )
+        .route("/dev/token", get(transport::dev_token))
+        .route("/dev/users", get(transport::dev_users))
+        .route("/healthz", get(|| async { "ok" }));
+    let router = if web.join("index.html").is_file() {
+        router.fallback_service(ServeDir::new(web).fallback(ServeFile::new(web.join("index.html"))))
+    } else {
+        let message = format!(
+            "The web app is not built (no {}/index.html). Build it with `cargo xtask demo` (or `trunk build --release`), \
+             or point --web at a built app. GraphiQL is at /graphql.",
+            web.display()
+        );
+        router.fallback(move || async move { (axum::http::StatusCode::NOT_FOUND, message) })
+    };
+    router.with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data folder or its secret file failed.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The database failed to open or migrate.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The database, for tests and tools in the same process.
+    pub storage: Storage,
+    /// The auth verifier (tests sign tokens with it).
+    pub auth: Arc<Auth>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, closes WebSockets with 1001, stops the workers, and waits for all of it.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn jwt_secret(config: &Config) -> Result<String, StartError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    let io = |source| StartError::DataDir { path: path.display().to_string(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= 16 => Ok(secret.trim().to_owned()),
+        _ => {
+            use rand::Rng;
+            let bytes: [u8; 32] = rand::thread_rng().gen();
+            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::write(&path, &secret).map_err(io)?;
+            Ok(secret)
+        }
+    }
+}
+
+/// Opens the database, starts the workers, the reaper and the pruner, binds the listener and serves.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let feed = ChangeFeed::new(FEED_WINDOW);
+    let storage = Storage::open(&config.data_dir, feed).await?;
+    let auth = Arc::new(Auth::new(AuthConfig {
+        jwt_secret: jwt_secret(&config)?,
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        admin_group: config.admin_group.clone(),
+        api_keys: config.api_keys.iter().map(|(name, key)| (key.clone(), name.clone())).collect::<HashMap<_, _>>(),
+        dev_tokens: config.dev_tokens,
+        demo_users: config.demo_users.clone(),
+        dev_token_ttl_secs: 12 * 3600,
+    }));
+    if config.seed_demo {
+        seed_demo(&storage, &config).await?;
+    }
+    let schema = schema::build(
+        SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval },
+        Limits {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            introspection: config.introspection,
+        },
+    );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let config = Arc::new(config);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let state = AppState {
+        schema,
+        auth: auth.clone(),
+        config: config.clone(),
+        storage: storage.clone(),
+        shutdown: shutdown_rx.clone(),
+    };
+    let router = app(state);
+    let mut graceful = shutdown_rx.clone();
+    let mut tasks = vec![tokio::spawn(async move {
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|stop| *stop).await;
+            });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "server failed");
+        }
+    })];
+    let consumer = workers::ConsumerConfig {
+        name: workers::ORDER_PROCESSOR.into(),
+        batch_size: config.worker_batch_size,
+        parallelism: config.worker_parallelism,
+        max_attempts: config.worker_max_attempts,
+        backoff: config.worker_backoff,
+    };
+    let handler = workers::order_processor(storage.clone(), config.step_delay);
+    tasks.push(tokio::spawn(workers::run_consumer(storage.clone(), consumer, handler, shutdown_rx.clone())));
+    tasks.push(tokio::spawn(workers::run_reaper(storage.clone(), config.reap_interval, shutdown_rx.clone())));
+    let prune_every =
+        (config.retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
+    tasks.push(tokio::spawn(workers::run_pruner(storage.clone(), config.retention, prune_every, shutdown_rx)));
+    Ok(RunningServer { addr, storage, auth, shutdown: shutdown_tx, tasks })
+}
+
+async fn seed_demo(storage: &Storage, config: &Config) -> Result<(), StorageError> {
+    if storage.head_seq().await? > 0 {
+        return Ok(());
+    }
+    let users: Vec<&String> = config.demo_users.iter().filter(|u| **u != config.admin_group).collect();
+    let samples =
+        [("Ada Lovelace", "ada@example.com", "tea", 2, 450), ("Grace Hopper", "grace@example.com", "coffee", 1, 380)];
+    for (user, (name, email, sku, quantity, price)) in users.iter().zip(samples) {
+        let identity = auth::Identity::User { sub: (*user).clone(), admin: false, expires_at: i64::MAX };
+        let input = model::CreateOrderInput {
+            customer_name: name.into(),
+            email: email.into(),
+            items: vec![model::OrderItem { sku: sku.into(), quantity, unit_price_cents: price }],
+            expires_at: None,
+        };
+        orders::create(storage, &identity, input, Some("seed")).await?;
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds a built web app.
+pub fn web_app_built(dir: &Path) -> bool {
+    dir.join("index.html").is_file()
+}

@@ -1,0 +1,376 @@
+//! The GraphQL schema (async-graphql): queries, mutations and the `onOrderChanged` subscription. Transport-free:
+//! the HTTP and WebSocket layers put the caller's [`Identity`] into each request's data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{
+    Context, Enum, Error, ErrorExtensions, Object, Result, Schema, SimpleObject, Subscription, Value, ID,
+};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use futures_util::{Stream, StreamExt};
+use subsignal_protocol::change::error_code;
+
+use crate::auth::Identity;
+use crate::model::{CreateOrderInput, Order, UpdateOrderInput};
+use crate::orders;
+use crate::storage::{ChangeRecord, DomainError, Storage, StorageError};
+use crate::stream::{deliveries, read_after, Delivery, ReadError};
+
+/// The schema type.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What resolvers need, shared by all requests.
+#[derive(Debug, Clone)]
+pub struct SchemaState {
+    /// The database and its change feed.
+    pub storage: Storage,
+    /// How long a subscription lags behind invisible changes before it gets a watermark.
+    pub watermark_every: Duration,
+}
+
+/// Schema limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Maximum query depth.
+    pub max_depth: usize,
+    /// Maximum query complexity.
+    pub max_complexity: usize,
+    /// Whether introspection is allowed.
+    pub introspection: bool,
+}
+
+/// Builds the schema.
+pub fn build(state: SchemaState, limits: Limits) -> AppSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(Arc::new(state))
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {
+    ctx.data_unchecked::<Arc<SchemaState>>()
+}
+
+fn coded(code: &str, message: impl Into<String>) -> Error {
+    let code = code.to_owned();
+    Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+fn identity<'a>(ctx: &Context<'a>) -> Result<&'a Identity> {
+    ctx.data_opt::<Identity>().ok_or_else(|| {
+        coded(
+            error_code::UNAUTHENTICATED,
+            "Sign in first: send a JWT in the Authorization header (or connection_init payload), or an x-api-key.",
+        )
+    })
+}
+
+/// Logs an internal failure under a fresh reference and returns an error that names only the reference.
+pub fn internal(err: impl std::fmt::Display) -> Error {
+    let reference = uuid::Uuid::new_v4();
+    tracing::error!(%reference, error = %err, "request failed");
+    coded(error_code::INTERNAL, format!("Internal error; the server log has the details under reference {reference}."))
+}
+
+fn storage_error(err: StorageError) -> Error {
+    match err {
+        StorageError::Domain(DomainError::Validation(fields)) => {
+            let first = fields.first().map(|f| f.field.clone()).unwrap_or_default();
+            let list = Value::from_json(serde_json::to_value(&fields).unwrap_or_default()).unwrap_or_default();
+            let message = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join(" ");
+            Error::new(format!("Invalid input. {message}")).extend_with(|_, e| {
+                e.set("code", error_code::VALIDATION);
+                e.set("field", first);
+                e.set("fields", list);
+            })
+        }
+        StorageError::Domain(DomainError::Conflict(current)) => {
+            let current = Value::from_json(serde_json::to_value(&*current).unwrap_or_default()).unwrap_or_default();
+            Error::new("The order changed since you read it; here is the current version.").extend_with(|_, e| {
+                e.set("code", error_code::CONFLICT);
+                e.set("current", current);
+            })
+        }
+        StorageError::Domain(DomainError::NotFound) => coded(error_code::NOT_FOUND, "No such order."),
+        StorageError::Domain(DomainError::Forbidden(why)) => coded(error_code::FORBIDDEN, why),
+        other => internal(other),
+    }
+}
+
+fn read_error(err: ReadError) -> Error {
+    match err {
+        ReadError::CursorExpired { .. } => coded(error_code::CURSOR_EXPIRED, err.to_string()),
+        ReadError::Storage(e) => internal(e),
+    }
+}
+
+/// A page of orders, with the change-log seq it is consistent with.
+#[derive(SimpleObject, Debug)]
+pub struct OrderConnection {
+    /// The orders, by id.
+    pub items: Vec<Order>,
+    /// Pass back as `nextToken` for the next page; null on the last page.
+    pub next_token: Option<String>,
+    /// The change-log seq this page reflects: subscribe with `afterSeq` = this to follow it.
+    pub seq: i64,
+}
+
+/// What a change did.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "ChangeOp")]
+pub enum ChangeOpGql {
+    /// A new order.
+    Insert,
+    /// An order changed.
+    Modify,
+    /// An order was deleted (`expired` tells whether by TTL).
+    Remove,
+    /// Only the cursor moves: changes you cannot see passed.
+    Watermark,
+}
+
+impl From<subsignal_protocol::ChangeOp> for ChangeOpGql {
+    fn from(op: subsignal_protocol::ChangeOp) -> Self {
+        use subsignal_protocol::ChangeOp::*;
+        match op {
+            Insert => ChangeOpGql::Insert,
+            Modify => ChangeOpGql::Modify,
+            Remove => ChangeOpGql::Remove,
+            Watermark => ChangeOpGql::Watermark,
+        }
+    }
+}
+
+/// One change event.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct OrderChange {
+    /// Global, gap-free seq of the change (for a watermark, the cursor).
+    pub seq: i64,
+    /// The seq of the previous event on this subscription, or its starting cursor: a mismatch reveals a gap.
+    pub prev_seq: i64,
+    /// What happened.
+    pub op: ChangeOpGql,
+    /// The order's id (null for watermarks).
+    pub key: Option<ID>,
+    /// The order's version after the change (null for watermarks).
+    pub version: Option<i64>,
+    /// True when a REMOVE was a TTL expiry.
+    pub expired: bool,
+    /// The new image (the last one for REMOVE; null for watermarks).
+    pub order: Option<Order>,
+}
+
+fn change_from_record(record: &ChangeRecord, prev_seq: i64) -> OrderChange {
+    OrderChange {
+        seq: record.seq,
+        prev_seq,
+        op: record.op.into(),
+        key: Some(ID(record.key.clone())),
+        version: Some(record.version),
+        expired: record.expired,
+        order: Some((*record.image).clone()),
+    }
+}
+
+impl From<Delivery> for OrderChange {
+    fn from(d: Delivery) -> Self {
+        match d {
+            Delivery::Change { record, prev_seq } => change_from_record(&record, prev_seq),
+            Delivery::Watermark { seq, prev_seq } => OrderChange {
+                seq,
+                prev_seq,
+                op: ChangeOpGql::Watermark,
+                key: None,
+                version: None,
+                expired: false,
+                order: None,
+            },
+        }
+    }
+}
+
+/// A page of the change log as one caller sees it.
+#[derive(SimpleObject, Debug)]
+pub struct ChangePage {
+    /// Visible changes, chained by `prevSeq` from `afterSeq`.
+    pub changes: Vec<OrderChange>,
+    /// The cursor to pass as `afterSeq` next (it covers invisible changes too).
+    pub last_seq: i64,
+    /// Whether more changes follow.
+    pub has_more: bool,
+}
+
+/// Queries.
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// One order, if it exists, has not expired, and is visible to the caller.
+    async fn get_order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
+        let identity = identity(ctx)?;
+        let order = state(ctx).storage.get(&id).await.map_err(storage_error)?;
+        Ok(order.filter(|o| identity.can_see(&o.owner)))
+    }
+
+    /// The caller's orders (an admin's: everyone's), by id, in pages of `limit` (default 100, at most 1000).
+    async fn list_orders(
+        &self,
+        ctx: &Context<'_>,
+        limit: Option<i32>,
+        next_token: Option<String>,
+    ) -> Result<OrderConnection> {
+        let identity = identity(ctx)?;
+        let limit = match limit {
+            None => 100,
+            Some(l @ 1..=1000) => l as u32,
+            Some(_) => return Err(coded(error_code::VALIDATION, "limit must be between 1 and 1000.")),
+        };
+        let after = match next_token {
+            None => None,
+            Some(token) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(&token)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| coded(error_code::VALIDATION, "nextToken is not one this server issued."))?,
+            ),
+        };
+        let owner = (!identity.sees_all()).then(|| identity.owner());
+        let page = state(ctx).storage.list(owner.as_deref(), after.as_deref(), limit).await.map_err(storage_error)?;
+        Ok(OrderConnection {
+            items: page.items,
+            next_token: page.last_id_if_more.map(|id| URL_SAFE_NO_PAD.encode(id)),
+            seq: page.seq,
+        })
+    }
+
+    /// The caller's view of the change log after `afterSeq` (the delta-sync query), at most `limit` (default 100)
+    /// records scanned.
+    async fn changes_since(&self, ctx: &Context<'_>, after_seq: i64, limit: Option<i32>) -> Result<ChangePage> {
+        let identity = identity(ctx)?;
+        let limit = limit.unwrap_or(100).clamp(1, 1000) as u32;
+        let records = read_after(&state(ctx).storage, after_seq, limit).await.map_err(read_error)?;
+        let has_more = records.len() as u32 == limit;
+        let last_seq = records.last().map_or(after_seq, |r| r.seq);
+        let mut prev = after_seq;
+        let changes = records
+            .iter()
+            .filter(|r| identity.can_see(&r.owner))
+            .map(|r| {
+                let change = change_from_record(r, prev);
+                prev = r.seq;
+                change
+            })
+            .collect();
+        Ok(ChangePage { changes, last_seq, has_more })
+    }
+}
+
+/// Mutations. Each takes an optional `clientMutationId`: a replay returns the original result and writes nothing.
+#[derive(Debug, Default)]
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Places an order owned by the caller.
+    async fn create_order(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrderInput,
+        client_mutation_id: Option<ID>,
+    ) -> Result<Order> {
+        let identity = identity(ctx)?;
+        let outcome =
+            orders::create(&state(ctx).storage, identity, input, client_mutation_id.as_ref().map(|id| id.as_str()))
+                .await
+                .map_err(storage_error)?;
+        Ok(outcome.order().clone())
+    }
+
+    /// Edits an order; fails with CONFLICT (carrying the current order) if it is no longer at `expectedVersion`.
+    async fn update_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        input: UpdateOrderInput,
+        client_mutation_id: Option<ID>,
+    ) -> Result<Order> {
+        let identity = identity(ctx)?;
+        let outcome = orders::update(
+            &state(ctx).storage,
+            identity,
+            &id,
+            expected_version,
+            input,
+            client_mutation_id.as_ref().map(|id| id.as_str()),
+        )
+        .await
+        .map_err(storage_error)?;
+        Ok(outcome.order().clone())
+    }
+
+    /// Cancels an order that has not shipped.
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        client_mutation_id: Option<ID>,
+    ) -> Result<Order> {
+        let identity = identity(ctx)?;
+        let outcome = orders::cancel(
+            &state(ctx).storage,
+            identity,
+            &id,
+            expected_version,
+            client_mutation_id.as_ref().map(|id| id.as_str()),
+        )
+        .await
+        .map_err(storage_error)?;
+        Ok(outcome.order().clone())
+    }
+}
+
+/// Subscriptions.
+#[derive(Debug, Default)]
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Changes to the orders the caller may see. With `afterSeq`, retained changes after it are replayed first, then
+    /// live ones follow, with no gap and no duplicate; without it, only changes from now on. A cursor older than
+    /// retention (or unknown to this server) fails with CURSOR_EXPIRED: take a new snapshot with `listOrders`.
+    async fn on_order_changed(
+        &self,
+        ctx: &Context<'_>,
+        after_seq: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<OrderChange>> + use<>> {
+        let identity = identity(ctx)?.clone();
+        let state = state(ctx);
+        let head = state.storage.feed().head();
+        let after = after_seq.unwrap_or(head);
+        if after > head {
+            return Err(coded(
+                error_code::CURSOR_EXPIRED,
+                format!("cursor {after} is ahead of this server's change log (at {head}); take a new snapshot"),
+            ));
+        }
+        // Fail now, as an `error` message, rather than as the first event.
+        read_after(&state.storage, after, 1).await.map_err(read_error)?;
+        let stream = deliveries(
+            state.storage.clone(),
+            after,
+            move |record: &ChangeRecord| identity.can_see(&record.owner),
+            state.watermark_every,
+        );
+        Ok(stream.map(|item| item.map(OrderChange::from).map_err(read_error)))
+    }
+}

@@ -1,0 +1,212 @@
+//! Stream workers (the Lambda analogue) and the background jobs: a consumer framework over the change log with a
+//! checkpoint per consumer, batches, bounded retries with backoff and a dead-letter table; the order-processing
+//! worker; the TTL reaper; and change-log retention.
+//!
+//! Delivery is at least once: a checkpoint moves only after its whole batch was handled, so a crash replays the
+//! batch, and handlers are idempotent by the record's seq. Records of different keys run in parallel (up to
+//! `parallelism`); records of one key run in order.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::orders;
+use crate::storage::{now_ms, ChangeRecord, DeadLetter, Storage};
+use crate::stream::{read_after, ReadError};
+use subsignal_protocol::ChangeOp;
+
+/// A boxed future, for handlers.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Handles one record; an `Err` is retried, then dead-lettered.
+pub type Handler = Arc<dyn Fn(ChangeRecord) -> BoxFuture<Result<(), String>> + Send + Sync>;
+
+/// How a consumer runs.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Unique name; its checkpoint is stored under it.
+    pub name: String,
+    /// Records read per batch.
+    pub batch_size: u32,
+    /// Keys handled at once (Lambda's parallelization factor).
+    pub parallelism: usize,
+    /// Attempts per record before it is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt.
+    pub backoff: Duration,
+}
+
+/// Runs a consumer until `shutdown` turns true.
+pub async fn run_consumer(
+    storage: Storage,
+    config: ConsumerConfig,
+    handler: Handler,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut head = storage.feed().watch();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match consume_batch(&storage, &config, &handler).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(consumer = %config.name, error = %e, "stream consumer failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = head.changed() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Handles one batch after the checkpoint. Returns whether there was anything to do.
+pub async fn consume_batch(
+    storage: &Storage,
+    config: &ConsumerConfig,
+    handler: &Handler,
+) -> Result<bool, crate::storage::StorageError> {
+    let checkpoint = storage.checkpoint(&config.name).await?;
+    let records = match read_after(storage, checkpoint, config.batch_size).await {
+        Ok(records) => records,
+        Err(ReadError::CursorExpired { pruned_through, .. }) => {
+            tracing::warn!(consumer = %config.name, checkpoint, pruned_through,
+                "records before retention were never consumed; skipping ahead");
+            storage.set_checkpoint(&config.name, pruned_through).await?;
+            return Ok(true);
+        }
+        Err(ReadError::Storage(e)) => return Err(e),
+    };
+    let Some(last) = records.last().map(|r| r.seq) else { return Ok(false) };
+    let mut by_key: Vec<(String, Vec<ChangeRecord>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for record in records {
+        let i = *index.entry(record.key.clone()).or_insert_with(|| {
+            by_key.push((record.key.clone(), Vec::new()));
+            by_key.len() - 1
+        });
+        by_key[i].1.push(record);
+    }
+    let permits = Arc::new(Semaphore::new(config.parallelism.max(1)));
+    let mut tasks = JoinSet::new();
+    for (_, group) in by_key {
+        let permit = permits.clone().acquire_owned().await.expect("semaphore is never closed");
+        let (storage, config, handler) = (storage.clone(), config.clone(), handler.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            for record in group {
+                handle_with_retries(&storage, &config, &handler, record).await?;
+            }
+            Ok::<_, crate::storage::StorageError>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.map_err(|e| crate::storage::StorageError::Db(sqlx::Error::Protocol(e.to_string())))??;
+    }
+    storage.set_checkpoint(&config.name, last).await?;
+    Ok(true)
+}
+
+async fn handle_with_retries(
+    storage: &Storage,
+    config: &ConsumerConfig,
+    handler: &Handler,
+    record: ChangeRecord,
+) -> Result<(), crate::storage::StorageError> {
+    let mut delay = config.backoff;
+    let mut attempt = 1;
+    loop {
+        match handler(record.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt >= config.max_attempts => {
+                tracing::error!(consumer = %config.name, seq = record.seq, key = %record.key, %error, attempt,
+                    "giving up on record; dead-lettered");
+                return storage
+                    .dead_letter(&DeadLetter {
+                        consumer: config.name.clone(),
+                        seq: record.seq,
+                        key: record.key.clone(),
+                        error,
+                        attempts: i64::from(attempt),
+                    })
+                    .await;
+            }
+            Err(error) => {
+                tracing::warn!(consumer = %config.name, seq = record.seq, %error, attempt, "record failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// The name of the order-processing consumer.
+pub const ORDER_PROCESSOR: &str = "order-processor";
+
+/// The order-processing worker: after `step_delay`, moves each new or advanced order one step
+/// (SUBMITTED → PAID → PREPARING → SHIPPED). Its writes go through the write path and fire subscriptions.
+pub fn order_processor(storage: Storage, step_delay: Duration) -> Handler {
+    Arc::new(move |record: ChangeRecord| {
+        let storage = storage.clone();
+        Box::pin(async move {
+            let advances =
+                matches!(record.op, ChangeOp::Insert | ChangeOp::Modify) && record.image.status.worker_next().is_some();
+            if !advances {
+                return Ok(());
+            }
+            if !step_delay.is_zero() {
+                tokio::time::sleep(step_delay).await;
+            }
+            orders::advance(&storage, ORDER_PROCESSOR, record.seq, &record.key, record.version)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
+/// Deletes expired rows through the write path every `every`, so subscribers see REMOVE events marked `expired`.
+pub async fn run_reaper(storage: Storage, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match storage.expired_ids(500).await {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = storage.reap(&id).await {
+                        tracing::error!(%id, error = %e, "TTL reaper failed");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "TTL reaper failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Prunes change-log records older than `retention`, checking every `every`.
+pub async fn run_pruner(storage: Storage, retention: Duration, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let cutoff = now_ms() - retention.as_millis() as i64;
+        match storage.prune(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "pruned change log past retention"),
+            Err(e) => tracing::error!(error = %e, "pruning failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+use serde_json::json;
+use subsignal_tests::{sample_input, TestServer, ORDER_FIELDS};
+
+#[tokio::test]
+async fn create_read_page_edit_and_cancel() {
+    let t = TestServer::start().await;
+    let alice = t.client("alice");
+    let order = alice.create_order("Ada", None).await;
+    assert_eq!(order["owner"], "alice");
+    assert_eq!(order["status"], "SUBMITTED");
+    assert_eq!(order["version"], 1);
+    assert_eq!(order["totalCents"], 900);
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    let got =
+        alice.data(&format!("query($id: ID!) {{ getOrder(id: $id) {{ {ORDER_FIELDS} }} }}"), json!({"id": id})).await;
+    assert_eq!(got["getOrder"]["customerName"], "Ada");
+
+    for i in 0..4 {
+        alice.create_order(&format!("More {i}"), None).await;
+    }
+    let mut seen = Vec::new();
+    let mut token = serde_json::Value::Null;
+    loop {
+        let page = alice
+            .data(
+                "query($t: String) { listOrders(limit: 2, nextToken: $t) { items { id } nextToken seq } }",
+                json!({"t": token}),
+            )
+            .await;
+        let list = &page["listOrders"];
+        assert!(list["seq"].as_i64().unwrap() >= 5);
+        seen.extend(list["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()));
+        token = list["nextToken"].clone();
+        if token.is_null() {
+            break;
+        }
+    }
+    assert!(seen.len() >= 5, "paging returned every order: {seen:?}");
+    let mut sorted = seen.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "no order twice across pages");
+
+    // The worker may have advanced the order already; read its current version first.
+    let current = alice.data("query($id: ID!) { getOrder(id: $id) { version status } }", json!({"id": id})).await;
+    let version = current["getOrder"]["version"].as_i64().unwrap();
+    let edited = alice
+        .run(
+            "mutation($id: ID!, $v: Int!) { updateOrder(id: $id, expectedVersion: $v, input: {customerName: \"Ada L.\"}) { customerName version } }",
+            json!({"id": id, "v": version}),
+        )
+        .await;
+    if edited.get("errors").is_none() {
+        assert_eq!(edited["data"]["updateOrder"]["customerName"], "Ada L.");
+        assert_eq!(edited["data"]["updateOrder"]["version"], version + 1);
+    } else {
+        assert_eq!(edited["errors"][0]["extensions"]["code"], "CONFLICT", "{edited}");
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_name_each_field() {
+    let t = TestServer::start().await;
+    let alice = t.client("alice");
+    let body = alice
+        .run(
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }",
+            json!({"input": {"customerName": "x".repeat(101), "email": "not-an-email", "items": [{"sku": "tea", "quantity": 0, "unitPriceCents": 100}]}}),
+        )
+        .await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "VALIDATION", "{body}");
+    let fields: Vec<&str> = ext["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["customerName", "email", "items[0].quantity"]);
+    assert_eq!(ext["fields"][1]["code"], "INVALID_EMAIL");
+    assert!(ext["fields"][1]["message"].as_str().unwrap().contains("not-an-email"));
+
+    let empty = alice
+        .run(
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }",
+            json!({"input": {"customerName": "Ada", "email": "a@b.co", "items": []}}),
+        )
+        .await;
+    assert_eq!(empty["errors"][0]["extensions"]["fields"][0]["field"], "items");
+
+    // Nothing was written.
+    let list = alice.data("{ listOrders { items { id } seq } }", json!({})).await;
+    assert_eq!(list["listOrders"]["items"].as_array().unwrap().len(), 0);
+    assert_eq!(list["listOrders"]["seq"], 0);
+}
+
+#[tokio::test]
+async fn stale_version_is_a_conflict_carrying_the_current_order() {
+    let t = TestServer::start_with(|s| subsignal_server::config::Settings { step_delay_ms: Some(60_000), ..s }).await;
+    let alice = t.client("alice");
+    let order = alice.create_order("Ada", None).await;
+    let id = order["id"].as_str().unwrap();
+    let update = "mutation($id: ID!, $v: Int!, $n: String) { updateOrder(id: $id, expectedVersion: $v, input: {customerName: $n}) { version } }";
+    alice.data(update, json!({"id": id, "v": 1, "n": "First"})).await;
+    let body = alice.run(update, json!({"id": id, "v": 1, "n": "Second"})).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "CONFLICT", "{body}");
+    assert_eq!(ext["current"]["version"], 2);
+    assert_eq!(ext["current"]["customerName"], "First");
+}
+
+#[tokio::test]
+async fn replayed_client_mutation_id_returns_the_original_and_writes_once() {
+    let t = TestServer::start_with(|s| subsignal_server::config::Settings { step_delay_ms: Some(60_000), ..s }).await;
+    let alice = t.client("alice");
+    let first = alice.create_order("Ada", Some("m-1")).await;
+    let second = alice.create_order("Ada again", Some("m-1")).await;
+    assert_eq!(first, second);
+    let changes = alice.data("{ changesSince(afterSeq: 0) { changes { seq key } lastSeq } }", json!({})).await;
+    assert_eq!(changes["changesSince"]["changes"].as_array().unwrap().len(), 1);
+    let list = alice.data("{ listOrders { items { id } } }", json!({})).await;
+    assert_eq!(list["listOrders"]["items"].as_array().unwrap().len(), 1);
+    // The same id from another user is another mutation.
+    let bob = t.client("bob").create_order("Bob", Some("m-1")).await;
+    assert_ne!(bob["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn owners_are_isolated_over_http() {
+    let t = TestServer::start().await;
+    let a = t.client("alice").create_order("Ada", None).await;
+    let bob = t.client("bob");
+    let got = bob.data("query($id: ID!) { getOrder(id: $id) { id } }", json!({"id": a["id"]})).await;
+    assert!(got["getOrder"].is_null());
+    let list = bob.data("{ listOrders { items { id } } }", json!({})).await;
+    assert_eq!(list["listOrders"]["items"].as_array().unwrap().len(), 0);
+    let cancel =
+        bob.run("mutation($id: ID!) { cancelOrder(id: $id, expectedVersion: 1) { id } }", json!({"id": a["id"]})).await;
+    assert_eq!(cancel["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    let admin = t.client("admin").data("{ listOrders { items { owner } } }", json!({})).await;
+    assert_eq!(admin["listOrders"]["items"][0]["owner"], "alice");
+    // The owner in input is not even accepted: identity decides.
+    let forged = bob
+        .run(
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { owner } }",
+            json!({"input": {"owner": "alice", "customerName": "x", "email": "a@b.co", "items": []}}),
+        )
+        .await;
+    assert!(forged["errors"].is_array());
+}
+
+#[tokio::test]
+async fn anonymous_and_forged_callers_are_refused() {
+    let t = TestServer::start().await;
+    let anon = subsignal_tests::Gql { url: format!("{}/graphql", t.http()), auth: None };
+    let body = anon.run("{ listOrders { items { id } } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let forged =
+        subsignal_tests::Gql { url: anon.url.clone(), auth: Some(("authorization", "Bearer abc.def.ghi".into())) };
+    let body = forged.run("{ listOrders { items { id } } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let key = subsignal_tests::Gql { url: anon.url.clone(), auth: Some(("x-api-key", "test-api-key-123".into())) };
+    let created = key
+        .data(
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { owner } }",
+            json!({"input": sample_input("Svc")}),
+        )
+        .await;
+    assert_eq!(created["createOrder"]["owner"], "apikey:backend");
+}
+
+#[tokio::test]
+async fn schema_graphiql_and_health_are_served() {
+    let t = TestServer::start().await;
+    let sdl = reqwest::get(format!("{}/schema.graphql", t.http())).await.unwrap().text().await.unwrap();
+    for needle in ["onOrderChanged(afterSeq: Int): OrderChange!", "scalar AWSEmail", "enum OrderStatus", "changesSince"]
+    {
+        assert!(sdl.contains(needle), "SDL lacks {needle}:\n{sdl}");
+    }
+    let page = reqwest::get(format!("{}/graphql", t.http())).await.unwrap().text().await.unwrap();
+    assert!(page.to_lowercase().contains("graphiql"));
+    let root = reqwest::get(format!("{}/", t.http())).await.unwrap();
+    assert_eq!(root.status(), 404);
+    assert!(root.text().await.unwrap().contains("not built"));
+}

@@ -1,0 +1,82 @@
+use std::time::Duration;
+
+use serde_json::json;
+use subsignal_tests::{server_binary, ServerProcess};
+
+#[tokio::test]
+async fn an_acknowledged_mutation_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--step-delay-ms", "60000"]).await;
+    let alice = server.client("alice").await;
+    let order = alice.create_order("Durable", Some("d-1")).await;
+    server.kill9().await;
+
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    let alice = server.client("alice").await;
+    let got = alice.data("query($id: ID!) { getOrder(id: $id) { id customerName } }", json!({"id": order["id"]})).await;
+    assert_eq!(got["getOrder"]["customerName"], "Durable");
+    let log = alice.data("{ changesSince(afterSeq: 0) { changes { seq op key } } }", json!({})).await;
+    assert_eq!(log["changesSince"]["changes"][0]["key"], order["id"]);
+    // The idempotency record survived too.
+    let again = alice.create_order("Durable", Some("d-1")).await;
+    assert_eq!(again["id"], order["id"]);
+    // And the worker, restarted, picks the order up from its checkpoint.
+    let mut status = String::new();
+    for _ in 0..100 {
+        let got = alice.data("query($id: ID!) { getOrder(id: $id) { status } }", json!({"id": order["id"]})).await;
+        status = got["getOrder"]["status"].as_str().unwrap().to_owned();
+        if status == "SHIPPED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "SHIPPED");
+}
+
+#[test]
+fn bad_settings_are_refused_at_start_with_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(server_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--worker-parallelism", "0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("worker-parallelism"), "{stderr}");
+
+    std::fs::write(dir.path().join("bad.toml"), "step-dleay-ms = 5\n").unwrap();
+    let out = std::process::Command::new(server_binary())
+        .args(["serve", "--config"])
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("step-dleay-ms"));
+
+    let out = std::process::Command::new(server_binary())
+        .args(["serve", "--listen", "not-an-address"])
+        .env("SUBSIGNAL_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
+
+#[test]
+fn environment_variables_configure_the_server() {
+    let out = std::process::Command::new(server_binary()).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--listen", "--data-dir", "--step-delay-ms", "SUBSIGNAL_STEP_DELAY_MS", "--retention-secs"] {
+        assert!(help.contains(needle), "help lacks {needle}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(server_binary())
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("SUBSIGNAL_RETENTION_SECS", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention-secs"));
+}

@@ -1,0 +1,93 @@
+use serde_json::json;
+use subsignal_server::config::Settings;
+use subsignal_tests::{Frame, TestServer, Ws};
+
+#[tokio::test]
+async fn subscribe_before_ack_closes_4401_and_sends_no_data() {
+    let t = TestServer::start().await;
+    let mut ws = Ws::open(&t.ws()).await;
+    ws.subscribe_changes("1", None).await;
+    assert_eq!(ws.next_frame().await, Frame::Closed(4401));
+}
+
+#[tokio::test]
+async fn missing_init_closes_4408_and_second_init_4429() {
+    let t = TestServer::start_with(|s| Settings { ws_init_timeout_ms: Some(300), ..s }).await;
+    let mut idle = Ws::open(&t.ws()).await;
+    assert_eq!(idle.next_frame().await, Frame::Closed(4408));
+
+    let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
+    ws.send(json!({"type": "connection_init"})).await;
+    assert_eq!(ws.closed().await, 4429);
+}
+
+#[tokio::test]
+async fn duplicate_id_closes_4409_and_garbage_closes_4400() {
+    let t = TestServer::start().await;
+    let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
+    ws.subscribe_changes("same", None).await;
+    ws.subscribe_changes("same", None).await;
+    assert_eq!(ws.closed().await, 4409);
+
+    let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
+    ws.send_text("{not json").await;
+    assert_eq!(ws.closed().await, 4400);
+
+    let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
+    ws.send(json!({"type": "start", "id": "1"})).await;
+    assert_eq!(ws.closed().await, 4400);
+}
+
+#[tokio::test]
+async fn bad_token_at_init_closes_4403() {
+    let t = TestServer::start().await;
+    let mut ws = Ws::open(&t.ws()).await;
+    ws.send(json!({"type": "connection_init", "payload": {"Authorization": "Bearer forged.token.here"}})).await;
+    assert_eq!(ws.next_frame().await, Frame::Closed(4403));
+}
+
+#[tokio::test]
+async fn wrong_subprotocol_closes_4406() {
+    let t = TestServer::start().await;
+    let mut ws = Ws::open_with(&t.ws(), None, None).await.unwrap();
+    assert_eq!(ws.next_frame().await, Frame::Closed(4406));
+}
+
+#[tokio::test]
+async fn ping_is_answered_and_complete_stops_an_operation() {
+    let t = TestServer::start().await;
+    let alice = t.client("alice");
+    let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.next_json().await["type"], "pong");
+    ws.subscribe_changes("s", None).await;
+    ws.send(json!({"type": "complete", "id": "s"})).await;
+    // The id is free again: reusing it is not a 4409.
+    ws.subscribe_changes("s", None).await;
+    alice.create_order("Ada", None).await;
+    assert_eq!(ws.next_real_change().await["op"], "INSERT");
+}
+
+#[tokio::test]
+async fn anonymous_subscription_gets_an_error_message_not_data() {
+    let t = TestServer::start().await;
+    let mut ws = Ws::open(&t.ws()).await;
+    ws.send(json!({"type": "connection_init"})).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack");
+    ws.subscribe_changes("1", None).await;
+    let msg = ws.next_json().await;
+    assert_eq!(msg["type"], "error");
+    assert_eq!(msg["id"], "1");
+    assert_eq!(msg["payload"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn foreign_origin_is_refused_before_upgrade() {
+    let t = TestServer::start_with(|s| Settings { allowed_origins: Some(vec!["http://app.local".into()]), ..s }).await;
+    let refused = Ws::open_with(&t.ws(), Some("graphql-transport-ws"), Some("http://evil.example")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected HTTP 403, got {:?}", other.map(|_| "an open socket")),
+    }
+    assert!(Ws::open_with(&t.ws(), Some("graphql-transport-ws"), Some("http://app.local")).await.is_ok());
+}
