@@ -1,0 +1,31 @@
+//! The sans-IO core of the subsignal browser store: GraphQL subscription events drive reactive state directly.
+//!
+//! A [`Store`] keeps live collections (a snapshot plus change events, in step with the server by `seq`/`prevSeq`),
+//! shows optimistic overlays of pending mutations, queues mutations while offline, and runs the graphql-transport-ws
+//! connection with keep-alive and capped, fully jittered reconnects. It does no IO and reads no clock: the shell feeds
+//! [`Input`]s with the current time and carries out the [`Output`]s.
+//!
+//! Driving it is one loop:
+//!
+//! 1. call [`Store::handle`] with the time and an input (a frame, a socket event, an HTTP result, a user command,
+//!    or [`Input::Tick`]);
+//! 2. carry out every [`Output`] in order (open/close/send on sockets, perform HTTP requests, publish row changes);
+//! 3. arm one timer for [`Store::next_wake_ms`] and feed [`Input::Tick`] when it fires.
+//!
+//! Rows are read through [`Store::collection`]; a [`RowChange`] names the one row that changed, so per-row signals
+//! update only the row they hold, and the key list changes only on insertion and removal.
+#![deny(missing_docs)]
+
+mod collection;
+mod connection;
+mod mutation;
+mod rng;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use collection::{CollectionConfig, CollectionStats, RowChange};
+pub use connection::{ConnectionConfig, ConnectionStatus};
+pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
+pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig};

@@ -1,0 +1,195 @@
+//! Mutations: the request a user submits, the serializable offline queue, and typed errors.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use subsignal_protocol::change::error_code;
+
+/// A GraphQL mutation to send through the queue.
+///
+/// The document must declare `$clientMutationId: ID` and pass it to the mutation field; the store fills the variable
+/// in, so a replay after a reload or a lost response is recognised by the server and writes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mutation {
+    /// The mutation document.
+    pub query: String,
+    /// Variables, a JSON object (`clientMutationId` is added).
+    #[serde(default)]
+    pub variables: Value,
+    /// The mutation's root field, whose value is the entity written (e.g. `updateOrder`).
+    pub result_field: String,
+    /// The collection the optimistic overlay applies to.
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// The optimistic effect to show until the server confirms or refuses.
+    #[serde(default)]
+    pub optimistic: Option<Optimistic>,
+    /// A caller-chosen id; `None` lets the store generate one.
+    #[serde(default)]
+    pub client_mutation_id: Option<String>,
+}
+
+impl Mutation {
+    /// A mutation with the given document, variables and result field, and no overlay.
+    pub fn new(query: impl Into<String>, variables: Value, result_field: impl Into<String>) -> Self {
+        Self {
+            query: query.into(),
+            variables,
+            result_field: result_field.into(),
+            collection: None,
+            optimistic: None,
+            client_mutation_id: None,
+        }
+    }
+
+    /// Shows `optimistic` in `collection` until the mutation settles.
+    pub fn optimistic(mut self, collection: impl Into<String>, optimistic: Optimistic) -> Self {
+        self.collection = Some(collection.into());
+        self.optimistic = Some(optimistic);
+        self
+    }
+
+    /// Uses a caller-chosen `clientMutationId`.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.client_mutation_id = Some(id.into());
+        self
+    }
+}
+
+/// The optimistic effect of a mutation on one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Optimistic {
+    /// Show this whole row (it must carry its key; for a create use a temporary key, replaced by the server's key when
+    /// the result arrives).
+    Upsert {
+        /// The row.
+        row: Value,
+    },
+    /// Merge these top-level fields into the row with this key (no effect if the row is not there).
+    Patch {
+        /// The row's key.
+        key: String,
+        /// A JSON object of fields.
+        fields: Value,
+    },
+    /// Hide the row with this key.
+    Remove {
+        /// The row's key.
+        key: String,
+    },
+}
+
+/// One entry of the offline queue; a `Vec` of these is what the shell persists (e.g. in localStorage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingMutation {
+    /// The `clientMutationId`.
+    pub id: String,
+    /// The mutation.
+    pub mutation: Mutation,
+}
+
+impl PendingMutation {
+    /// The GraphQL request body, with `clientMutationId` set.
+    pub(crate) fn body(&self) -> Value {
+        let mut variables = match &self.mutation.variables {
+            Value::Object(map) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        variables.insert("clientMutationId".to_owned(), Value::String(self.id.clone()));
+        serde_json::json!({ "query": self.mutation.query, "variables": variables })
+    }
+}
+
+/// One field's validation failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The input field, e.g. `email`.
+    pub field: String,
+    /// A machine-readable code.
+    #[serde(default)]
+    pub code: String,
+    /// A human-readable message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Why the server refused a mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum MutationError {
+    /// The input failed validation.
+    #[error("validation failed on {} field(s)", .fields.len())]
+    Validation {
+        /// What failed, field by field.
+        fields: Vec<FieldError>,
+    },
+    /// `expectedVersion` was stale.
+    #[error("conflict: the item changed on the server")]
+    Conflict {
+        /// The server's current item.
+        current: Value,
+    },
+    /// Credentials missing, refused or insufficient.
+    #[error("unauthorized: {message}")]
+    Unauthorized {
+        /// The server's message.
+        message: String,
+    },
+    /// Anything else (`NOT_FOUND`, `INTERNAL`, an unexpected response).
+    #[error("{message}")]
+    Other {
+        /// `extensions.code`, when the server sent one.
+        code: Option<String>,
+        /// The server's message.
+        message: String,
+    },
+}
+
+impl MutationError {
+    /// Classifies a GraphQL `errors` array by its first error's `extensions.code`.
+    pub(crate) fn from_graphql(errors: &[Value]) -> Self {
+        let Some(first) = errors.first() else {
+            return Self::Other { code: None, message: "empty errors".to_owned() };
+        };
+        let message = first.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
+        let ext = first.get("extensions");
+        let code = ext.and_then(|e| e.get("code")).and_then(Value::as_str);
+        match code {
+            Some(error_code::VALIDATION) => {
+                let fields = ext
+                    .and_then(|e| e.get("fields"))
+                    .and_then(|f| serde_json::from_value(f.clone()).ok())
+                    .unwrap_or_default();
+                Self::Validation { fields }
+            }
+            Some(error_code::CONFLICT) => {
+                Self::Conflict { current: ext.and_then(|e| e.get("current")).cloned().unwrap_or(Value::Null) }
+            }
+            Some(error_code::UNAUTHENTICATED | error_code::FORBIDDEN) => Self::Unauthorized { message },
+            other => Self::Other { code: other.map(str::to_owned), message },
+        }
+    }
+}
+
+/// The offline queue: mutations in submission order; only the head is ever in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    pub(crate) items: VecDeque<PendingMutation>,
+    /// The HTTP request carrying the head, if one is outstanding.
+    pub(crate) in_flight: Option<u64>,
+    /// Whether the head has been sent at least once: from then on the server may have committed it.
+    pub(crate) head_sent: bool,
+    /// Do not send before this time (after a network failure).
+    pub(crate) retry_at: Option<u64>,
+    pub(crate) failures: u32,
+}
+
+impl Queue {
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.items.iter().any(|m| m.id == id)
+    }
+}

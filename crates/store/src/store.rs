@@ -1,0 +1,755 @@
+//! The facade the shells drive: one [`Store`] owns the connection, the collections and the mutation queue, takes
+//! [`Input`]s and returns [`Output`]s.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use subsignal_protocol::change::error_code;
+use subsignal_protocol::transport_ws::{ClientMessage, SubscribePayload};
+
+use crate::collection::{Collection, CollectionConfig, CollectionStats, Feed, RowChange};
+use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus};
+use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
+use crate::rng::{backoff_delay, Rng};
+
+/// Everything a [`Store`] needs at construction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreConfig {
+    /// Seeds the store's PRNG (backoff jitter, generated mutation ids); take it from a real random source.
+    pub seed: u64,
+    /// Timeouts and backoff.
+    #[serde(default)]
+    pub connection: ConnectionConfig,
+    /// The `connection_init` payload, e.g. `{"Authorization": "Bearer <jwt>"}`; its string entries are also sent as
+    /// HTTP headers.
+    #[serde(default)]
+    pub auth: Option<Value>,
+    /// The collections to keep live.
+    #[serde(default)]
+    pub collections: Vec<CollectionConfig>,
+}
+
+impl StoreConfig {
+    /// A config with default timeouts, no auth and no collections.
+    pub fn new(seed: u64) -> Self {
+        Self { seed, connection: ConnectionConfig::default(), auth: None, collections: Vec::new() }
+    }
+}
+
+/// The outcome of an HTTP request the store asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum HttpResponse {
+    /// A 2xx response with a JSON body (a GraphQL response, `{data?, errors?}`).
+    Ok {
+        /// The parsed body.
+        body: Value,
+    },
+    /// A non-2xx response; `body` is its JSON, if it had any.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The parsed body, if it was JSON.
+        #[serde(default)]
+        body: Option<Value>,
+    },
+    /// No response: DNS, refused, reset, offline, CORS, timeout…
+    NetworkError {
+        /// A description for logs.
+        message: String,
+    },
+}
+
+/// Something that happened, fed to [`Store::handle`].
+///
+/// In JSON (for a JavaScript shell) an input is `{"type": "frame", "value": {"socket": 1, "text": "…"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Input {
+    /// Start connecting (also restarts after `Failed`).
+    Connect,
+    /// Close the socket and stay disconnected.
+    Disconnect,
+    /// The browser is online again (`online` event): reconnect at once.
+    Online,
+    /// The browser went offline (`offline` event).
+    Offline,
+    /// New credentials, used from the next `connection_init` and HTTP request on. After an
+    /// [`Output::AuthRequired`], the connection is also replaced at once so subscriptions run under them.
+    SetAuth(Option<Value>),
+    /// The socket from [`Output::OpenSocket`] opened.
+    SocketOpened {
+        /// The socket's number.
+        socket: u64,
+    },
+    /// A socket closed (or failed to open: report code 1006).
+    SocketClosed {
+        /// The socket's number.
+        socket: u64,
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// A text frame arrived.
+    Frame {
+        /// The socket's number.
+        socket: u64,
+        /// The frame's text.
+        text: String,
+    },
+    /// Time passed (the timer for [`Store::next_wake_ms`] fired); any input also counts as a tick.
+    Tick,
+    /// An HTTP request from [`Output::Http`] finished.
+    Http {
+        /// The request's id.
+        request_id: u64,
+        /// What came back.
+        response: HttpResponse,
+    },
+    /// Start keeping a collection live.
+    Watch(CollectionConfig),
+    /// Stop keeping a collection live and forget it.
+    Unwatch(String),
+    /// Queue a mutation; [`Output::MutationQueued`] tells its id.
+    Mutate(Mutation),
+    /// Put persisted mutations back in the queue (call once at start-up, before new mutations).
+    RestoreQueue(Vec<PendingMutation>),
+}
+
+/// An HTTP request for the shell to perform: `POST` the JSON `body` to the GraphQL endpoint with these headers (plus
+/// `content-type: application/json`), then feed [`Input::Http`] with the same `request_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRequest {
+    /// Echo this in [`Input::Http`].
+    pub request_id: u64,
+    /// Headers derived from the auth payload.
+    pub headers: Vec<(String, String)>,
+    /// The GraphQL request `{query, variables}`.
+    pub body: Value,
+}
+
+/// Something for the shell to do or publish, returned by [`Store::handle`].
+///
+/// In JSON an output is `{"type": "send", "value": {"socket": 1, "message": {…}}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Output {
+    /// Open a WebSocket (subprotocol `graphql-transport-ws`) and report it under this number.
+    OpenSocket {
+        /// The socket's number, used in every later input and output about it.
+        socket: u64,
+    },
+    /// Close this socket; the store already treats it as gone and ignores anything more from it.
+    CloseSocket {
+        /// The socket's number.
+        socket: u64,
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// Send a message on this socket (serialize with `serde_json::to_string`).
+    Send {
+        /// The socket's number.
+        socket: u64,
+        /// The message.
+        message: ClientMessage,
+    },
+    /// Perform an HTTP request.
+    Http(HttpRequest),
+    /// A row of a collection changed for readers.
+    Row {
+        /// The collection's name.
+        collection: String,
+        /// What changed.
+        change: RowChange,
+    },
+    /// A mutation joined the queue (persist [`Store::pending_mutations`]).
+    MutationQueued {
+        /// Its `clientMutationId`.
+        id: String,
+    },
+    /// A mutation left the queue (persist [`Store::pending_mutations`]).
+    MutationSettled {
+        /// Its `clientMutationId`.
+        id: String,
+        /// The entity the server returned, or why it refused.
+        result: Result<Value, MutationError>,
+    },
+    /// The status changed.
+    Status(Status),
+    /// The server refused the credentials (close 4403, or a subscription error `UNAUTHENTICATED`/`FORBIDDEN`): feed
+    /// [`Input::SetAuth`] with fresh ones.
+    AuthRequired,
+    /// Something odd that the store worked around, for the console.
+    Warning(String),
+}
+
+/// What a status indicator shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The connection's state.
+    pub connection: ConnectionStatus,
+    /// Mutations not yet settled (queued or in flight).
+    pub pending_mutations: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum RequestOwner {
+    Snapshot(String),
+    Mutation(String),
+}
+
+/// The sans-IO store: feed it inputs with the current time, do what its outputs say, and call it again at
+/// [`Store::next_wake_ms`].
+///
+/// ```
+/// use subsignal_store::{Input, Output, Store, StoreConfig};
+///
+/// let mut store = Store::new(StoreConfig::new(42));
+/// let outputs = store.handle(0, Input::Connect);
+/// assert_eq!(outputs[0], Output::OpenSocket { socket: 1 });
+/// ```
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    cfg: ConnectionConfig,
+    rng: Rng,
+    collections: Vec<Collection>,
+    /// Active subscription id → collection name.
+    subs: HashMap<String, String>,
+    next_sub: u64,
+    next_request: u64,
+    requests: HashMap<u64, RequestOwner>,
+    queue: Queue,
+    now: u64,
+    last_status: Status,
+    /// An [`Output::AuthRequired`] is outstanding.
+    auth_required: bool,
+}
+
+impl Store {
+    /// A store with the given configuration, disconnected until [`Input::Connect`].
+    pub fn new(config: StoreConfig) -> Self {
+        let conn = Connection::new(config.connection.clone(), config.auth);
+        let last_status = Status { connection: conn.status(), pending_mutations: 0 };
+        Self {
+            conn,
+            cfg: config.connection,
+            rng: Rng::new(config.seed),
+            collections: config.collections.into_iter().map(Collection::new).collect(),
+            subs: HashMap::new(),
+            next_sub: 1,
+            next_request: 1,
+            requests: HashMap::new(),
+            queue: Queue::default(),
+            now: 0,
+            last_status,
+            auth_required: false,
+        }
+    }
+
+    /// Handles one input at time `now_ms` (any monotonic millisecond clock) and returns what to do.
+    pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
+        self.now = self.now.max(now_ms);
+        let now = self.now;
+        let mut out = Vec::new();
+        let mut ev = Vec::new();
+        match input {
+            Input::Connect => self.conn.connect(now, &mut out),
+            Input::Disconnect => self.conn.disconnect(&mut out, &mut ev),
+            Input::Online => self.conn.online(now, &mut out),
+            Input::Offline => self.conn.offline(&mut out, &mut ev),
+            Input::SetAuth(auth) => {
+                self.conn.set_auth(auth);
+                if std::mem::take(&mut self.auth_required) {
+                    self.conn.reconnect_now(now, &mut out, &mut ev);
+                }
+            }
+            Input::SocketOpened { socket } => self.conn.on_opened(socket, now, &mut out),
+            Input::SocketClosed { socket, code, reason } => {
+                self.conn.on_closed(socket, code, &reason, now, &mut self.rng, &mut ev)
+            }
+            Input::Frame { socket, text } => self.conn.on_frame(socket, &text, now, &mut self.rng, &mut out, &mut ev),
+            Input::Tick => {}
+            Input::Http { request_id, response } => self.on_http(request_id, response, &mut out),
+            Input::Watch(cfg) => {
+                if self.index(&cfg.name).is_some() {
+                    out.push(Output::Warning(format!("collection {} is already watched", cfg.name)));
+                } else {
+                    self.collections.push(Collection::new(cfg));
+                }
+            }
+            Input::Unwatch(name) => {
+                if let Some(i) = self.index(&name) {
+                    let c = self.collections.remove(i);
+                    if let Some(id) = c.sub_id {
+                        self.subs.remove(&id);
+                        self.conn.send(ClientMessage::Complete { id }, &mut out);
+                    }
+                }
+            }
+            Input::Mutate(mutation) => self.mutate(mutation, &mut out),
+            Input::RestoreQueue(items) => {
+                for item in items {
+                    if !self.queue.contains(&item.id) {
+                        self.enqueue(item, &mut out);
+                    }
+                }
+            }
+        }
+        self.process(ev, &mut out);
+        self.pump(&mut out);
+        let status = self.status();
+        if status != self.last_status {
+            self.last_status = status.clone();
+            out.push(Output::Status(status));
+        }
+        out
+    }
+
+    /// When to feed [`Input::Tick`] next, if anything is scheduled.
+    pub fn next_wake_ms(&self) -> Option<u64> {
+        let live = self.conn.is_live();
+        let collections = self.collections.iter().filter(|_| live).filter_map(|c| c.retry_at);
+        let queue = self.queue.retry_at.filter(|_| live && !self.queue.items.is_empty());
+        self.conn.next_wake().into_iter().chain(collections).chain(queue).min()
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        Status { connection: self.conn.status(), pending_mutations: self.queue.items.len() }
+    }
+
+    /// A read view of one collection.
+    pub fn collection(&self, name: &str) -> Option<CollectionView<'_>> {
+        self.collections.iter().find(|c| c.cfg.name == name).map(|inner| CollectionView { inner })
+    }
+
+    /// The unsettled mutations in order: persist these (serde) and feed them back with [`Input::RestoreQueue`].
+    pub fn pending_mutations(&self) -> Vec<PendingMutation> {
+        self.queue.items.iter().cloned().collect()
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.collections.iter().position(|c| c.cfg.name == name)
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        match self.conn.auth() {
+            Some(Value::Object(map)) => {
+                map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn http(&mut self, owner: RequestOwner, body: Value, out: &mut Vec<Output>) -> u64 {
+        let request_id = self.next_request;
+        self.next_request += 1;
+        self.requests.insert(request_id, owner);
+        out.push(Output::Http(HttpRequest { request_id, headers: self.headers(), body }));
+        request_id
+    }
+
+    fn retry_delay(&mut self, failures: u32) -> u64 {
+        backoff_delay(&mut self.rng, self.cfg.backoff_base_ms, self.cfg.backoff_cap_ms, failures)
+    }
+
+    fn emit_rows(&self, i: usize, changes: Vec<RowChange>, out: &mut Vec<Output>) {
+        let name = &self.collections[i].cfg.name;
+        out.extend(changes.into_iter().map(|change| Output::Row { collection: name.clone(), change }));
+    }
+
+    /// Applies what the connection reported.
+    fn process(&mut self, events: Vec<ConnEvent>, out: &mut Vec<Output>) {
+        for event in events {
+            match event {
+                ConnEvent::Up => {
+                    for c in &mut self.collections {
+                        c.retry_at = None;
+                        c.failures = 0;
+                    }
+                    self.queue.retry_at = None;
+                    self.queue.failures = 0;
+                }
+                ConnEvent::Down => {
+                    self.subs.clear();
+                    for c in &mut self.collections {
+                        c.sub_id = None;
+                        c.clear_buffer();
+                    }
+                }
+                ConnEvent::AuthRejected => {
+                    self.auth_required = true;
+                    out.push(Output::AuthRequired);
+                }
+                ConnEvent::Next { id, payload } => self.on_next(&id, &payload, out),
+                ConnEvent::Error { id, errors } => {
+                    let Some(i) = self.owner_of(&id) else { continue };
+                    self.subs.remove(&id);
+                    self.collections[i].sub_id = None;
+                    let expired = errors.iter().any(|e| {
+                        e.pointer("/extensions/code").and_then(Value::as_str) == Some(error_code::CURSOR_EXPIRED)
+                    });
+                    let auth = errors.iter().any(|e| {
+                        let code = e.pointer("/extensions/code").and_then(Value::as_str);
+                        code == Some(error_code::UNAUTHENTICATED) || code == Some(error_code::FORBIDDEN)
+                    });
+                    if auth && !self.auth_required {
+                        self.auth_required = true;
+                        out.push(Output::AuthRequired);
+                    }
+                    let c = &mut self.collections[i];
+                    if expired {
+                        c.needs_snapshot = true;
+                        c.clear_buffer();
+                    } else {
+                        out.push(Output::Warning(format!("subscription of {} failed: {errors:?}", c.cfg.name)));
+                        self.schedule_collection_retry(i);
+                    }
+                }
+                ConnEvent::Complete { id } => {
+                    let Some(i) = self.owner_of(&id) else { continue };
+                    self.subs.remove(&id);
+                    self.collections[i].sub_id = None;
+                    self.schedule_collection_retry(i);
+                }
+            }
+        }
+    }
+
+    /// The collection whose active subscription has this id (completed ids have none: late messages are ignored).
+    fn owner_of(&self, id: &str) -> Option<usize> {
+        let name = self.subs.get(id)?;
+        self.index(name).filter(|&i| self.collections[i].sub_id.as_deref() == Some(id))
+    }
+
+    fn on_next(&mut self, id: &str, payload: &Value, out: &mut Vec<Output>) {
+        let Some(i) = self.owner_of(id) else { return };
+        let event = match self.collections[i].parse_event(payload) {
+            Ok(event) => event,
+            Err(warning) => return out.push(Output::Warning(warning)),
+        };
+        let mut changes = Vec::new();
+        let fed = self.collections[i].feed(event, &mut changes);
+        self.emit_rows(i, changes, out);
+        match fed {
+            Feed::Applied => self.collections[i].failures = 0,
+            Feed::Duplicate => {}
+            // Resubscribe from lastSeq: the replay fills the gap, then the buffer drains.
+            Feed::Gap => {
+                self.subs.remove(id);
+                self.collections[i].sub_id = None;
+                self.conn.send(ClientMessage::Complete { id: id.to_owned() }, out);
+            }
+        }
+    }
+
+    fn schedule_collection_retry(&mut self, i: usize) {
+        let failures = self.collections[i].failures.saturating_add(1);
+        let delay = self.retry_delay(failures);
+        let c = &mut self.collections[i];
+        c.failures = failures;
+        c.retry_at = Some(self.now.saturating_add(delay));
+    }
+
+    /// Fires due timers, then starts whatever subscriptions, snapshots and mutations can start.
+    fn pump(&mut self, out: &mut Vec<Output>) {
+        let mut ev = Vec::new();
+        self.conn.tick(self.now, &mut self.rng, out, &mut ev);
+        self.process(ev, out);
+        if !self.conn.is_live() {
+            return;
+        }
+        for i in 0..self.collections.len() {
+            self.pump_collection(i, out);
+        }
+        self.pump_queue(out);
+    }
+
+    fn pump_collection(&mut self, i: usize, out: &mut Vec<Output>) {
+        let now = self.now;
+        let c = &mut self.collections[i];
+        if let Some(at) = c.retry_at {
+            if now < at {
+                return;
+            }
+            c.retry_at = None;
+        }
+        if c.needs_snapshot {
+            // A snapshot must not overlap a mutation of this collection that may have committed but not settled:
+            // otherwise its result could not tell whether the snapshot already reflects it.
+            let head_unsettled = self.queue.head_sent
+                && self.queue.items.front().and_then(|m| m.mutation.collection.as_deref()) == Some(c.cfg.name.as_str());
+            if c.snapshot.is_none() && !head_unsettled {
+                self.request_page(i, None, out);
+            }
+        } else if c.sub_id.is_none() {
+            let id = format!("s{}", self.next_sub);
+            self.next_sub += 1;
+            let c = &mut self.collections[i];
+            let payload = SubscribePayload {
+                query: c.cfg.subscription.clone(),
+                operation_name: None,
+                variables: Some(json!({ "afterSeq": c.last_seq })),
+                extensions: None,
+            };
+            if self.conn.send(ClientMessage::Subscribe { id: id.clone(), payload }, out) {
+                c.sub_id = Some(id.clone());
+                c.stats.subscriptions += 1;
+                self.subs.insert(id, c.cfg.name.clone());
+            }
+        }
+    }
+
+    fn request_page(&mut self, i: usize, next_token: Option<String>, out: &mut Vec<Output>) {
+        let cfg = &self.collections[i].cfg;
+        let mut variables = serde_json::Map::new();
+        if let Some(limit) = cfg.page_size {
+            variables.insert("limit".to_owned(), json!(limit));
+        }
+        variables.insert("nextToken".to_owned(), json!(next_token));
+        let body = json!({ "query": cfg.snapshot_query, "variables": variables });
+        let request_id = self.http(RequestOwner::Snapshot(cfg.name.clone()), body, out);
+        let c = &mut self.collections[i];
+        match &mut c.snapshot {
+            Some(fetch) => fetch.request_id = request_id,
+            None => c.begin_snapshot(request_id),
+        }
+    }
+
+    fn on_http(&mut self, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {
+        match self.requests.remove(&request_id) {
+            Some(RequestOwner::Snapshot(name)) => self.on_page(&name, request_id, response, out),
+            Some(RequestOwner::Mutation(id)) => self.on_mutation_result(&id, request_id, response, out),
+            None => {}
+        }
+    }
+
+    fn on_page(&mut self, name: &str, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {
+        let Some(i) = self.index(name) else { return };
+        if self.collections[i].snapshot.as_ref().map(|s| s.request_id) != Some(request_id) {
+            return;
+        }
+        let page = match &response {
+            HttpResponse::Ok { body } => match body.get("data").filter(|d| !d.is_null()) {
+                Some(data) => self.collections[i].parse_page(data),
+                None => Err(format!("snapshot of {name} failed: {}", body.get("errors").unwrap_or(body))),
+            },
+            HttpResponse::Status { status, .. } => Err(format!("snapshot of {name} failed: HTTP {status}")),
+            HttpResponse::NetworkError { message } => Err(format!("snapshot of {name} failed: {message}")),
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(warning) => {
+                out.push(Output::Warning(warning));
+                self.collections[i].snapshot = None;
+                return self.schedule_collection_retry(i);
+            }
+        };
+        let Some(fetch) = self.collections[i].snapshot.as_mut() else { return };
+        let first_seq = *fetch.first_seq.get_or_insert(page.seq);
+        fetch.items.extend(page.items);
+        if page.next_token.is_some() {
+            return self.request_page(i, page.next_token, out);
+        }
+        let items = std::mem::take(&mut fetch.items);
+        let mut changes = Vec::new();
+        let c = &mut self.collections[i];
+        c.replace(items, first_seq, &mut changes);
+        c.failures = 0;
+        self.emit_rows(i, changes, out);
+    }
+
+    fn new_mutation_id(&mut self) -> String {
+        let (a, b) = (self.rng.next_u64(), self.rng.next_u64());
+        // Formatted as a version-4 UUID so servers that expect one accept it.
+        let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+        let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF,
+            b >> 48,
+            b & 0xFFFF_FFFF_FFFF
+        )
+    }
+
+    fn mutate(&mut self, mut mutation: Mutation, out: &mut Vec<Output>) {
+        let id = match mutation.client_mutation_id.clone() {
+            Some(id) => id,
+            None => self.new_mutation_id(),
+        };
+        if self.queue.contains(&id) {
+            return out.push(Output::Warning(format!("mutation {id} is already queued")));
+        }
+        mutation.client_mutation_id = Some(id.clone());
+        self.enqueue(PendingMutation { id, mutation }, out);
+    }
+
+    fn enqueue(&mut self, item: PendingMutation, out: &mut Vec<Output>) {
+        if let (Some(name), Some(optimistic)) = (&item.mutation.collection, &item.mutation.optimistic) {
+            match self.index(name) {
+                Some(i) => {
+                    let mut changes = Vec::new();
+                    if let Err(warning) = self.collections[i].add_overlay(&item.id, optimistic, &mut changes) {
+                        out.push(Output::Warning(warning));
+                    }
+                    self.emit_rows(i, changes, out);
+                }
+                None => out.push(Output::Warning(format!("mutation {}: no collection {name}", item.id))),
+            }
+        }
+        out.push(Output::MutationQueued { id: item.id.clone() });
+        self.queue.items.push_back(item);
+    }
+
+    fn pump_queue(&mut self, out: &mut Vec<Output>) {
+        if self.queue.in_flight.is_some() || self.queue.retry_at.is_some_and(|at| self.now < at) {
+            return;
+        }
+        self.queue.retry_at = None;
+        let Some(head) = self.queue.items.front() else { return };
+        // A first send waits until the collection it shows in has a snapshot (see `pump_collection`).
+        let syncing = head
+            .mutation
+            .collection
+            .as_deref()
+            .and_then(|name| self.index(name))
+            .is_some_and(|i| head.mutation.optimistic.is_some() && self.collections[i].needs_snapshot);
+        if syncing && !self.queue.head_sent {
+            return;
+        }
+        self.queue.head_sent = true;
+        let (id, body) = (head.id.clone(), head.body());
+        let request_id = self.http(RequestOwner::Mutation(id), body, out);
+        self.queue.in_flight = Some(request_id);
+    }
+
+    fn on_mutation_result(&mut self, id: &str, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {
+        if self.queue.in_flight != Some(request_id) || self.queue.items.front().map(|m| m.id.as_str()) != Some(id) {
+            return;
+        }
+        self.queue.in_flight = None;
+        let field = self.queue.items.front().map(|m| m.mutation.result_field.clone()).unwrap_or_default();
+        let errors_of = |body: &Value| body.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty()).cloned();
+        let result: Option<Result<Value, MutationError>> = match response {
+            HttpResponse::Ok { body } => match body.pointer(&format!("/data/{field}")).filter(|v| !v.is_null()) {
+                Some(value) => Some(Ok(value.clone())),
+                None => Some(Err(match errors_of(&body) {
+                    Some(errors) => MutationError::from_graphql(&errors),
+                    None => MutationError::Other { code: None, message: format!("no data.{field} in the response") },
+                })),
+            },
+            HttpResponse::Status { status: 401 | 403, body } => Some(Err(MutationError::Unauthorized {
+                message: body
+                    .as_ref()
+                    .and_then(errors_of)
+                    .and_then(|e| e[0].get("message").cloned())
+                    .map_or_else(|| "HTTP 401/403".to_owned(), |m| m.as_str().unwrap_or_default().to_owned()),
+            })),
+            HttpResponse::Status { status: 408 | 425 | 429 | 500..=599, .. } | HttpResponse::NetworkError { .. } => {
+                None
+            }
+            HttpResponse::Status { status, body } => Some(Err(match body.as_ref().and_then(errors_of) {
+                Some(errors) => MutationError::from_graphql(&errors),
+                None => MutationError::Other { code: None, message: format!("HTTP {status}") },
+            })),
+        };
+        let Some(result) = result else {
+            // Keep it queued and try again later (or at once on the next reconnect); replay is idempotent.
+            self.queue.failures = self.queue.failures.saturating_add(1);
+            let delay = self.retry_delay(self.queue.failures);
+            self.queue.retry_at = Some(self.now.saturating_add(delay));
+            return;
+        };
+        self.queue.failures = 0;
+        self.queue.head_sent = false;
+        let Some(item) = self.queue.items.pop_front() else { return };
+        if let Some(i) = item.mutation.collection.as_deref().and_then(|name| self.index(name)) {
+            let mut changes = Vec::new();
+            match &result {
+                Ok(value) => self.collections[i].confirm_overlay(&item.id, value, &mut changes),
+                Err(_) => self.collections[i].rollback_overlay(&item.id, &mut changes),
+            }
+            self.emit_rows(i, changes, out);
+        }
+        out.push(Output::MutationSettled { id: item.id, result });
+    }
+
+    #[cfg(test)]
+    pub(crate) fn conn_socket_count(&self) -> u64 {
+        self.conn.sockets_opened()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inner(&self, name: &str) -> &Collection {
+        &self.collections[self.index(name).expect("collection")]
+    }
+}
+
+/// A read view of one collection, with the optimistic overlays applied.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectionView<'a> {
+    inner: &'a Collection,
+}
+
+impl<'a> CollectionView<'a> {
+    /// The visible keys, in key order (or reversed, see [`CollectionConfig::descending`]).
+    pub fn keys(&self) -> Vec<String> {
+        self.inner.visible_keys()
+    }
+
+    /// The visible row for `key`.
+    pub fn row(&self, key: &str) -> Option<Value> {
+        self.inner.visible(key)
+    }
+
+    /// The visible row for `key`, deserialized.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, serde_json::Error>> {
+        self.row(key).map(serde_json::from_value)
+    }
+
+    /// All visible rows, in order.
+    pub fn rows(&self) -> Vec<Value> {
+        self.keys().iter().filter_map(|k| self.row(k)).collect()
+    }
+
+    /// All visible rows, deserialized, in order.
+    pub fn rows_as<T: DeserializeOwned>(&self) -> Result<Vec<T>, serde_json::Error> {
+        self.rows().into_iter().map(serde_json::from_value).collect()
+    }
+
+    /// The confirmed row for `key`: the server's state as of [`CollectionView::last_seq`], without overlays.
+    pub fn confirmed(&self, key: &str) -> Option<&'a Value> {
+        self.inner.confirmed(key)
+    }
+
+    /// The seq the confirmed rows are consistent with; `None` before the first snapshot.
+    pub fn last_seq(&self) -> Option<i64> {
+        self.inner.last_seq
+    }
+
+    /// Whether the collection has a snapshot and a running subscription.
+    pub fn is_live(&self) -> bool {
+        !self.inner.needs_snapshot && self.inner.sub_id.is_some()
+    }
+
+    /// The number of optimistic overlays shown.
+    pub fn overlays(&self) -> usize {
+        self.inner.overlay_count()
+    }
+
+    /// Counters of applied, duplicate and gap events, subscriptions and snapshots.
+    pub fn stats(&self) -> CollectionStats {
+        self.inner.stats
+    }
+}

@@ -1,0 +1,130 @@
+//! Unit and property tests, with shared fixtures: a scripted server speaks through these helpers.
+
+mod collection;
+mod connection;
+mod model;
+mod mutation;
+
+use serde_json::{json, Value};
+use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
+
+use crate::{
+    CollectionConfig, ConnectionStatus, HttpRequest, HttpResponse, Input, Output, RowChange, Store, StoreConfig,
+};
+
+pub(crate) const SUB_DOC: &str = "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op \
+                                  key version expired order { id owner version value } } }";
+pub(crate) const LIST_DOC: &str = "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: \
+                                   $nextToken) { items { id owner version value } nextToken seq } }";
+
+/// The orders collection as the tests configure it (two rows per snapshot page).
+pub(crate) fn orders() -> CollectionConfig {
+    CollectionConfig::new("orders")
+        .subscription(SUB_DOC, "onOrderChanged", "order")
+        .snapshot(LIST_DOC, "listOrders")
+        .page_size(2)
+}
+
+/// A store config with a bearer token and the given collections.
+pub(crate) fn config(collections: Vec<CollectionConfig>) -> StoreConfig {
+    let mut cfg = StoreConfig::new(7);
+    cfg.auth = Some(json!({"Authorization": "Bearer t"}));
+    cfg.collections = collections;
+    cfg
+}
+
+pub(crate) fn text(msg: &ServerMessage) -> String {
+    serde_json::to_string(msg).expect("serializable")
+}
+
+pub(crate) fn frame(socket: u64, msg: &ServerMessage) -> Input {
+    Input::Frame { socket, text: text(msg) }
+}
+
+pub(crate) fn sends(out: &[Output]) -> Vec<ClientMessage> {
+    out.iter().filter_map(|o| if let Output::Send { message, .. } = o { Some(message.clone()) } else { None }).collect()
+}
+
+pub(crate) fn https(out: &[Output]) -> Vec<HttpRequest> {
+    out.iter().filter_map(|o| if let Output::Http(r) = o { Some(r.clone()) } else { None }).collect()
+}
+
+pub(crate) fn row_changes(out: &[Output]) -> Vec<RowChange> {
+    out.iter().filter_map(|o| if let Output::Row { change, .. } = o { Some(change.clone()) } else { None }).collect()
+}
+
+pub(crate) fn last_status(out: &[Output]) -> Option<ConnectionStatus> {
+    out.iter().rev().find_map(|o| if let Output::Status(s) = o { Some(s.connection.clone()) } else { None })
+}
+
+pub(crate) fn opened_socket(out: &[Output]) -> Option<u64> {
+    out.iter().find_map(|o| if let Output::OpenSocket { socket } = o { Some(*socket) } else { None })
+}
+
+/// The `(id, afterSeq)` of every `subscribe` among the outputs.
+pub(crate) fn subscribes(out: &[Output]) -> Vec<(String, Option<i64>)> {
+    sends(out)
+        .into_iter()
+        .filter_map(|m| match m {
+            ClientMessage::Subscribe { id, payload } => {
+                let after = payload.variables.as_ref().and_then(|v| v.get("afterSeq")).and_then(Value::as_i64);
+                Some((id, after))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Drives `Connect` → open → ack and returns the socket and every output after the ack.
+pub(crate) fn go_live(store: &mut Store, now: u64) -> (u64, Vec<Output>) {
+    let out = store.handle(now, Input::Connect);
+    let socket = opened_socket(&out).expect("an OpenSocket");
+    finish_handshake(store, socket, now)
+}
+
+/// Opens `socket` and acknowledges it.
+pub(crate) fn finish_handshake(store: &mut Store, socket: u64, now: u64) -> (u64, Vec<Output>) {
+    store.handle(now, Input::SocketOpened { socket });
+    let out = store.handle(now, frame(socket, &ServerMessage::ConnectionAck { payload: None }));
+    assert_eq!(store.status().connection, ConnectionStatus::Live);
+    (socket, out)
+}
+
+pub(crate) fn order(key: &str, version: i64, value: i64) -> Value {
+    json!({"id": key, "owner": "A", "version": version, "value": value})
+}
+
+/// A `next` payload for the orders subscription.
+pub(crate) fn change(
+    seq: i64,
+    prev: i64,
+    op: &str,
+    key: Option<&str>,
+    version: Option<i64>,
+    order: Option<Value>,
+) -> Value {
+    json!({"data": {"onOrderChanged": {
+        "seq": seq, "prevSeq": prev, "op": op, "key": key, "version": version, "expired": false, "order": order
+    }}})
+}
+
+pub(crate) fn next(socket: u64, id: &str, payload: Value) -> Input {
+    frame(socket, &ServerMessage::Next { id: id.to_owned(), payload })
+}
+
+pub(crate) fn page(items: Vec<Value>, next_token: Option<&str>, seq: i64) -> HttpResponse {
+    HttpResponse::Ok { body: json!({"data": {"listOrders": {"items": items, "nextToken": next_token, "seq": seq}}}) }
+}
+
+/// A live store whose orders collection holds `items` at `seq` and is subscribed: returns the store, socket and
+/// subscription id.
+pub(crate) fn live_orders(items: Vec<Value>, seq: i64) -> (Store, u64, String) {
+    let mut store = Store::new(config(vec![orders().page_size(1000)]));
+    let (socket, out) = go_live(&mut store, 0);
+    let req = https(&out).pop().expect("a snapshot request");
+    let out = store.handle(0, Input::Http { request_id: req.request_id, response: page(items, None, seq) });
+    let subs = subscribes(&out);
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].1, Some(seq));
+    (store, socket, subs[0].0.clone())
+}

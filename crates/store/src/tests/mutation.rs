@@ -1,0 +1,269 @@
+//! Mutations: ids, the queue, overlays, typed errors and persistence.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::{
+    FieldError, HttpResponse, Input, Mutation, MutationError, Optimistic, Output, PendingMutation, RowChange, Store,
+};
+
+const UPDATE: &str = "mutation($id: ID!, $expectedVersion: Int!, $input: OrderInput!, $clientMutationId: ID) { \
+                      updateOrder(id: $id, expectedVersion: $expectedVersion, input: $input, clientMutationId: \
+                      $clientMutationId) { id owner version value } }";
+
+fn update(key: &str, expected: i64, value: i64) -> Mutation {
+    Mutation::new(UPDATE, json!({"id": key, "expectedVersion": expected, "input": {"value": value}}), "updateOrder")
+        .optimistic("orders", Optimistic::Patch { key: key.into(), fields: json!({"value": value}) })
+}
+
+fn ok(field: &str, entity: Value) -> HttpResponse {
+    HttpResponse::Ok { body: json!({"data": {field: entity}}) }
+}
+
+fn graphql_error(code: &str, extensions: Value) -> HttpResponse {
+    let mut ext = extensions;
+    ext["code"] = json!(code);
+    HttpResponse::Ok { body: json!({"data": null, "errors": [{"message": "refused", "extensions": ext}]}) }
+}
+
+fn queued_id(out: &[Output]) -> String {
+    out.iter().find_map(|o| if let Output::MutationQueued { id } = o { Some(id.clone()) } else { None }).unwrap()
+}
+
+fn settled(out: &[Output]) -> Vec<(String, Result<Value, MutationError>)> {
+    out.iter()
+        .filter_map(|o| {
+            if let Output::MutationSettled { id, result } = o {
+                Some((id.clone(), result.clone()))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn queued_offline_then_replayed_in_order_one_at_a_time() {
+    let mut store = Store::new(config(vec![]));
+    let a = queued_id(&store.handle(0, Input::Mutate(Mutation::new(UPDATE, json!({"id": "a"}), "updateOrder"))));
+    let b = queued_id(
+        &store.handle(0, Input::Mutate(Mutation::new(UPDATE, json!({"id": "b"}), "updateOrder").with_id("mine"))),
+    );
+    assert_eq!(b, "mine");
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36, "a UUID: {a}");
+    assert_eq!(store.status().pending_mutations, 2);
+    let (_, out) = go_live(&mut store, 1);
+    let reqs = https(&out);
+    assert_eq!(reqs.len(), 1, "one at a time");
+    assert_eq!(reqs[0].body["variables"], json!({"id": "a", "clientMutationId": a}));
+    assert_eq!(reqs[0].body["query"], json!(UPDATE));
+    let out =
+        store.handle(2, Input::Http { request_id: reqs[0].request_id, response: ok("updateOrder", order("a", 2, 0)) });
+    assert_eq!(settled(&out), vec![(a, Ok(order("a", 2, 0)))]);
+    let reqs = https(&out);
+    assert_eq!(reqs[0].body["variables"]["clientMutationId"], json!("mine"));
+    let out =
+        store.handle(3, Input::Http { request_id: reqs[0].request_id, response: ok("updateOrder", order("b", 2, 0)) });
+    assert_eq!(settled(&out).len(), 1);
+    assert!(https(&out).is_empty());
+    assert_eq!(
+        out.last(),
+        Some(&Output::Status(crate::Status { connection: crate::ConnectionStatus::Live, pending_mutations: 0 }))
+    );
+}
+
+#[test]
+fn overlay_shows_until_the_authoritative_event_arrives() {
+    let (mut store, socket, sub) = live_orders(vec![order("a", 1, 1), order("b", 1, 1)], 10);
+    let out = store.handle(1, Input::Mutate(update("a", 1, 42)));
+    let id = queued_id(&out);
+    assert_eq!(row_changes(&out), vec![RowChange::Updated { key: "a".into() }]);
+    let view = store.collection("orders").unwrap();
+    assert_eq!(view.row("a").unwrap()["value"], json!(42));
+    assert_eq!(view.confirmed("a").unwrap()["value"], json!(1));
+    let req = https(&out).pop().unwrap();
+    // The server's image replaces the guess (version 2 now shows), still as an overlay.
+    let out =
+        store.handle(2, Input::Http { request_id: req.request_id, response: ok("updateOrder", order("a", 2, 42)) });
+    assert_eq!(row_changes(&out), vec![RowChange::Updated { key: "a".into() }]);
+    assert_eq!(store.collection("orders").unwrap().overlays(), 1);
+    // The event with that version makes the overlay redundant; readers see no change.
+    let out =
+        store.handle(3, next(socket, &sub, change(11, 10, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 42)))));
+    assert!(row_changes(&out).is_empty());
+    assert_eq!(store.collection("orders").unwrap().overlays(), 0);
+    assert_eq!(store.collection("orders").unwrap().row("a"), Some(order("a", 2, 42)));
+    let _ = id;
+}
+
+#[test]
+fn overlay_ends_at_the_result_when_the_event_came_first() {
+    let (mut store, socket, sub) = live_orders(vec![order("a", 1, 1)], 10);
+    let out = store.handle(1, Input::Mutate(update("a", 1, 42)));
+    let req = https(&out).pop().unwrap();
+    let out =
+        store.handle(2, next(socket, &sub, change(11, 10, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 42)))));
+    // Confirmed moved underneath; the overlay (value 42) still shows the same value, the version is from the
+    // confirmed row plus the patch.
+    assert_eq!(row_changes(&out), vec![RowChange::Updated { key: "a".into() }]);
+    store.handle(3, Input::Http { request_id: req.request_id, response: ok("updateOrder", order("a", 2, 42)) });
+    assert_eq!(store.collection("orders").unwrap().overlays(), 0);
+}
+
+#[test]
+fn errors_roll_back_and_surface_typed() {
+    let (mut store, _, _) = live_orders(vec![order("a", 3, 1)], 10);
+    let cases: Vec<(HttpResponse, MutationError)> = vec![
+        (
+            graphql_error("VALIDATION", json!({"fields": [{"field": "email", "code": "FORMAT", "message": "bad"}]})),
+            MutationError::Validation {
+                fields: vec![FieldError { field: "email".into(), code: "FORMAT".into(), message: "bad".into() }],
+            },
+        ),
+        (
+            graphql_error("CONFLICT", json!({"current": order("a", 3, 1)})),
+            MutationError::Conflict { current: order("a", 3, 1) },
+        ),
+        (graphql_error("UNAUTHENTICATED", json!({})), MutationError::Unauthorized { message: "refused".into() }),
+        (graphql_error("FORBIDDEN", json!({})), MutationError::Unauthorized { message: "refused".into() }),
+        (
+            graphql_error("NOT_FOUND", json!({})),
+            MutationError::Other { code: Some("NOT_FOUND".into()), message: "refused".into() },
+        ),
+        (
+            HttpResponse::Status { status: 401, body: None },
+            MutationError::Unauthorized { message: "HTTP 401/403".into() },
+        ),
+        (
+            HttpResponse::Status { status: 400, body: None },
+            MutationError::Other { code: None, message: "HTTP 400".into() },
+        ),
+    ];
+    for (i, (response, expected)) in cases.into_iter().enumerate() {
+        let now = 10 + i as u64;
+        let out = store.handle(now, Input::Mutate(update("a", 1, 99)));
+        assert_eq!(store.collection("orders").unwrap().row("a").unwrap()["value"], json!(99));
+        let req = https(&out).pop().unwrap();
+        let out = store.handle(now, Input::Http { request_id: req.request_id, response });
+        assert_eq!(settled(&out)[0].1, Err(expected));
+        assert_eq!(row_changes(&out), vec![RowChange::Updated { key: "a".into() }], "rolled back");
+        assert_eq!(store.collection("orders").unwrap().row("a"), Some(order("a", 3, 1)));
+        assert_eq!(store.status().pending_mutations, 0);
+    }
+}
+
+#[test]
+fn network_failures_keep_it_queued_and_retry() {
+    let (mut store, socket, _) = live_orders(vec![order("a", 1, 1)], 10);
+    let out = store.handle(1, Input::Mutate(update("a", 1, 5)));
+    let req = https(&out).pop().unwrap();
+    let out = store.handle(
+        2,
+        Input::Http { request_id: req.request_id, response: HttpResponse::NetworkError { message: "reset".into() } },
+    );
+    assert!(settled(&out).is_empty());
+    assert_eq!(store.status().pending_mutations, 1);
+    assert_eq!(store.collection("orders").unwrap().row("a").unwrap()["value"], json!(5), "the overlay stays");
+    let at = store.next_wake_ms().unwrap();
+    assert!(at <= 502);
+    let req = https(&store.handle(at, Input::Tick)).pop().expect("retried");
+    let out = store.handle(
+        at,
+        Input::Http { request_id: req.request_id, response: HttpResponse::Status { status: 503, body: None } },
+    );
+    assert!(settled(&out).is_empty());
+    // A reconnect replays at once; the resent request carries the same clientMutationId.
+    store.handle(at + 1, Input::SocketClosed { socket, code: 1006, reason: String::new() });
+    let crate::ConnectionStatus::Reconnecting { retry_at_ms, .. } = store.status().connection else { panic!() };
+    let socket = opened_socket(&store.handle(retry_at_ms, Input::Tick)).unwrap();
+    let (_, out) = finish_handshake(&mut store, socket, retry_at_ms);
+    let again = https(&out).pop().expect("replayed on reconnect");
+    assert_eq!(again.body, req.body);
+    // The stale request's answer is ignored.
+    assert!(settled(&store.handle(
+        retry_at_ms,
+        Input::Http { request_id: req.request_id, response: ok("updateOrder", order("a", 2, 5)) }
+    ))
+    .is_empty());
+}
+
+#[test]
+fn the_queue_survives_a_reload() {
+    let mut store = Store::new(config(vec![orders()]));
+    store.handle(0, Input::Mutate(update("a", 1, 5)));
+    store.handle(
+        0,
+        Input::Mutate(
+            Mutation::new(UPDATE, json!({"id": "b"}), "updateOrder")
+                .optimistic("orders", Optimistic::Remove { key: "b".into() }),
+        ),
+    );
+    let saved = serde_json::to_string(&store.pending_mutations()).unwrap();
+
+    let mut reloaded = Store::new(StoreConfig { seed: 99, ..config(vec![orders()]) });
+    let restored: Vec<PendingMutation> = serde_json::from_str(&saved).unwrap();
+    assert_eq!(restored, store.pending_mutations());
+    let out = reloaded.handle(0, Input::RestoreQueue(restored.clone()));
+    assert_eq!(out.iter().filter(|o| matches!(o, Output::MutationQueued { .. })).count(), 2);
+    // Restoring twice does not duplicate.
+    reloaded.handle(0, Input::RestoreQueue(restored.clone()));
+    assert_eq!(reloaded.pending_mutations(), restored);
+    let (_, out) = go_live(&mut reloaded, 1);
+    let snapshot = match &https(&out)[..] {
+        [snapshot] => snapshot.clone(),
+        other => panic!("mutations wait for the snapshot: {other:?}"),
+    };
+    let out = reloaded.handle(
+        1,
+        Input::Http {
+            request_id: snapshot.request_id,
+            response: page(vec![order("a", 1, 1), order("b", 1, 1)], None, 4),
+        },
+    );
+    assert_eq!(row_changes(&out), vec![RowChange::Inserted { key: "a".into() }], "b is hidden by its overlay");
+    assert_eq!(reloaded.collection("orders").unwrap().row("a").unwrap()["value"], json!(5));
+    let first = https(&out).pop().expect("the replay starts after the snapshot");
+    assert_eq!(first.body["variables"]["clientMutationId"], json!(restored[0].id));
+    let out =
+        reloaded.handle(2, Input::Http { request_id: first.request_id, response: ok("updateOrder", order("a", 2, 5)) });
+    let second = https(&out).pop().unwrap();
+    assert_eq!(second.body["variables"]["clientMutationId"], json!(restored[1].id));
+}
+
+#[test]
+fn an_optimistic_create_moves_to_the_servers_key() {
+    let (mut store, socket, sub) = live_orders(vec![], 10);
+    let create = Mutation::new("mutation { createOrder }", json!({}), "createOrder")
+        .optimistic("orders", Optimistic::Upsert { row: json!({"id": "tmp-1", "value": 3}) });
+    let out = store.handle(1, Input::Mutate(create));
+    assert_eq!(row_changes(&out), vec![RowChange::Inserted { key: "tmp-1".into() }]);
+    let req = https(&out).pop().unwrap();
+    let out =
+        store.handle(2, Input::Http { request_id: req.request_id, response: ok("createOrder", order("k1", 1, 3)) });
+    assert_eq!(
+        row_changes(&out),
+        vec![RowChange::Removed { key: "tmp-1".into(), expired: false }, RowChange::Inserted { key: "k1".into() }]
+    );
+    let out =
+        store.handle(3, next(socket, &sub, change(11, 10, "INSERT", Some("k1"), Some(1), Some(order("k1", 1, 3)))));
+    assert!(row_changes(&out).is_empty());
+    assert_eq!(store.collection("orders").unwrap().overlays(), 0);
+    assert_eq!(store.collection("orders").unwrap().keys(), vec!["k1"]);
+}
+
+#[test]
+fn a_removal_event_ends_an_overlay_whose_result_comes_later() {
+    let (mut store, socket, sub) = live_orders(vec![order("a", 1, 1)], 10);
+    let out = store.handle(1, Input::Mutate(update("a", 1, 7)));
+    let req = https(&out).pop().unwrap();
+    // Our update (v2) and then someone's delete (v2) arrive before our HTTP result.
+    store.handle(2, next(socket, &sub, change(11, 10, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 7)))));
+    let out = store.handle(2, next(socket, &sub, change(12, 11, "REMOVE", Some("a"), Some(2), Some(order("a", 2, 7)))));
+    assert_eq!(row_changes(&out), vec![RowChange::Removed { key: "a".into(), expired: false }]);
+    let out =
+        store.handle(3, Input::Http { request_id: req.request_id, response: ok("updateOrder", order("a", 2, 7)) });
+    assert!(row_changes(&out).is_empty(), "the late result does not resurrect the row");
+    assert!(store.collection("orders").unwrap().keys().is_empty());
+    assert_eq!(store.collection("orders").unwrap().overlays(), 0);
+}
