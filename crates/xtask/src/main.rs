@@ -1,1 +1,281 @@
-fn main() {}
+//! Project automation. Run with `cargo xtask <command>`:
+//!
+//! - `cargo xtask demo` builds everything and runs the demo server with a seeded database.
+//! - `cargo xtask test` installs what the tests need on a fresh machine (Rust target, Debian packages, pinned CLIs,
+//!   pinned npm packages) and runs every test: format, lints, native tests, JavaScript interop tests.
+//!
+//! Every step prints its number, what it does and how long it took; a failing step stops the run with its name.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+/// The Trunk version that builds with this machine's Rust (0.22 needs a newer rustc).
+const TRUNK_VERSION: &str = "0.21.14";
+/// Debian packages the tests and the demo need.
+const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "binaryen"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 demo [--listen ADDR]   build and run the demo server (seeded database, dev tokens)\n  \
+                 test                   install what the tests need, then run every test\n  \
+                 tools                  only install the tools"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("\nxtask failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("repo root").to_owned()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Numbered, timed steps.
+struct Steps {
+    total: usize,
+    done: usize,
+    started: Instant,
+}
+
+impl Steps {
+    fn new(total: usize) -> Self {
+        Steps { total, done: 0, started: Instant::now() }
+    }
+
+    fn run<T>(&mut self, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.done += 1;
+        println!("\n==> [{}/{}] {what}", self.done, self.total);
+        let start = Instant::now();
+        let out = step().with_context(|| format!("step {}/{} ({what}) failed", self.done, self.total))?;
+        println!(
+            "==> [{}/{}] {what}: done in {:.1} s ({:.0} s so far)",
+            self.done,
+            self.total,
+            start.elapsed().as_secs_f64(),
+            self.started.elapsed().as_secs_f64()
+        );
+        Ok(out)
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} exited with {status}");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a test command, echoing its output, and counts what its runner reports as passed and failed.
+fn run_counting(cmd: &mut Command, tally: &mut Tally) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start {shown}"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        tally.read(&line);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{shown} exited with {status}");
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn read(&mut self, line: &str) {
+        let number_before = |word: &str| -> Option<u64> {
+            let idx = line.find(word)?;
+            line[..idx].split_whitespace().last()?.parse().ok()
+        };
+        // cargo test: "test result: ok. 26 passed; 0 failed; ..."
+        if line.starts_with("test result:") {
+            self.passed += number_before(" passed").unwrap_or(0);
+            self.failed += number_before(" failed").unwrap_or(0);
+        }
+        // node --test: "# pass 3" / "# fail 0"
+        if let Some(n) = line.strip_prefix("# pass ").and_then(|n| n.trim().parse::<u64>().ok()) {
+            self.passed += n;
+        }
+        if let Some(n) = line.strip_prefix("# fail ").and_then(|n| n.trim().parse::<u64>().ok()) {
+            self.failed += n;
+        }
+    }
+}
+
+/// The wasm-bindgen version pinned in the workspace manifest (`wasm-bindgen = "=X.Y.Z"`).
+fn pinned_wasm_bindgen() -> Result<String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml"))?;
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("wasm-bindgen = \"=").and_then(|r| r.strip_suffix('"')))
+        .map(str::to_owned)
+        .context("Cargo.toml must pin wasm-bindgen exactly (wasm-bindgen = \"=X.Y.Z\")")
+}
+
+/// `cargo install --locked NAME@VERSION` unless `binary --version` already reports VERSION.
+fn cargo_install(name: &str, binary: &str, version: &str) -> Result<()> {
+    if output(Command::new(binary).arg("--version")).is_some_and(|v| v.contains(version)) {
+        println!("{name} {version}: already installed");
+        return Ok(());
+    }
+    println!("installing {name} {version} (a few minutes on a fresh machine)…");
+    let locked = cargo().args(["install", name, "--version", version, "--locked"]).status()?;
+    if locked.success() {
+        return Ok(());
+    }
+    // The registry can lack a version named in the crate's own lock file (seen for wasm-bindgen-cli's
+    // webpki-roots); the same crate version then resolves its dependencies afresh.
+    println!("warning: `cargo install --locked {name}@{version}` failed; retrying without --locked");
+    run(cargo().args(["install", name, "--version", version]))
+}
+
+fn apt_missing() -> Vec<&'static str> {
+    APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])).is_some_and(|s| s.contains("ok installed"))
+        })
+        .collect()
+}
+
+fn install_tools() -> Result<()> {
+    let targets = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !targets.contains("wasm32-unknown-unknown") {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    for component in ["rustfmt", "clippy"] {
+        if output(Command::new("rustup").args(["component", "list", "--installed"]))
+            .is_some_and(|c| !c.contains(component))
+        {
+            run(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    let missing = apt_missing();
+    if !missing.is_empty() {
+        println!("installing Debian packages: {}", missing.join(" "));
+        let sudo = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() != "0");
+        let apt = |args: &[&str]| {
+            let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+            if sudo {
+                cmd.arg("apt-get");
+            }
+            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            cmd
+        };
+        run(&mut apt(&["update", "-qq"]))?;
+        run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))?;
+    }
+    cargo_install("wasm-bindgen-cli", "wasm-bindgen", &pinned_wasm_bindgen()?)?;
+    cargo_install("trunk", "trunk", TRUNK_VERSION)?;
+    let js = root().join("tests/js");
+    if output(Command::new("node").arg("--version")).is_none() {
+        bail!("Node.js is not installed; the JavaScript interop tests need Node 20 and npm");
+    }
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    let mut steps = Steps::new(6);
+    let mut tally = Tally::default();
+    steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
+    steps.run("check formatting", || run(cargo().args(["fmt", "--all", "--check"])))?;
+    steps.run("lint native and wasm32 code (clippy, warnings are errors)", || {
+        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run(cargo().args([
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "subsignal-protocol",
+            "-p",
+            "subsignal-store",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    steps.run("build the subsignal binary", || run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"])))?;
+    steps.run("native tests (unit, proptest, end-to-end through real sockets)", || {
+        run_counting(cargo().args(["test", "--workspace", "--", "--color", "never"]), &mut tally)
+    })?;
+    let bin = target_dir().join("debug/subsignal");
+    steps.run("JavaScript interop tests (graphql-ws reference client, Node)", || {
+        run_counting(
+            Command::new("node").args(["--test", "--test-reporter=tap"]).current_dir(root().join("tests/js")).env("SUBSIGNAL_BIN", &bin),
+            &mut tally,
+        )
+    })?;
+    if tally.passed == 0 {
+        bail!("no test ran");
+    }
+    println!("\nxtask test: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let mut listen = "127.0.0.1:4000".to_owned();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--listen" => listen = it.next().context("--listen needs an address, e.g. 127.0.0.1:4000")?.clone(),
+            other => bail!("unknown demo option {other}; try --listen ADDR"),
+        }
+    }
+    let mut steps = Steps::new(2);
+    steps.run("build the server (release)", || run(cargo().args(["build", "--release", "-p", "subsignal-server"])))?;
+    let data = target_dir().join("demo-data");
+    println!(
+        "\nsubsignal demo: open http://{listen}/graphql (GraphiQL).\n\
+         Get a token:   curl 'http://{listen}/dev/token?user=alice'   (users: alice, bob, admin)\n\
+         then add the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL's Headers tab.\n\
+         Data lives in {}. Stop with Ctrl-C.\n",
+        data.display()
+    );
+    steps.run("run the server", || {
+        run(Command::new(target_dir().join("release/subsignal"))
+            .args(["serve", "--listen", &listen, "--dev-tokens", "--seed-demo", "--data-dir"])
+            .arg(&data)
+            .current_dir(root()))
+    })
+}
