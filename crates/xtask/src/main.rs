@@ -169,7 +169,8 @@ fn apt_missing() -> Vec<&'static str> {
         .iter()
         .copied()
         .filter(|p| {
-            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])).is_some_and(|s| s.contains("ok installed"))
+            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .is_some_and(|s| s.contains("ok installed"))
         })
         .collect()
 }
@@ -231,14 +232,19 @@ fn test() -> Result<()> {
             "warnings",
         ]))
     })?;
-    steps.run("build the subsignal binary", || run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"])))?;
+    steps.run("build the subsignal binary", || {
+        run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))
+    })?;
     steps.run("native tests (unit, proptest, end-to-end through real sockets)", || {
         run_counting(cargo().args(["test", "--workspace", "--", "--color", "never"]), &mut tally)
     })?;
     let bin = target_dir().join("debug/subsignal");
     steps.run("JavaScript interop tests (graphql-ws reference client, Node)", || {
         run_counting(
-            Command::new("node").args(["--test", "--test-reporter=tap"]).current_dir(root().join("tests/js")).env("SUBSIGNAL_BIN", &bin),
+            Command::new("node")
+                .args(["--test", "--test-reporter=tap"])
+                .current_dir(root().join("tests/js"))
+                .env("SUBSIGNAL_BIN", &bin),
             &mut tally,
         )
     })?;
