@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+mod wasm;
+
 /// The Trunk version that builds with this machine's Rust (0.22 needs a newer rustc).
 const TRUNK_VERSION: &str = "0.21.14";
 /// Debian packages the tests and the demo need.
@@ -24,6 +26,7 @@ fn main() {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
+        Some(name @ ("npm" | "test-browser" | "bench-store")) => wasm::command(name),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\

@@ -1,0 +1,331 @@
+//! The JavaScript API of the `@subsignal/store` npm package (feature `js`): a `Store` class whose values cross as
+//! plain JSON-like objects (serde-wasm-bindgen, JSON-compatible), typed by the TypeScript declarations below.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use subsignal_store::MutationError;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, StoreOptions};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Timeouts and backoff of the WebSocket connection, in milliseconds. */
+export interface ConnectionConfig {
+  connectTimeoutMs?: number;
+  ackTimeoutMs?: number;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+/** How to keep one collection live: its GraphQL documents and the fields the store reads. */
+export interface CollectionConfig {
+  /** The collection's name, used by `rows`, `row`, `keys` and in row changes. */
+  name: string;
+  /** The subscription document; it takes `$afterSeq: Int` and selects `seq prevSeq op key version expired` and the entity. */
+  subscription: string;
+  /** The subscription's root field, e.g. `onOrderChanged`. */
+  subscriptionField: string;
+  /** The field of the change that holds the entity, e.g. `order`. */
+  entityField: string;
+  /** The snapshot query; it takes `$limit: Int` and `$nextToken: String` and returns `{ items nextToken seq }`. */
+  snapshotQuery: string;
+  /** The snapshot query's root field, e.g. `listOrders`. */
+  snapshotField: string;
+  pageSize?: number | null;
+  /** The entity's key field (default `id`). */
+  keyField?: string;
+  /** The entity's version field (default `version`). */
+  versionField?: string;
+  /** List rows in descending key order. */
+  descending?: boolean;
+}
+
+/** Where the server is, how to authenticate, and where to keep the offline queue. */
+export interface StoreOptions {
+  /** The GraphQL HTTP endpoint, e.g. `https://host/graphql`. */
+  httpUrl: string;
+  /** The graphql-transport-ws endpoint, e.g. `wss://host/graphql`. */
+  wsUrl: string;
+  /** A bearer token: shorthand for `auth: { Authorization: "Bearer <token>" }`. */
+  token?: string | null;
+  /** The `connection_init` payload; its string entries are also sent as HTTP headers. */
+  auth?: Record<string, string> | null;
+  /** The localStorage key for the offline queue; without it the queue lives in memory only. */
+  persistKey?: string | null;
+  /** HTTP timeout (default 15000). */
+  httpTimeoutMs?: number;
+  connection?: ConnectionConfig;
+  /** Collections to keep live from the start. */
+  collections?: CollectionConfig[];
+}
+
+/** The optimistic effect of a mutation on one row, shown until the server answers. */
+export type Optimistic =
+  | { kind: "upsert"; row: Record<string, unknown> }
+  | { kind: "patch"; key: string; fields: Record<string, unknown> }
+  | { kind: "remove"; key: string };
+
+/** A GraphQL mutation; its document declares `$clientMutationId: ID` and passes it on. */
+export interface Mutation {
+  query: string;
+  variables?: Record<string, unknown>;
+  /** The mutation's root field, whose value is the entity written, e.g. `createOrder`. */
+  resultField: string;
+  /** The collection the optimistic effect applies to. */
+  collection?: string | null;
+  optimistic?: Optimistic | null;
+  /** Chosen by the caller, or generated. */
+  clientMutationId?: string | null;
+}
+
+/** A mutation waiting in the offline queue. */
+export interface PendingMutation {
+  id: string;
+  mutation: Mutation;
+}
+
+/** One row change, for exactly the row it names. */
+export type RowChange =
+  | { kind: "inserted"; key: string }
+  | { kind: "updated"; key: string }
+  | { kind: "removed"; key: string; expired: boolean };
+
+/** What the connection is doing. */
+export type ConnectionStatus =
+  | { state: "disconnected" }
+  | { state: "connecting"; attempt: number }
+  | { state: "live" }
+  | { state: "reconnecting"; attempt: number; retryAtMs: number }
+  | { state: "offline" }
+  | { state: "failed"; reason: string };
+
+/** What a status indicator shows. */
+export interface Status {
+  connection: ConnectionStatus;
+  /** Mutations not yet settled (queued or in flight). */
+  pendingMutations: number;
+}
+
+/** One field's validation failure. */
+export interface FieldError {
+  field: string;
+  code: string;
+  message: string;
+}
+
+/** Why the server refused a mutation. */
+export type MutationErrorKind =
+  | { kind: "validation"; fields: FieldError[] }
+  | { kind: "conflict"; current: unknown }
+  | { kind: "unauthorized"; message: string }
+  | { kind: "other"; code: string | null; message: string };
+
+/** What a rejected `mutate` promise holds: an `Error` named `MutationError` carrying the kind's fields. */
+export type MutationError = Error & MutationErrorKind;
+
+/** Counters of what a collection has done. */
+export interface CollectionStats {
+  applied: number;
+  duplicates: number;
+  gaps: number;
+  subscriptions: number;
+  snapshots: number;
+}
+
+/** Stops a listener. */
+export type Unsubscribe = () => void;
+"#;
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
+}
+
+/// Turns a listener guard into a JavaScript function that drops it (safe to call more than once).
+fn unsubscribe(guard: ListenerGuard) -> JsValue {
+    let mut guard = Some(guard);
+    Closure::<dyn FnMut()>::new(move || drop(guard.take())).into_js_value()
+}
+
+fn report(result: Result<JsValue, JsValue>) {
+    if let Err(e) = result {
+        web_sys::console::error_2(&"subsignal: a listener threw".into(), &e);
+    }
+}
+
+/// A `MutationError` as a JavaScript `Error` with the kind's fields.
+fn mutation_error(e: &MutationError) -> JsValue {
+    let error = js_sys::Error::new(&e.to_string());
+    error.set_name("MutationError");
+    if let Ok(fields) = to_js(e).dyn_into::<js_sys::Object>() {
+        js_sys::Object::assign(error.unchecked_ref(), &fields);
+    }
+    error.into()
+}
+
+/// Whether a value is a rejection of `Store.mutate` (a `MutationError`).
+#[wasm_bindgen(js_name = isMutationError, unchecked_return_type = "error is MutationError")]
+pub fn is_mutation_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error: &JsValue) -> bool {
+    error.dyn_ref::<js_sys::Error>().is_some_and(|e| e.name() == "MutationError")
+}
+
+/// A live store: a GraphQL query snapshot plus subscription events, with optimistic mutations and an offline queue.
+#[wasm_bindgen(js_name = Store)]
+pub struct JsStore {
+    store: BrowserStore,
+}
+
+#[wasm_bindgen(js_class = Store)]
+impl JsStore {
+    /// Creates a store (disconnected until `connect()`). Throws if the options are malformed.
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "StoreOptions")] options: JsValue) -> Result<JsStore, JsError> {
+        let options: StoreOptions = from_js(options, "StoreOptions")?;
+        Ok(JsStore { store: BrowserStore::new(options) })
+    }
+
+    /// Starts connecting; also restarts after a fatal close. Puts the persisted offline queue back first.
+    pub fn connect(&self) {
+        self.store.connect();
+    }
+
+    /// Closes the connection and stays disconnected.
+    pub fn disconnect(&self) {
+        self.store.disconnect();
+    }
+
+    /// Keeps a collection live. Throws if the config is malformed.
+    pub fn watch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CollectionConfig")] config: JsValue,
+    ) -> Result<(), JsError> {
+        self.store.watch(from_js::<CollectionConfig>(config, "CollectionConfig")?);
+        Ok(())
+    }
+
+    /// Stops keeping a collection live.
+    pub fn unwatch(&self, name: &str) {
+        self.store.unwatch(name);
+    }
+
+    /// The visible rows of a collection, in order (optimistic effects applied).
+    #[wasm_bindgen(unchecked_return_type = "unknown[]")]
+    pub fn rows(&self, collection: &str) -> JsValue {
+        to_js(&self.store.rows(collection))
+    }
+
+    /// One visible row, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "unknown")]
+    pub fn row(&self, collection: &str, key: &str) -> JsValue {
+        to_js(&self.store.row(collection, key))
+    }
+
+    /// The visible keys of a collection, in order.
+    pub fn keys(&self, collection: &str) -> Vec<String> {
+        self.store.keys(collection)
+    }
+
+    /// Counters of a collection, or `null` if it is not watched.
+    #[wasm_bindgen(unchecked_return_type = "CollectionStats | null")]
+    pub fn stats(&self, collection: &str) -> JsValue {
+        to_js(&self.store.with_collection(collection, |c| c.map(|c| c.stats())))
+    }
+
+    /// Whether a collection has its snapshot and a running subscription.
+    #[wasm_bindgen(js_name = isLive)]
+    pub fn is_live(&self, collection: &str) -> bool {
+        self.store.with_collection(collection, |c| c.is_some_and(|c| c.is_live()))
+    }
+
+    /// The current status.
+    #[wasm_bindgen(unchecked_return_type = "Status")]
+    pub fn status(&self) -> JsValue {
+        to_js(&self.store.status())
+    }
+
+    /// The unsettled mutations, in order.
+    #[wasm_bindgen(js_name = pendingMutations, unchecked_return_type = "PendingMutation[]")]
+    pub fn pending_mutations(&self) -> JsValue {
+        to_js(&self.store.pending_mutations())
+    }
+
+    /// Calls `listener(collection, change)` for every visible row change; returns a function that stops it.
+    #[wasm_bindgen(js_name = onRow, unchecked_return_type = "Unsubscribe")]
+    pub fn on_row(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(collection: string, change: RowChange) => void")]
+        listener: js_sys::Function,
+    ) -> JsValue {
+        unsubscribe(self.store.on_row(move |collection, change| {
+            report(listener.call2(&JsValue::NULL, &JsValue::from_str(collection), &to_js(change)));
+        }))
+    }
+
+    /// Calls `listener(status)` whenever the status changes; returns a function that stops it.
+    #[wasm_bindgen(js_name = onStatus, unchecked_return_type = "Unsubscribe")]
+    pub fn on_status(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(status: Status) => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        unsubscribe(self.store.on_status(move |status| report(listener.call1(&JsValue::NULL, &to_js(status)))))
+    }
+
+    /// Calls `listener()` when the server refuses the credentials (answer with `setToken`/`setAuth`).
+    #[wasm_bindgen(js_name = onAuthRequired, unchecked_return_type = "Unsubscribe")]
+    pub fn on_auth_required(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        unsubscribe(self.store.on_auth_required(move || report(listener.call0(&JsValue::NULL))))
+    }
+
+    /// Calls `listener(message)` for warnings (without a listener they go to `console.warn`).
+    #[wasm_bindgen(js_name = onWarning, unchecked_return_type = "Unsubscribe")]
+    pub fn on_warning(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(message: string) => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        unsubscribe(
+            self.store.on_warning(move |message| report(listener.call1(&JsValue::NULL, &JsValue::from_str(message)))),
+        )
+    }
+
+    /// Replaces the credentials with a `connection_init` payload such as `{Authorization: "Bearer …"}`.
+    #[wasm_bindgen(js_name = setAuth)]
+    pub fn set_auth(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | null")] auth: JsValue,
+    ) -> Result<(), JsError> {
+        self.store.set_auth(from_js(auth, "auth payload")?);
+        Ok(())
+    }
+
+    /// Replaces the credentials with a bearer token.
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: &str) {
+        self.store.set_token(token);
+    }
+
+    /// Queues a mutation (its optimistic effect shows at once). Resolves with the entity the server wrote; rejects
+    /// with a `MutationError` (see `isMutationError`). Throws at once if the mutation is malformed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn mutate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Mutation")] mutation: JsValue,
+    ) -> Result<js_sys::Promise, JsError> {
+        let future = self.store.mutate(from_js::<Mutation>(mutation, "Mutation")?);
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            match future.await {
+                Ok(value) => Ok(to_js(&value)),
+                Err(e) => Err(mutation_error(&e)),
+            }
+        }))
+    }
+}

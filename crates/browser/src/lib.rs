@@ -1,0 +1,40 @@
+//! The browser IO shell around the subsignal store core, and the only crate that knows JavaScript.
+//!
+//! [`BrowserStore`] owns a sans-IO [`subsignal_store::Store`] and carries out what it asks for with browser APIs:
+//! WebSockets (subprotocol `graphql-transport-ws`), `fetch` with a timeout, one timer at
+//! [`Store::next_wake_ms`](subsignal_store::Store::next_wake_ms), the `online`/`offline` events, `localStorage` for
+//! the offline queue, and `crypto.getRandomValues` for the seed. Rust front ends use it directly (the Leptos adapter
+//! `subsignal-leptos` is built on it); with the `js` feature the crate also exports the `@subsignal/store` npm
+//! package's JavaScript API, with TypeScript types (build it with `cargo xtask npm`).
+//!
+//! ```no_run
+//! use subsignal_browser::{BrowserStore, CollectionConfig, StoreOptions};
+//!
+//! let store = BrowserStore::new(
+//!     StoreOptions::new("http://localhost:4000/graphql", "ws://localhost:4000/graphql").token("<jwt>"),
+//! );
+//! store.watch(CollectionConfig::new("orders").subscription("subscription …", "onOrderChanged", "order"));
+//! let _guard = store.on_row(|collection, change| web_sys::console::log_1(&format!("{collection}: {change:?}").into()));
+//! store.connect();
+//! ```
+//!
+//! The crate is empty when not compiled for `wasm32`, so the workspace builds and lints on the host.
+#![deny(missing_docs)]
+#![cfg(target_arch = "wasm32")]
+
+mod oneshot;
+mod options;
+mod shell;
+
+#[cfg(feature = "js")]
+mod js;
+
+#[cfg(feature = "js")]
+pub use js::{is_mutation_error, JsStore};
+
+pub use options::StoreOptions;
+pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
+pub use subsignal_store::{
+    CollectionConfig, CollectionStats, CollectionView, ConnectionConfig, ConnectionStatus, FieldError, Mutation,
+    MutationError, Optimistic, PendingMutation, RowChange, Status,
+};

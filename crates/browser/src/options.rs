@@ -1,0 +1,102 @@
+//! What a [`BrowserStore`](crate::BrowserStore) is created with.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use subsignal_store::{CollectionConfig, ConnectionConfig};
+
+/// Where the server is, how to authenticate, and where to keep the offline queue.
+///
+/// In JavaScript this is the `StoreOptions` object (`{httpUrl, wsUrl, token?, auth?, persistKey?, …}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreOptions {
+    /// The GraphQL HTTP endpoint (snapshots and mutations are `POST`ed here), e.g. `https://host/graphql`.
+    pub http_url: String,
+    /// The graphql-transport-ws endpoint, e.g. `wss://host/graphql`.
+    pub ws_url: String,
+    /// The `connection_init` payload, e.g. `{"Authorization": "Bearer <jwt>"}`; its string entries are also sent as
+    /// HTTP headers.
+    #[serde(default)]
+    pub auth: Option<Value>,
+    /// A bearer token: shorthand for `auth = {"Authorization": "Bearer <token>"}` (ignored when `auth` is set).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The `localStorage` key under which the offline queue is kept across reloads; `None` keeps it in memory only.
+    #[serde(default)]
+    pub persist_key: Option<String>,
+    /// How long an HTTP request may take before it counts as a network error (default 15 s).
+    #[serde(default = "default_http_timeout_ms")]
+    pub http_timeout_ms: u32,
+    /// Timeouts and backoff of the WebSocket connection.
+    #[serde(default)]
+    pub connection: ConnectionConfig,
+    /// Collections to keep live from the start (more can be added with `watch`).
+    #[serde(default)]
+    pub collections: Vec<CollectionConfig>,
+}
+
+fn default_http_timeout_ms() -> u32 {
+    15_000
+}
+
+impl StoreOptions {
+    /// Options for a server at these endpoints, with no auth, no persistence and default timeouts.
+    pub fn new(http_url: impl Into<String>, ws_url: impl Into<String>) -> Self {
+        Self {
+            http_url: http_url.into(),
+            ws_url: ws_url.into(),
+            auth: None,
+            token: None,
+            persist_key: None,
+            http_timeout_ms: default_http_timeout_ms(),
+            connection: ConnectionConfig::default(),
+            collections: Vec::new(),
+        }
+    }
+
+    /// Authenticates with a bearer token (`{"Authorization": "Bearer <token>"}`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Authenticates with this `connection_init` payload.
+    pub fn auth(mut self, auth: Value) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Keeps the offline queue in `localStorage` under this key.
+    pub fn persist_key(mut self, key: impl Into<String>) -> Self {
+        self.persist_key = Some(key.into());
+        self
+    }
+
+    /// Sets the HTTP timeout.
+    pub fn http_timeout_ms(mut self, ms: u32) -> Self {
+        self.http_timeout_ms = ms;
+        self
+    }
+
+    /// Sets the connection's timeouts and backoff.
+    pub fn connection(mut self, config: ConnectionConfig) -> Self {
+        self.connection = config;
+        self
+    }
+
+    /// Keeps this collection live from the start.
+    pub fn collection(mut self, config: CollectionConfig) -> Self {
+        self.collections.push(config);
+        self
+    }
+
+    /// The auth payload to use: `auth`, else one built from `token`.
+    pub(crate) fn auth_payload(&self) -> Option<Value> {
+        self.auth.clone().or_else(|| self.token.as_ref().map(|t| bearer(t)))
+    }
+}
+
+/// `{"Authorization": "Bearer <token>"}`.
+pub(crate) fn bearer(token: &str) -> Value {
+    serde_json::json!({ "Authorization": format!("Bearer {token}") })
+}

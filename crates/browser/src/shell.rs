@@ -1,0 +1,602 @@
+//! [`BrowserStore`]: drives the core with browser events and carries out its outputs with browser APIs.
+//!
+//! The WebSocket is `web_sys::WebSocket` rather than gloo-net's: the core needs the exact moment a socket opens
+//! (`SocketOpened` starts `connection_init`) and the close code and reason, which gloo-net's stream folds into an
+//! error after the fact. HTTP uses gloo-net with an `AbortController` for the timeout.
+//!
+//! Re-entrancy: inputs go through an inbox drained by whoever finds the store idle, so a listener that mutates or
+//! reads while the store publishes never meets a borrowed store; the core is only borrowed inside `Store::handle`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use gloo_timers::callback::Timeout;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use subsignal_store::{
+    CollectionConfig, CollectionView, HttpRequest, HttpResponse, Input, Mutation, MutationError, Output,
+    PendingMutation, RowChange, Status, Store, StoreConfig,
+};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+use crate::oneshot;
+use crate::options::{bearer, StoreOptions};
+
+type RowFn = Rc<dyn Fn(&str, &RowChange)>;
+type StatusFn = Rc<dyn Fn(&Status)>;
+type AuthFn = Rc<dyn Fn()>;
+type WarningFn = Rc<dyn Fn(&str)>;
+type Settled = oneshot::Sender<Result<Value, MutationError>>;
+type WindowHandler = (&'static str, Closure<dyn FnMut()>);
+
+#[derive(Clone)]
+enum Listener {
+    Row(RowFn),
+    Status(StatusFn),
+    AuthRequired(AuthFn),
+    Warning(WarningFn),
+}
+
+/// One open WebSocket and the handlers that must live as long as it.
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    /// Detaches the handlers (the core already forgot this socket) and closes it.
+    fn close(self, code: u16, reason: &str) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        // Browsers only accept 1000 and 3000–4999 from scripts.
+        if self.ws.close_with_code_and_reason(code, reason).is_err() {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+struct Inner {
+    store: RefCell<Store>,
+    options: StoreOptions,
+    inbox: RefCell<VecDeque<Input>>,
+    busy: Cell<bool>,
+    sockets: RefCell<HashMap<u64, Socket>>,
+    /// The one timer, and the store time it fires at.
+    timer: RefCell<Option<(u64, Timeout)>>,
+    listeners: RefCell<Vec<(u64, Listener)>>,
+    next_listener: Cell<u64>,
+    /// Futures waiting for a mutation to settle, by `clientMutationId`.
+    waiters: RefCell<HashMap<String, Vec<Settled>>>,
+    /// The persisted queue has been fed back (done before the first connect or mutation).
+    restored: Cell<bool>,
+    window_handlers: RefCell<Vec<WindowHandler>>,
+}
+
+/// The browser store: a cheap, cloneable handle (all clones drive the same store) on one thread.
+///
+/// Create it with [`BrowserStore::new`], add collections with [`BrowserStore::watch`], then
+/// [`BrowserStore::connect`]. Rows are read with [`BrowserStore::rows`] and friends; changes arrive through
+/// [`BrowserStore::on_row`] and [`BrowserStore::on_status`]. When the last handle is dropped, sockets close and
+/// browser listeners are removed.
+#[derive(Clone)]
+pub struct BrowserStore {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for BrowserStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserStore").field("status", &self.status()).finish_non_exhaustive()
+    }
+}
+
+/// Keeps a listener registered; dropping it unregisters the listener.
+#[must_use = "the listener is removed when the guard is dropped"]
+pub struct ListenerGuard {
+    inner: Weak<Inner>,
+    id: u64,
+}
+
+impl std::fmt::Debug for ListenerGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerGuard").field("id", &self.id).finish()
+    }
+}
+
+impl ListenerGuard {
+    /// Keeps the listener for as long as the store lives.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.listeners.borrow_mut().retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+/// The result of [`BrowserStore::mutate`]: the entity the server wrote, or why it refused.
+#[must_use = "futures do nothing unless awaited; the mutation itself is queued either way"]
+pub struct MutationFuture {
+    id: String,
+    rx: oneshot::Receiver<Result<Value, MutationError>>,
+}
+
+impl MutationFuture {
+    /// The mutation's `clientMutationId`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Debug for MutationFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MutationFuture").field("id", &self.id).finish()
+    }
+}
+
+impl Future for MutationFuture {
+    type Output = Result<Value, MutationError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|settled| {
+            settled.unwrap_or_else(|| {
+                Err(MutationError::Other {
+                    code: None,
+                    message: "the store was dropped before the mutation settled; it stays queued if persisted"
+                        .to_owned(),
+                })
+            })
+        })
+    }
+}
+
+/// Milliseconds on the shell's clock (wall time, so `retryAtMs` in a status can be shown as a countdown).
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` outside a window).
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let filled =
+        window().and_then(|w| w.crypto().ok()).is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        return (js_sys::Math::random() * (u64::MAX as f64)) as u64 ^ (now_ms() << 20);
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// A version-4 UUID for a `clientMutationId`.
+fn uuid_v4() -> String {
+    let (a, b) = (random_u64(), random_u64());
+    let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+    let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xFFFF,
+        a & 0xFFFF,
+        b >> 48,
+        b & 0xFFFF_FFFF_FFFF
+    )
+}
+
+fn warn(message: &str) {
+    web_sys::console::warn_1(&format!("subsignal: {message}").into());
+}
+
+impl BrowserStore {
+    /// A store for these options, disconnected until [`BrowserStore::connect`]. The seed comes from
+    /// `crypto.getRandomValues`; the page's `online`/`offline` events are fed to the store.
+    pub fn new(options: StoreOptions) -> Self {
+        let mut config = StoreConfig::new(random_u64());
+        config.connection = options.connection.clone();
+        config.auth = options.auth_payload();
+        config.collections = options.collections.clone();
+        let inner = Rc::new(Inner {
+            store: RefCell::new(Store::new(config)),
+            options,
+            inbox: RefCell::new(VecDeque::new()),
+            busy: Cell::new(false),
+            sockets: RefCell::new(HashMap::new()),
+            timer: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            next_listener: Cell::new(1),
+            waiters: RefCell::new(HashMap::new()),
+            restored: Cell::new(false),
+            window_handlers: RefCell::new(Vec::new()),
+        });
+        if let Some(w) = window() {
+            for (event, input) in [("online", Input::Online), ("offline", Input::Offline)] {
+                let weak = Rc::downgrade(&inner);
+                let handler = Closure::<dyn FnMut()>::new(move || {
+                    if let Some(inner) = weak.upgrade() {
+                        Inner::feed(&inner, input.clone());
+                    }
+                });
+                if w.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
+                    inner.window_handlers.borrow_mut().push((event, handler));
+                }
+            }
+        }
+        Self { inner }
+    }
+
+    /// Starts connecting (and restarts after a fatal close). Puts the persisted offline queue back first.
+    pub fn connect(&self) {
+        self.inner.restore();
+        let offline = window().is_some_and(|w| !w.navigator().on_line());
+        Inner::feed(&self.inner, Input::Connect);
+        if offline {
+            Inner::feed(&self.inner, Input::Offline);
+        }
+    }
+
+    /// Closes the connection and stays disconnected.
+    pub fn disconnect(&self) {
+        Inner::feed(&self.inner, Input::Disconnect);
+    }
+
+    /// Keeps a collection live (snapshot, then subscription events).
+    pub fn watch(&self, config: CollectionConfig) {
+        Inner::feed(&self.inner, Input::Watch(config));
+    }
+
+    /// Stops keeping a collection live and forgets its rows.
+    pub fn unwatch(&self, name: &str) {
+        Inner::feed(&self.inner, Input::Unwatch(name.to_owned()));
+    }
+
+    /// Replaces the credentials (a `connection_init` payload such as `{"Authorization": "Bearer …"}`).
+    pub fn set_auth(&self, auth: Option<Value>) {
+        Inner::feed(&self.inner, Input::SetAuth(auth));
+    }
+
+    /// Replaces the credentials with a bearer token.
+    pub fn set_token(&self, token: &str) {
+        self.set_auth(Some(bearer(token)));
+    }
+
+    /// Queues a mutation (its optimistic overlay shows at once) and returns a future of its result. The mutation is
+    /// queued whether or not the future is awaited; without a `clientMutationId` one is generated.
+    pub fn mutate(&self, mut mutation: Mutation) -> MutationFuture {
+        self.inner.restore();
+        let id = mutation.client_mutation_id.get_or_insert_with(uuid_v4).clone();
+        let (tx, rx) = oneshot::channel();
+        self.inner.waiters.borrow_mut().entry(id.clone()).or_default().push(tx);
+        Inner::feed(&self.inner, Input::Mutate(mutation));
+        MutationFuture { id, rx }
+    }
+
+    /// Like [`BrowserStore::mutate`], with the result deserialized.
+    pub async fn mutate_as<T: DeserializeOwned>(&self, mutation: Mutation) -> Result<T, MutationError> {
+        let value = self.mutate(mutation).await?;
+        serde_json::from_value(value).map_err(|e| MutationError::Other {
+            code: Some("DECODE".to_owned()),
+            message: format!("the mutation succeeded but its result does not fit the expected type: {e}"),
+        })
+    }
+
+    /// The current status (connection state and number of unsettled mutations).
+    pub fn status(&self) -> Status {
+        self.inner.store.borrow().status()
+    }
+
+    /// Reads a collection through the core's view (`None` if it is not watched).
+    pub fn with_collection<R>(&self, name: &str, read: impl FnOnce(Option<CollectionView<'_>>) -> R) -> R {
+        read(self.inner.store.borrow().collection(name))
+    }
+
+    /// The visible keys of a collection, in order.
+    pub fn keys(&self, name: &str) -> Vec<String> {
+        self.with_collection(name, |c| c.map(|c| c.keys()).unwrap_or_default())
+    }
+
+    /// The visible rows of a collection, in order.
+    pub fn rows(&self, name: &str) -> Vec<Value> {
+        self.with_collection(name, |c| c.map(|c| c.rows()).unwrap_or_default())
+    }
+
+    /// The visible rows of a collection, deserialized, in order.
+    pub fn rows_as<T: DeserializeOwned>(&self, name: &str) -> Result<Vec<T>, serde_json::Error> {
+        self.with_collection(name, |c| c.map(|c| c.rows_as()).unwrap_or(Ok(Vec::new())))
+    }
+
+    /// One visible row.
+    pub fn row(&self, name: &str, key: &str) -> Option<Value> {
+        self.with_collection(name, |c| c.and_then(|c| c.row(key)))
+    }
+
+    /// One visible row, deserialized (`None` if absent or if it does not fit `T`).
+    pub fn row_as<T: DeserializeOwned>(&self, name: &str, key: &str) -> Option<T> {
+        self.row(name, key).and_then(|v| serde_json::from_value(v).ok())
+    }
+
+    /// The unsettled mutations, in order.
+    pub fn pending_mutations(&self) -> Vec<PendingMutation> {
+        self.inner.store.borrow().pending_mutations()
+    }
+
+    /// Calls `listener(collection, change)` for every row change readers can see.
+    pub fn on_row(&self, listener: impl Fn(&str, &RowChange) + 'static) -> ListenerGuard {
+        self.listen(Listener::Row(Rc::new(listener)))
+    }
+
+    /// Calls `listener(status)` whenever the status changes.
+    pub fn on_status(&self, listener: impl Fn(&Status) + 'static) -> ListenerGuard {
+        self.listen(Listener::Status(Rc::new(listener)))
+    }
+
+    /// Calls `listener()` when the server refuses the credentials; answer with [`BrowserStore::set_auth`].
+    pub fn on_auth_required(&self, listener: impl Fn() + 'static) -> ListenerGuard {
+        self.listen(Listener::AuthRequired(Rc::new(listener)))
+    }
+
+    /// Calls `listener(message)` for the core's warnings (without one, they go to `console.warn`).
+    pub fn on_warning(&self, listener: impl Fn(&str) + 'static) -> ListenerGuard {
+        self.listen(Listener::Warning(Rc::new(listener)))
+    }
+
+    fn listen(&self, listener: Listener) -> ListenerGuard {
+        let id = self.inner.next_listener.get();
+        self.inner.next_listener.set(id + 1);
+        self.inner.listeners.borrow_mut().push((id, listener));
+        ListenerGuard { inner: Rc::downgrade(&self.inner), id }
+    }
+}
+
+impl Inner {
+    /// Queues an input and, unless a caller up the stack is already draining, handles everything queued.
+    fn feed(this: &Rc<Self>, input: Input) {
+        this.inbox.borrow_mut().push_back(input);
+        if this.busy.replace(true) {
+            return;
+        }
+        loop {
+            let Some(input) = this.inbox.borrow_mut().pop_front() else { break };
+            let outputs = this.store.borrow_mut().handle(now_ms(), input);
+            for output in outputs {
+                Self::carry_out(this, output);
+            }
+        }
+        this.busy.set(false);
+        Self::arm_timer(this);
+    }
+
+    fn arm_timer(this: &Rc<Self>) {
+        let next = this.store.borrow().next_wake_ms();
+        let mut timer = this.timer.borrow_mut();
+        match next {
+            None => *timer = None,
+            Some(at) if timer.as_ref().is_some_and(|(armed, _)| *armed == at) => {}
+            Some(at) => {
+                let delay = at.saturating_sub(now_ms()).min(i32::MAX as u64) as u32;
+                let weak = Rc::downgrade(this);
+                let timeout = Timeout::new(delay, move || {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.timer.borrow_mut().take();
+                        Self::feed(&inner, Input::Tick);
+                    }
+                });
+                // Replacing the old `Timeout` cancels it.
+                *timer = Some((at, timeout));
+            }
+        }
+    }
+
+    fn listeners(&self) -> Vec<Listener> {
+        self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    fn carry_out(this: &Rc<Self>, output: Output) {
+        match output {
+            Output::OpenSocket { socket } => Self::open_socket(this, socket),
+            Output::CloseSocket { socket, code, reason } => {
+                let removed = this.sockets.borrow_mut().remove(&socket);
+                if let Some(s) = removed {
+                    s.close(code, &reason);
+                }
+            }
+            Output::Send { socket, message } => {
+                let text = serde_json::to_string(&message).expect("client messages serialize");
+                if let Some(s) = this.sockets.borrow().get(&socket) {
+                    // A failed send means the socket is closing: its close event follows.
+                    let _ = s.ws.send_with_str(&text);
+                }
+            }
+            Output::Http(request) => Self::http(this, request),
+            Output::Row { collection, change } => {
+                for l in this.listeners() {
+                    if let Listener::Row(f) = l {
+                        f(&collection, &change);
+                    }
+                }
+            }
+            Output::MutationQueued { .. } => this.persist(),
+            Output::MutationSettled { id, result } => {
+                this.persist();
+                let waiters = this.waiters.borrow_mut().remove(&id).unwrap_or_default();
+                for tx in waiters {
+                    tx.send(result.clone());
+                }
+            }
+            Output::Status(status) => {
+                for l in this.listeners() {
+                    if let Listener::Status(f) = l {
+                        f(&status);
+                    }
+                }
+            }
+            Output::AuthRequired => {
+                let mut heard = false;
+                for l in this.listeners() {
+                    if let Listener::AuthRequired(f) = l {
+                        heard = true;
+                        f();
+                    }
+                }
+                if !heard {
+                    warn("the server refused the credentials; call set_auth with fresh ones");
+                }
+            }
+            Output::Warning(message) => {
+                let mut heard = false;
+                for l in this.listeners() {
+                    if let Listener::Warning(f) = l {
+                        heard = true;
+                        f(&message);
+                    }
+                }
+                if !heard {
+                    warn(&message);
+                }
+            }
+        }
+    }
+
+    fn open_socket(this: &Rc<Self>, socket: u64) {
+        let ws = match WebSocket::new_with_str(&this.options.ws_url, "graphql-transport-ws") {
+            Ok(ws) => ws,
+            Err(e) => {
+                let reason = format!("cannot open {}: {e:?}", this.options.ws_url);
+                return Self::feed(this, Input::SocketClosed { socket, code: 1006, reason });
+            }
+        };
+        let weak = Rc::downgrade(this);
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Self::feed(&inner, Input::SocketOpened { socket });
+            }
+        });
+        let weak = Rc::downgrade(this);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let (Some(inner), Some(text)) = (weak.upgrade(), e.data().as_string()) else { return };
+            Self::feed(&inner, Input::Frame { socket, text });
+        });
+        let weak = Rc::downgrade(this);
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            let Some(inner) = weak.upgrade() else { return };
+            inner.sockets.borrow_mut().remove(&socket);
+            Self::feed(&inner, Input::SocketClosed { socket, code: e.code(), reason: e.reason() });
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        this.sockets
+            .borrow_mut()
+            .insert(socket, Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+    }
+
+    fn http(this: &Rc<Self>, request: HttpRequest) {
+        let weak = Rc::downgrade(this);
+        let url = this.options.http_url.clone();
+        let timeout_ms = this.options.http_timeout_ms;
+        wasm_bindgen_futures::spawn_local(async move {
+            let request_id = request.request_id;
+            let response = fetch(&url, request, timeout_ms).await;
+            if let Some(inner) = weak.upgrade() {
+                Self::feed(&inner, Input::Http { request_id, response });
+            }
+        });
+    }
+
+    /// Feeds the persisted queue back, once.
+    fn restore(self: &Rc<Self>) {
+        if self.restored.replace(true) {
+            return;
+        }
+        let Some(key) = &self.options.persist_key else { return };
+        let Some(text) = local_storage().and_then(|s| s.get_item(key).ok().flatten()) else { return };
+        match serde_json::from_str::<Vec<PendingMutation>>(&text) {
+            Ok(items) if !items.is_empty() => Self::feed(self, Input::RestoreQueue(items)),
+            Ok(_) => {}
+            Err(e) => warn(&format!("ignoring the persisted queue under {key:?}: {e}")),
+        }
+    }
+
+    /// Writes the queue to `localStorage` (removing the key when it is empty).
+    fn persist(&self) {
+        let (Some(key), Some(storage)) = (&self.options.persist_key, local_storage()) else { return };
+        let pending = self.store.borrow().pending_mutations();
+        let written = if pending.is_empty() {
+            storage.remove_item(key)
+        } else {
+            storage.set_item(key, &serde_json::to_string(&pending).expect("pending mutations serialize"))
+        };
+        if written.is_err() {
+            warn("cannot write the offline queue to localStorage (full or disabled)");
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for (_, socket) in self.sockets.get_mut().drain() {
+            socket.close(1000, "store dropped");
+        }
+        if let Some(w) = window() {
+            for (event, handler) in self.window_handlers.get_mut().drain(..) {
+                let _ = w.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
+            }
+        }
+    }
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+/// `POST`s a GraphQL request, giving up after `timeout_ms`.
+async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse {
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(|c| c.signal());
+    let timed_out = Rc::new(Cell::new(false));
+    let _timer = controller.clone().map(|c| {
+        let timed_out = timed_out.clone();
+        Timeout::new(timeout_ms, move || {
+            timed_out.set(true);
+            c.abort();
+        })
+    });
+    let mut builder = gloo_net::http::Request::post(url).header("content-type", "application/json");
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let sent = match builder.abort_signal(signal.as_ref()).body(request.body.to_string()) {
+        Ok(req) => req.send().await,
+        Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
+    };
+    let response = match sent {
+        Ok(response) => response,
+        Err(_) if timed_out.get() => {
+            return HttpResponse::NetworkError { message: format!("no response within {timeout_ms} ms") }
+        }
+        Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
+    };
+    let status = response.status();
+    let text = match response.text().await {
+        Ok(text) => text,
+        Err(e) => return HttpResponse::NetworkError { message: format!("reading the response failed: {e}") },
+    };
+    let body = serde_json::from_str::<Value>(&text).ok();
+    match body {
+        Some(body) if (200..300).contains(&status) => HttpResponse::Ok { body },
+        body => HttpResponse::Status { status, body },
+    }
+}

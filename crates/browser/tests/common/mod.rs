@@ -1,0 +1,122 @@
+//! Shared helpers of the browser tests: the harness URL, GraphQL documents for orders, HTTP calls, waiting.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use gloo_timers::future::TimeoutFuture;
+use serde_json::{json, Value};
+use subsignal_browser::{BrowserStore, CollectionConfig, Mutation, Optimistic, StoreOptions};
+
+/// The harness's URL, fixed when the tests were compiled by `cargo xtask test-browser`.
+pub fn base() -> &'static str {
+    match option_env!("SUBSIGNAL_TEST_URL") {
+        Some(url) if !url.is_empty() => url,
+        _ => panic!(
+            "SUBSIGNAL_TEST_URL was not set when these tests were compiled: run them with `cargo xtask test-browser`, \
+             which starts the server harness"
+        ),
+    }
+}
+
+pub const ORDER_FIELDS: &str =
+    "id owner customerName email items { sku quantity unitPriceCents } totalCents status version createdAt updatedAt expiresAt";
+
+pub fn subscription() -> String {
+    format!(
+        "subscription($afterSeq: Int) {{ onOrderChanged(afterSeq: $afterSeq) {{ seq prevSeq op key version expired \
+         order {{ {ORDER_FIELDS} }} }} }}"
+    )
+}
+
+pub fn snapshot() -> String {
+    format!(
+        "query($limit: Int, $nextToken: String) {{ listOrders(limit: $limit, nextToken: $nextToken) \
+         {{ items {{ {ORDER_FIELDS} }} nextToken seq }} }}"
+    )
+}
+
+pub fn create_document() -> String {
+    format!(
+        "mutation($input: CreateOrderInput!, $clientMutationId: ID) \
+         {{ createOrder(input: $input, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
+    )
+}
+
+pub fn orders() -> CollectionConfig {
+    CollectionConfig::new("orders")
+        .subscription(subscription(), "onOrderChanged", "order")
+        .snapshot(snapshot(), "listOrders")
+}
+
+pub fn order_input(name: &str) -> Value {
+    json!({ "customerName": name, "email": "alice@example.com", "items": [{ "sku": "TEA", "quantity": 2, "unitPriceCents": 450 }] })
+}
+
+/// A `createOrder` mutation with an optimistic row under a temporary key.
+pub fn create_order(name: &str) -> Mutation {
+    let temp = format!("tmp-{name}");
+    let mut row = order_input(name);
+    row["id"] = json!(temp);
+    row["status"] = json!("SUBMITTED");
+    Mutation::new(create_document(), json!({ "input": order_input(name) }), "createOrder")
+        .optimistic("orders", Optimistic::Upsert { row })
+}
+
+pub async fn token(user: &str) -> String {
+    let res =
+        gloo_net::http::Request::get(&format!("{}/dev/token?user={user}", base())).send().await.expect("dev token");
+    let body: Value = res.json().await.expect("token json");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// POSTs a GraphQL request through the harness; `Err` if the server is unreachable.
+pub async fn gql(token: &str, query: &str, variables: Value) -> Result<Value, String> {
+    let res = gloo_net::http::Request::post(&format!("{}/graphql", base()))
+        .header("authorization", &format!("Bearer {token}"))
+        .json(&json!({ "query": query, "variables": variables }))
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if res.status() != 200 {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    res.json().await.map_err(|e| e.to_string())
+}
+
+pub async fn harness(command: &str) {
+    let res = gloo_net::http::Request::post(&format!("{}/__harness/{command}", base())).send().await.expect("harness");
+    assert_eq!(res.status(), 200, "harness {command} failed: {:?}", res.text().await);
+}
+
+/// Polls `check` every 20 ms until it is true, or panics with `what` after `timeout`.
+pub async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = js_sys::Date::now();
+    while !check() {
+        if js_sys::Date::now() - start > timeout.as_millis() as f64 {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        TimeoutFuture::new(20).await;
+    }
+}
+
+pub async fn live_store(user: &str) -> BrowserStore {
+    let token = token(user).await;
+    let options =
+        StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
+            .token(token)
+            .collection(orders());
+    let store = BrowserStore::new(options);
+    store.connect();
+    let s = store.clone();
+    wait_for("the orders collection to go live", Duration::from_secs(20), move || {
+        s.with_collection("orders", |c| c.is_some_and(|c| c.is_live()))
+    })
+    .await;
+    store
+}
+
+pub fn status_of(store: &BrowserStore, key: &str) -> Option<String> {
+    store.row("orders", key).and_then(|r| r["status"].as_str().map(str::to_owned))
+}

@@ -1,0 +1,147 @@
+//! Browser tests of `BrowserStore` in headless Chromium against a real `subsignal serve` behind the test harness:
+//! snapshot and subscription, the worker's steps, typed errors, and reconnect with catch-up after a server restart.
+//! Run with `cargo xtask test-browser` (it starts the harness and passes its URL at compile time).
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use subsignal_browser::{ConnectionStatus, MutationError, RowChange};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A mutation shows optimistically, settles with the server's order, and the worker's steps arrive as row updates.
+#[wasm_bindgen_test]
+async fn subscribes_and_follows_the_worker() {
+    let store = live_store("alice").await;
+    let seen: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
+    let (s, log) = (store.clone(), seen.clone());
+    let _guard = store.on_row(move |_, change| {
+        let status = s.row("orders", change.key()).and_then(|r| r["status"].as_str().map(str::to_owned));
+        log.borrow_mut().push((change.key().to_owned(), status.unwrap_or_default()));
+    });
+
+    let pending = store.mutate(create_order("worker"));
+    assert_eq!(status_of(&store, "tmp-worker").as_deref(), Some("SUBMITTED"), "the optimistic row shows at once");
+    assert_eq!(store.status().pending_mutations, 1);
+    let order = pending.await.expect("createOrder succeeds");
+    let id = order["id"].as_str().expect("id").to_owned();
+    assert!(status_of(&store, "tmp-worker").is_none(), "the temporary row is replaced by the server's");
+
+    let s = store.clone();
+    wait_for("the worker to ship the order", Duration::from_secs(20), || {
+        status_of(&s, &id).as_deref() == Some("SHIPPED")
+    })
+    .await;
+    let steps: Vec<String> = seen.borrow().iter().filter(|(k, _)| *k == id).map(|(_, s)| s.clone()).collect();
+    let mut distinct = steps.clone();
+    distinct.dedup();
+    let tail: Vec<&str> = distinct.iter().map(String::as_str).skip_while(|s| *s == "SUBMITTED").collect();
+    assert_eq!(tail, ["PAID", "PREPARING", "SHIPPED"], "every step is seen, in order (saw {steps:?})");
+    assert_eq!(store.status().pending_mutations, 0);
+}
+
+/// Typed errors: a validation failure names the field; a stale `expectedVersion` is a conflict with the current order.
+#[wasm_bindgen_test]
+async fn mutation_errors_are_typed() {
+    let store = live_store("alice").await;
+    let mut bad = create_order("invalid");
+    bad.variables["input"]["email"] = json!("not-an-email");
+    match store.mutate(bad).await {
+        Err(MutationError::Validation { fields }) => {
+            assert!(fields.iter().any(|f| f.field == "email"), "email is named: {fields:?}")
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    assert!(status_of(&store, "tmp-invalid").is_none(), "the optimistic row is rolled back");
+
+    let order = store.mutate(create_order("conflict")).await.expect("created");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let update = format!(
+        "mutation($id: ID!, $v: Int!, $clientMutationId: ID) {{ updateOrder(id: $id, expectedVersion: $v, \
+         input: {{ customerName: \"Changed\" }}, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
+    );
+    let stale = subsignal_browser::Mutation::new(update, json!({ "id": id, "v": 0 }), "updateOrder");
+    match store.mutate(stale).await {
+        Err(MutationError::Conflict { current }) => assert_eq!(current["id"], json!(id)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// The server stops (sockets drop) and starts again; meanwhile orders are created behind the store's back and one
+/// mutation waits in the offline queue. The store reconnects, resumes from its last seq without a new snapshot, and
+/// ends up row for row equal to the server.
+#[wasm_bindgen_test]
+async fn reconnects_after_restart_and_catches_up() {
+    let store = live_store("alice").await;
+    let token = token("alice").await;
+    let statuses: Rc<RefCell<Vec<ConnectionStatus>>> = Rc::default();
+    let log = statuses.clone();
+    let _status = store.on_status(move |s| log.borrow_mut().push(s.connection.clone()));
+    let inserted: Rc<RefCell<BTreeSet<String>>> = Rc::default();
+    let ins = inserted.clone();
+    let _rows = store.on_row(move |_, change| {
+        if let RowChange::Inserted { key } = change {
+            ins.borrow_mut().insert(key.clone());
+        }
+    });
+    let before = store.with_collection("orders", |c| c.unwrap().stats());
+
+    harness("stop").await;
+    let s = store.clone();
+    wait_for("the store to notice the server is gone", Duration::from_secs(20), move || {
+        s.status().connection != ConnectionStatus::Live
+    })
+    .await;
+    // Queued while the server is down: it must survive and go through after the restart.
+    let queued = store.mutate(create_order("offline"));
+    assert_eq!(store.status().pending_mutations, 1);
+
+    harness("start").await;
+    let create = create_document();
+    let mut created = Vec::new();
+    for i in 0..3 {
+        let body = gql(&token, &create, json!({ "input": order_input(&format!("behind-{i}")) })).await.expect("create");
+        created.push(body["data"]["createOrder"]["id"].as_str().expect("created id").to_owned());
+    }
+    let offline_id = queued.await.expect("the queued mutation goes through")["id"].as_str().unwrap().to_owned();
+    created.push(offline_id);
+
+    let s = store.clone();
+    let ids = created.clone();
+    wait_for("every order to arrive and ship", Duration::from_secs(30), move || {
+        ids.iter().all(|id| status_of(&s, id).as_deref() == Some("SHIPPED"))
+    })
+    .await;
+
+    // Row for row equal to the server's list.
+    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
+    let server: Vec<Value> = list["data"]["listOrders"]["items"].as_array().expect("items").clone();
+    let s = store.clone();
+    let n = server.len();
+    wait_for("the store to hold what the server holds", Duration::from_secs(20), move || s.keys("orders").len() == n)
+        .await;
+    for row in &server {
+        let id = row["id"].as_str().unwrap();
+        assert_eq!(store.row("orders", id).as_ref(), Some(row), "row {id} equals the server's");
+    }
+    for id in &created {
+        assert!(inserted.borrow().contains(id), "{id} arrived as an insertion");
+    }
+    let after = store.with_collection("orders", |c| c.unwrap().stats());
+    assert_eq!(after.snapshots, before.snapshots, "caught up by replay from lastSeq, not by a new snapshot");
+    assert!(after.subscriptions > before.subscriptions, "resubscribed after the restart");
+    let seen = statuses.borrow();
+    assert!(
+        seen.iter().any(|s| matches!(s, ConnectionStatus::Reconnecting { .. })),
+        "went through reconnecting: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&ConnectionStatus::Live), "ends live");
+}

@@ -1,0 +1,291 @@
+//! The browser side: the `@subsignal/store` npm package, the browser tests and the store bench.
+//!
+//! - `cargo xtask npm` builds `subsignal-browser --features js` for wasm32 (profile `wasm-release`), shrinks it with
+//!   `wasm-opt -Oz`, runs `wasm-bindgen --target web`, and writes the package to `target/npm/store/`.
+//! - `cargo xtask test-browser` runs [`browser_tests`]: the wasm-bindgen tests of `subsignal-browser` and
+//!   `subsignal-leptos` in headless Chromium against a real server behind `tests/js/e2e/harness.mjs`, then the npm
+//!   package end to end (the plain-JS example driven by playwright-core) and `tsc --noEmit` on a TypeScript usage file.
+//! - `cargo xtask bench-store` runs [`store_bench`]: events per second the store applies in Chromium (printed only).
+//!
+//! Every test fails loudly when something it needs is missing; nothing is skipped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+
+use crate::{cargo, output, root, run, run_counting, target_dir, Tally};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// wasm features rustc emits by default for wasm32 today; binaryen 108 needs them spelled out.
+const WASM_OPT_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-reference-types",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-multivalue",
+    "--enable-mutable-globals",
+];
+
+/// Dispatches `cargo xtask npm | test-browser | bench-store`.
+pub(crate) fn command(name: &str) -> Result<()> {
+    match name {
+        "npm" => npm().map(|_| ()),
+        "test-browser" => browser_tests(),
+        "bench-store" => store_bench(),
+        other => bail!("unknown browser command {other}"),
+    }
+}
+
+fn need(path: &str, what: &str) -> Result<()> {
+    ensure!(Path::new(path).exists(), "{path} is missing: {what} (run `cargo xtask tools` or apt-get install it)");
+    Ok(())
+}
+
+/// Builds the npm package `@subsignal/store` into `target/npm/store/` and prints the gzip size of wasm + js.
+pub(crate) fn npm() -> Result<PathBuf> {
+    let pinned = crate::pinned_wasm_bindgen()?;
+    let cli = output(Command::new("wasm-bindgen").arg("--version")).context("the wasm-bindgen CLI is not installed")?;
+    ensure!(cli.contains(&pinned), "wasm-bindgen CLI is {}, the workspace pins {pinned}", cli.trim());
+    ensure!(
+        output(Command::new("wasm-opt").arg("--version")).is_some(),
+        "wasm-opt (Debian's binaryen) is not installed"
+    );
+
+    run(cargo().args([
+        "build",
+        "-p",
+        "subsignal-browser",
+        "--features",
+        "js",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let raw = target_dir().join("wasm32-unknown-unknown/wasm-release/subsignal_browser.wasm");
+    let work = target_dir().join("npm/build");
+    let out = target_dir().join("npm/store");
+    std::fs::create_dir_all(&work)?;
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    // wasm-opt runs before wasm-bindgen: Debian's binaryen 108 cannot parse the `table.fill` that wasm-bindgen
+    // 0.2.130 emits for its externref table, while it reads rustc's output fine (custom sections survive).
+    let opt = work.join("subsignal_browser.opt.wasm");
+    run(Command::new("wasm-opt")
+        .arg("-Oz")
+        .args(WASM_OPT_FEATURES)
+        .args(["--strip-debug", "--strip-producers"])
+        .arg(&raw)
+        .arg("-o")
+        .arg(&opt))?;
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-name", "subsignal_store", "--out-dir"])
+        .arg(&out)
+        .arg(&opt))?;
+    let version = env!("CARGO_PKG_VERSION");
+    let package = format!(
+        r#"{{
+  "name": "@subsignal/store",
+  "version": "{version}",
+  "description": "A browser state store in which GraphQL subscription events drive reactive state directly (wasm).",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./subsignal_store.js",
+  "module": "./subsignal_store.js",
+  "types": "./subsignal_store.d.ts",
+  "exports": {{
+    ".": {{ "types": "./subsignal_store.d.ts", "default": "./subsignal_store.js" }},
+    "./subsignal_store_bg.wasm": "./subsignal_store_bg.wasm"
+  }},
+  "files": ["subsignal_store.js", "subsignal_store.d.ts", "subsignal_store_bg.wasm", "subsignal_store_bg.wasm.d.ts", "README.md"],
+  "sideEffects": false
+}}
+"#
+    );
+    std::fs::write(out.join("package.json"), package)?;
+    std::fs::copy(root().join("crates/browser/npm/README.md"), out.join("README.md"))?;
+    let wasm = gzip_size(&out.join("subsignal_store_bg.wasm"))?;
+    let js = gzip_size(&out.join("subsignal_store.js"))?;
+    let raw_wasm = std::fs::metadata(out.join("subsignal_store_bg.wasm"))?.len();
+    println!(
+        "@subsignal/store written to {}\n  wasm {:.1} KB ({:.1} KB gzip), js {:.1} KB gzip: {:.1} KB gzip in all",
+        out.display(),
+        raw_wasm as f64 / 1024.0,
+        wasm as f64 / 1024.0,
+        js as f64 / 1024.0,
+        (wasm + js) as f64 / 1024.0
+    );
+    Ok(out)
+}
+
+fn gzip_size(path: &Path) -> Result<u64> {
+    let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output().context("cannot run gzip")?;
+    ensure!(out.status.success(), "gzip {} failed", path.display());
+    Ok(out.stdout.len() as u64)
+}
+
+/// Every browser test: wasm-bindgen tests in Chromium against a real server, the npm package end to end in
+/// Chromium (playwright-core), and `tsc --noEmit` against the generated declarations.
+pub(crate) fn browser_tests() -> Result<()> {
+    let mut tally = Tally::default();
+    wasm_tests(&mut tally)?;
+    npm_tests(&mut tally)?;
+    ensure!(tally.passed > 0, "no browser test ran");
+    ensure!(tally.failed == 0, "{} browser test(s) failed", tally.failed);
+    println!("\nbrowser tests: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(())
+}
+
+fn subsignal_bin() -> Result<PathBuf> {
+    run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))?;
+    Ok(target_dir().join("debug/subsignal"))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `tests/js/e2e/harness.mjs`: the server plus a CORS proxy with stop/start endpoints, on a fixed port.
+struct Harness {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    url: String,
+}
+
+impl Harness {
+    fn start(bin: &Path) -> Result<Self> {
+        let port = free_port()?;
+        let mut child = Command::new("node")
+            .args(["e2e/harness.mjs", "--port", &port.to_string()])
+            .current_dir(root().join("tests/js"))
+            .env("SUBSIGNAL_BIN", bin)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start node (Node 20 is needed for the browser-test harness)")?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("[harness] {line}");
+                if line.contains("harness listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut harness = Harness { child, stdin, url: format!("http://127.0.0.1:{port}") };
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            harness.stop();
+            bail!("the browser-test harness did not start within 30 s (see its output above)");
+        }
+        Ok(harness)
+    }
+
+    fn stop(&mut self) {
+        // Closing stdin asks the harness to stop its server and exit.
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.flush();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Environment for wasm-bindgen-test-runner: Debian's chromedriver, the flags in `webdriver.json`, a long timeout.
+fn wasm_test_command(harness_url: &str) -> Result<Command> {
+    need(CHROMIUM, "Debian's chromium")?;
+    need(CHROMEDRIVER, "Debian's chromium-driver")?;
+    let webdriver = root().join("webdriver.json");
+    ensure!(webdriver.exists(), "{} is missing", webdriver.display());
+    let mut cmd = cargo();
+    cmd.env("CHROMEDRIVER", CHROMEDRIVER)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "180")
+        .env("SUBSIGNAL_TEST_URL", harness_url);
+    Ok(cmd)
+}
+
+/// The wasm-bindgen tests of `subsignal-browser` and `subsignal-leptos` in headless Chromium.
+pub(crate) fn wasm_tests(tally: &mut Tally) -> Result<()> {
+    let bin = subsignal_bin()?;
+    let harness = Harness::start(&bin)?;
+    let result = run_counting(
+        wasm_test_command(&harness.url)?.args([
+            "test",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "subsignal-browser",
+            "-p",
+            "subsignal-leptos",
+            "--tests",
+        ]),
+        tally,
+    );
+    drop(harness);
+    result
+}
+
+/// The npm package end to end (plain-JS example in Chromium via playwright-core) and `tsc --noEmit`.
+pub(crate) fn npm_tests(tally: &mut Tally) -> Result<()> {
+    need(CHROMIUM, "Debian's chromium")?;
+    let js = root().join("tests/js");
+    ensure!(
+        js.join("node_modules/playwright-core").exists() && js.join("node_modules/typescript").exists(),
+        "tests/js/node_modules lacks playwright-core or typescript: run `npm ci` in tests/js (cargo xtask tools does)"
+    );
+    let package = npm()?;
+    let bin = subsignal_bin()?;
+    run(Command::new("node")
+        .args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "e2e/tsconfig.json"])
+        .current_dir(&js))?;
+    println!("tsc --noEmit: the TypeScript usage file type-checks against the generated declarations");
+    tally.passed += 1;
+    run_counting(
+        Command::new("node")
+            .args(["--test", "--test-reporter=tap", "e2e/npm.e2e.mjs"])
+            .current_dir(&js)
+            .env("SUBSIGNAL_BIN", &bin)
+            .env("SUBSIGNAL_NPM_PACKAGE", &package)
+            .env("SUBSIGNAL_EXAMPLE", root().join("examples/plain-js"))
+            .env("CHROMIUM", CHROMIUM),
+        tally,
+    )
+}
+
+/// Prints the events per second the store applies in headless Chromium for 1000-event bursts (never asserted).
+pub(crate) fn store_bench() -> Result<()> {
+    run(wasm_test_command("")?.args([
+        "test",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "subsignal-browser",
+        "--test",
+        "store_bench",
+        "--",
+        "--nocapture",
+    ]))
+}
