@@ -24,7 +24,7 @@ fn idempotency(scope: &str, client_mutation_id: Option<&str>) -> Option<Idempote
 }
 
 fn invalid(field: &str, code: &'static str, message: &str) -> DomainError {
-    DomainError::Validation(vec![FieldError { field: field.to_owned(), code, message: message.to_owned() }])
+    DomainError::Validation(vec![FieldError::new(field, code, message)])
 }
 
 /// The current, visible order or NOT_FOUND (another owner's order is reported as not found, so ids leak nothing).
@@ -116,11 +116,11 @@ pub async fn update(
             }
             if let Some(items) = input.items {
                 if order.status != OrderStatus::Submitted {
-                    errors.push(FieldError {
-                        field: "items".into(),
-                        code: "LOCKED",
-                        message: "Items can only change while the order is SUBMITTED.".into(),
-                    });
+                    errors.push(FieldError::new(
+                        "items",
+                        "LOCKED",
+                        "Items can only change while the order is SUBMITTED.",
+                    ));
                 }
                 check_items(&items, &mut errors);
                 order.total_cents = total_cents(&items);

@@ -230,6 +230,8 @@ fn test() -> Result<()> {
             "subsignal-protocol",
             "-p",
             "subsignal-store",
+            "-p",
+            "subsignal-orders",
             "--",
             "-D",
             "warnings",
