@@ -1,3 +1,212 @@
-//! The Leptos front door of subsignal.
+//! The Leptos front door of subsignal: live collections whose rows are their own signals, signals for the connection
+//! status and the number of pending mutations, and a mutate action.
+//!
+//! It knows no JavaScript of its own: all browser IO is [`subsignal_browser::BrowserStore`]'s. An event that touches
+//! one row sets that row's signal only, so only the views reading that row re-render; the key list signal changes
+//! only when a row is inserted or removed.
+//!
+//! ```no_run
+//! use leptos::prelude::*;
+//! use serde::Deserialize;
+//! use subsignal_leptos::{use_live_collection, use_status, BrowserStore, CollectionConfig};
+//!
+//! #[derive(Clone, PartialEq, Deserialize)]
+//! struct Order { id: String, status: String }
+//!
+//! #[component]
+//! fn Orders(store: BrowserStore, config: CollectionConfig) -> impl IntoView {
+//!     let orders = use_live_collection::<Order>(&store, config);
+//!     let status = use_status(&store);
+//!     view! {
+//!         <p>{move || format!("{:?}, {} pending", status.connection.get(), status.pending.get())}</p>
+//!         <ul>
+//!             <For each=move || orders.keys().get() key=|k| k.clone() let(key)>
+//!                 {orders.row(&key).map(|row| view! { <li>{move || row.get().status}</li> })}
+//!             </For>
+//!         </ul>
+//!     }
+//! }
+//! ```
 #![deny(missing_docs)]
 #![cfg(target_arch = "wasm32")]
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+pub use subsignal_browser::{
+    BrowserStore, CollectionConfig, ConnectionStatus, Mutation, MutationError, Optimistic, RowChange, Status,
+    StoreOptions,
+};
+
+/// One live collection: a signal of its keys, and one signal per row.
+///
+/// `Copy`, so it moves into view closures freely; it lives as long as the reactive owner it was created under.
+pub struct LiveCollection<T: Send + Sync + 'static> {
+    keys: RwSignal<Vec<String>>,
+    rows: StoredValue<HashMap<String, ArcRwSignal<T>>>,
+}
+
+impl<T: Send + Sync + 'static> Clone for LiveCollection<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for LiveCollection<T> {}
+
+impl<T: Send + Sync + 'static> std::fmt::Debug for LiveCollection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCollection").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> LiveCollection<T> {
+    /// The visible keys in order; changes only when a row is inserted or removed.
+    pub fn keys(&self) -> ReadSignal<Vec<String>> {
+        self.keys.read_only()
+    }
+
+    /// The signal of one row (`None` if there is no such row, or it did not deserialize as `T`). The signal changes
+    /// only when this row does.
+    pub fn row(&self, key: &str) -> Option<ArcReadSignal<T>> {
+        self.rows.with_value(|rows| rows.get(key).map(|s| s.read_only()))
+    }
+
+    /// The current value of one row, without tracking.
+    pub fn get_untracked(&self, key: &str) -> Option<T> {
+        self.rows.with_value(|rows| rows.get(key).map(|s| s.get_untracked()))
+    }
+
+    /// The number of visible rows (tracks the key list).
+    pub fn len(&self) -> usize {
+        self.keys.with(Vec::len)
+    }
+
+    /// Whether there are no visible rows (tracks the key list).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn decode<T: DeserializeOwned>(collection: &str, key: &str, value: Value) -> Option<T> {
+    match serde_json::from_value(value) {
+        Ok(row) => Some(row),
+        Err(e) => {
+            leptos::logging::warn!("subsignal: row {key} of {collection} does not fit the view's type: {e}");
+            None
+        }
+    }
+}
+
+/// Keeps `config` live in `store` (watching it unless it already is) and returns its per-row signals.
+///
+/// Must be called under a reactive owner (in a component); the row listener is removed when the owner is cleaned
+/// up. The collection itself stays watched, so other views of it keep working.
+pub fn use_live_collection<T>(store: &BrowserStore, config: CollectionConfig) -> LiveCollection<T>
+where
+    T: DeserializeOwned + Clone + PartialEq + Send + Sync + 'static,
+{
+    let name = config.name.clone();
+    if store.with_collection(&name, |c| c.is_none()) {
+        store.watch(config);
+    }
+    let mut rows = HashMap::new();
+    let keys = store.with_collection(&name, |view| {
+        let Some(view) = view else { return Vec::new() };
+        let keys = view.keys();
+        for key in &keys {
+            if let Some(row) = view.row(key).and_then(|v| decode::<T>(&name, key, v)) {
+                rows.insert(key.clone(), ArcRwSignal::new(row));
+            }
+        }
+        keys
+    });
+    let live = LiveCollection { keys: RwSignal::new(keys), rows: StoredValue::new(rows) };
+    let reader = store.clone();
+    let guard = store.on_row(move |collection, change| {
+        if collection != name {
+            return;
+        }
+        let key = change.key();
+        let value = match change {
+            RowChange::Removed { .. } => None,
+            _ => reader.row(&name, key).and_then(|v| decode::<T>(&name, key, v)),
+        };
+        // Take the row's signal out first: no lock on the map is held while a signal is set.
+        let Some(existing) = live.rows.try_with_value(|rows| rows.get(key).cloned()) else {
+            // The owner is gone.
+            return;
+        };
+        match (value, existing) {
+            (Some(row), Some(signal)) => {
+                if signal.with_untracked(|old| *old != row) {
+                    signal.set(row);
+                }
+            }
+            (Some(row), None) => live.rows.update_value(|rows| {
+                rows.insert(key.to_owned(), ArcRwSignal::new(row));
+            }),
+            (None, Some(_)) => live.rows.update_value(|rows| {
+                rows.remove(key);
+            }),
+            (None, None) => {}
+        }
+        // Only insertions and removals touch the key list; an update costs the same whatever the list's size.
+        if !matches!(change, RowChange::Updated { .. }) {
+            let keys = reader.keys(&name);
+            if live.keys.with_untracked(|old| *old != keys) {
+                live.keys.set(keys);
+            }
+        }
+    });
+    // Dropped, and so unregistered, when the owner is cleaned up.
+    StoredValue::new_local(guard);
+    live
+}
+
+/// Signals of the store's status.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusSignals {
+    /// The connection's state.
+    pub connection: Memo<ConnectionStatus>,
+    /// Mutations not yet settled (queued or in flight).
+    pub pending: Memo<usize>,
+    /// The whole status.
+    pub status: ReadSignal<Status>,
+}
+
+/// The store's status as signals; `connection` and `pending` change only when their part does.
+pub fn use_status(store: &BrowserStore) -> StatusSignals {
+    let status = RwSignal::new(store.status());
+    let guard = store.on_status(move |s| {
+        status.try_set(s.clone());
+    });
+    StoredValue::new_local(guard);
+    StatusSignals {
+        connection: Memo::new(move |_| status.with(|s| s.connection.clone())),
+        pending: Memo::new(move |_| status.with(|s| s.pending_mutations)),
+        status: status.read_only(),
+    }
+}
+
+/// An action that queues a mutation (its optimistic effect shows at once) and holds its result: the entity the
+/// server wrote, or a typed [`MutationError`]. Dispatch it with `action.dispatch(mutation)`.
+pub fn use_mutation(store: &BrowserStore) -> Action<Mutation, Result<Value, MutationError>> {
+    let store = store.clone();
+    Action::new_unsync(move |mutation: &Mutation| store.mutate(mutation.clone()))
+}
+
+/// Like [`use_mutation`], with the result deserialized as `R`.
+pub fn use_mutation_as<R>(store: &BrowserStore) -> Action<Mutation, Result<R, MutationError>>
+where
+    R: DeserializeOwned + Send + Sync + 'static,
+{
+    let store = store.clone();
+    Action::new_unsync(move |mutation: &Mutation| {
+        let store = store.clone();
+        let mutation = mutation.clone();
+        async move { store.mutate_as::<R>(mutation).await }
+    })
+}

@@ -1,0 +1,60 @@
+// Starts and stops `subsignal serve` processes for the browser tests, keeping one data directory across restarts.
+// The binary comes from SUBSIGNAL_BIN (set by `cargo xtask`); there is no fallback, so a missing binary fails loudly.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+export class Subsignal {
+  /** @param {{ web?: string, stepDelayMs?: number, listen?: string }} options */
+  constructor(options = {}) {
+    const bin = process.env.SUBSIGNAL_BIN;
+    if (!bin) throw new Error("SUBSIGNAL_BIN is not set: run the browser tests through `cargo xtask`");
+    this.bin = bin;
+    this.dataDir = mkdtempSync(join(tmpdir(), "subsignal-browser-"));
+    this.web = options.web ?? join(this.dataDir, "no-web");
+    mkdirSync(this.web, { recursive: true });
+    this.stepDelayMs = options.stepDelayMs ?? 0;
+    this.listen = options.listen ?? "127.0.0.1:0";
+    this.child = null;
+    this.addr = null;
+  }
+
+  /** Starts the server (same data directory every time) and resolves with its `host:port`. */
+  async start() {
+    if (this.child) throw new Error("subsignal is already running");
+    const child = spawn(this.bin, ["serve", "--listen", this.listen, "--data-dir", this.dataDir, "--dev-tokens",
+      "--step-delay-ms", String(this.stepDelayMs), "--web", this.web], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, NO_COLOR: "1", RUST_LOG: process.env.RUST_LOG ?? "warn,subsignal=info" },
+    });
+    this.child = child;
+    this.addr = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("subsignal did not start listening within 20 s")), 20_000);
+      child.once("exit", (code) => reject(new Error(`subsignal exited with ${code} before listening`)));
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        const m = line.match(/listening on http:\/\/(\S+)/);
+        if (m) { clearTimeout(timer); resolve(m[1]); }
+      });
+    });
+    return this.addr;
+  }
+
+  /** Stops the server and waits until it has exited. */
+  async stop() {
+    const child = this.child;
+    if (!child) return;
+    this.child = null;
+    this.addr = null;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+
+  get http() { return `http://${this.addr}`; }
+}
