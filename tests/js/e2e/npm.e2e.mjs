@@ -1,0 +1,109 @@
+// The npm package end to end: the plain-JS example (examples/plain-js) served by a real `subsignal serve`, with the
+// package from `cargo xtask npm` under node_modules/@subsignal/store, in Debian's headless Chromium driven by
+// playwright-core. Run by `cargo xtask test-browser`, which sets SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE,
+// SUBSIGNAL_EXAMPLE and CHROMIUM; a missing one fails the test.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { Subsignal } from "./subsignal.mjs";
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this test through \`cargo xtask test-browser\``);
+  return value;
+};
+
+let server;
+let browser;
+let site;
+const problems = [];
+
+before(async () => {
+  site = mkdtempSync(join(tmpdir(), "subsignal-site-"));
+  cpSync(need("SUBSIGNAL_EXAMPLE"), site, { recursive: true });
+  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
+  server = new Subsignal({ web: site, stepDelayMs: 1000 });
+  await server.start();
+  browser = await chromium.launch({
+    executablePath: need("CHROMIUM"),
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (site) rmSync(site, { recursive: true, force: true });
+});
+
+async function openPage(user = "alice") {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
+  await page.goto(`${server.http}/index.html?user=${user}`);
+  await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 20_000 });
+  return page;
+}
+
+async function gql(user, query, variables) {
+  const { token } = await (await fetch(`${server.http}/dev/token?user=${user}`)).json();
+  const res = await fetch(`${server.http}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return res.json();
+}
+
+test("the plain-JS example connects, creates an order and follows the worker to SHIPPED", async () => {
+  const page = await openPage();
+  await page.fill("input[name=customerName]", "Playwright");
+  await page.click("#create button");
+  const row = page.locator("#orders li", { hasText: "Playwright" });
+  await row.waitFor({ timeout: 10_000 });
+  await page.locator("#orders li[data-status=SHIPPED]", { hasText: "Playwright" }).waitFor({ timeout: 20_000 });
+  assert.equal(await row.count(), 1, "the optimistic row was replaced, not duplicated");
+  const key = await row.getAttribute("data-key");
+  assert.ok(key && !key.startsWith("tmp-"), `the row carries the server's id (${key})`);
+  assert.equal(await page.locator("#pending").textContent(), "0");
+  await page.close();
+});
+
+test("an order created elsewhere appears live; a bad email shows the validation error", async () => {
+  const page = await openPage();
+  const created = await gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
+    input: { customerName: "From elsewhere", email: "else@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] },
+  });
+  const id = created.data.createOrder.id;
+  await page.locator(`#orders li[data-key="${id}"]`).waitFor({ timeout: 10_000 });
+
+  await page.fill("input[name=customerName]", "Bad email");
+  await page.fill("input[name=email]", "not-an-email");
+  await page.click("#create button");
+  await page.locator("#errors", { hasText: "email" }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator("#orders li", { hasText: "Bad email" }).count(), 0, "the optimistic row was rolled back");
+  await page.close();
+});
+
+test("cancelling shows at once and the server confirms it", async () => {
+  const page = await openPage("bob");
+  await page.fill("input[name=customerName]", "To cancel");
+  await page.click("#create button");
+  // The worker takes a second a step, so the order is still far from SHIPPED.
+  const row = page.locator("#orders li:not([data-optimistic])", { hasText: "To cancel" });
+  await row.waitFor({ timeout: 10_000 });
+  await row.locator("button").click();
+  assert.equal(await row.getAttribute("data-status"), "CANCELLED", "the optimistic patch shows at once");
+  await page.locator("#pending", { hasText: "0" }).waitFor({ timeout: 10_000 });
+  assert.equal(await row.getAttribute("data-status"), "CANCELLED", "the server confirmed the cancellation");
+  assert.equal(await page.locator("#errors").textContent(), "");
+  await page.close();
+});
+
+test("no page errors", () => {
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,96 @@
+// A TypeScript user of `@subsignal/store`, type-checked (strict) against the generated declarations by
+// `cargo xtask test-browser` (`tsc --noEmit -p tests/js/e2e/tsconfig.json`). It is never run.
+import init, {
+  Store,
+  isMutationError,
+  type CollectionConfig,
+  type ConnectionStatus,
+  type Mutation,
+  type RowChange,
+  type Status,
+  type StoreOptions,
+  type Unsubscribe,
+} from "@subsignal/store";
+
+interface Order {
+  id: string;
+  status: "SUBMITTED" | "PAID" | "PREPARING" | "SHIPPED" | "CANCELLED";
+  version: number;
+}
+
+export async function main(token: string): Promise<void> {
+  await init();
+  const options: StoreOptions = {
+    httpUrl: "http://127.0.0.1:4000/graphql",
+    wsUrl: "ws://127.0.0.1:4000/graphql",
+    token,
+    persistKey: "queue",
+    connection: { backoffCapMs: 10_000 },
+  };
+  const store = new Store(options);
+  const orders: CollectionConfig = {
+    name: "orders",
+    subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired order { id status version } } }",
+    subscriptionField: "onOrderChanged",
+    entityField: "order",
+    snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { id status version } nextToken seq } }",
+    snapshotField: "listOrders",
+  };
+  store.watch(orders);
+
+  const stop: Unsubscribe = store.onRow((collection: string, change: RowChange) => {
+    if (change.kind === "removed") {
+      const expired: boolean = change.expired;
+      console.log(collection, change.key, expired);
+    } else {
+      const row = store.row(collection, change.key) as Order | null;
+      console.log(row?.status);
+    }
+  });
+  store.onStatus((status: Status) => {
+    const c: ConnectionStatus = status.connection;
+    if (c.state === "reconnecting") console.log(c.attempt, c.retryAtMs);
+    if (c.state === "failed") console.log(c.reason);
+    const n: number = status.pendingMutations;
+    console.log(n);
+  });
+  store.connect();
+
+  const rows = store.rows("orders") as Order[];
+  const keys: string[] = store.keys("orders");
+  const first = rows[0];
+  if (!first || keys.length === 0) return;
+
+  const cancel: Mutation = {
+    query: "mutation($id: ID!, $v: Int!, $clientMutationId: ID) { cancelOrder(id: $id, expectedVersion: $v, clientMutationId: $clientMutationId) { id status version } }",
+    variables: { id: first.id, v: first.version },
+    resultField: "cancelOrder",
+    collection: "orders",
+    optimistic: { kind: "patch", key: first.id, fields: { status: "CANCELLED" } },
+  };
+  try {
+    const result = (await store.mutate(cancel)) as Order;
+    console.log(result.status);
+  } catch (e: unknown) {
+    if (isMutationError(e)) {
+      switch (e.kind) {
+        case "validation":
+          console.log(e.fields.map((f) => `${f.field}: ${f.code} ${f.message}`));
+          break;
+        case "conflict":
+          console.log((e.current as Order).version);
+          break;
+        case "unauthorized":
+          store.setToken("fresh");
+          break;
+        case "other":
+          console.log(e.code ?? "no code", e.message);
+          break;
+      }
+    }
+  }
+  stop();
+  store.setAuth({ Authorization: "Bearer other" });
+  store.disconnect();
+  store.free();
+}
