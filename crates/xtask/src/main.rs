@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+mod postgres;
 mod wasm;
 
 /// The Trunk version that builds with this machine's Rust (0.22 needs a newer rustc).
@@ -26,6 +27,7 @@ fn main() {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
+        Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
         Some(name @ ("npm" | "test-browser" | "bench-store")) => wasm::command(name),
         _ => {
             eprintln!(
@@ -33,7 +35,8 @@ fn main() {
                  commands:\n  \
                  demo [--listen ADDR]   build and run the demo server (seeded database, dev tokens)\n  \
                  test                   install what the tests need, then run every test\n  \
-                 tools                  only install the tools"
+                 tools                  only install the tools\n  \
+                 postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)"
             );
             std::process::exit(2);
         }
@@ -216,9 +219,13 @@ fn install_tools() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(6);
+    let mut steps = Steps::new(7);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
+    let postgres_url = steps
+        .run("start PostgreSQL for the tests (Debian package, private cluster on loopback)", || {
+            postgres::ensure_postgres()
+        })?;
     steps.run("check formatting", || run(cargo().args(["fmt", "--all", "--check"])))?;
     steps.run("lint native and wasm32 code (clippy, warnings are errors)", || {
         run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
@@ -240,9 +247,19 @@ fn test() -> Result<()> {
     steps.run("build the subsignal binary", || {
         run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))
     })?;
-    steps.run("native tests (unit, proptest, end-to-end through real sockets)", || {
-        run_counting(cargo().args(["test", "--workspace", "--", "--color", "never"]), &mut tally)
-    })?;
+    let native = steps.run("native tests (unit, proptest, end-to-end on SQLite and PostgreSQL)", || {
+        run_counting(
+            cargo()
+                .args(["test", "--workspace", "--", "--color", "never"])
+                .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
+                .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
+            &mut tally,
+        )
+    });
+    if let Err(e) = postgres::stop_postgres() {
+        println!("warning: cannot stop the PostgreSQL test cluster: {e:#}");
+    }
+    native?;
     let bin = target_dir().join("debug/subsignal");
     steps.run("JavaScript interop tests (graphql-ws reference client, Node)", || {
         run_counting(
