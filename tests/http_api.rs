@@ -1,9 +1,8 @@
 use serde_json::json;
-use subsignal_tests::{sample_input, TestServer, ORDER_FIELDS};
+use subsignal_tests::{sample_input, Backend, TestServer, ORDER_FIELDS};
 
-#[tokio::test]
-async fn create_read_page_edit_and_cancel() {
-    let t = TestServer::start().await;
+async fn create_read_page_edit_and_cancel(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let alice = t.client("alice");
     let order = alice.create_order("Ada", None).await;
     assert_eq!(order["owner"], "alice");
@@ -58,9 +57,8 @@ async fn create_read_page_edit_and_cancel() {
     }
 }
 
-#[tokio::test]
-async fn validation_errors_name_each_field() {
-    let t = TestServer::start().await;
+async fn validation_errors_name_each_field(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let alice = t.client("alice");
     let body = alice
         .run(
@@ -89,9 +87,10 @@ async fn validation_errors_name_each_field() {
     assert_eq!(list["listOrders"]["seq"], 0);
 }
 
-#[tokio::test]
-async fn stale_version_is_a_conflict_carrying_the_current_order() {
-    let t = TestServer::start_with(|s| subsignal_server::config::Settings { step_delay_ms: Some(60_000), ..s }).await;
+async fn stale_version_is_a_conflict_carrying_the_current_order(backend: Backend) {
+    let t =
+        TestServer::start_with(backend, |s| subsignal_server::config::Settings { step_delay_ms: Some(60_000), ..s })
+            .await;
     let alice = t.client("alice");
     let order = alice.create_order("Ada", None).await;
     let id = order["id"].as_str().unwrap();
@@ -104,9 +103,10 @@ async fn stale_version_is_a_conflict_carrying_the_current_order() {
     assert_eq!(ext["current"]["customerName"], "First");
 }
 
-#[tokio::test]
-async fn replayed_client_mutation_id_returns_the_original_and_writes_once() {
-    let t = TestServer::start_with(|s| subsignal_server::config::Settings { step_delay_ms: Some(60_000), ..s }).await;
+async fn replayed_client_mutation_id_returns_the_original_and_writes_once(backend: Backend) {
+    let t =
+        TestServer::start_with(backend, |s| subsignal_server::config::Settings { step_delay_ms: Some(60_000), ..s })
+            .await;
     let alice = t.client("alice");
     let first = alice.create_order("Ada", Some("m-1")).await;
     let second = alice.create_order("Ada again", Some("m-1")).await;
@@ -120,9 +120,8 @@ async fn replayed_client_mutation_id_returns_the_original_and_writes_once() {
     assert_ne!(bob["id"], first["id"]);
 }
 
-#[tokio::test]
-async fn owners_are_isolated_over_http() {
-    let t = TestServer::start().await;
+async fn owners_are_isolated_over_http(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let a = t.client("alice").create_order("Ada", None).await;
     let bob = t.client("bob");
     let got = bob.data("query($id: ID!) { getOrder(id: $id) { id } }", json!({"id": a["id"]})).await;
@@ -144,9 +143,8 @@ async fn owners_are_isolated_over_http() {
     assert!(forged["errors"].is_array());
 }
 
-#[tokio::test]
-async fn anonymous_and_forged_callers_are_refused() {
-    let t = TestServer::start().await;
+async fn anonymous_and_forged_callers_are_refused(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let anon = subsignal_tests::Gql { url: format!("{}/graphql", t.http()), auth: None };
     let body = anon.run("{ listOrders { items { id } } }", json!({})).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
@@ -164,9 +162,8 @@ async fn anonymous_and_forged_callers_are_refused() {
     assert_eq!(created["createOrder"]["owner"], "apikey:backend");
 }
 
-#[tokio::test]
-async fn schema_graphiql_and_health_are_served() {
-    let t = TestServer::start().await;
+async fn schema_graphiql_and_health_are_served(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let sdl = reqwest::get(format!("{}/schema.graphql", t.http())).await.unwrap().text().await.unwrap();
     for needle in ["onOrderChanged(afterSeq: Int): OrderChange!", "scalar AWSEmail", "enum OrderStatus", "changesSince"]
     {
@@ -178,3 +175,13 @@ async fn schema_graphiql_and_health_are_served() {
     assert_eq!(root.status(), 404);
     assert!(root.text().await.unwrap().contains("not built"));
 }
+
+subsignal_tests::on_both_backends!(
+    create_read_page_edit_and_cancel,
+    validation_errors_name_each_field,
+    stale_version_is_a_conflict_carrying_the_current_order,
+    replayed_client_mutation_id_returns_the_original_and_writes_once,
+    owners_are_isolated_over_http,
+    anonymous_and_forged_callers_are_refused,
+    schema_graphiql_and_health_are_served,
+);

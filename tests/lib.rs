@@ -1,5 +1,11 @@
-//! Shared helpers for the end-to-end tests in `tests.rs`: an in-process server on a free port, a server process for
-//! crash tests, a GraphQL-over-HTTP client and a raw graphql-transport-ws client.
+//! Shared helpers for the end-to-end tests in `tests.rs`: an in-process server on a free port (on SQLite or
+//! PostgreSQL), a server process for crash tests, a GraphQL-over-HTTP client and a raw graphql-transport-ws client.
+//!
+//! The suite runs against both backends: [`on_both_backends!`] turns each `async fn test(backend: Backend)` into
+//! `sqlite::test` and `postgres::test`. The PostgreSQL half needs `SUBSIGNAL_TEST_POSTGRES_URL` (a database the tests
+//! may create schemas in; `cargo xtask test` starts one). Without it the PostgreSQL tests fail when
+//! `SUBSIGNAL_REQUIRE_POSTGRES=1` or `CI` is set, and otherwise pass without running, after one line on stderr
+//! saying so.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,26 +40,126 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     }
 }
 
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the server's temporary data folder.
+    Sqlite,
+    /// A fresh schema in the database at `SUBSIGNAL_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// The environment variable with the PostgreSQL URL for the tests.
+pub const POSTGRES_URL_VAR: &str = "SUBSIGNAL_TEST_POSTGRES_URL";
+
+/// Whether the PostgreSQL tests can run. Panics when they must (`SUBSIGNAL_REQUIRE_POSTGRES=1` or `CI` set) but
+/// [`POSTGRES_URL_VAR`] is missing; otherwise, when it is missing, says once that the PostgreSQL half did not run.
+pub fn postgres_available() -> bool {
+    if std::env::var_os(POSTGRES_URL_VAR).is_some_and(|v| !v.is_empty()) {
+        return true;
+    }
+    let required = std::env::var("SUBSIGNAL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+        || std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    assert!(
+        !required,
+        "{POSTGRES_URL_VAR} is not set, but the PostgreSQL tests must run here (CI or SUBSIGNAL_REQUIRE_POSTGRES=1); \
+         run them with `cargo xtask test`, which starts a PostgreSQL"
+    );
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        use std::io::Write;
+        // Straight to the process's stderr: the test harness captures `eprintln!`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTE: the PostgreSQL half of the suite did NOT run ({POSTGRES_URL_VAR} is unset; \
+             `cargo xtask test` provides it). Only SQLite was tested."
+        );
+    });
+    false
+}
+
+/// A URL of a fresh, empty schema in the test database: its connections see only that schema, so tests run in
+/// parallel without seeing each other's tables.
+pub async fn fresh_postgres_schema() -> String {
+    use sqlx::Connection;
+    let base = std::env::var(POSTGRES_URL_VAR).expect("the PostgreSQL test URL");
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create a test schema");
+    let _ = conn.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// The database setting for `backend`: none (SQLite in the data dir) or a fresh PostgreSQL schema.
+pub async fn database_for(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_schema().await),
+    }
+}
+
+/// Generates, for each named `async fn name(backend: Backend)` of the calling module, the tests `sqlite::name` and
+/// `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if $crate::postgres_available() {
+                        super::$name($crate::Backend::Postgres).await
+                    }
+                }
+            )+
+        }
+    };
+}
+
 /// A server running in this process, with its own temporary data folder.
 pub struct TestServer {
     /// The running server.
     pub server: RunningServer,
     /// Keeps the data folder alive.
     pub dir: tempfile::TempDir,
+    /// The database setting it runs on (`None`: SQLite in `dir`).
+    pub database: Option<String>,
 }
 
 impl TestServer {
-    /// Starts with [`test_settings`].
-    pub async fn start() -> TestServer {
-        Self::start_with(|s| s).await
+    /// Starts on `backend` with [`test_settings`].
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |s| s).await
     }
 
-    /// Starts with [`test_settings`] changed by `tweak`.
-    pub async fn start_with(tweak: impl FnOnce(Settings) -> Settings) -> TestServer {
+    /// Starts on `backend` with [`test_settings`] changed by `tweak`.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(Settings) -> Settings) -> TestServer {
+        let database = database_for(backend).await;
+        Self::start_on(database, tweak).await
+    }
+
+    /// Starts on the given database setting (another instance of the same database, for example).
+    pub async fn start_on(database: Option<String>, tweak: impl FnOnce(Settings) -> Settings) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = tweak(test_settings(dir.path())).resolve().expect("valid test settings");
+        let settings = Settings {
+            database: database.clone(),
+            // Instances of one database must share the secret that signs user tokens.
+            jwt_secret: Some("test-secret-shared-by-instances".into()),
+            worker_lease_ms: Some(1000),
+            ..test_settings(dir.path())
+        };
+        let config = tweak(settings).resolve().expect("valid test settings");
         let server = subsignal_server::start(config).await.expect("server starts");
-        TestServer { server, dir }
+        TestServer { server, dir, database }
     }
 
     /// The HTTP base URL.

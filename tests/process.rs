@@ -1,17 +1,21 @@
 use std::time::Duration;
 
 use serde_json::json;
-use subsignal_tests::{server_binary, ServerProcess};
+use subsignal_tests::{database_for, server_binary, Backend, ServerProcess};
 
-#[tokio::test]
-async fn an_acknowledged_mutation_survives_kill_9() {
+async fn an_acknowledged_mutation_survives_kill_9(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path(), &["--step-delay-ms", "60000"]).await;
+    let database = database_for(backend).await;
+    // A restarted instance takes over the dead one's worker lease after it expires.
+    let mut db_args = vec!["--worker-lease-ms", "1000"];
+    db_args.extend(database.iter().flat_map(|url| ["--database", url.as_str()]));
+    let first = [&["--step-delay-ms", "60000"][..], &db_args].concat();
+    let server = ServerProcess::start(dir.path(), &first).await;
     let alice = server.client("alice").await;
     let order = alice.create_order("Durable", Some("d-1")).await;
     server.kill9().await;
 
-    let server = ServerProcess::start(dir.path(), &[]).await;
+    let server = ServerProcess::start(dir.path(), &db_args).await;
     let alice = server.client("alice").await;
     let got = alice.data("query($id: ID!) { getOrder(id: $id) { id customerName } }", json!({"id": order["id"]})).await;
     assert_eq!(got["getOrder"]["customerName"], "Durable");
@@ -55,6 +59,15 @@ fn bad_settings_are_refused_at_start_with_their_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("step-dleay-ms"));
 
     let out = std::process::Command::new(server_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", "mysql://localhost/x", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`database`") && stderr.contains("postgres://"), "{stderr}");
+
+    let out = std::process::Command::new(server_binary())
         .args(["serve", "--listen", "not-an-address"])
         .env("SUBSIGNAL_DATA_DIR", dir.path())
         .output()
@@ -80,3 +93,5 @@ fn environment_variables_configure_the_server() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("retention-secs"));
 }
+
+subsignal_tests::on_both_backends!(an_acknowledged_mutation_survives_kill_9);

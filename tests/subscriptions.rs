@@ -3,11 +3,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use subsignal_server::config::Settings;
-use subsignal_tests::{TestServer, Ws};
+use subsignal_tests::{Backend, TestServer, Ws};
 
-#[tokio::test]
-async fn worker_steps_reach_the_subscriber_in_order_with_a_prev_seq_chain() {
-    let t = TestServer::start().await;
+async fn worker_steps_reach_the_subscriber_in_order_with_a_prev_seq_chain(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
     ws.subscribe_changes("1", Some(0)).await;
     t.client("alice").create_order("Ada", None).await;
@@ -24,9 +23,8 @@ async fn worker_steps_reach_the_subscriber_in_order_with_a_prev_seq_chain() {
     assert_eq!(statuses, ["SUBMITTED", "PAID", "PREPARING", "SHIPPED"]);
 }
 
-#[tokio::test]
-async fn user_b_never_receives_user_a_orders_but_admin_sees_both() {
-    let t = TestServer::start().await;
+async fn user_b_never_receives_user_a_orders_but_admin_sees_both(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut bob = Ws::connect(&t.ws(), &t.token("bob")).await;
     let mut admin = Ws::connect(&t.ws(), &t.token("admin")).await;
     bob.subscribe_changes("b", Some(0)).await;
@@ -61,9 +59,8 @@ async fn user_b_never_receives_user_a_orders_but_admin_sees_both() {
     assert_eq!(admin_owners, BTreeMap::from([("alice".to_owned(), 4), ("bob".to_owned(), 4)]));
 }
 
-#[tokio::test]
-async fn ttl_expiry_hides_the_order_and_reaches_the_subscriber_as_an_expired_remove() {
-    let t = TestServer::start_with(|s| Settings { step_delay_ms: Some(60_000), ..s }).await;
+async fn ttl_expiry_hides_the_order_and_reaches_the_subscriber_as_an_expired_remove(backend: Backend) {
+    let t = TestServer::start_with(backend, |s| Settings { step_delay_ms: Some(60_000), ..s }).await;
     let alice = t.client("alice");
     let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
     ws.subscribe_changes("1", Some(0)).await;
@@ -84,9 +81,8 @@ async fn ttl_expiry_hides_the_order_and_reaches_the_subscriber_as_an_expired_rem
     assert!(got["getOrder"].is_null());
 }
 
-#[tokio::test]
-async fn after_seq_replay_with_concurrent_writes_yields_each_seq_exactly_once() {
-    let t = TestServer::start().await;
+async fn after_seq_replay_with_concurrent_writes_yields_each_seq_exactly_once(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let alice = t.client("alice");
     for i in 0..10 {
         alice.create_order(&format!("before {i}"), None).await;
@@ -118,9 +114,9 @@ async fn after_seq_replay_with_concurrent_writes_yields_each_seq_exactly_once() 
     assert_eq!(seqs, (6..=280).collect::<Vec<i64>>(), "every seq after the cursor once, in order");
 }
 
-#[tokio::test]
-async fn a_cursor_older_than_retention_gets_cursor_expired() {
-    let t = TestServer::start_with(|s| Settings { retention_secs: Some(1), step_delay_ms: Some(60_000), ..s }).await;
+async fn a_cursor_older_than_retention_gets_cursor_expired(backend: Backend) {
+    let t = TestServer::start_with(backend, |s| Settings { retention_secs: Some(1), step_delay_ms: Some(60_000), ..s })
+        .await;
     t.client("alice").create_order("Old", None).await;
     // The pruner runs every second; give it time to drop the record.
     let mut expired = false;
@@ -145,12 +141,20 @@ async fn a_cursor_older_than_retention_gets_cursor_expired() {
     assert!(ws.next_frame_within(Duration::from_millis(300)).await.is_none(), "resuming from the snapshot is quiet");
 }
 
-#[tokio::test]
-async fn a_cursor_ahead_of_the_log_is_refused() {
-    let t = TestServer::start().await;
+async fn a_cursor_ahead_of_the_log_is_refused(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
     ws.subscribe_changes("1", Some(999)).await;
     let msg = ws.next_json().await;
     assert_eq!(msg["type"], "error");
     assert_eq!(msg["payload"][0]["extensions"]["code"], "CURSOR_EXPIRED");
 }
+
+subsignal_tests::on_both_backends!(
+    worker_steps_reach_the_subscriber_in_order_with_a_prev_seq_chain,
+    user_b_never_receives_user_a_orders_but_admin_sees_both,
+    ttl_expiry_hides_the_order_and_reaches_the_subscriber_as_an_expired_remove,
+    after_seq_replay_with_concurrent_writes_yields_each_seq_exactly_once,
+    a_cursor_older_than_retention_gets_cursor_expired,
+    a_cursor_ahead_of_the_log_is_refused,
+);

@@ -1,5 +1,6 @@
-//! End-to-end tests through the real router, real sockets and real processes. Run with `cargo xtask test` (or
-//! `cargo test -p subsignal-tests`).
+//! End-to-end tests through the real router, real sockets and real processes, each on SQLite (`…::sqlite::…`) and
+//! PostgreSQL (`…::postgres::…`). Run with `cargo xtask test`, which provides the PostgreSQL; plain
+//! `cargo test -p subsignal-tests` runs the SQLite half unless `SUBSIGNAL_TEST_POSTGRES_URL` is set.
 
 // Queries and mutations over HTTP: create, read, page, edit, cancel, validation, conflicts, idempotent replay.
 mod http_api;
@@ -11,3 +12,5 @@ mod subscriptions;
 mod workers;
 // The server as a process: settings, kill -9 durability.
 mod process;
+// Several instances on one PostgreSQL: fan-out, resume after kill -9, concurrent writers, leases, reapers.
+mod instances;

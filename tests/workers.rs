@@ -6,7 +6,7 @@ use std::time::Duration;
 use subsignal_server::config::Settings;
 use subsignal_server::storage::ChangeRecord;
 use subsignal_server::workers::{consume_batch, ConsumerConfig, Handler};
-use subsignal_tests::TestServer;
+use subsignal_tests::{Backend, TestServer};
 
 fn config(name: &str) -> ConsumerConfig {
     ConsumerConfig {
@@ -15,12 +15,12 @@ fn config(name: &str) -> ConsumerConfig {
         parallelism: 4,
         max_attempts: 3,
         backoff: Duration::from_millis(5),
+        lease: Duration::from_secs(10),
     }
 }
 
-#[tokio::test]
-async fn a_poisoned_record_is_retried_then_dead_lettered_while_others_flow() {
-    let t = TestServer::start_with(|s| Settings { step_delay_ms: Some(60_000), ..s }).await;
+async fn a_poisoned_record_is_retried_then_dead_lettered_while_others_flow(backend: Backend) {
+    let t = TestServer::start_with(backend, |s| Settings { step_delay_ms: Some(60_000), ..s }).await;
     let alice = t.client("alice");
     let poisoned = alice.create_order("Poison", None).await["id"].as_str().unwrap().to_owned();
     for i in 0..5 {
@@ -57,9 +57,8 @@ async fn a_poisoned_record_is_retried_then_dead_lettered_while_others_flow() {
     assert!(!consume_batch(storage, &config("test-consumer"), &handler).await.unwrap());
 }
 
-#[tokio::test]
-async fn keys_run_in_parallel_and_each_key_in_order() {
-    let t = TestServer::start_with(|s| Settings { step_delay_ms: Some(60_000), ..s }).await;
+async fn keys_run_in_parallel_and_each_key_in_order(backend: Backend) {
+    let t = TestServer::start_with(backend, |s| Settings { step_delay_ms: Some(60_000), ..s }).await;
     let alice = t.client("alice");
     let mut ids = Vec::new();
     for i in 0..4 {
@@ -97,3 +96,8 @@ async fn keys_run_in_parallel_and_each_key_in_order() {
         assert_eq!(versions, [1, 2], "one key's records in order");
     }
 }
+
+subsignal_tests::on_both_backends!(
+    a_poisoned_record_is_retried_then_dead_lettered_while_others_flow,
+    keys_run_in_parallel_and_each_key_in_order,
+);

@@ -1,18 +1,16 @@
 use serde_json::json;
 use subsignal_server::config::Settings;
-use subsignal_tests::{Frame, TestServer, Ws};
+use subsignal_tests::{Backend, Frame, TestServer, Ws};
 
-#[tokio::test]
-async fn subscribe_before_ack_closes_4401_and_sends_no_data() {
-    let t = TestServer::start().await;
+async fn subscribe_before_ack_closes_4401_and_sends_no_data(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::open(&t.ws()).await;
     ws.subscribe_changes("1", None).await;
     assert_eq!(ws.next_frame().await, Frame::Closed(4401));
 }
 
-#[tokio::test]
-async fn missing_init_closes_4408_and_second_init_4429() {
-    let t = TestServer::start_with(|s| Settings { ws_init_timeout_ms: Some(300), ..s }).await;
+async fn missing_init_closes_4408_and_second_init_4429(backend: Backend) {
+    let t = TestServer::start_with(backend, |s| Settings { ws_init_timeout_ms: Some(300), ..s }).await;
     let mut idle = Ws::open(&t.ws()).await;
     assert_eq!(idle.next_frame().await, Frame::Closed(4408));
 
@@ -21,9 +19,8 @@ async fn missing_init_closes_4408_and_second_init_4429() {
     assert_eq!(ws.closed().await, 4429);
 }
 
-#[tokio::test]
-async fn duplicate_id_closes_4409_and_garbage_closes_4400() {
-    let t = TestServer::start().await;
+async fn duplicate_id_closes_4409_and_garbage_closes_4400(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
     ws.subscribe_changes("same", None).await;
     ws.subscribe_changes("same", None).await;
@@ -38,24 +35,21 @@ async fn duplicate_id_closes_4409_and_garbage_closes_4400() {
     assert_eq!(ws.closed().await, 4400);
 }
 
-#[tokio::test]
-async fn bad_token_at_init_closes_4403() {
-    let t = TestServer::start().await;
+async fn bad_token_at_init_closes_4403(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::open(&t.ws()).await;
     ws.send(json!({"type": "connection_init", "payload": {"Authorization": "Bearer forged.token.here"}})).await;
     assert_eq!(ws.next_frame().await, Frame::Closed(4403));
 }
 
-#[tokio::test]
-async fn wrong_subprotocol_closes_4406() {
-    let t = TestServer::start().await;
+async fn wrong_subprotocol_closes_4406(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::open_with(&t.ws(), None, None).await.unwrap();
     assert_eq!(ws.next_frame().await, Frame::Closed(4406));
 }
 
-#[tokio::test]
-async fn ping_is_answered_and_complete_stops_an_operation() {
-    let t = TestServer::start().await;
+async fn ping_is_answered_and_complete_stops_an_operation(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let alice = t.client("alice");
     let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
     ws.send(json!({"type": "ping"})).await;
@@ -68,9 +62,8 @@ async fn ping_is_answered_and_complete_stops_an_operation() {
     assert_eq!(ws.next_real_change().await["op"], "INSERT");
 }
 
-#[tokio::test]
-async fn anonymous_subscription_gets_an_error_message_not_data() {
-    let t = TestServer::start().await;
+async fn anonymous_subscription_gets_an_error_message_not_data(backend: Backend) {
+    let t = TestServer::start(backend).await;
     let mut ws = Ws::open(&t.ws()).await;
     ws.send(json!({"type": "connection_init"})).await;
     assert_eq!(ws.next_json().await["type"], "connection_ack");
@@ -81,9 +74,10 @@ async fn anonymous_subscription_gets_an_error_message_not_data() {
     assert_eq!(msg["payload"][0]["extensions"]["code"], "UNAUTHENTICATED");
 }
 
-#[tokio::test]
-async fn foreign_origin_is_refused_before_upgrade() {
-    let t = TestServer::start_with(|s| Settings { allowed_origins: Some(vec!["http://app.local".into()]), ..s }).await;
+async fn foreign_origin_is_refused_before_upgrade(backend: Backend) {
+    let t =
+        TestServer::start_with(backend, |s| Settings { allowed_origins: Some(vec!["http://app.local".into()]), ..s })
+            .await;
     let refused = Ws::open_with(&t.ws(), Some("graphql-transport-ws"), Some("http://evil.example")).await;
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
@@ -91,3 +85,14 @@ async fn foreign_origin_is_refused_before_upgrade() {
     }
     assert!(Ws::open_with(&t.ws(), Some("graphql-transport-ws"), Some("http://app.local")).await.is_ok());
 }
+
+subsignal_tests::on_both_backends!(
+    subscribe_before_ack_closes_4401_and_sends_no_data,
+    missing_init_closes_4408_and_second_init_4429,
+    duplicate_id_closes_4409_and_garbage_closes_4400,
+    bad_token_at_init_closes_4403,
+    wrong_subprotocol_closes_4406,
+    ping_is_answered_and_complete_stops_an_operation,
+    anonymous_subscription_gets_an_error_message_not_data,
+    foreign_origin_is_refused_before_upgrade,
+);

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::storage::Database;
+
 /// Every setting, each optional so that the sources can be layered. The same names serve as flags
 /// (`--step-delay-ms`), environment variables (`SUBSIGNAL_STEP_DELAY_MS`) and TOML keys (`step-delay-ms`).
 #[derive(clap::Args, Serialize, Deserialize, Default, Debug, Clone)]
@@ -18,6 +20,10 @@ pub struct Settings {
     /// Folder for the database and the generated JWT secret [default: ./data].
     #[arg(long, env = "SUBSIGNAL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user:password@host:port/db) to run on instead of SQLite; several instances may
+    /// share one database [default: SQLite in the data dir].
+    #[arg(long, env = "SUBSIGNAL_DATABASE", value_name = "URL", hide_env_values = true)]
+    pub database: Option<String>,
     /// Delay before each step of the order-processing worker, in ms [default: 1500].
     #[arg(long, env = "SUBSIGNAL_STEP_DELAY_MS", value_name = "MS")]
     pub step_delay_ms: Option<u64>,
@@ -33,6 +39,10 @@ pub struct Settings {
     /// First retry delay of a failed record, in ms; doubles per attempt [default: 200].
     #[arg(long, env = "SUBSIGNAL_WORKER_BACKOFF_MS", value_name = "MS")]
     pub worker_backoff_ms: Option<u64>,
+    /// How long a worker's lease lasts unrenewed, in ms: how soon another instance takes over the work of a dead
+    /// one [default: 10000].
+    #[arg(long, env = "SUBSIGNAL_WORKER_LEASE_MS", value_name = "MS")]
+    pub worker_lease_ms: Option<u64>,
     /// How long the change log keeps records, in seconds [default: 86400].
     #[arg(long, env = "SUBSIGNAL_RETENTION_SECS", value_name = "SECS")]
     pub retention_secs: Option<u64>,
@@ -101,6 +111,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Data folder.
     pub data_dir: PathBuf,
+    /// The database: SQLite in the data folder, or PostgreSQL.
+    pub database: Database,
     /// Worker step delay.
     pub step_delay: Duration,
     /// Worker parallelism.
@@ -111,6 +123,8 @@ pub struct Config {
     pub worker_max_attempts: u32,
     /// Worker first retry delay.
     pub worker_backoff: Duration,
+    /// Worker lease length.
+    pub worker_lease: Duration,
     /// Change-log retention.
     pub retention: Duration,
     /// Reaper period.
@@ -236,14 +250,21 @@ impl Settings {
         }
         let max_message_bytes =
             range("max-message-bytes", self.max_message_bytes.unwrap_or(240 * 1024), 1024, 16 * 1024 * 1024)?;
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database = match self.database.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
+            None => Database::Sqlite(data_dir.clone()),
+            Some(url) => Database::parse_url(url).map_err(|reason| invalid("database", reason))?,
+        };
         Ok(Config {
             listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4000))),
-            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
+            database,
             step_delay: ms(range("step-delay-ms", self.step_delay_ms.unwrap_or(1500), 0, 600_000)?),
             worker_parallelism: range("worker-parallelism", self.worker_parallelism.unwrap_or(4), 1, 256)?,
             worker_batch_size: range("worker-batch-size", self.worker_batch_size.unwrap_or(100), 1, 10_000)?,
             worker_max_attempts: range("worker-max-attempts", self.worker_max_attempts.unwrap_or(5), 1, 100)?,
             worker_backoff: ms(range("worker-backoff-ms", self.worker_backoff_ms.unwrap_or(200), 0, 600_000)?),
+            worker_lease: ms(range("worker-lease-ms", self.worker_lease_ms.unwrap_or(10_000), 100, 3_600_000)?),
             retention: Duration::from_secs(range(
                 "retention-secs",
                 self.retention_secs.unwrap_or(86_400),
@@ -299,5 +320,18 @@ mod tests {
         assert!(err.to_string().contains("step-dleay-ms"), "{err}");
         let err = Settings { api_keys: Some(vec!["nokey".into()]), ..Settings::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("api-keys"));
+        let err = Settings { database: Some("mysql://x".into()), ..Settings::default() }.resolve().unwrap_err();
+        assert!(err.to_string().starts_with("invalid setting `database`"), "{err}");
+    }
+
+    #[test]
+    fn the_database_defaults_to_sqlite_in_the_data_dir_and_takes_a_postgres_url() {
+        let config = Settings { data_dir: Some("d".into()), ..Settings::default() }.resolve().unwrap();
+        assert_eq!(config.database, Database::Sqlite("d".into()));
+        let url = "postgres://me:hunter2@db.example:5433/subsignal";
+        let config = Settings { database: Some(url.into()), ..Settings::default() }.resolve().unwrap();
+        assert_eq!(config.database, Database::Postgres(url.into()));
+        let shown = format!("{config:?}");
+        assert!(shown.contains("db.example:5433/subsignal") && !shown.contains("hunter2"), "{shown}");
     }
 }

@@ -147,7 +147,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let feed = ChangeFeed::new(FEED_WINDOW);
-    let storage = Storage::open(&config.data_dir, feed).await?;
+    let storage = Storage::open(&config.database, feed).await?;
     let auth = Arc::new(Auth::new(AuthConfig {
         jwt_secret: jwt_secret(&config)?,
         issuer: config.jwt_issuer.clone(),
@@ -204,10 +204,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         parallelism: config.worker_parallelism,
         max_attempts: config.worker_max_attempts,
         backoff: config.worker_backoff,
+        lease: config.worker_lease,
     };
     let handler = workers::order_processor(storage.clone(), config.step_delay);
     tasks.push(tokio::spawn(workers::run_consumer(storage.clone(), consumer, handler, shutdown_rx.clone())));
-    tasks.push(tokio::spawn(workers::run_reaper(storage.clone(), config.reap_interval, shutdown_rx.clone())));
+    tasks.push(tokio::spawn(storage.clone().follow_commits(shutdown_rx.clone())));
+    tasks.push(tokio::spawn(workers::run_reaper(
+        storage.clone(),
+        config.reap_interval,
+        config.worker_lease,
+        shutdown_rx.clone(),
+    )));
     let prune_every =
         (config.retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
     tasks.push(tokio::spawn(workers::run_pruner(storage.clone(), config.retention, prune_every, shutdown_rx)));

@@ -47,6 +47,7 @@ async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Resu
     };
     let config = settings.over(file).resolve()?;
     let data_dir = config.data_dir.clone();
+    let database = config.database.describe();
     let web_dir = config.web_dir.clone();
     let dev = config.dev_tokens.then(|| config.demo_users.join(", "));
     let server = subsignal_server::start(config).await.context("cannot start the server")?;
@@ -54,6 +55,7 @@ async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Resu
     tracing::info!("subsignal is listening on {url}");
     tracing::info!("GraphiQL: {url}/graphql   WebSocket: ws://{}/graphql   SDL: {url}/schema.graphql", server.addr);
     tracing::info!("data dir: {}", data_dir.canonicalize().unwrap_or(data_dir).display());
+    tracing::info!("database: {database}");
     if subsignal_server::web_app_built(&web_dir) {
         tracing::info!("web app: {url}/ (from {})", web_dir.display());
     } else {

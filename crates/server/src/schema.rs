@@ -256,6 +256,8 @@ impl QueryRoot {
     async fn changes_since(&self, ctx: &Context<'_>, after_seq: i64, limit: Option<i32>) -> Result<ChangePage> {
         let identity = identity(ctx)?;
         let limit = limit.unwrap_or(100).clamp(1, 1000) as u32;
+        // Include commits made through other instances that this one has not been told of yet.
+        state(ctx).storage.sync_head().await.map_err(storage_error)?;
         let records = read_after(&state(ctx).storage, after_seq, limit).await.map_err(read_error)?;
         let has_more = records.len() as u32 == limit;
         let last_seq = records.last().map_or(after_seq, |r| r.seq);
@@ -355,7 +357,9 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<OrderChange>> + use<>> {
         let identity = identity(ctx)?.clone();
         let state = state(ctx);
-        let head = state.storage.feed().head();
+        // The database's head, not only what this instance has heard of: a cursor from a snapshot taken through
+        // another instance is not "ahead".
+        let head = state.storage.sync_head().await.map_err(storage_error)?;
         let after = after_seq.unwrap_or(head);
         if after > head {
             return Err(coded(

@@ -1,18 +1,30 @@
-//! Storage: the order table, the change log, idempotency records, checkpoints and dead letters, in SQLite (WAL).
+//! Storage: the order table, the change log, idempotency records, checkpoints, leases and dead letters, in SQLite
+//! (WAL, the embedded default) or PostgreSQL (several server instances on one database).
 //!
 //! [`Storage::write`] is the one write path: every write (API, stream worker, TTL reaper) stores the row and appends a
-//! change-log record with the next gap-free `seq` in the same transaction, under one writer at a time, then publishes
-//! the record to the [`ChangeFeed`] before the next writer may start. That is why seq order is commit order.
+//! change-log record with the next gap-free `seq` in the same transaction, then publishes the record to the
+//! [`ChangeFeed`]. The seq comes from the `seq` counter row, incremented (`UPDATE … RETURNING`) inside the writing
+//! transaction, so seq order is commit order:
+//! - SQLite allows one writer at a time; writers of this process queue on an in-process lock.
+//! - PostgreSQL: the counter's row lock is held from the increment until commit, so the next writer gets its seq only
+//!   after the previous one committed (and became visible); a rollback gives its seq back. The increment is the last
+//!   lock a write takes (after the idempotency lock and the order row's `FOR UPDATE`), so writers never deadlock.
+//!   Each commit sends `NOTIFY subsignal_changes, '<seq>'`; [`Storage::follow_commits`] turns those (and a poll
+//!   every second) into head moves of this instance's feed, so every instance learns of every commit.
+//!
+//! Both backends run the same SQL text (`$N` parameters, which SQLite accepts too); the few differences are spelled
+//! out where they occur. The [`on_pool!`] macro runs one block of code against whichever pool is open.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 use subsignal_protocol::ChangeOp;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex, MutexGuard};
 
 use crate::model::{FieldError, Order};
 use crate::stream::ChangeFeed;
@@ -86,6 +98,16 @@ pub enum StorageError {
     /// A stored JSON document could not be read.
     #[error("corrupt stored document: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The change log lacks a committed seq that retention did not prune: the seq invariant is broken.
+    #[error("change log gap: no record {missing} (next found: {found:?}, pruned through {pruned_through})")]
+    Gap {
+        /// The seq that should be there.
+        missing: i64,
+        /// The first seq found after it.
+        found: Option<i64>,
+        /// The highest pruned seq.
+        pruned_through: i64,
+    },
 }
 
 /// The row a write found.
@@ -158,14 +180,98 @@ pub struct DeadLetter {
     pub attempts: i64,
 }
 
+/// Which database to open.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// SQLite: `subsignal.db` in this folder (created if missing).
+    Sqlite(PathBuf),
+    /// PostgreSQL: a `postgres://` connection URL. Several server instances may share it.
+    Postgres(String),
+}
+
+impl Database {
+    /// Parses a `database` setting: a `postgres://` (or `postgresql://`) URL.
+    pub fn parse_url(url: &str) -> Result<Database, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("must be a postgres:// URL (leave it unset for SQLite in the data dir)".into());
+        }
+        PgConnectOptions::from_str(url).map_err(|e| format!("not a usable PostgreSQL URL: {e}"))?;
+        Ok(Database::Postgres(url.to_owned()))
+    }
+
+    /// A description for logs, without the password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(dir) => format!("SQLite in {}", dir.join("subsignal.db").display()),
+            Database::Postgres(url) => match PgConnectOptions::from_str(url) {
+                Ok(o) => format!(
+                    "PostgreSQL at {}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or(o.get_username())
+                ),
+                Err(_) => "PostgreSQL".into(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a URL's password.
+        f.write_str(&self.describe())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool is open. The body is written once and compiled for each backend,
+/// so the SQL and the logic cannot drift apart.
+macro_rules! on_pool {
+    ($backend:expr, |$pool:ident| $body:expr) => {
+        match $backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The channel each commit is announced on (PostgreSQL), with its seq as payload, when the tables live in the
+/// `public` schema; in another schema (a `search_path` in the URL's `options`) the channel is
+/// `subsignal_changes_<schema>`, so deployments sharing a database do not wake each other.
+pub const CHANGES_CHANNEL: &str = "subsignal_changes";
+
+fn changes_channel(schema: &str) -> String {
+    if schema == "public" {
+        return CHANGES_CHANNEL.to_owned();
+    }
+    let mut channel = format!("{CHANGES_CHANNEL}_{schema}");
+    // Channel names are identifiers: at most 63 bytes.
+    while channel.len() > 63 {
+        channel.pop();
+    }
+    channel
+}
+
+/// How often an instance reads the head seq from the database even without notifications (PostgreSQL).
+pub const HEAD_POLL: Duration = Duration::from_secs(1);
+
 /// The database, with the one write path.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    pool: SqlitePool,
+    backend: Backend,
     /// SQLite allows one writer at a time; every write in this process takes this lock first, so writers queue
-    /// here instead of failing with SQLITE_BUSY.
+    /// here instead of failing with SQLITE_BUSY. Unused on PostgreSQL, where the counter row lock orders writers.
     write_lock: Arc<Mutex<()>>,
     feed: Arc<ChangeFeed>,
+    /// This instance's name as a lease holder.
+    instance: Arc<str>,
+    /// The NOTIFY channel of commits (PostgreSQL).
+    channel: Arc<str>,
 }
 
 /// Milliseconds since the epoch.
@@ -190,36 +296,61 @@ fn parse_op(name: &str) -> ChangeOp {
     }
 }
 
-fn record_from_row(row: &SqliteRow) -> Result<ChangeRecord, StorageError> {
+/// The columns of a change-log row, in [`RECORD_COLUMNS`] order.
+type RecordRow = (i64, String, String, String, i64, i64, String, i64);
+const RECORD_COLUMNS: &str = "seq, op, key, owner, version, expired, image, committed_at_ms";
+
+fn record_from_row(row: RecordRow) -> Result<ChangeRecord, StorageError> {
+    let (seq, op, key, owner, version, expired, image, committed_at_ms) = row;
     Ok(ChangeRecord {
-        seq: row.try_get("seq")?,
-        op: parse_op(row.try_get::<&str, _>("op")?),
-        key: row.try_get("key")?,
-        owner: row.try_get("owner")?,
-        version: row.try_get("version")?,
-        expired: row.try_get::<i64, _>("expired")? != 0,
-        image: Arc::new(serde_json::from_str(row.try_get::<&str, _>("image")?)?),
-        committed_at_ms: row.try_get("committed_at_ms")?,
+        seq,
+        op: parse_op(&op),
+        key,
+        owner,
+        version,
+        expired: expired != 0,
+        image: Arc::new(serde_json::from_str(&image)?),
+        committed_at_ms,
     })
 }
 
 impl Storage {
-    /// Opens (creating if needed) `subsignal.db` in `data_dir` and runs migrations.
-    pub async fn open(data_dir: &Path, feed: Arc<ChangeFeed>) -> Result<Self, StorageError> {
-        let path = data_dir.join("subsignal.db");
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL keeps every committed transaction across a crash of the process (kill -9); only an
-            // OS crash or power loss may lose the last few.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let storage = Storage { pool, write_lock: Arc::new(Mutex::new(())), feed };
+    /// Opens `database` (creating the SQLite file if needed) and runs its migrations.
+    pub async fn open(database: &Database, feed: Arc<ChangeFeed>) -> Result<Self, StorageError> {
+        let (backend, channel) = match database {
+            Database::Sqlite(data_dir) => {
+                let options = SqliteConnectOptions::from_str("sqlite:")?
+                    .filename(data_dir.join("subsignal.db"))
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // With WAL, NORMAL keeps every committed transaction across a crash of the process (kill -9);
+                    // only an OS crash or power loss may lose the last few.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+                (Backend::Sqlite(pool), String::new())
+            }
+            Database::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url)?.application_name("subsignal");
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                // sqlx holds an advisory lock while migrating: instances starting together migrate once.
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await?;
+                (Backend::Postgres(pool), changes_channel(&schema))
+            }
+        };
+        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()).into();
+        let storage =
+            Storage { backend, write_lock: Arc::new(Mutex::new(())), feed, instance, channel: channel.into() };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
+        let pruned_through = storage.pruned_through().await?;
+        storage.feed.pruned_through(pruned_through);
         Ok(storage)
     }
 
@@ -228,8 +359,27 @@ impl Storage {
         &self.feed
     }
 
+    /// Whether this is the PostgreSQL backend.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// This instance's name as a lease holder.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// On SQLite, the in-process writer lock; on PostgreSQL, nothing (the database orders writers).
+    async fn single_writer(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(self.write_lock.lock().await),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// The one write path. Loads the current row of `key`, lets `decide` choose the write (API writes treat an
-    /// expired row as absent: see [`Stored::live`]), and commits the row with its change-log record and idempotency result in one transaction.
+    /// expired row as absent: see [`Stored::live`]), and commits the row with its change-log record and idempotency
+    /// result in one transaction.
     pub async fn write<F>(
         &self,
         idempotency: Option<IdempotencyKey>,
@@ -239,37 +389,55 @@ impl Storage {
     where
         F: FnOnce(Option<Stored>) -> Result<Write, DomainError>,
     {
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        if let Some(idem) = &idempotency {
-            let previous: Option<String> =
-                sqlx::query_scalar("SELECT result FROM mutation_results WHERE owner = ? AND client_mutation_id = ?")
-                    .bind(&idem.scope)
-                    .bind(&idem.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(result) = previous {
-                return Ok(WriteOutcome::Replayed(serde_json::from_str(&result)?));
+        let _writer = self.single_writer().await;
+        let pg = self.is_postgres();
+        let record = on_pool!(&self.backend, |pool| {
+            let mut tx = pool.begin().await?;
+            if let Some(idem) = &idempotency {
+                if pg {
+                    // Two instances replaying one client mutation id at once queue here; the second then finds
+                    // the first's result below instead of failing on the primary key.
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                        .bind(format!("{}\u{1f}{}", idem.scope, idem.id))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let previous: Option<String> = sqlx::query_scalar(
+                    "SELECT result FROM mutation_results WHERE owner = $1 AND client_mutation_id = $2",
+                )
+                .bind(&idem.scope)
+                .bind(&idem.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(result) = previous {
+                    return Ok(WriteOutcome::Replayed(serde_json::from_str(&result)?));
+                }
             }
-        }
-        let now = now_ms();
-        let current: Option<(String, Option<i64>)> = sqlx::query_as("SELECT body, expires_at FROM orders WHERE id = ?")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = match current {
-            Some((body, expires_at)) => Some(Stored {
-                order: serde_json::from_str(&body)?,
-                expired: expires_at.is_some_and(|at| at * 1000 <= now),
-            }),
-            None => None,
-        };
-        let write = decide(current)?;
-        let (op, order, expired) = match write {
-            Write::Insert(order) => {
-                // A row may still exist if it expired but was not reaped yet: replace it.
-                sqlx::query("DELETE FROM orders WHERE id = ?").bind(key).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO orders (id, owner, version, expires_at, body) VALUES (?, ?, ?, ?, ?)")
+            let now = now_ms();
+            // PostgreSQL: lock the row, so a concurrent writer of the same key (another instance's reaper, say)
+            // waits and then sees what this one wrote. SQLite has one writer anyway and no FOR UPDATE.
+            let select = if pg {
+                "SELECT body, expires_at FROM orders WHERE id = $1 FOR UPDATE"
+            } else {
+                "SELECT body, expires_at FROM orders WHERE id = $1"
+            };
+            let current: Option<(String, Option<i64>)> =
+                sqlx::query_as(select).bind(key).fetch_optional(&mut *tx).await?;
+            let current = match current {
+                Some((body, expires_at)) => Some(Stored {
+                    order: serde_json::from_str(&body)?,
+                    expired: expires_at.is_some_and(|at| at * 1000 <= now),
+                }),
+                None => None,
+            };
+            let write = decide(current)?;
+            let (op, order, expired) = match write {
+                Write::Insert(order) => {
+                    // A row may still exist if it expired but was not reaped yet: replace it.
+                    sqlx::query("DELETE FROM orders WHERE id = $1").bind(key).execute(&mut *tx).await?;
+                    sqlx::query(
+                        "INSERT INTO orders (id, owner, version, expires_at, body) VALUES ($1, $2, $3, $4, $5)",
+                    )
                     .bind(key)
                     .bind(&order.owner)
                     .bind(order.version)
@@ -277,96 +445,120 @@ impl Storage {
                     .bind(serde_json::to_string(&order)?)
                     .execute(&mut *tx)
                     .await?;
-                (ChangeOp::Insert, order, false)
-            }
-            Write::Update(order) => {
-                sqlx::query("UPDATE orders SET version = ?, expires_at = ?, body = ? WHERE id = ?")
-                    .bind(order.version)
-                    .bind(order.expires_at)
-                    .bind(serde_json::to_string(&order)?)
-                    .bind(key)
-                    .execute(&mut *tx)
+                    (ChangeOp::Insert, order, false)
+                }
+                Write::Update(order) => {
+                    sqlx::query("UPDATE orders SET version = $1, expires_at = $2, body = $3 WHERE id = $4")
+                        .bind(order.version)
+                        .bind(order.expires_at)
+                        .bind(serde_json::to_string(&order)?)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                    (ChangeOp::Modify, order, false)
+                }
+                Write::Delete { order, expired } => {
+                    sqlx::query("DELETE FROM orders WHERE id = $1").bind(key).execute(&mut *tx).await?;
+                    (ChangeOp::Remove, order, expired)
+                }
+            };
+            // The seq, as the last lock of the transaction (see the module docs).
+            let seq: i64 =
+                sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value")
+                    .fetch_one(&mut *tx)
                     .await?;
-                (ChangeOp::Modify, order, false)
-            }
-            Write::Delete { order, expired } => {
-                sqlx::query("DELETE FROM orders WHERE id = ?").bind(key).execute(&mut *tx).await?;
-                (ChangeOp::Remove, order, expired)
-            }
-        };
-        let seq: i64 = sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value")
-            .fetch_one(&mut *tx)
-            .await?;
-        let image = serde_json::to_string(&order)?;
-        sqlx::query(
-            "INSERT INTO change_log (seq, op, key, owner, version, expired, image, committed_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(op_name(op))
-        .bind(key)
-        .bind(&order.owner)
-        .bind(order.version)
-        .bind(expired as i64)
-        .bind(&image)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(idem) = &idempotency {
+            let image = serde_json::to_string(&order)?;
             sqlx::query(
-                "INSERT INTO mutation_results (owner, client_mutation_id, result, created_at_ms) VALUES (?, ?, ?, ?)",
+                "INSERT INTO change_log (seq, op, key, owner, version, expired, image, committed_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
-            .bind(&idem.scope)
-            .bind(&idem.id)
+            .bind(seq)
+            .bind(op_name(op))
+            .bind(key)
+            .bind(&order.owner)
+            .bind(order.version)
+            .bind(expired as i64)
             .bind(&image)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        let record = ChangeRecord {
-            seq,
-            op,
-            key: key.to_owned(),
-            owner: order.owner.clone(),
-            version: order.version,
-            expired,
-            image: Arc::new(order),
-            committed_at_ms: now,
-        };
-        // Still under the write lock: the feed sees records in seq order.
+            if let Some(idem) = &idempotency {
+                sqlx::query(
+                    "INSERT INTO mutation_results (owner, client_mutation_id, result, created_at_ms) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&idem.scope)
+                .bind(&idem.id)
+                .bind(&image)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if pg {
+                // Delivered to every listening instance when (and only if) this transaction commits.
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(&*self.channel)
+                    .bind(seq.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            ChangeRecord {
+                seq,
+                op,
+                key: key.to_owned(),
+                owner: order.owner.clone(),
+                version: order.version,
+                expired,
+                image: Arc::new(order),
+                committed_at_ms: now,
+            }
+        });
+        // SQLite: still under the write lock, so the feed sees records in seq order. PostgreSQL: writers of this
+        // instance may publish out of order; the feed keeps only a contiguous window and its head never moves back.
         self.feed.publish(record.clone());
         Ok(WriteOutcome::Committed(record))
     }
 
     /// Reads one live (unexpired) order.
     pub async fn get(&self, id: &str) -> Result<Option<Order>, StorageError> {
-        let body: Option<String> = sqlx::query_scalar(
-            "SELECT body FROM orders WHERE id = ? AND (expires_at IS NULL OR expires_at * 1000 > ?)",
-        )
-        .bind(id)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await?;
+        let body: Option<String> = on_pool!(&self.backend, |pool| {
+            sqlx::query_scalar(
+                "SELECT body FROM orders WHERE id = $1 AND (expires_at IS NULL OR expires_at * 1000 > $2)",
+            )
+            .bind(id)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
     /// Reads a page of live orders by id, optionally of one owner, with the seq it is consistent with.
     pub async fn list(&self, owner: Option<&str>, after_id: Option<&str>, limit: u32) -> Result<Page, StorageError> {
-        // One read transaction: in WAL mode it sees one snapshot, so `seq` and the rows agree.
-        let mut tx = self.pool.begin().await?;
-        let seq: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&mut *tx).await?;
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM orders WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR id > ?2) \
-             AND (expires_at IS NULL OR expires_at * 1000 > ?3) ORDER BY id LIMIT ?4",
-        )
-        .bind(owner)
-        .bind(after_id)
-        .bind(now_ms())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let pg = self.is_postgres();
+        let (seq, rows): (i64, Vec<String>) = on_pool!(&self.backend, |pool| {
+            // One read transaction that sees one snapshot, so `seq` and the rows agree: SQLite's WAL gives that to
+            // any read transaction; PostgreSQL needs REPEATABLE READ (READ COMMITTED takes a snapshot per statement).
+            let mut tx = pool.begin().await?;
+            if pg {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+            }
+            let seq: i64 =
+                sqlx::query_scalar("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&mut *tx).await?;
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT body FROM orders WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR id > $2) \
+                 AND (expires_at IS NULL OR expires_at * 1000 > $3) ORDER BY id LIMIT $4",
+            )
+            .bind(owner)
+            .bind(after_id)
+            .bind(now_ms())
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (seq, rows)
+        });
         let mut items = rows.iter().map(|b| serde_json::from_str::<Order>(b)).collect::<Result<Vec<_>, _>>()?;
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
@@ -376,57 +568,80 @@ impl Storage {
 
     /// Change-log records with seq > `after`, in seq order, at most `limit`.
     pub async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeRecord>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(record_from_row).collect()
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<RecordRow> = on_pool!(&self.backend, |pool| {
+            sqlx::query_as(&sql).bind(after).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(record_from_row).collect()
     }
 
-    /// The last allocated seq.
+    /// The last allocated (and, since seq order is commit order, the last committed) seq.
     pub async fn head_seq(&self) -> Result<i64, StorageError> {
-        Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&self.pool).await?)
+        Ok(on_pool!(&self.backend, |pool| {
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'seq'").fetch_one(pool).await?
+        }))
+    }
+
+    /// Reads the head seq from the database and moves this instance's feed up to it (records committed through
+    /// other instances). Returns the head.
+    pub async fn sync_head(&self) -> Result<i64, StorageError> {
+        let head = self.head_seq().await?;
+        self.feed.advance_head(head);
+        Ok(self.feed.head())
     }
 
     /// The highest seq removed by retention (0 when nothing was pruned).
     pub async fn pruned_through(&self) -> Result<i64, StorageError> {
-        Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'pruned_through'").fetch_one(&self.pool).await?)
+        Ok(on_pool!(&self.backend, |pool| {
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'pruned_through'").fetch_one(pool).await?
+        }))
     }
 
     /// Deletes change-log records committed before `cutoff_ms`; returns how many.
     pub async fn prune(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM change_log WHERE committed_at_ms < ?")
-            .bind(cutoff_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-        let Some(max) = max else { return Ok(0) };
-        let deleted = sqlx::query("DELETE FROM change_log WHERE seq <= ?").bind(max).execute(&mut *tx).await?;
-        sqlx::query("UPDATE counters SET value = MAX(value, ?) WHERE name = 'pruned_through'")
+        let _writer = self.single_writer().await;
+        let pruned = on_pool!(&self.backend, |pool| {
+            let mut tx = pool.begin().await?;
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM change_log WHERE committed_at_ms < $1")
+                .bind(cutoff_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+            let Some(max) = max else { return Ok(0) };
+            let deleted = sqlx::query("DELETE FROM change_log WHERE seq <= $1").bind(max).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE counters SET value = CASE WHEN value > $1 THEN value ELSE $1 END WHERE name = 'pruned_through'",
+            )
             .bind(max)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM mutation_results WHERE created_at_ms < ?").bind(cutoff_ms).execute(&mut *tx).await?;
-        tx.commit().await?;
-        self.feed.pruned_through(max);
-        Ok(deleted.rows_affected())
+            sqlx::query("DELETE FROM mutation_results WHERE created_at_ms < $1")
+                .bind(cutoff_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            (max, deleted.rows_affected())
+        });
+        self.feed.pruned_through(pruned.0);
+        Ok(pruned.1)
     }
 
     /// Ids of rows whose TTL has passed, oldest first.
     pub async fn expired_ids(&self, limit: u32) -> Result<Vec<String>, StorageError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM orders WHERE expires_at IS NOT NULL AND expires_at * 1000 <= ? ORDER BY expires_at LIMIT ?",
-        )
-        .bind(now_ms())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(on_pool!(&self.backend, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM orders WHERE expires_at IS NOT NULL AND expires_at * 1000 <= $1 \
+                 ORDER BY expires_at LIMIT $2",
+            )
+            .bind(now_ms())
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Deletes an expired row through the write path, as a REMOVE marked `expired`. Returns false if it was gone or
-    /// is no longer expired (a writer replaced it meanwhile).
+    /// is no longer expired (a writer replaced it meanwhile). Safe with several instances reaping at once: the write
+    /// path locks the row, so the second reaper finds it gone.
     pub async fn reap(&self, id: &str) -> Result<bool, StorageError> {
         let outcome = self
             .write(None, id, |current| match current {
@@ -443,62 +658,164 @@ impl Storage {
 
     /// A consumer's checkpoint: the last seq it finished (0 when new).
     pub async fn checkpoint(&self, consumer: &str) -> Result<i64, StorageError> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM stream_checkpoints WHERE consumer = ?")
-            .bind(consumer)
-            .fetch_optional(&self.pool)
-            .await?;
+        let seq: Option<i64> = on_pool!(&self.backend, |pool| {
+            sqlx::query_scalar("SELECT seq FROM stream_checkpoints WHERE consumer = $1")
+                .bind(consumer)
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(seq.unwrap_or(0))
     }
 
-    /// Moves a consumer's checkpoint forward to `seq`.
+    /// Moves a consumer's checkpoint forward to `seq` (never back).
     pub async fn set_checkpoint(&self, consumer: &str, seq: i64) -> Result<(), StorageError> {
-        let _writer = self.write_lock.lock().await;
-        sqlx::query(
-            "INSERT INTO stream_checkpoints (consumer, seq, updated_at_ms) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (consumer) DO UPDATE SET seq = MAX(seq, ?2), updated_at_ms = ?3",
-        )
-        .bind(consumer)
-        .bind(seq)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        let _writer = self.single_writer().await;
+        on_pool!(&self.backend, |pool| {
+            sqlx::query(
+                "INSERT INTO stream_checkpoints (consumer, seq, updated_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer) DO UPDATE SET updated_at_ms = excluded.updated_at_ms, \
+                 seq = CASE WHEN excluded.seq > stream_checkpoints.seq THEN excluded.seq ELSE stream_checkpoints.seq END",
+            )
+            .bind(consumer)
+            .bind(seq)
+            .bind(now_ms())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes or renews the lease named `name` for this instance until `ttl` from now. Returns whether this instance
+    /// holds it: false while another instance holds an unexpired lease. One statement, so two instances cannot
+    /// both take an expired lease.
+    pub async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<bool, StorageError> {
+        let _writer = self.single_writer().await;
+        let now = now_ms();
+        let result = on_pool!(&self.backend, |pool| {
+            sqlx::query(
+                "INSERT INTO stream_leases (consumer, holder, expires_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms \
+                 WHERE stream_leases.holder = excluded.holder OR stream_leases.expires_at_ms <= $4",
+            )
+            .bind(name)
+            .bind(&*self.instance)
+            .bind(now + ttl.as_millis() as i64)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(result == 1)
+    }
+
+    /// Gives up the lease named `name` if this instance holds it, so another instance may take it at once.
+    pub async fn release_lease(&self, name: &str) -> Result<(), StorageError> {
+        let _writer = self.single_writer().await;
+        on_pool!(&self.backend, |pool| {
+            sqlx::query("UPDATE stream_leases SET expires_at_ms = 0 WHERE consumer = $1 AND holder = $2")
+                .bind(name)
+                .bind(&*self.instance)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
     /// Records a record a consumer gave up on.
     pub async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StorageError> {
-        let _writer = self.write_lock.lock().await;
-        sqlx::query(
-            "INSERT INTO dead_letters (consumer, seq, key, error, attempts, failed_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&letter.consumer)
-        .bind(letter.seq)
-        .bind(&letter.key)
-        .bind(&letter.error)
-        .bind(letter.attempts)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        let _writer = self.single_writer().await;
+        on_pool!(&self.backend, |pool| {
+            sqlx::query(
+                "INSERT INTO dead_letters (consumer, seq, key, error, attempts, failed_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&letter.consumer)
+            .bind(letter.seq)
+            .bind(&letter.key)
+            .bind(&letter.error)
+            .bind(letter.attempts)
+            .bind(now_ms())
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 
     /// The dead letters of a consumer, by seq.
     pub async fn dead_letters(&self, consumer: &str) -> Result<Vec<DeadLetter>, StorageError> {
-        let rows =
-            sqlx::query("SELECT consumer, seq, key, error, attempts FROM dead_letters WHERE consumer = ? ORDER BY seq")
-                .bind(consumer)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeadLetter {
-                    consumer: r.try_get("consumer")?,
-                    seq: r.try_get("seq")?,
-                    key: r.try_get("key")?,
-                    error: r.try_get("error")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+        let rows: Vec<(String, i64, String, String, i64)> = on_pool!(&self.backend, |pool| {
+            sqlx::query_as(
+                "SELECT consumer, seq, key, error, attempts FROM dead_letters WHERE consumer = $1 ORDER BY seq, id",
+            )
+            .bind(consumer)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(consumer, seq, key, error, attempts)| DeadLetter { consumer, seq, key, error, attempts })
+            .collect())
+    }
+
+    /// Keeps this instance's feed up with commits made through other instances, until `shutdown` turns true
+    /// (PostgreSQL; returns at once on SQLite, where this process is the only writer). Notifications on
+    /// [`CHANGES_CHANNEL`] are only the wake-up; the database is the truth: each wake-up, each (re)connect of the
+    /// listener and each [`HEAD_POLL`] reads the head seq from the counter, so a lost notification only delays.
+    pub async fn follow_commits(self, mut shutdown: watch::Receiver<bool>) {
+        let Backend::Postgres(pool) = &self.backend else { return };
+        let listen = async {
+            loop {
+                let mut listener = match PgListener::connect_with(pool).await {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for commits of other instances; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(&self.channel).await {
+                    tracing::warn!(error = %e, "LISTEN failed; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    // Listening now: whatever committed before is in the database.
+                    if let Err(e) = self.sync_head().await {
+                        tracing::warn!(error = %e, "cannot read the head seq");
+                    }
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(_)) => {
+                                // A wake-up only: take the head from the database, once for all queued notes.
+                                while listener.next_buffered().is_some() {}
+                                if let Err(e) = self.sync_head().await {
+                                    tracing::warn!(error = %e, "cannot read the head seq");
+                                }
+                            }
+                            // The connection dropped (notifications may be lost); it reconnects on the next call.
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "commit listener failed; retrying in 1 s");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let poll = async {
+            loop {
+                tokio::time::sleep(HEAD_POLL).await;
+                if let Err(e) = self.sync_head().await {
+                    tracing::warn!(error = %e, "cannot read the head seq");
+                }
+            }
+        };
+        tokio::select! {
+            _ = listen => {}
+            _ = poll => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
     }
 }

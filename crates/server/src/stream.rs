@@ -56,24 +56,41 @@ impl ChangeFeed {
     }
 
     pub(crate) fn start_at(&self, head: i64) {
-        self.head.send_replace(head);
+        self.advance_head(head);
     }
 
-    /// Appends a just-committed record (called by the write path, in seq order) and wakes readers.
+    /// Moves the head up to `seq` (never down) and wakes readers: every record through `seq` has committed. The
+    /// write path calls it through [`ChangeFeed::publish`]; on PostgreSQL, the commit follower calls it for commits
+    /// made through other instances, whose records this feed's window never holds.
+    pub(crate) fn advance_head(&self, seq: i64) {
+        self.head.send_if_modified(|head| {
+            let moved = seq > *head;
+            if moved {
+                *head = seq;
+            }
+            moved
+        });
+    }
+
+    /// Adds a just-committed record to the window and wakes readers. The window only ever holds a contiguous run of
+    /// seqs: a record that does not extend it starts a new run (or, if older than the run's end, is left out).
     pub(crate) fn publish(&self, record: ChangeRecord) {
         let seq = record.seq;
         {
             let mut window = self.window.write().unwrap_or_else(|e| e.into_inner());
-            if window.back().is_some_and(|last| last.seq + 1 != seq) {
-                // Not contiguous with what we hold (cannot happen with one writer; be safe): start afresh.
-                window.clear();
+            match window.back().map(|last| last.seq) {
+                Some(last) if seq <= last => {}
+                Some(last) if seq != last + 1 => {
+                    window.clear();
+                    window.push_back(record);
+                }
+                _ => window.push_back(record),
             }
-            window.push_back(record);
             while window.len() > self.capacity {
                 window.pop_front();
             }
         }
-        self.head.send_replace(seq);
+        self.advance_head(seq);
     }
 
     pub(crate) fn pruned_through(&self, seq: i64) {
@@ -94,13 +111,17 @@ impl ChangeFeed {
         self.head.subscribe()
     }
 
+    /// The records after `after`, when the window holds `after + 1`: a non-empty run starting right after the
+    /// cursor (contiguous, so a correct prefix of the log). `None` when the window does not hold `after + 1` — in
+    /// particular for records committed through another instance, which only the database has.
     fn window_after(&self, after: i64, limit: usize) -> Option<Vec<ChangeRecord>> {
         let window = self.window.read().unwrap_or_else(|e| e.into_inner());
         let first = window.front()?.seq;
-        if first > after + 1 {
+        let last = window.back()?.seq;
+        if first > after + 1 || last <= after {
             return None;
         }
-        let start = (after + 1 - first).max(0) as usize;
+        let start = (after + 1 - first) as usize;
         Some(window.iter().skip(start).take(limit).cloned().collect())
     }
 }
@@ -118,7 +139,19 @@ pub async fn read_after(storage: &Storage, after: i64, limit: u32) -> Result<Vec
     if let Some(records) = feed.window_after(after, limit as usize) {
         return Ok(records);
     }
-    Ok(storage.changes_after(after, limit).await?)
+    let records = storage.changes_after(after, limit).await?;
+    // Every seq through the head has committed and the log has no gaps, so the first record must be `after + 1`.
+    // Anything else means retention pruned the cursor's records between the check above and this read, or (never,
+    // if seq order is commit order) a hole: refuse rather than skip a record silently.
+    let found = records.first().map(|r| r.seq);
+    if found != Some(after + 1) {
+        let pruned_through = storage.pruned_through().await?;
+        if after < pruned_through {
+            return Err(ReadError::CursorExpired { after, pruned_through });
+        }
+        return Err(StorageError::Gap { missing: after + 1, found, pruned_through }.into());
+    }
+    Ok(records)
 }
 
 /// What a subscription delivers.

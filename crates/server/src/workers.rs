@@ -5,6 +5,12 @@
 //! Delivery is at least once: a checkpoint moves only after its whole batch was handled, so a crash replays the
 //! batch, and handlers are idempotent by the record's seq. Records of different keys run in parallel (up to
 //! `parallelism`); records of one key run in order.
+//!
+//! With several server instances on one PostgreSQL database, each consumer (and the reaper and the pruner) runs only
+//! on the instance holding its lease (`stream_leases`): the holder renews it while it works, and when an instance
+//! dies its lease expires and another instance takes over from the checkpoint in the database. A holder that stalls
+//! past its lease may overlap with the next holder for one batch; that is the at-least-once case handlers already
+//! tolerate.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,9 +45,11 @@ pub struct ConsumerConfig {
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt.
     pub backoff: Duration,
+    /// How long the consumer's lease lasts without renewal: how soon another instance takes over a dead one's work.
+    pub lease: Duration,
 }
 
-/// Runs a consumer until `shutdown` turns true.
+/// Runs a consumer until `shutdown` turns true, consuming batches only while this instance holds its lease.
 pub async fn run_consumer(
     storage: Storage,
     config: ConsumerConfig,
@@ -51,9 +59,36 @@ pub async fn run_consumer(
     let mut head = storage.feed().watch();
     loop {
         if *shutdown.borrow() {
+            if let Err(e) = storage.release_lease(&config.name).await {
+                tracing::warn!(consumer = %config.name, error = %e, "cannot release the lease");
+            }
             return;
         }
-        match consume_batch(&storage, &config, &handler).await {
+        match storage.acquire_lease(&config.name, config.lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another instance holds it; look again before it could expire.
+                tokio::select! {
+                    _ = tokio::time::sleep(config.lease / 2) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(consumer = %config.name, error = %e, "cannot take the lease; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let outcome = tokio::select! {
+            outcome = consume_batch(&storage, &config, &handler) => outcome,
+            () = keep_lease(&storage, &config.name, config.lease) => {
+                // Dropping the batch aborts its tasks; the new holder redoes it from the checkpoint.
+                tracing::warn!(consumer = %config.name, "lost the lease mid-batch; another instance takes over");
+                continue;
+            }
+        };
+        match outcome {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
@@ -65,6 +100,20 @@ pub async fn run_consumer(
         tokio::select! {
             _ = head.changed() => {}
             _ = shutdown.changed() => {}
+            // Renew the lease while idle.
+            _ = tokio::time::sleep(config.lease / 2) => {}
+        }
+    }
+}
+
+/// Renews the lease every third of its length; returns when another instance has taken it.
+async fn keep_lease(storage: &Storage, name: &str, lease: Duration) {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match storage.acquire_lease(name, lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(consumer = name, error = %e, "cannot renew the lease"),
         }
     }
 }
@@ -175,9 +224,33 @@ pub fn order_processor(storage: Storage, step_delay: Duration) -> Handler {
     })
 }
 
+/// The lease of the TTL reaper.
+pub const REAPER: &str = "ttl-reaper";
+/// The lease of the change-log pruner.
+pub const PRUNER: &str = "pruner";
+
+/// Whether this instance holds (or just took) the lease `name`; errors count as no.
+async fn holds(storage: &Storage, name: &str, lease: Duration) -> bool {
+    match storage.acquire_lease(name, lease).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(lease = name, error = %e, "cannot take the lease");
+            false
+        }
+    }
+}
+
 /// Deletes expired rows through the write path every `every`, so subscribers see REMOVE events marked `expired`.
-pub async fn run_reaper(storage: Storage, every: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Only the holder of the [`REAPER`] lease reaps; even two reapers at once would be safe, since the write path locks
+/// the row and re-checks that it is still expired.
+pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
+        if !holds(&storage, REAPER, lease.max(every * 3)).await {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
         match storage.expired_ids(500).await {
             Ok(ids) => {
                 for id in ids {
@@ -190,14 +263,23 @@ pub async fn run_reaper(storage: Storage, every: Duration, mut shutdown: watch::
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                let _ = storage.release_lease(REAPER).await;
+                return;
+            }
         }
     }
 }
 
-/// Prunes change-log records older than `retention`, checking every `every`.
+/// Prunes change-log records older than `retention`, checking every `every`, while holding the [`PRUNER`] lease.
 pub async fn run_pruner(storage: Storage, retention: Duration, every: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
+        if !holds(&storage, PRUNER, every * 3).await {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
         let cutoff = now_ms() - retention.as_millis() as i64;
         match storage.prune(cutoff).await {
             Ok(0) => {}
