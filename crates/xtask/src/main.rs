@@ -18,8 +18,10 @@ mod wasm;
 
 /// The Trunk version that builds with this machine's Rust (0.22 needs a newer rustc).
 const TRUNK_VERSION: &str = "0.21.14";
-/// Debian packages the tests and the demo need.
-const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "binaryen"];
+/// Debian packages building the web app needs (wasm-opt).
+const BUILD_PACKAGES: &[&str] = &["binaryen"];
+/// Debian packages the browser tests need.
+const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -170,18 +172,36 @@ fn cargo_install(name: &str, binary: &str, version: &str) -> Result<()> {
     run(cargo().args(["install", name, "--version", version]))
 }
 
-fn apt_missing() -> Vec<&'static str> {
-    APT_PACKAGES
+/// Installs the Debian packages of `packages` that are missing (`apt-get update` first, once, only if needed).
+pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {
             !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
                 .is_some_and(|s| s.contains("ok installed"))
         })
-        .collect()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("installing Debian packages: {}", missing.join(" "));
+    let root_user = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if root_user { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root_user {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
 }
 
-fn install_tools() -> Result<()> {
+/// What building the app needs: the wasm32 target, rustfmt/clippy, wasm-opt, wasm-bindgen-cli at the pinned
+/// version, and Trunk.
+fn install_build_tools() -> Result<()> {
     let targets = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !targets.contains("wasm32-unknown-unknown") {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
@@ -193,23 +213,15 @@ fn install_tools() -> Result<()> {
             run(Command::new("rustup").args(["component", "add", component]))?;
         }
     }
-    let missing = apt_missing();
-    if !missing.is_empty() {
-        println!("installing Debian packages: {}", missing.join(" "));
-        let sudo = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() != "0");
-        let apt = |args: &[&str]| {
-            let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
-            if sudo {
-                cmd.arg("apt-get");
-            }
-            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-            cmd
-        };
-        run(&mut apt(&["update", "-qq"]))?;
-        run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))?;
-    }
+    apt_install(BUILD_PACKAGES)?;
     cargo_install("wasm-bindgen-cli", "wasm-bindgen", &pinned_wasm_bindgen()?)?;
-    cargo_install("trunk", "trunk", TRUNK_VERSION)?;
+    cargo_install("trunk", "trunk", TRUNK_VERSION)
+}
+
+/// Everything: the build tools, then Chromium and its driver, and the pinned npm test tools.
+fn install_tools() -> Result<()> {
+    install_build_tools()?;
+    apt_install(TEST_PACKAGES)?;
     let js = root().join("tests/js");
     if output(Command::new("node").arg("--version")).is_none() {
         bail!("Node.js is not installed; the JavaScript interop tests need Node 20 and npm");
@@ -219,7 +231,7 @@ fn install_tools() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(7);
+    let mut steps = Steps::new(9);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
     let postgres_url = steps
@@ -239,6 +251,24 @@ fn test() -> Result<()> {
             "subsignal-store",
             "-p",
             "subsignal-orders",
+            "-p",
+            "subsignal-browser",
+            "-p",
+            "subsignal-leptos",
+            "-p",
+            "subsignal-web",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        run(cargo().args([
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "subsignal-browser",
+            "--features",
+            "js",
             "--",
             "-D",
             "warnings",
@@ -270,10 +300,40 @@ fn test() -> Result<()> {
             &mut tally,
         )
     })?;
+    steps.run("browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc)", || {
+        wasm::wasm_tests(&mut tally)?;
+        wasm::npm_tests(&mut tally)
+    })?;
+    steps.run("the web app: trunk build --release, then end to end in Chromium", || {
+        build_web_app()?;
+        run_counting(
+            Command::new("node")
+                .args(["--test", "--test-reporter=tap", "web/app.e2e.mjs"])
+                .current_dir(root().join("tests/js"))
+                .env("SUBSIGNAL_BIN", &bin)
+                .env("SUBSIGNAL_WEB_DIST", root().join("dist"))
+                .env("CHROMIUM", "/usr/bin/chromium"),
+            &mut tally,
+        )
+    })?;
     if tally.passed == 0 {
         bail!("no test ran");
     }
+    if tally.failed > 0 {
+        bail!("{} test(s) failed", tally.failed);
+    }
     println!("\nxtask test: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(())
+}
+
+/// `trunk build --release` of the web app into `dist/`, offline, with the installed wasm-bindgen and wasm-opt.
+fn build_web_app() -> Result<()> {
+    run(Command::new("trunk").args(["build", "--release", "--offline"]).current_dir(root()))?;
+    let wasm = std::fs::read_dir(root().join("dist"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .context("trunk produced no .wasm in dist/")?;
+    println!("web app built: {} ({} KB)", wasm.display(), std::fs::metadata(&wasm)?.len() / 1024);
     Ok(())
 }
 
@@ -290,13 +350,15 @@ fn demo(args: &[String]) -> Result<()> {
             other => bail!("unknown demo option {other}; try --listen ADDR"),
         }
     }
-    let mut steps = Steps::new(2);
+    let mut steps = Steps::new(4);
+    steps.run("install build tools (wasm32 target, wasm-bindgen-cli, Trunk, wasm-opt)", install_build_tools)?;
+    steps.run("build the web app (trunk build --release)", build_web_app)?;
     steps.run("build the server (release)", || run(cargo().args(["build", "--release", "-p", "subsignal-server"])))?;
     let data = target_dir().join("demo-data");
     println!(
-        "\nsubsignal demo: open http://{listen}/graphql (GraphiQL).\n\
-         Get a token:   curl 'http://{listen}/dev/token?user=alice'   (users: alice, bob, admin)\n\
-         then add the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL's Headers tab.\n\
+        "\nsubsignal demo: open http://{listen}/ and sign in as alice, bob or admin (who sees every order).\n\
+         GraphiQL is at http://{listen}/graphql; a token for it: curl 'http://{listen}/dev/token?user=alice'\n\
+         and the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL's Headers tab.\n\
          Data lives in {}. Stop with Ctrl-C.\n",
         data.display()
     );
@@ -304,6 +366,8 @@ fn demo(args: &[String]) -> Result<()> {
         run(Command::new(target_dir().join("release/subsignal"))
             .args(["serve", "--listen", &listen, "--dev-tokens", "--seed-demo", "--data-dir"])
             .arg(&data)
+            .arg("--web")
+            .arg(root().join("dist"))
             .current_dir(root()))
     })
 }

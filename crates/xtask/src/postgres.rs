@@ -35,17 +35,7 @@ fn bin_dir() -> Option<PathBuf> {
 }
 
 fn install_package() -> Result<()> {
-    println!("installing Debian package postgresql…");
-    let apt = |args: &[&str]| {
-        let mut cmd = if is_root() { Command::new("apt-get") } else { Command::new("sudo") };
-        if !is_root() {
-            cmd.arg("apt-get");
-        }
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        cmd
-    };
-    run(&mut apt(&["update", "-qq"]))?;
-    run(&mut apt(&["install", "-y", "-qq", "--no-install-recommends", "postgresql"]))
+    crate::apt_install(&["postgresql"])
 }
 
 /// A command run as the cluster's owner: `postgres` when we are root, else ourselves.

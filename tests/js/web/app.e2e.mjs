@@ -1,0 +1,160 @@
+// End to end: the order-form web app (built by Trunk into SUBSIGNAL_WEB_DIST) served by a real `subsignal serve`,
+// driven by playwright-core in Debian's Chromium (CHROMIUM). Run by `cargo xtask test`; every missing input fails
+// loudly. A screenshot of the final state is written to tests/artifacts/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { Subsignal } from "../e2e/subsignal.mjs";
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the web app tests through \`cargo xtask test\``);
+  return value;
+};
+const artifacts = join(dirname(fileURLToPath(import.meta.url)), "../../artifacts");
+
+let server;
+let browser;
+const consoleErrors = [];
+let restarting = false;
+
+before(async () => {
+  server = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 400 });
+  await server.start();
+  server.listen = server.addr; // restarts come back on the same address
+  browser = await chromium.launch({
+    executablePath: need("CHROMIUM"),
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A signed-in page of `user` in its own browser context, collecting console errors. */
+async function signIn(user, viewport) {
+  const context = await browser.newContext(viewport ? { viewport } : {});
+  const page = await context.newPage();
+  page.on("console", (msg) => {
+    // While the server is deliberately down, the browser reports the refused WebSocket and fetches.
+    if (msg.type() === "error" && !restarting && !/ERR_CONNECTION_REFUSED|WebSocket connection/.test(msg.text())) {
+      consoleErrors.push(`${user}: ${msg.text()}`);
+    }
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
+  await page.goto(`${server.http}/?as=${user}`);
+  await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+  return { context, page };
+}
+
+async function placeOrder(page, name, email) {
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Email").fill(email);
+  await page.getByRole("button", { name: "Place order" }).click();
+}
+
+const order = (page, name) => page.locator("li.order", { hasText: name });
+
+test("two users, an admin, field errors, reload, restart and catch-up", async () => {
+  const alice = await signIn("alice");
+  const bob = await signIn("bob");
+
+  // A bad email: the server's rule, shown next to the field; nothing is placed.
+  await placeOrder(alice.page, "Ada Lovelace", "ada-at-example");
+  await alice.page.locator("#email-error").waitFor();
+  assert.match(await alice.page.locator("#email-error").innerText(), /not an email address/);
+
+  // The live total follows the lines.
+  await alice.page.getByRole("button", { name: "Add item" }).click();
+  await alice.page.getByLabel("Product").nth(1).selectOption("coffee");
+  await alice.page.getByLabel("Quantity").nth(1).fill("2");
+  assert.equal(await alice.page.getByTestId("total").innerText(), "$30.30"); // 4.50 + 2 × 12.90
+
+  // Fixed: the order appears and the worker's events move it to SHIPPED, with no reload.
+  await placeOrder(alice.page, "Ada Lovelace", "ada@example.com");
+  await order(alice.page, "Ada Lovelace").and(alice.page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
+  assert.equal(await alice.page.locator("#email-error").count(), 0);
+
+  // Bob never sees Alice's order; his own appears.
+  await placeOrder(bob.page, "Grace Hopper", "grace@example.com");
+  await order(bob.page, "Grace Hopper").waitFor();
+  assert.equal(await order(bob.page, "Ada Lovelace").count(), 0);
+
+  // The admin sees both, live.
+  const admin = await signIn("admin");
+  await order(admin.page, "Ada Lovelace").waitFor();
+  await order(admin.page, "Grace Hopper").waitFor();
+
+  // A double click places one order.
+  await alice.page.getByLabel("Name").fill("Double Click");
+  await alice.page.getByLabel("Email").fill("dc@example.com");
+  await alice.page.getByRole("button", { name: "Place order" }).dblclick();
+  await order(alice.page, "Double Click").waitFor();
+  await alice.page.waitForTimeout(1000);
+  assert.equal(await order(alice.page, "Double Click").count(), 1);
+  assert.equal(await order(admin.page, "Double Click").count(), 1);
+
+  // A reload shows the same state, rebuilt from the server.
+  const before = await alice.page.locator("li.order").count();
+  await alice.page.reload();
+  await alice.page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+  await order(alice.page, "Double Click").waitFor();
+  assert.equal(await alice.page.locator("li.order").count(), before);
+
+  // The server restarts mid-flight: the app shows it, reconnects and catches up without a reload.
+  await placeOrder(alice.page, "Mid Flight", "mid@example.com");
+  await order(alice.page, "Mid Flight").waitFor();
+  restarting = true;
+  await server.stop();
+  await alice.page.getByTestId("connection").filter({ hasText: /Reconnecting|Connecting/ }).waitFor();
+  await server.start();
+  await alice.page.getByTestId("connection").filter({ hasText: "Live" }).waitFor({ timeout: 40_000 });
+  restarting = false;
+  await order(alice.page, "Mid Flight").and(alice.page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
+  await order(admin.page, "Mid Flight").and(admin.page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 40_000 });
+  assert.equal(await order(bob.page, "Mid Flight").count(), 0);
+
+  mkdirSync(artifacts, { recursive: true });
+  await alice.page.screenshot({ path: join(artifacts, "webapp-alice.png"), fullPage: true });
+  await admin.page.screenshot({ path: join(artifacts, "webapp-admin.png"), fullPage: true });
+  assert.deepEqual(consoleErrors, []);
+});
+
+test("optimistic mode shows the order at once and a conflict is explained", async () => {
+  const { page } = await signIn("alice", { width: 390, height: 844 });
+  await page.getByLabel(/mode/).check();
+  await page.getByLabel("Name").fill("Optimist");
+  await page.getByLabel("Email").fill("opt@example.com");
+  await page.getByRole("button", { name: "Place order" }).click();
+  // The placeholder shows before the server answers, then becomes the real order.
+  await order(page, "Optimist").waitFor({ timeout: 2_000 });
+  await order(page, "Optimist").and(page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
+
+  // Offline, a cancel waits in the queue while the worker moves the order on; back online, the replayed cancel meets
+  // a newer version, and the app explains the conflict instead of swallowing it.
+  await page.getByLabel(/mode/).uncheck();
+  await page.getByLabel("Name").fill("Racer");
+  await page.getByLabel("Email").fill("race@example.com");
+  await page.getByRole("button", { name: "Place order" }).click();
+  const racer = order(page, "Racer");
+  await racer.and(page.locator("[data-status=SUBMITTED]")).waitFor();
+  restarting = true; // the browser reports the refused requests while offline
+  await page.context().setOffline(true);
+  await racer.getByRole("button", { name: "Cancel order" }).click();
+  await page.getByTestId("connection").filter({ hasText: "1 queued" }).waitFor();
+  await page.waitForTimeout(2500); // the worker ships the order meanwhile
+  await page.context().setOffline(false);
+  await racer.getByText(/changed elsewhere/).waitFor({ timeout: 40_000 });
+  restarting = false;
+  await racer.and(page.locator("[data-status=SHIPPED]")).waitFor();
+  await page.getByTestId("connection").filter({ hasText: /^Live$/ }).waitFor();
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, "webapp-phone.png"), fullPage: true });
+  assert.deepEqual(consoleErrors, []);
+});

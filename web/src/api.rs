@@ -1,0 +1,133 @@
+//! What the app asks of the server: the GraphQL documents, the order row type, and the mutations with their
+//! optimistic effects. Everything goes through the store.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subsignal_leptos::{CollectionConfig, Mutation, Optimistic};
+use subsignal_orders::{OrderItem, OrderStatus};
+
+/// The collection name.
+pub(crate) const ORDERS: &str = "orders";
+
+const FIELDS: &str = "id owner customerName email items { sku quantity unitPriceCents } totalCents status version \
+                      createdAt updatedAt expiresAt";
+
+/// A product of the demo shop.
+pub(crate) struct Product {
+    pub(crate) sku: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) price_cents: i32,
+}
+
+/// The small product list of the demo shop.
+pub(crate) const PRODUCTS: [Product; 5] = [
+    Product { sku: "tea", name: "Green tea", price_cents: 450 },
+    Product { sku: "coffee", name: "Coffee beans", price_cents: 1290 },
+    Product { sku: "mug", name: "Enamel mug", price_cents: 990 },
+    Product { sku: "cake", name: "Lemon cake", price_cents: 520 },
+    Product { sku: "kettle", name: "Kettle", price_cents: 3900 },
+];
+
+/// The product name for a SKU.
+pub(crate) fn product_name(sku: &str) -> &str {
+    PRODUCTS.iter().find(|p| p.sku == sku).map_or(sku, |p| p.name)
+}
+
+/// An order row as the store holds it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Order {
+    pub(crate) id: String,
+    pub(crate) owner: String,
+    pub(crate) customer_name: String,
+    pub(crate) items: Vec<OrderItem>,
+    pub(crate) total_cents: i64,
+    pub(crate) status: OrderStatus,
+    pub(crate) version: i64,
+}
+
+impl Order {
+    /// Whether this row is an optimistic placeholder the server has not confirmed yet.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.version == 0
+    }
+}
+
+/// The live orders collection: a snapshot from `listOrders`, kept current by `onOrderChanged`. Newest first (ids are
+/// time-ordered).
+pub(crate) fn orders_collection() -> CollectionConfig {
+    CollectionConfig::new(ORDERS)
+        .snapshot(
+            format!(
+                "query Orders($limit: Int, $nextToken: String) {{ listOrders(limit: $limit, nextToken: $nextToken) \
+                 {{ items {{ {FIELDS} }} nextToken seq }} }}"
+            ),
+            "listOrders",
+        )
+        .subscription(
+            format!(
+                "subscription Changes($afterSeq: Int) {{ onOrderChanged(afterSeq: $afterSeq) \
+                 {{ seq prevSeq op key version expired order {{ {FIELDS} }} }} }}"
+            ),
+            "onOrderChanged",
+            "order",
+        )
+        .descending()
+}
+
+/// Places an order; with `optimistic`, a placeholder row shows at once.
+pub(crate) fn create_order(
+    owner: &str,
+    name: &str,
+    email: &str,
+    items: &[OrderItem],
+    optimistic: Option<String>,
+) -> Mutation {
+    let input = json!({"customerName": name, "email": email, "items": items});
+    let mutation = Mutation::new(
+        format!(
+            "mutation Create($input: CreateOrderInput!, $clientMutationId: ID) \
+             {{ createOrder(input: $input, clientMutationId: $clientMutationId) {{ {FIELDS} }} }}"
+        ),
+        json!({"input": input}),
+        "createOrder",
+    );
+    match optimistic {
+        None => mutation,
+        Some(temp_id) => {
+            let total: i64 = subsignal_orders::total_cents(items);
+            let row = json!({
+                "id": temp_id, "owner": owner, "customerName": name, "email": email, "items": items,
+                "totalCents": total, "status": "SUBMITTED", "version": 0,
+            });
+            mutation.optimistic(ORDERS, Optimistic::Upsert { row })
+        }
+    }
+}
+
+/// Cancels an order at the version the user saw.
+pub(crate) fn cancel_order(id: &str, version: i64, optimistic: bool) -> Mutation {
+    let mutation = Mutation::new(
+        format!(
+            "mutation Cancel($id: ID!, $version: Int!, $clientMutationId: ID) \
+             {{ cancelOrder(id: $id, expectedVersion: $version, clientMutationId: $clientMutationId) {{ {FIELDS} }} }}"
+        ),
+        json!({"id": id, "version": version}),
+        "cancelOrder",
+    );
+    if optimistic {
+        mutation.optimistic(ORDERS, Optimistic::Patch { key: id.to_owned(), fields: json!({"status": "CANCELLED"}) })
+    } else {
+        mutation
+    }
+}
+
+/// Formats cents as a price.
+pub(crate) fn money(cents: i64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+/// Reads a field of a JSON value as a string.
+pub(crate) fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
+    value.get(field).and_then(Value::as_str).unwrap_or("")
+}

@@ -1,0 +1,132 @@
+//! The live order list. Each row reads its own signal, so an event about one order re-renders only that row, and
+//! the list itself changes only when an order appears or disappears.
+
+use leptos::prelude::*;
+use subsignal_leptos::{LiveCollection, MutationError};
+use subsignal_orders::OrderStatus;
+
+use crate::api::{cancel_order, money, product_name, Order};
+use crate::app::Session;
+
+/// The steps the worker takes, for the progress bar.
+const STEPS: [OrderStatus; 4] =
+    [OrderStatus::Submitted, OrderStatus::Paid, OrderStatus::Preparing, OrderStatus::Shipped];
+
+/// The list of orders.
+#[component]
+pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> impl IntoView {
+    let session = expect_context::<Session>();
+    // The snapshot has arrived once the collection has a cursor. An empty snapshot changes no row, so look.
+    let loaded = RwSignal::new(false);
+    let store = session.store;
+    let has_cursor = move || {
+        store.with_value(|store| {
+            store.with_collection(crate::api::ORDERS, |c| c.is_some_and(|c| c.last_seq().is_some()))
+        })
+    };
+    if has_cursor() {
+        loaded.set(true);
+    } else if let Ok(handle) = set_interval_with_handle(
+        move || {
+            if has_cursor() {
+                loaded.set(true);
+            }
+        },
+        std::time::Duration::from_millis(50),
+    ) {
+        Effect::new(move |_| {
+            if loaded.get() {
+                handle.clear();
+            }
+        });
+    }
+    let loaded = move || loaded.get();
+    view! {
+        <section class="card orders" aria-labelledby="orders-title">
+            <h2 id="orders-title">{title}</h2>
+            <Show when=loaded fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
+                <Show when=move || !orders.is_empty()
+                    fallback=|| view! { <p class="empty">"No orders yet. Place one and watch it move."</p> }>
+                    <ul class="order-list" data-testid="orders">
+                        <For each=move || orders.keys().get() key=|k| k.clone() let(key)>
+                            {orders.row(&key).map(|row| view! { <OrderRow row=Signal::derive(move || row.get())/> })}
+                        </For>
+                    </ul>
+                </Show>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn OrderRow(row: Signal<Order>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let (store, optimistic) = (session.store, session.optimistic);
+    let problem = RwSignal::new(None::<String>);
+    let cancelling = RwSignal::new(false);
+    let step = move || {
+        let status = row.with(|o| o.status);
+        STEPS.iter().position(|s| *s == status).map_or(STEPS.len(), |i| i + 1)
+    };
+    let cancel = move |_| {
+        let order = row.get_untracked();
+        cancelling.set(true);
+        problem.set(None);
+        let mutation = cancel_order(&order.id, order.version, optimistic.get_untracked());
+        let pending = store.with_value(|store| store.mutate(mutation));
+        leptos::task::spawn_local(async move {
+            let result = pending.await;
+            cancelling.set(false);
+            match result {
+                Ok(_) => {}
+                Err(MutationError::Conflict { current }) => {
+                    let status = current["status"].as_str().unwrap_or("changed").to_owned();
+                    let version = current["version"].as_i64().unwrap_or_default();
+                    problem.set(Some(format!(
+                        "Not cancelled: the order changed elsewhere while you looked at it (it is now {status}, \
+                         version {version}). The list shows its current state; try again if it still applies."
+                    )));
+                }
+                Err(MutationError::Validation { fields }) => {
+                    let why = fields.first().map(|f| f.message.clone()).unwrap_or_default();
+                    problem.set(Some(format!("Not cancelled: {why}")));
+                }
+                Err(other) => problem.set(Some(format!("Not cancelled: {other}"))),
+            }
+        });
+    };
+    view! {
+        <li class="order" data-status=move || row.with(|o| o.status.as_str()) data-id=move || row.with(|o| o.id.clone())
+            class:pending=move || row.with(Order::is_pending)>
+            <div class="order-head">
+                <strong>{move || row.with(|o| o.customer_name.clone())}</strong>
+                <span class="total">{move || row.with(|o| money(o.total_cents))}</span>
+                <span class="badge status">{move || {
+                    let o = row.get();
+                    if o.is_pending() { "SAVING…".to_owned() } else { o.status.as_str().to_owned() }
+                }}</span>
+            </div>
+            <p class="items">{move || row.with(|o| o.items.iter()
+                .map(|i| format!("{} × {}", i.quantity, product_name(&i.sku)))
+                .collect::<Vec<_>>().join(", "))}
+                <span class="owner">{move || row.with(|o| format!(" · {} · #{}", o.owner, &o.id[o.id.len().saturating_sub(6)..]))}</span>
+            </p>
+            <Show when=move || row.with(|o| o.status != OrderStatus::Cancelled)
+                fallback=|| view! { <p class="cancelled">"Cancelled"</p> }>
+                <ol class="progress" aria-label="Order progress">
+                    {STEPS.iter().enumerate().map(|(i, s)| view! {
+                        <li class:done=move || i < step() aria-current=move || (i + 1 == step()).then_some("step")>
+                            {s.as_str()}
+                        </li>
+                    }).collect_view()}
+                </ol>
+            </Show>
+            <Show when=move || row.with(|o| o.status.can_cancel() && !o.is_pending())>
+                <button type="button" class="secondary" on:click=cancel disabled=move || cancelling.get()>
+                    {move || if cancelling.get() { "Cancelling…" } else { "Cancel order" }}
+                </button>
+            </Show>
+            <p class="field-error" role="alert">{move || problem.get()}</p>
+        </li>
+    }
+}
