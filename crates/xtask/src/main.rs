@@ -31,14 +31,18 @@ fn main() {
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
         Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
         Some(name @ ("npm" | "test-browser" | "bench-store")) => wasm::command(name),
+        Some("bench") => wasm::command("bench-store"),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 demo [--listen ADDR]   build and run the demo server (seeded database, dev tokens)\n  \
+                 demo [--listen ADDR]   build the web app and run it with the server (seeded database, dev tokens)\n  \
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
-                 postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)"
+                 postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
+                 npm                    build the @subsignal/store npm package into target/npm/store\n  \
+                 test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
+                 bench                  benchmarks (for now: events/second the store applies in Chromium)"
             );
             std::process::exit(2);
         }
