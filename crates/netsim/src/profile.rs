@@ -91,20 +91,14 @@ impl MsRange {
 
 impl std::fmt::Display for MsRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.min == self.max {
-            write!(f, "{}", secs(self.min))
+        let in_seconds = self.min / 1000 * 1000 == self.min && self.max / 1000 * 1000 == self.max;
+        let (min, max, unit) =
+            if in_seconds { (self.min / 1000, self.max / 1000, "s") } else { (self.min, self.max, "ms") };
+        if min == max {
+            write!(f, "{min} {unit}")
         } else {
-            write!(f, "{}–{}", secs(self.min), secs(self.max))
+            write!(f, "{min}–{max} {unit}")
         }
-    }
-}
-
-fn secs(ms: u64) -> String {
-    let (whole, rest) = (ms / 1000, ms % 1000);
-    if rest == 0 {
-        format!("{whole} s")
-    } else {
-        format!("{} ms", ms)
     }
 }
 
@@ -399,9 +393,7 @@ pub fn builtin() -> Vec<Profile> {
         Profile {
             name: "flaky".into(),
             summary: "Fast 4G that stalls and drops: for reconnect and resync demos.".into(),
-            source: "subsignal's own: DevTools \"Fast 4G\" figures plus 0–40 ms jitter, stalls of 1–4 s every 5–20 s \
-                     (1 in 4 ends in a reset), and a reset 20–60 s into each connection"
-                .into(),
+            source: "subsignal's own: DevTools \"Fast 4G\" figures with jitter, stalls and resets added".into(),
             down: Direction { jitter_ms: 40.0, ..fast_4g_down },
             up: Direction { jitter_ms: 40.0, ..fast_4g_up },
             faults: Faults {
@@ -514,20 +506,44 @@ impl ProfileSet {
         self.profiles.iter().map(|p| p.name.as_str()).collect()
     }
 
-    /// The table `subsignal netsim --help` shows: each profile with its figures and source.
+    /// The table `subsignal netsim --help` shows: each profile with its figures and source, wrapped for a terminal.
     pub fn help_text(&self) -> String {
         let mut out = String::from(
             "Profiles (down: server to client, up: client to server; latency is one-way, added in each direction):\n",
         );
-        let width = self.profiles.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        let width = self.profiles.iter().map(|p| p.name.len()).max().unwrap_or(0) + 4;
         for p in &self.profiles {
-            let _ = writeln!(out, "  {:width$}  {} {}", p.name, p.summary, p.figures());
-            if p.source != "-" && !p.source.is_empty() {
-                let _ = writeln!(out, "  {:width$}  source: {}", "", p.source);
+            let mut about = p.summary.clone();
+            if !p.source.is_empty() && p.source != "-" {
+                let _ = write!(about, " Source: {}.", p.source.trim_end_matches('.'));
             }
+            let name = format!("  {}", p.name);
+            wrap(&mut out, &format!("{name:width$}"), &p.figures(), width);
+            wrap(&mut out, &" ".repeat(width), &about, width);
         }
         out
     }
+}
+
+/// Appends `text` after `first`, wrapped at 116 columns with continuation lines indented by `indent`.
+fn wrap(out: &mut String, first: &str, text: &str, indent: usize) {
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > 116 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(indent);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -557,17 +573,20 @@ mod tests {
     #[test]
     fn help_text_lists_every_profile_with_figures_and_source() {
         let text = ProfileSet::builtin().help_text();
+        assert!(text.lines().all(|l| l.chars().count() <= 116), "wrapped:\n{text}");
         for name in ProfileSet::builtin().names() {
             assert!(text.contains(&format!("  {name} ")), "{name} missing from:\n{text}");
         }
-        assert!(
-            text.contains("down 400 kbit/s, up 400 kbit/s, latency 1000 ms down + 1000 ms up (RTT 2000 ms)"),
-            "{text}"
-        );
-        assert!(text.contains("down 1.44 Mbit/s, up 675 kbit/s, latency 281.25 ms down + 281.25 ms up (RTT 562.5 ms)"));
-        assert!(text.contains("NetworkManager.ts"));
-        assert!(text.contains("WebPageTest"));
-        assert!(text.contains("subsignal's own assumption"));
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for p in ProfileSet::builtin().all() {
+            assert!(flat.contains(&p.figures()), "{} figures missing from:\n{text}", p.name);
+        }
+        assert!(flat.contains("down 400 kbit/s, up 400 kbit/s, latency 1000 ms down + 1000 ms up (RTT 2000 ms)"));
+        assert!(flat.contains("down 1.44 Mbit/s, up 675 kbit/s, latency 281.25 ms down + 281.25 ms up (RTT 562.5 ms)"));
+        assert!(flat.contains("stalls of 1–4 s every 5–20 s (25% end in a reset); each connection reset after 20–60 s"));
+        assert!(flat.contains("NetworkManager.ts"));
+        assert!(flat.contains("WebPageTest"));
+        assert!(flat.contains("subsignal's own assumption"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The `subsignal` command. Run with `cargo run -p subsignal-server -- serve --help`.
+//! The `subsignal` command. Run with `cargo run -p subsignal-server -- serve --help` (the server) or
+//! `cargo run -p subsignal-server -- netsim --help` (the network simulator and its profiles).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -22,8 +24,55 @@ enum Command {
         #[arg(long, env = "SUBSIGNAL_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
     },
+    /// Run the network simulator: a TCP proxy in front of the server that adds latency, caps bandwidth, stalls and
+    /// resets connections as a profile says, with an HTTP control API to switch profiles while connections are open.
+    #[command(after_help = netsim_help())]
+    Netsim {
+        /// Address clients connect to (point the browser or client here instead of the server).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4100")]
+        listen: SocketAddr,
+        /// The server the proxy forwards to (`host:port`).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4000")]
+        upstream: String,
+        /// Address of the control API (`GET /profile`, `PUT /profile/{name}`, `POST /reset`…), or `off`.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4101", value_parser = parse_control)]
+        control: Control,
+        /// The profile to start with (see the list below).
+        #[arg(long, value_name = "NAME", default_value = "none")]
+        profile: String,
+        /// A TOML file of more profiles, one `[profiles.NAME]` table each (fields as in `GET /profile`).
+        #[arg(long, value_name = "FILE")]
+        profiles_file: Option<PathBuf>,
+        /// Seed of the jitter and fault schedules, to replay the same faults [default: from the clock].
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+/// The control API's address, or none.
+#[derive(Debug, Clone, Copy)]
+struct Control(Option<SocketAddr>);
+
+fn parse_control(value: &str) -> Result<Control, String> {
+    if value == "off" {
+        return Ok(Control(None));
+    }
+    value
+        .parse()
+        .map(|addr| Control(Some(addr)))
+        .map_err(|e| format!("{e}: give an address like 127.0.0.1:4101, or off"))
+}
+
+/// The profile table under `subsignal netsim --help`, generated from the built-in profiles.
+fn netsim_help() -> String {
+    let mut text = subsignal_netsim::ProfileSet::builtin().help_text();
+    text.push_str(
+        "\nExample: subsignal serve & subsignal netsim --profile slow-4g, then open http://127.0.0.1:4100/ and \
+         switch with: curl -X PUT http://127.0.0.1:4101/profile/flaky",
+    );
+    text
 }
 
 #[tokio::main]
@@ -35,8 +84,42 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { config, settings } => serve(config, settings).await,
+        Command::Serve { config, settings } => serve(config, *settings).await,
+        Command::Netsim { listen, upstream, control, profile, profiles_file, seed } => {
+            netsim(subsignal_netsim::NetsimConfig {
+                listen,
+                upstream,
+                control: control.0,
+                profile,
+                profiles: match profiles_file {
+                    Some(path) => subsignal_netsim::ProfileSet::with_file(&path)?,
+                    None => subsignal_netsim::ProfileSet::builtin(),
+                },
+                seed,
+            })
+            .await
+        }
     }
+}
+
+async fn netsim(config: subsignal_netsim::NetsimConfig) -> anyhow::Result<()> {
+    let upstream = config.upstream.clone();
+    let netsim = subsignal_netsim::start(config).await?;
+    let profile = netsim.profile();
+    tracing::info!("netsim is listening on {} and forwards to {upstream}", netsim.addr);
+    tracing::info!("profile: {} ({})", profile.name, profile.figures());
+    match netsim.control_addr {
+        Some(addr) => tracing::info!(
+            "control API: http://{addr}/profile (PUT /profile/NAME to switch, POST /reset to drop connections); \
+             profiles: {}",
+            netsim.profiles().names().join(", ")
+        ),
+        None => tracing::info!("control API: off"),
+    }
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    tracing::info!("shutting down");
+    netsim.shutdown().await;
+    Ok(())
 }
 
 async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Result<()> {
