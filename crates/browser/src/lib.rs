@@ -7,7 +7,7 @@
 //! `subsignal-leptos` is built on it); with the `js` feature the crate also exports the `@subsignal/store` npm
 //! package's JavaScript API, with TypeScript types (build it with `cargo xtask npm`).
 //!
-//! ```no_run
+//! ```text
 //! use subsignal_browser::{BrowserStore, CollectionConfig, StoreOptions};
 //!
 //! let store = BrowserStore::new(

@@ -5,7 +5,7 @@
 //! one row sets that row's signal only, so only the views reading that row re-render; the key list signal changes
 //! only when a row is inserted or removed.
 //!
-//! ```no_run
+//! ```text
 //! use leptos::prelude::*;
 //! use serde::Deserialize;
 //! use subsignal_leptos::{use_live_collection, use_status, BrowserStore, CollectionConfig};
