@@ -5,8 +5,9 @@ use subsignal_leptos::{use_live_collection, use_status, BrowserStore, StoreOptio
 
 use crate::api::{orders_collection, Order};
 use crate::form::OrderForm;
+use crate::netsim::NetsimPanel;
 use crate::orders::OrderList;
-use crate::status::{ConnectionBadge, EventLog, Events};
+use crate::status::{ConnectionBadge, EventLog, Events, LatencyChart};
 
 /// The demo users the dev server issues tokens for.
 const USERS: [(&str, &str); 3] = [("alice", "Alice"), ("bob", "Bob"), ("admin", "Admin (sees everyone)")];
@@ -140,6 +141,8 @@ fn Main(session: Session) -> impl IntoView {
         <main class="layout">
             {(!admin).then(|| view! { <OrderForm/> })}
             <OrderList orders title=if admin { "Everyone's orders" } else { "My orders" }/>
+            <NetsimPanel/>
+            <LatencyChart/>
             <EventLog/>
         </main>
     }

@@ -85,8 +85,9 @@ pub(crate) fn OrderForm() -> impl IntoView {
             format!("pending-{n}")
         });
         let mutation = create_order(&session.user, &name_v, &email_v, &items_v, optimistic.clone());
+        // Noted first: an optimistic placeholder is published while `mutate` runs.
+        session.events.submitted(optimistic.is_some());
         let pending = session.store.with_value(|store| store.mutate(mutation));
-        session.events.submitted(pending.id(), optimistic.is_some());
         if optimistic.is_some() {
             // Optimistic: the row is already in the list; the form is free for the next order at once.
             submitting.set(false);

@@ -12,6 +12,8 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod form;
 #[cfg(target_arch = "wasm32")]
+mod netsim;
+#[cfg(target_arch = "wasm32")]
 mod orders;
 #[cfg(target_arch = "wasm32")]
 mod status;

@@ -28,14 +28,24 @@ pub(crate) struct Event {
     cause: &'static str,
 }
 
+/// One submission, measured: how long until the UI showed the order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sample {
+    n: usize,
+    ms: f64,
+    optimistic: bool,
+}
+
 #[derive(Default)]
 struct Timing {
     /// Submissions waiting for their order's first event, oldest first: (submitted at, optimistic).
     submits: VecDeque<(f64, bool)>,
+    /// Optimistic submissions waiting for their placeholder row, oldest first.
+    placeholders: VecDeque<f64>,
     /// When each order last changed, to time the worker's steps.
     last_event: HashMap<String, f64>,
-    /// Orders whose creation this tab confirmed, with the submit time, when the result came before the event.
-    confirmed: HashMap<String, f64>,
+    /// Orders whose creation this tab confirmed, with the submit time and mode, when the result came before the event.
+    confirmed: HashMap<String, (f64, bool)>,
     count: u64,
 }
 
@@ -43,17 +53,39 @@ struct Timing {
 #[derive(Clone, Copy)]
 pub(crate) struct Events {
     log: RwSignal<Vec<Event>>,
+    /// Submit → UI-confirmed per submission: the placeholder in optimistic mode, the server's event otherwise.
+    samples: RwSignal<Vec<Sample>>,
     timing: StoredValue<Timing>,
 }
 
 impl Events {
     pub(crate) fn new() -> Self {
-        Events { log: RwSignal::new(Vec::new()), timing: StoredValue::new(Timing::default()) }
+        Events {
+            log: RwSignal::new(Vec::new()),
+            samples: RwSignal::new(Vec::new()),
+            timing: StoredValue::new(Timing::default()),
+        }
     }
 
     /// Notes a submission, to time the event that confirms it.
-    pub(crate) fn submitted(&self, _client_mutation_id: &str, optimistic: bool) {
-        self.timing.update_value(|t| t.submits.push_back((now_ms(), optimistic)));
+    pub(crate) fn submitted(&self, optimistic: bool) {
+        let now = now_ms();
+        self.timing.update_value(|t| {
+            t.submits.push_back((now, optimistic));
+            if optimistic {
+                t.placeholders.push_back(now);
+            }
+        });
+    }
+
+    fn sample(&self, ms: f64, optimistic: bool) {
+        self.samples.try_update(|s| {
+            let n = s.len() + 1;
+            s.push(Sample { n, ms, optimistic });
+            if s.len() > 60 {
+                s.remove(0);
+            }
+        });
     }
 
     /// Notes the server's result of a create (it may arrive before or after the order's event).
@@ -61,8 +93,8 @@ impl Events {
         let id = str_field(order, "id").to_owned();
         self.timing.update_value(|t| {
             if !t.last_event.contains_key(&id) {
-                if let Some((at, _)) = t.submits.pop_front() {
-                    t.confirmed.insert(id, at);
+                if let Some(submit) = t.submits.pop_front() {
+                    t.confirmed.insert(id, submit);
                 }
             }
         });
@@ -79,6 +111,12 @@ impl Events {
                 }
                 let key = change.key().to_owned();
                 if key.starts_with("pending-") {
+                    if matches!(change, RowChange::Inserted { .. }) {
+                        let at = this.timing.try_update_value(|t| t.placeholders.pop_front()).flatten();
+                        if let Some(at) = at {
+                            this.sample(now_ms() - at, true);
+                        }
+                    }
                     return;
                 }
                 let row = reader.row(ORDERS, &key);
@@ -90,24 +128,27 @@ impl Events {
                     RowChange::Removed { expired: true, .. } => ("EXPIRED", None),
                     RowChange::Removed { .. } => ("REMOVE", None),
                 };
-                let (latency_ms, cause) = this
+                let (latency_ms, cause, server_driven) = this
                     .timing
                     .try_update_value(|t| {
                         t.count += 1;
                         let previous = t.last_event.insert(key.clone(), now);
-                        if let Some(at) = t.confirmed.remove(&key) {
-                            return (Some(now - at), "since submit");
+                        if let Some((at, optimistic)) = t.confirmed.remove(&key) {
+                            return (Some(now - at), "since submit", !optimistic);
                         }
                         match (op, previous) {
                             ("INSERT", None) => match t.submits.pop_front() {
-                                Some((at, _)) => (Some(now - at), "since submit"),
-                                None => (None, ""),
+                                Some((at, optimistic)) => (Some(now - at), "since submit", !optimistic),
+                                None => (None, "", false),
                             },
-                            (_, Some(prev)) => (Some(now - prev), "since previous"),
-                            _ => (None, ""),
+                            (_, Some(prev)) => (Some(now - prev), "since previous", false),
+                            _ => (None, "", false),
                         }
                     })
-                    .unwrap_or((None, ""));
+                    .unwrap_or((None, "", false));
+                if let (true, Some(ms)) = (server_driven, latency_ms) {
+                    this.sample(ms, false);
+                }
                 let n = this.timing.try_with_value(|t| t.count).unwrap_or_default();
                 let event = Event {
                     n,
@@ -168,7 +209,7 @@ pub(crate) fn EventLog() -> impl IntoView {
                     <thead><tr><th>"seq"</th><th>"op"</th><th>"order"</th><th>"status"</th><th>"waited"</th><th>"at"</th></tr></thead>
                     <tbody>
                         <For each=move || log.get() key=|e| e.n let(e)>
-                            <tr>
+                            <tr data-op=e.op data-cause=e.cause data-ms=e.latency_ms.map(|ms| format!("{ms:.1}"))>
                                 <td>{e.seq.map(|s| s.to_string()).unwrap_or_default()}</td>
                                 <td>{e.op}</td>
                                 <td>{e.order}</td>
@@ -179,6 +220,48 @@ pub(crate) fn EventLog() -> impl IntoView {
                         </For>
                     </tbody>
                 </table>
+            </Show>
+        </section>
+    }
+}
+
+/// Submit → UI-confirmed per submission, drawn as bars: blue for server-driven (the server's event), green for
+/// optimistic (the placeholder).
+#[component]
+pub(crate) fn LatencyChart() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let samples = session.events.samples;
+    const W: f64 = 600.0;
+    const H: f64 = 160.0;
+    let scale = move || samples.with(|s| s.iter().map(|x| x.ms).fold(50.0_f64, f64::max) * 1.1);
+    view! {
+        <section class="card chart" aria-labelledby="chart-title">
+            <h2 id="chart-title">"Submit → on screen"</h2>
+            <Show when=move || samples.with(|s| !s.is_empty())
+                fallback=|| view! { <p class="empty">"Place orders in both modes to compare what you wait for."</p> }>
+                <svg viewBox=format!("0 0 {W} {}", H + 20.0) role="img" data-testid="chart"
+                    aria-label="Milliseconds from submit to the order on screen, per order">
+                    <line x1="0" y1=H x2=W y2=H class="axis"/>
+                    <text x="2" y="12" class="label">{move || format!("{:.0} ms", scale())}</text>
+                    <For each=move || samples.get() key=|s| s.n let(s)>
+                        {move || {
+                            let count = samples.with(Vec::len).max(1) as f64;
+                            let first = samples.with(|v| v.first().map_or(1, |f| f.n));
+                            let width = (W / count.max(10.0)).min(40.0);
+                            let x = (s.n - first) as f64 * width;
+                            let height = (s.ms / scale() * H).max(1.0);
+                            view! {
+                                <rect x=x + 1.0 y=H - height width=width - 2.0 height=height
+                                    class=if s.optimistic { "bar optimistic" } else { "bar server" }
+                                    data-ms=format!("{:.1}", s.ms) data-mode=if s.optimistic { "optimistic" } else { "server" }>
+                                    <title>{format!("{:.0} ms ({})", s.ms, if s.optimistic { "optimistic" } else { "server-driven" })}</title>
+                                </rect>
+                            }
+                        }}
+                    </For>
+                    <text x="2" y=H + 16.0 class="label legend-server">"■ server-driven"</text>
+                    <text x="120" y=H + 16.0 class="label legend-optimistic">"■ optimistic"</text>
+                </svg>
             </Show>
         </section>
     }

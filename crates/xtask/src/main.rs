@@ -32,16 +32,18 @@ fn main() {
         Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
         Some(name @ ("npm" | "test-browser" | "bench-store")) => wasm::command(name),
         Some("bench") => wasm::command("bench-store"),
+        Some("report") => report(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 demo [--listen ADDR]   build the web app and run it with the server (seeded database, dev tokens)\n  \
+                 demo [--port N] [--profile NAME]\n                        build the web app and run it with the server behind the network simulator\n  \
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
                  postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
                  npm                    build the @subsignal/store npm package into target/npm/store\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
+                 report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
                  bench                  benchmarks (for now: events/second the store applies in Chromium)"
             );
             std::process::exit(2);
@@ -338,7 +340,41 @@ fn build_web_app() -> Result<()> {
         .find(|p| p.extension().is_some_and(|x| x == "wasm"))
         .context("trunk produced no .wasm in dist/")?;
     println!("web app built: {} ({} KB)", wasm.display(), std::fs::metadata(&wasm)?.len() / 1024);
+    // No simulator unless the demo says otherwise (web/src/netsim.rs).
+    std::fs::write(root().join("dist/netsim.json"), "{\"control\": null}\n")?;
     Ok(())
+}
+
+/// `cargo xtask report`: drives orders through the web app in headless Chromium behind each network profile, in
+/// both modes, and writes `docs/latency-report.md` and `.svg` (tests/js/report/report.mjs does the driving).
+fn report(args: &[String]) -> Result<()> {
+    let (mut orders, mut profiles) = ("5".to_owned(), None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--orders" => orders = it.next().context("--orders needs a number")?.clone(),
+            "--profiles" => profiles = Some(it.next().context("--profiles needs a comma-separated list")?.clone()),
+            other => bail!("unknown report option {other}; try --orders N or --profiles none,lte,slow-3g"),
+        }
+    }
+    let mut steps = Steps::new(4);
+    steps.run("install tools", install_tools)?;
+    steps.run("build the web app (trunk build --release)", build_web_app)?;
+    steps.run("build the server (release)", || run(cargo().args(["build", "--release", "-p", "subsignal-server"])))?;
+    steps.run("drive orders through every profile (headless Chromium behind subsignal netsim)", || {
+        let mut cmd = Command::new("node");
+        cmd.arg("report/report.mjs")
+            .current_dir(root().join("tests/js"))
+            .env("SUBSIGNAL_BIN", target_dir().join("release/subsignal"))
+            .env("SUBSIGNAL_WEB_DIST", root().join("dist"))
+            .env("CHROMIUM", "/usr/bin/chromium")
+            .env("REPORT_OUT", root().join("docs"))
+            .env("REPORT_ORDERS", &orders);
+        if let Some(p) = &profiles {
+            cmd.env("REPORT_PROFILES", p);
+        }
+        run(&mut cmd)
+    })
 }
 
 fn target_dir() -> PathBuf {
@@ -346,32 +382,78 @@ fn target_dir() -> PathBuf {
 }
 
 fn demo(args: &[String]) -> Result<()> {
-    let mut listen = "127.0.0.1:4000".to_owned();
+    let mut port: u16 = 4000;
+    let mut profile = "none".to_owned();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--listen" => listen = it.next().context("--listen needs an address, e.g. 127.0.0.1:4000")?.clone(),
-            other => bail!("unknown demo option {other}; try --listen ADDR"),
+            "--port" => port = it.next().and_then(|p| p.parse().ok()).context("--port needs a number, e.g. 4000")?,
+            "--profile" => profile = it.next().context("--profile needs a name; `subsignal netsim --help` lists them")?.clone(),
+            other => bail!("unknown demo option {other}; try --port N or --profile NAME (slow-3g, slow-4g, fast-4g, lte, 5g, flaky, none)"),
         }
     }
+    let (app, server, control) =
+        (format!("127.0.0.1:{port}"), format!("127.0.0.1:{}", port + 1), format!("127.0.0.1:{}", port + 2));
     let mut steps = Steps::new(4);
     steps.run("install build tools (wasm32 target, wasm-bindgen-cli, Trunk, wasm-opt)", install_build_tools)?;
     steps.run("build the web app (trunk build --release)", build_web_app)?;
     steps.run("build the server (release)", || run(cargo().args(["build", "--release", "-p", "subsignal-server"])))?;
+    // The app finds the simulator's control API here (see web/src/netsim.rs).
+    std::fs::write(root().join("dist/netsim.json"), format!("{{\"control\": \"http://{control}\"}}\n"))?;
     let data = target_dir().join("demo-data");
-    println!(
-        "\nsubsignal demo: open http://{listen}/ and sign in as alice, bob or admin (who sees every order).\n\
-         GraphiQL is at http://{listen}/graphql; a token for it: curl 'http://{listen}/dev/token?user=alice'\n\
-         and the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL's Headers tab.\n\
-         Data lives in {}. Stop with Ctrl-C.\n",
-        data.display()
-    );
-    steps.run("run the server", || {
-        run(Command::new(target_dir().join("release/subsignal"))
-            .args(["serve", "--listen", &listen, "--dev-tokens", "--seed-demo", "--data-dir"])
+    let bin = target_dir().join("release/subsignal");
+    steps.run(&format!("run the server on {server} behind the network simulator on {app} (profile {profile})"), || {
+        let mut server_child = Command::new(&bin)
+            .args(["serve", "--listen", &server, "--dev-tokens", "--seed-demo", "--data-dir"])
             .arg(&data)
             .arg("--web")
             .arg(root().join("dist"))
-            .current_dir(root()))
+            .current_dir(root())
+            .spawn()
+            .context("cannot start subsignal serve")?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&server).is_err() {
+            if std::time::Instant::now() > deadline || server_child.try_wait()?.is_some() {
+                let _ = server_child.kill();
+                bail!("the server did not start listening on {server}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let mut netsim = Command::new(&bin)
+            .args(["netsim", "--listen", &app, "--upstream", &server, "--control", &control, "--profile", &profile])
+            .spawn()
+            .context("cannot start subsignal netsim")?;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        println!(
+            "\nsubsignal demo: open http://{app}/ and sign in as alice, bob or admin (who sees every order).\n\
+             The app talks to the server only through the network simulator (profile {profile}); switch profiles in\n\
+             the app's Network panel, or: curl -X PUT http://{control}/profile/slow-3g\n\
+             GraphiQL is at http://{app}/graphql; a token for it: curl 'http://{app}/dev/token?user=alice'\n\
+             and the header {{\"Authorization\": \"Bearer <token>\"}} in GraphiQL's Headers tab.\n\
+             Data lives in {}. Stop with Ctrl-C.\n",
+            data.display()
+        );
+        // Ctrl-C reaches both children (same process group); whichever ends first ends the demo.
+        loop {
+            if let Some(status) = server_child.try_wait()? {
+                let _ = netsim.kill();
+                let _ = netsim.wait();
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("subsignal serve exited with {status}"))
+                };
+            }
+            if let Some(status) = netsim.try_wait()? {
+                let _ = server_child.kill();
+                let _ = server_child.wait();
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("subsignal netsim exited with {status}"))
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     })
 }

@@ -154,6 +154,11 @@ test("optimistic mode shows the order at once and a conflict is explained", asyn
   restarting = false;
   await racer.and(page.locator("[data-status=SHIPPED]")).waitFor();
   await page.getByTestId("connection").filter({ hasText: /^Live$/ }).waitFor();
+
+  // The chart compares both modes; without a simulator the network panel says so.
+  assert.ok(await page.locator("rect.bar[data-mode=optimistic]").count() >= 1);
+  assert.ok(await page.locator("rect.bar[data-mode=server]").count() >= 1);
+  await page.getByTestId("netsim-off").waitFor();
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, "webapp-phone.png"), fullPage: true });
   assert.deepEqual(consoleErrors, []);

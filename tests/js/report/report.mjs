@@ -1,0 +1,160 @@
+// The latency report: for each network profile, drive orders through the web app in headless Chromium, in
+// server-driven and optimistic modes, behind `subsignal netsim`, and write a markdown table and an SVG chart.
+// Run by `cargo xtask report` (which builds the release server and the app); inputs come from the environment and
+// a missing one fails loudly. Figures are measurements of one run on this machine, never assertions.
+import { spawn, execSync } from "node:child_process";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+import { Subsignal } from "../e2e/subsignal.mjs";
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the report through \`cargo xtask report\``);
+  return value;
+};
+const out = need("REPORT_OUT");
+const perMode = Number(process.env.REPORT_ORDERS ?? 5);
+const profiles = (process.env.REPORT_PROFILES ?? "none,5g,lte,fast-4g,slow-4g,slow-3g,flaky").split(",");
+
+function startNetsim(bin, upstream) {
+  const child = spawn(bin, ["netsim", "--listen", "127.0.0.1:0", "--upstream", upstream, "--control", "127.0.0.1:0",
+    "--profile", "none", "--seed", "42"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+  return new Promise((resolve, reject) => {
+    const found = {};
+    const timer = setTimeout(() => reject(new Error("netsim did not start within 20 s")), 20_000);
+    child.once("exit", (code) => reject(new Error(`netsim exited with ${code}`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const listen = line.match(/netsim is listening on (\S+)/);
+      const control = line.match(/control API: (http:\/\/[^/\s]+)/);
+      if (listen) found.addr = listen[1];
+      if (control) found.control = control[1];
+      if (found.addr && found.control) { clearTimeout(timer); resolve({ child, ...found }); }
+    });
+  });
+}
+
+const quantile = (xs, q) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+const fmt = (x) => (Number.isFinite(x) ? `${Math.round(x)}` : "–");
+
+const server = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 0 });
+await server.start();
+const netsim = await startNetsim(need("SUBSIGNAL_BIN"), server.addr);
+const browser = await chromium.launch({
+  executablePath: need("CHROMIUM"),
+  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const rows = [];
+try {
+  for (const name of profiles) {
+    const res = await fetch(`${netsim.control}/profile/${name}`, { method: "PUT" });
+    if (!res.ok) throw new Error(`cannot select profile ${name}: HTTP ${res.status}`);
+    const profile = await (await fetch(`${netsim.control}/profile`)).json();
+    console.log(`profile ${name}: ${profile.figures}`);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(120_000);
+    const loadStart = Date.now();
+    await page.goto(`http://${netsim.addr}/?as=alice`);
+    await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    const loadMs = Date.now() - loadStart;
+    for (const optimistic of [false, true]) {
+      const toggle = page.getByLabel(/mode/);
+      if (optimistic) await toggle.check(); else await toggle.uncheck();
+      let timeouts = 0;
+      for (let i = 0; i < perMode; i++) {
+        const bars = await page.locator("rect.bar").count();
+        const shipped = await page.locator("li.order[data-status=SHIPPED]").count();
+        await page.getByLabel("Name").fill(`${name} ${optimistic ? "opt" : "srv"} ${i}`);
+        await page.getByLabel("Email").fill("report@example.com");
+        await page.getByRole("button", { name: "Place order" }).click();
+        try {
+          await page.locator("rect.bar").nth(bars).waitFor({ state: "attached", timeout: 60_000 });
+          // The worker's steps, through the same network.
+          await page.locator("li.order[data-status=SHIPPED]").nth(shipped).waitFor({ state: "attached", timeout: 60_000 });
+          await page.getByRole("button", { name: "Place order" }).and(page.locator(":enabled")).waitFor({ timeout: 60_000 });
+        } catch {
+          timeouts++;
+        }
+      }
+      const mode = optimistic ? "optimistic" : "server";
+      const onScreen = (await page.locator(`rect.bar[data-mode=${mode}]`).evaluateAll((els) => els.map((e) => Number(e.dataset.ms))));
+      const confirm = await page.locator("tr[data-cause='since submit']").evaluateAll((els) => els.map((e) => Number(e.dataset.ms)));
+      const steps = await page.locator("tr[data-cause='since previous']").evaluateAll((els) => els.map((e) => Number(e.dataset.ms)));
+      rows.push({ profile: name, rtt: profile.rtt_ms, figures: profile.figures, mode, onScreen, confirm, steps, timeouts, loadMs });
+      console.log(`  ${mode}: on screen p50 ${fmt(quantile(onScreen, 0.5))} ms, confirmed p50 ${fmt(quantile(confirm, 0.5))} ms, steps p50 ${fmt(quantile(steps, 0.5))} ms, timeouts ${timeouts}`);
+      // The log and chart accumulate; later reads of this page would mix modes, so keep per-mode slices.
+      await page.reload();
+      await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    }
+    await context.close();
+  }
+} finally {
+  await browser.close();
+  netsim.child.kill("SIGTERM");
+  await server.stop();
+}
+
+// The markdown report.
+const sh = (cmd) => { try { return execSync(cmd, { encoding: "utf8" }).trim(); } catch { return "?"; } };
+const machine = [
+  `- CPU: ${cpus()[0]?.model ?? "?"} × ${cpus().length}; memory ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ${sh("uname -sr")}`,
+  `- Browser: ${sh(`${need("CHROMIUM")} --version`)} (headless); server: release build of subsignal, SQLite, worker step delay 0`,
+  `- Network: \`subsignal netsim\` on loopback (seed 42), ${perMode} orders per mode and profile, run ${new Date().toISOString()}`,
+];
+let md = `# Latency report: what the user waits for\n\nGenerated by \`cargo xtask report\`. One run on one machine: read the ratios and orders of magnitude, not the last millisecond.\n\n${machine.join("\n")}\n\n`;
+md += "| profile | round trip (ms) | mode | orders | submit → on screen p50 / p95 (ms) | submit → server event p50 / p95 (ms) | worker step p50 / p95 (ms) | overhead above round trip, p50 (ms) | page load (ms) |\n";
+md += "|---|---|---|---|---|---|---|---|---|\n";
+for (const r of rows) {
+  const overhead = r.mode === "server" ? quantile(r.onScreen, 0.5) - r.rtt : NaN;
+  md += `| ${r.profile} | ${fmt(r.rtt)} | ${r.mode === "server" ? "server-driven" : "optimistic"} | ${r.onScreen.length}${r.timeouts ? ` (${r.timeouts} timed out)` : ""} | ${fmt(quantile(r.onScreen, 0.5))} / ${fmt(quantile(r.onScreen, 0.95))} | ${fmt(quantile(r.confirm, 0.5))} / ${fmt(quantile(r.confirm, 0.95))} | ${fmt(quantile(r.steps, 0.5))} / ${fmt(quantile(r.steps, 0.95))} | ${fmt(overhead)} | ${r.loadMs} |\n`;
+}
+md += `
+How to read it:
+- *submit → on screen*: from the click to the order showing in the list. Server-driven mode waits for the server's
+  INSERT event; optimistic mode shows a placeholder at once and replaces it when the event arrives.
+- *submit → server event*: from the click to the authoritative event, in either mode (the placeholder does not change it).
+- *worker step*: time between consecutive status events of one order (the worker runs with no delay here), i.e. the
+  server's pipeline plus one downlink trip.
+- *overhead above round trip*: server-driven p50 minus the profile's simulated round trip: what our stack adds (HTTP,
+  GraphQL, SQLite commit, change feed, WebSocket push, the store, Leptos rendering) beyond the network itself, plus
+  the bandwidth time of the request and the event on slow profiles.
+- Profiles and their sources: \`subsignal netsim --help\`. \`offline\` is left out: nothing arrives to measure.
+
+![p50 submit → on screen per profile](latency-report.svg)
+`;
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, "latency-report.md"), md);
+
+// The SVG chart: p50 per profile, two bars (server-driven, optimistic), log scale.
+const W = 720, H = 300, left = 50, bottom = 40;
+const names = [...new Set(rows.map((r) => r.profile))];
+const maxV = Math.max(10, ...rows.map((r) => quantile(r.onScreen, 0.5)).filter(Number.isFinite));
+const y = (v) => H - bottom - (Math.log10(Math.max(1, v)) / Math.log10(maxV * 1.5)) * (H - bottom - 20);
+const group = (W - left - 10) / names.length;
+let svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">\n`;
+svg += `<text x="${left}" y="14">p50 submit → on screen (ms, log scale): blue server-driven, green optimistic</text>\n`;
+for (const t of [1, 10, 100, 1000, 10000].filter((t) => t <= maxV * 1.5)) {
+  svg += `<line x1="${left}" x2="${W - 10}" y1="${y(t)}" y2="${y(t)}" stroke="#ddd"/><text x="4" y="${y(t) + 4}">${t}</text>\n`;
+}
+names.forEach((name, i) => {
+  for (const [j, mode, colour] of [[0, "server", "#2c5cc5"], [1, "optimistic", "#1f7a4d"]]) {
+    const r = rows.find((x) => x.profile === name && x.mode === mode);
+    const v = r ? quantile(r.onScreen, 0.5) : NaN;
+    if (!Number.isFinite(v)) continue;
+    const x = left + i * group + 8 + j * (group / 2 - 6);
+    svg += `<rect x="${x}" y="${y(v)}" width="${group / 2 - 10}" height="${H - bottom - y(v)}" fill="${colour}"><title>${name} ${mode}: ${Math.round(v)} ms</title></rect>\n`;
+    svg += `<text x="${x}" y="${y(v) - 3}">${Math.round(v)}</text>\n`;
+  }
+  svg += `<text x="${left + i * group + group / 2}" y="${H - bottom + 16}" text-anchor="middle">${name}</text>\n`;
+});
+svg += "</svg>\n";
+writeFileSync(join(out, "latency-report.svg"), svg);
+console.log(`report written to ${join(out, "latency-report.md")}`);
