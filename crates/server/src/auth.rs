@@ -1,11 +1,15 @@
-//! Identity: API keys for server-to-server calls and HS256 JWTs for users (`sub` is the owner; a configured group
-//! sees everything), plus dev-only token issuing for named demo users.
+//! Identity: API keys for server-to-server calls and JWTs for users (`sub` is the owner; a configured group sees
+//! everything), signed HS256 with the server's secret or RS256 with a key from a PEM public key or a JWKS file (chosen
+//! by the token's `kid`). All modes work side by side on one API, as in AppSync. Dev-only token issuing for named demo
+//! users.
 //!
 //! The owner of anything written always comes from here, never from request input.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use axum::http::HeaderMap;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +51,14 @@ impl Identity {
         self.sees_all() || self.owner() == owner
     }
 
+    /// When this identity stops being valid (a JWT's `exp`, seconds since the epoch); API keys do not expire.
+    pub fn expires_at(&self) -> Option<i64> {
+        match self {
+            Identity::User { expires_at, .. } => Some(*expires_at),
+            Identity::ApiKey { .. } => None,
+        }
+    }
+
     /// Whether this caller may move orders between statuses by hand.
     pub fn is_operator(&self) -> bool {
         self.sees_all()
@@ -80,11 +92,94 @@ struct Claims {
     cognito_groups: Vec<String>,
 }
 
+/// RS256 verifying keys: a PEM public key and/or the RSA keys of a JWKS, by `kid`.
+///
+/// A token with a `kid` is checked with the JWKS key of that id (an unknown `kid` is refused when a JWKS is set);
+/// without a JWKS, or for a token without `kid`, the PEM key is used (or the JWKS's only key, if it has one).
+#[derive(Clone, Default)]
+pub struct Rs256Keys {
+    pem: Option<DecodingKey>,
+    jwks: Vec<(String, DecodingKey)>,
+}
+
+impl std::fmt::Debug for Rs256Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rs256Keys")
+            .field("pem", &self.pem.is_some())
+            .field("kids", &self.jwks.iter().map(|(kid, _)| kid).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Rs256Keys {
+    /// Reads a PEM public key file and/or a JWKS file. The error says what is wrong with which file.
+    pub fn load(public_key: Option<&Path>, jwks: Option<&Path>) -> Result<Self, String> {
+        let mut keys = Rs256Keys::default();
+        if let Some(path) = public_key {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            keys.pem = Some(Self::pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+        if let Some(path) = jwks {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            keys.jwks = Self::jwks(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(keys)
+    }
+
+    /// An RSA public key in PEM (`-----BEGIN PUBLIC KEY-----` or `-----BEGIN RSA PUBLIC KEY-----`).
+    pub fn pem(pem: &[u8]) -> Result<DecodingKey, String> {
+        DecodingKey::from_rsa_pem(pem).map_err(|e| format!("not an RSA public key in PEM: {e}"))
+    }
+
+    /// The RSA keys of a JWKS document; each needs a `kid`. Keys marked for another algorithm are skipped.
+    pub fn jwks(json: &str) -> Result<Vec<(String, DecodingKey)>, String> {
+        let set: JwkSet = serde_json::from_str(json).map_err(|e| format!("not a JWKS document: {e}"))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            if !matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
+                || jwk.common.key_algorithm.is_some_and(|a| a != KeyAlgorithm::RS256)
+            {
+                continue;
+            }
+            let kid = jwk.common.key_id.clone().ok_or("every RSA key needs a `kid`")?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
+            keys.push((kid, key));
+        }
+        if keys.is_empty() {
+            return Err("no RS256 key in the set".into());
+        }
+        Ok(keys)
+    }
+
+    /// Whether no RS256 key is configured (RS256 tokens are then refused).
+    pub fn is_empty(&self) -> bool {
+        self.pem.is_none() && self.jwks.is_empty()
+    }
+
+    fn select(&self, kid: Option<&str>) -> Result<&DecodingKey, AuthError> {
+        let refuse = |why: String| Err(AuthError::InvalidToken(why));
+        match kid {
+            Some(kid) if !self.jwks.is_empty() => match self.jwks.iter().find(|(k, _)| k == kid) {
+                Some((_, key)) => Ok(key),
+                None => refuse(format!("no key with kid {kid:?}")),
+            },
+            _ => match (&self.pem, self.jwks.as_slice()) {
+                (Some(key), _) => Ok(key),
+                (None, [(_, key)]) => Ok(key),
+                (None, []) => refuse("RS256 tokens are not accepted here (no public key configured)".into()),
+                (None, _) => refuse("an RS256 token needs a kid".into()),
+            },
+        }
+    }
+}
+
 /// Auth settings.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// HS256 secret.
     pub jwt_secret: String,
+    /// RS256 public keys (PEM and/or JWKS); empty refuses RS256 tokens.
+    pub rs256: Rs256Keys,
     /// Required `iss`.
     pub issuer: String,
     /// Required `aud`.
@@ -107,7 +202,8 @@ pub struct Auth {
     config: AuthConfig,
     decoding: DecodingKey,
     encoding: EncodingKey,
-    validation: Validation,
+    hs256: Validation,
+    rs256: Validation,
 }
 
 impl std::fmt::Debug for Auth {
@@ -123,15 +219,19 @@ fn now_secs() -> i64 {
 impl Auth {
     /// Builds the verifier.
     pub fn new(config: AuthConfig) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.leeway = 0;
+        let validation = |algorithm| {
+            let mut validation = Validation::new(algorithm);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            validation.leeway = 0;
+            validation
+        };
         Auth {
             decoding: DecodingKey::from_secret(config.jwt_secret.as_bytes()),
             encoding: EncodingKey::from_secret(config.jwt_secret.as_bytes()),
-            validation,
+            hs256: validation(Algorithm::HS256),
+            rs256: validation(Algorithm::RS256),
             config,
         }
     }
@@ -141,11 +241,19 @@ impl Auth {
         &self.config
     }
 
-    /// Verifies a JWT (with or without a `Bearer ` prefix).
+    /// Verifies a JWT (with or without a `Bearer ` prefix): HS256 with the secret, or RS256 with a configured public
+    /// key. Any other algorithm (`none` included) is refused, and each algorithm is checked only with its own kind of
+    /// key, so an RS256 public key can never serve as an HS256 secret.
     pub fn verify_jwt(&self, token: &str) -> Result<Identity, AuthError> {
         let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+        let invalid = |e: jsonwebtoken::errors::Error| AuthError::InvalidToken(e.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
+        let (key, validation) = match header.alg {
+            Algorithm::HS256 => (&self.decoding, &self.hs256),
+            Algorithm::RS256 => (self.config.rs256.select(header.kid.as_deref())?, &self.rs256),
+            other => return Err(AuthError::InvalidToken(format!("algorithm {other:?} is not accepted"))),
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(invalid)?;
         let claims = data.claims;
         let admin = claims.groups.iter().chain(&claims.cognito_groups).any(|g| g == &self.config.admin_group);
         Ok(Identity::User { sub: claims.sub, admin, expires_at: claims.exp })
@@ -225,6 +333,7 @@ mod tests {
     fn auth() -> Auth {
         Auth::new(AuthConfig {
             jwt_secret: "s3cret-s3cret-s3cret".into(),
+            rs256: Rs256Keys::default(),
             issuer: "subsignal".into(),
             audience: "subsignal".into(),
             admin_group: "admin".into(),
@@ -261,6 +370,62 @@ mod tests {
         assert!(a.verify_jwt(&none).is_err());
         let wrong_aud = Auth::new(AuthConfig { audience: "elsewhere".into(), ..a.config().clone() });
         assert!(a.verify_jwt(&wrong_aud.issue("alice", vec![], 60).unwrap()).is_err());
+        let wrong_iss = Auth::new(AuthConfig { issuer: "elsewhere".into(), ..a.config().clone() });
+        assert!(a.verify_jwt(&wrong_iss.issue("alice", vec![], 60).unwrap()).is_err());
+    }
+
+    const RS_KEY: &[u8] = include_bytes!("../../../tests/fixtures/rs256.key.pem");
+    const RS_PUB: &[u8] = include_bytes!("../../../tests/fixtures/rs256.pub.pem");
+    const OTHER_KEY: &[u8] = include_bytes!("../../../tests/fixtures/rs256-other.key.pem");
+    const JWKS: &str = include_str!("../../../tests/fixtures/jwks.json");
+
+    fn rs256_token(key: &[u8], kid: Option<&str>, sub: &str, ttl: i64) -> String {
+        let now = now_secs();
+        let claims =
+            serde_json::json!({"sub": sub, "exp": now + ttl, "iat": now, "iss": "subsignal", "aud": "subsignal"});
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(key).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rs256_with_a_pem_key_beside_hs256_and_api_keys() {
+        let base = auth();
+        let a = Auth::new(AuthConfig {
+            rs256: Rs256Keys { pem: Some(Rs256Keys::pem(RS_PUB).unwrap()), jwks: vec![] },
+            ..base.config().clone()
+        });
+        assert_eq!(a.verify_jwt(&rs256_token(RS_KEY, None, "carol", 60)).unwrap().owner(), "carol");
+        // HS256 and API keys still work on the same API.
+        assert_eq!(a.verify_jwt(&a.issue("alice", vec![], 60).unwrap()).unwrap().owner(), "alice");
+        assert!(a.verify_api_key("k1").is_ok());
+        // Signed by another key, expired: refused.
+        assert!(a.verify_jwt(&rs256_token(OTHER_KEY, None, "carol", 60)).is_err());
+        assert!(a.verify_jwt(&rs256_token(RS_KEY, None, "carol", -5)).is_err());
+        // Without a configured key, RS256 is refused.
+        assert!(base.verify_jwt(&rs256_token(RS_KEY, None, "carol", 60)).is_err());
+        // Algorithm confusion: an HS256 token "signed" with the public key as secret is refused.
+        let confused =
+            Auth::new(AuthConfig { jwt_secret: String::from_utf8(RS_PUB.to_vec()).unwrap(), ..base.config().clone() })
+                .issue("mallory", vec![], 60)
+                .unwrap();
+        assert!(a.verify_jwt(&confused).is_err());
+    }
+
+    #[test]
+    fn rs256_with_a_jwks_selects_the_key_by_kid() {
+        let a = Auth::new(AuthConfig {
+            rs256: Rs256Keys { pem: None, jwks: Rs256Keys::jwks(JWKS).unwrap() },
+            ..auth().config().clone()
+        });
+        assert_eq!(a.verify_jwt(&rs256_token(RS_KEY, Some("test-key-1"), "dave", 60)).unwrap().owner(), "dave");
+        assert_eq!(a.verify_jwt(&rs256_token(OTHER_KEY, Some("test-key-2"), "erin", 60)).unwrap().owner(), "erin");
+        // The right key under the wrong kid is a bad signature; an unknown kid, or none among two keys, is refused.
+        assert!(a.verify_jwt(&rs256_token(OTHER_KEY, Some("test-key-1"), "dave", 60)).is_err());
+        assert!(a.verify_jwt(&rs256_token(RS_KEY, Some("nope"), "dave", 60)).is_err());
+        assert!(a.verify_jwt(&rs256_token(RS_KEY, None, "dave", 60)).is_err());
+        assert!(Rs256Keys::jwks(r#"{"keys": []}"#).is_err());
+        assert!(Rs256Keys::jwks("not json").is_err());
     }
 
     #[test]

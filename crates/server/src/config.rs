@@ -56,6 +56,12 @@ pub struct Settings {
     /// HS256 secret for user JWTs, at least 16 bytes [default: generated once and kept in the data dir].
     #[arg(long, env = "SUBSIGNAL_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// RSA public key (PEM) that verifies RS256 user JWTs, beside HS256 [default: none, RS256 refused].
+    #[arg(long, env = "SUBSIGNAL_JWT_PUBLIC_KEY", value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// JWKS file whose RSA keys verify RS256 user JWTs, chosen by the token's `kid` [default: none].
+    #[arg(long, env = "SUBSIGNAL_JWKS", value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
     /// Required JWT issuer [default: subsignal].
     #[arg(long, env = "SUBSIGNAL_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -96,6 +102,23 @@ pub struct Settings {
     /// Maximum GraphQL query complexity [default: 2000].
     #[arg(long, env = "SUBSIGNAL_MAX_COMPLEXITY", value_name = "N")]
     pub max_complexity: Option<usize>,
+    /// Maximum aliases in one GraphQL document (alias batching amplifies one request into many) [default: 64].
+    #[arg(long, env = "SUBSIGNAL_MAX_ALIASES", value_name = "N")]
+    pub max_aliases: Option<usize>,
+    /// Maximum directives in one GraphQL document [default: 32].
+    #[arg(long, env = "SUBSIGNAL_MAX_DIRECTIVES", value_name = "N")]
+    pub max_directives: Option<usize>,
+    /// Messages per second one WebSocket connection may send (a token bucket holding one second's worth); past it
+    /// the connection is closed with 1008 [default: 100].
+    #[arg(long, env = "SUBSIGNAL_MAX_MESSAGES_PER_SEC", value_name = "N")]
+    pub max_messages_per_sec: Option<u32>,
+    /// WebSocket connections one client address may hold open at once; more are refused with HTTP 429
+    /// [default: 64].
+    #[arg(long, env = "SUBSIGNAL_MAX_CONNECTIONS_PER_ADDR", value_name = "N")]
+    pub max_connections_per_addr: Option<usize>,
+    /// Maximum total size of a request's headers, in bytes; larger requests get HTTP 431 [default: 16384].
+    #[arg(long, env = "SUBSIGNAL_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
     /// Allow schema introspection (GraphiQL needs it) [default: true].
     #[arg(long, env = "SUBSIGNAL_INTROSPECTION", num_args = 0..=1, default_missing_value = "true")]
     pub introspection: Option<bool>,
@@ -133,6 +156,10 @@ pub struct Config {
     pub watermark_interval: Duration,
     /// JWT secret; `None` means generate/keep one in the data dir.
     pub jwt_secret: Option<String>,
+    /// RS256 PEM public key file.
+    pub jwt_public_key: Option<PathBuf>,
+    /// RS256 JWKS file.
+    pub jwks: Option<PathBuf>,
     /// JWT issuer.
     pub jwt_issuer: String,
     /// JWT audience.
@@ -159,6 +186,16 @@ pub struct Config {
     pub max_depth: usize,
     /// Query complexity limit.
     pub max_complexity: usize,
+    /// Aliases per document.
+    pub max_aliases: usize,
+    /// Directives per document.
+    pub max_directives: usize,
+    /// WebSocket messages per second per connection.
+    pub max_messages_per_sec: u32,
+    /// Open WebSocket connections per client address.
+    pub max_connections_per_addr: usize,
+    /// Total request header bytes.
+    pub max_header_bytes: usize,
     /// Introspection on.
     pub introspection: bool,
     /// Built web app folder.
@@ -250,6 +287,10 @@ impl Settings {
         }
         let max_message_bytes =
             range("max-message-bytes", self.max_message_bytes.unwrap_or(240 * 1024), 1024, 16 * 1024 * 1024)?;
+        // Read the RS256 keys now, so that a bad file stops the server at start, named.
+        crate::auth::Rs256Keys::load(self.jwt_public_key.as_deref(), None)
+            .map_err(|reason| invalid("jwt-public-key", reason))?;
+        crate::auth::Rs256Keys::load(None, self.jwks.as_deref()).map_err(|reason| invalid("jwks", reason))?;
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let database = match self.database.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
             None => Database::Sqlite(data_dir.clone()),
@@ -279,6 +320,8 @@ impl Settings {
                 3_600_000,
             )?),
             jwt_secret: self.jwt_secret,
+            jwt_public_key: self.jwt_public_key,
+            jwks: self.jwks,
             jwt_issuer: self.jwt_issuer.unwrap_or_else(|| "subsignal".into()),
             jwt_audience: self.jwt_audience.unwrap_or_else(|| "subsignal".into()),
             admin_group: self.admin_group.unwrap_or_else(|| "admin".into()),
@@ -292,6 +335,21 @@ impl Settings {
             allowed_origins: self.allowed_origins.unwrap_or_default().into_iter().filter(|o| !o.is_empty()).collect(),
             max_depth: range("max-depth", self.max_depth.unwrap_or(16), 2, 256)?,
             max_complexity: range("max-complexity", self.max_complexity.unwrap_or(2000), 10, 1_000_000)?,
+            max_aliases: range("max-aliases", self.max_aliases.unwrap_or(64), 0, 100_000)?,
+            max_directives: range("max-directives", self.max_directives.unwrap_or(32), 0, 100_000)?,
+            max_messages_per_sec: range(
+                "max-messages-per-sec",
+                self.max_messages_per_sec.unwrap_or(100),
+                1,
+                1_000_000,
+            )?,
+            max_connections_per_addr: range(
+                "max-connections-per-addr",
+                self.max_connections_per_addr.unwrap_or(64),
+                1,
+                1_000_000,
+            )?,
+            max_header_bytes: range("max-header-bytes", self.max_header_bytes.unwrap_or(16 * 1024), 1024, 1024 * 1024)?,
             introspection: self.introspection.unwrap_or(true),
             web_dir: self.web_dir.unwrap_or_else(|| PathBuf::from("dist")),
         })
@@ -332,6 +390,9 @@ mod tests {
         let config = Settings { database: Some(url.into()), ..Settings::default() }.resolve().unwrap();
         assert_eq!(config.database, Database::Postgres(url.into()));
         let shown = format!("{config:?}");
+        let err =
+            Settings { jwks: Some("/nonexistent/jwks.json".into()), ..Settings::default() }.resolve().unwrap_err();
+        assert!(err.to_string().starts_with("invalid setting `jwks`"), "{err}");
         assert!(shown.contains("db.example:5433/subsignal") && !shown.contains("hunter2"), "{shown}");
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod orders;
 pub mod schema;
@@ -49,14 +51,17 @@ pub struct AppState {
     pub storage: Storage,
     /// Turns true when the server shuts down; WebSocket connections close with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// Open WebSocket connections per client address.
+    pub(crate) connections: Arc<transport::ConnectionCounts>,
 }
 
 /// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/schema.graphql`, `/dev/*`, `/healthz`, and the web
 /// app at `/`.
 pub fn app(state: AppState) -> Router {
     let web = &state.config.web_dir;
+    let body_limit = tower_http::limit::RequestBodyLimitLayer::new(state.config.max_message_bytes);
     let router = Router::new()
-        .route("/graphql", get(transport::graphql_get).post(transport::graphql_post))
+        .route("/graphql", get(transport::graphql_get).post(transport::graphql_post).layer(body_limit))
         .route(
             "/schema.graphql",
             get(|axum::extract::State(s): axum::extract::State<AppState>| async move { s.schema.sdl() }),
@@ -74,7 +79,7 @@ pub fn app(state: AppState) -> Router {
         );
         router.fallback(move || async move { (axum::http::StatusCode::NOT_FOUND, message) })
     };
-    router.with_state(state)
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers)).with_state(state)
 }
 
 /// Why the server could not start.
@@ -87,6 +92,12 @@ pub enum StartError {
         path: String,
         /// The IO error.
         source: std::io::Error,
+    },
+    /// The RS256 key files could not be used.
+    #[error("RS256 keys: {reason}")]
+    Keys {
+        /// What is wrong with which file.
+        reason: String,
     },
     /// The database failed to open or migrate.
     #[error(transparent)]
@@ -148,8 +159,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let feed = ChangeFeed::new(FEED_WINDOW);
     let storage = Storage::open(&config.database, feed).await?;
+    let rs256 = auth::Rs256Keys::load(config.jwt_public_key.as_deref(), config.jwks.as_deref())
+        .map_err(|reason| StartError::Keys { reason })?;
     let auth = Arc::new(Auth::new(AuthConfig {
         jwt_secret: jwt_secret(&config)?,
+        rs256,
         issuer: config.jwt_issuer.clone(),
         audience: config.jwt_audience.clone(),
         admin_group: config.admin_group.clone(),
@@ -166,6 +180,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Limits {
             max_depth: config.max_depth,
             max_complexity: config.max_complexity,
+            max_aliases: config.max_aliases,
+            max_directives: config.max_directives,
             introspection: config.introspection,
         },
     );
@@ -186,6 +202,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config: config.clone(),
         storage: storage.clone(),
         shutdown: shutdown_rx.clone(),
+        connections: Arc::default(),
     };
     let router = app(state);
     let mut graceful = shutdown_rx.clone();

@@ -1,23 +1,83 @@
 //! Transports: GraphQL over HTTP (`POST /graphql`), GraphiQL (`GET /graphql`), and graphql-transport-ws on the same
 //! path (a WebSocket upgrade of `GET /graphql`), implemented here to the letter of the protocol: ordering, close
 //! codes and limits.
+//!
+//! Limits enforced here (see README, "Running subsignal safely"): request header bytes (431), HTTP body and
+//! WebSocket frame/message size (413 / close 1009), WebSocket connections per client address (429, before the
+//! upgrade), `Origin` allow-list (403), messages per second per connection (close 1008), operations per connection
+//! (an `error` for that id), the connection_init timeout (4408), and the identity's expiry: when a connection's JWT
+//! expires, the connection closes with 4403 (the reference client and subsignal's store reconnect with fresh
+//! credentials and resume with `afterSeq`), and every subscribe re-verifies the credentials first.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::Variables;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, SubscribePayload, SUBPROTOCOL};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 use crate::auth::Identity;
 use crate::AppState;
+
+/// Middleware on every route: a request whose headers (names and values) exceed `max-header-bytes` gets 431 before
+/// any handler runs (hyper's own cap is its read buffer, about 400 KB).
+pub(crate) async fn limit_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if bytes > app.config.max_header_bytes {
+        let message = format!(
+            "Request header fields too large: {bytes} bytes of headers; the limit is {}.",
+            app.config.max_header_bytes
+        );
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message).into_response();
+    }
+    next.run(request).await
+}
+
+/// Open WebSocket connections per client address.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCounts(Mutex<HashMap<IpAddr, usize>>);
+
+/// One open connection of an address; dropping it gives the slot back.
+pub(crate) struct ConnectionSlot {
+    counts: Arc<ConnectionCounts>,
+    addr: IpAddr,
+}
+
+impl ConnectionCounts {
+    fn take(self: &Arc<Self>, addr: IpAddr, max: usize) -> Option<ConnectionSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(addr).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot { counts: self.clone(), addr })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.addr) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.addr);
+            }
+        }
+    }
+}
 
 /// `POST /graphql`.
 pub(crate) async fn graphql_post(
@@ -55,6 +115,16 @@ pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -
             return (StatusCode::FORBIDDEN, "Origin not allowed").into_response();
         }
     }
+    // Without ConnectInfo (a router driven directly, in tests), every caller counts as one address.
+    let addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let max = app.config.max_connections_per_addr;
+    let Some(slot) = app.connections.take(addr, max) else {
+        let message = format!("Too many WebSocket connections from {addr} (the limit is {max}).");
+        return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+    };
     let (mut parts, _) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => upgrade,
@@ -64,8 +134,10 @@ pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -
     let upgrade = upgrade.protocols([SUBPROTOCOL]).max_message_size(limit).max_frame_size(limit);
     let negotiated = upgrade.selected_protocol().is_some();
     upgrade.on_upgrade(move |socket| async move {
+        let _slot = slot;
         if negotiated {
-            Connection::new(app).run(socket).await;
+            let (sink, stream) = socket.split();
+            Connection::new(app).run(sink, stream).await;
         } else {
             close(socket, CloseCode::SubprotocolNotAcceptable, "Subprotocol not acceptable; use graphql-transport-ws")
                 .await;
@@ -91,13 +163,62 @@ enum Outgoing {
     Finished { id: String, generation: u64 },
 }
 
-struct Connection {
+/// The policy-violation close code (RFC 6455): graphql-transport-ws has no code for rate limits.
+const POLICY_VIOLATION: CloseCode = CloseCode::Other(1008);
+
+/// How long a closing connection keeps the socket open so that the client can read the close frame.
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
+
+/// A token bucket holding one second's worth of messages.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(per_sec: u32) -> Self {
+        Bucket { rate: f64::from(per_sec), tokens: f64::from(per_sec), last: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// When a JWT's `exp` (seconds since the epoch) comes, as a tokio instant.
+fn deadline_of(expires_at: i64) -> Instant {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let exp = Duration::from_secs(u64::try_from(expires_at).unwrap_or(0));
+    // Far enough to never fire, yet without overflowing the clock.
+    let left = exp.saturating_sub(now).min(Duration::from_secs(10 * 365 * 86_400));
+    Instant::now() + left
+}
+
+/// Whether a read error means the peer sent a frame or message over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+pub(crate) struct Connection {
     app: AppState,
     init_seen: bool,
     acked: bool,
     identity: Option<Identity>,
+    /// The `connection_init` payload, re-verified at every subscribe.
+    credentials: serde_json::Value,
     operations: HashMap<String, (u64, AbortHandle)>,
     generation: u64,
+    bucket: Bucket,
 }
 
 enum Step {
@@ -107,34 +228,66 @@ enum Step {
 }
 
 impl Connection {
-    fn new(app: AppState) -> Self {
-        Connection { app, init_seen: false, acked: false, identity: None, operations: HashMap::new(), generation: 0 }
+    pub(crate) fn new(app: AppState) -> Self {
+        let bucket = Bucket::new(app.config.max_messages_per_sec);
+        Connection {
+            app,
+            init_seen: false,
+            acked: false,
+            identity: None,
+            credentials: serde_json::Value::Null,
+            operations: HashMap::new(),
+            generation: 0,
+            bucket,
+        }
     }
 
-    async fn run(mut self, socket: WebSocket) {
-        let (mut sink, mut stream) = socket.split();
+    /// Speaks graphql-transport-ws over any message sink and stream (a WebSocket's halves; the fuzz harness passes
+    /// in-memory ones).
+    pub(crate) async fn run<S, R>(mut self, mut sink: S, mut stream: R)
+    where
+        S: Sink<Message> + Unpin,
+        R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    {
         let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
         let init_deadline = tokio::time::sleep(self.app.config.ws_init_timeout);
         tokio::pin!(init_deadline);
+        let expiry = tokio::time::sleep_until(deadline_of(i64::MAX));
+        tokio::pin!(expiry);
+        let mut expiry_armed = false;
         let mut shutdown = self.app.shutdown.clone();
         let close_with = loop {
             let step = tokio::select! {
                 _ = &mut init_deadline, if !self.init_seen => {
                     Step::Close(CloseCode::ConnectionInitTimeout, "Connection initialisation timeout".into())
                 }
+                _ = &mut expiry, if expiry_armed => {
+                    Step::Close(CloseCode::Forbidden, "Forbidden: the token expired; reconnect with a fresh one".into())
+                }
                 _ = shutdown.changed() => Step::Close(CloseCode::GoingAway, "Server is shutting down".into()),
                 incoming = stream.next() => match incoming {
                     None => break None,
+                    Some(Err(e)) if too_big(&e) => {
+                        tracing::debug!(error = %e, "websocket message too big");
+                        let limit = self.app.config.max_message_bytes;
+                        Step::Close(CloseCode::MessageTooBig, format!("Message too big: the limit is {limit} bytes"))
+                    }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "websocket read failed");
-                        let text = e.to_string();
-                        if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
-                            Step::Close(CloseCode::MessageTooBig, "Message too big".into())
-                        } else {
-                            break None;
-                        }
+                        break None;
                     }
-                    Some(Ok(Message::Text(text))) => self.handle(text.as_str(), &out_tx).await,
+                    Some(Ok(_)) if !self.bucket.take() => {
+                        let rate = self.app.config.max_messages_per_sec;
+                        Step::Close(POLICY_VIOLATION, format!("Rate limit exceeded: more than {rate} messages per second"))
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        let step = self.handle(text.as_str(), &out_tx).await;
+                        if let (false, Some(exp)) = (expiry_armed, self.identity.as_ref().and_then(Identity::expires_at)) {
+                            expiry.as_mut().reset(deadline_of(exp));
+                            expiry_armed = true;
+                        }
+                        step
+                    }
                     Some(Ok(Message::Binary(_))) => Step::Close(CloseCode::BadRequest, "Binary messages are not accepted".into()),
                     Some(Ok(Message::Close(_))) => break None,
                     Some(Ok(_)) => Step::Continue,
@@ -164,7 +317,19 @@ impl Connection {
             handle.abort();
         }
         if let Some((code, reason)) = close_with {
-            let _ = sink.send(close_frame(code, &reason)).await;
+            if sink.send(close_frame(code, &reason)).await.is_ok() {
+                // Keep the socket open briefly, reading (and dropping) what still arrives, so that the client reads
+                // the close frame before the TCP connection goes: closing with unread input would reset it, and a
+                // reset can destroy the close frame in flight.
+                let _ = tokio::time::timeout(CLOSE_LINGER, async {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
         }
     }
 
@@ -182,7 +347,8 @@ impl Connection {
                     );
                 }
                 self.init_seen = true;
-                match self.app.auth.from_params(&payload.unwrap_or_default()) {
+                self.credentials = payload.unwrap_or_default();
+                match self.app.auth.from_params(&self.credentials) {
                     Ok(identity) => {
                         self.identity = identity;
                         self.acked = true;
@@ -202,6 +368,14 @@ impl Connection {
                         CloseCode::SubscriberAlreadyExists,
                         format!("Subscriber for {id} already exists"),
                     );
+                }
+                // Credentials are checked again at every subscribe: an expired token starts nothing.
+                if let Err(e) = self.app.auth.from_params(&self.credentials) {
+                    let error = serde_json::json!({
+                        "message": format!("Unauthenticated: {e}"),
+                        "extensions": {"code": subsignal_protocol::change::error_code::UNAUTHENTICATED}
+                    });
+                    return Step::Send(ServerMessage::Error { id, payload: vec![error] });
                 }
                 if self.operations.len() >= self.app.config.max_subscriptions {
                     let error = serde_json::json!({
@@ -241,6 +415,29 @@ async fn run_operation(
     payload: SubscribePayload,
     out: mpsc::Sender<Outgoing>,
 ) {
+    use futures_util::FutureExt;
+    let stream = stream_operation(app, identity, id.clone(), payload, out.clone());
+    if let Err(panic) = std::panic::AssertUnwindSafe(stream).catch_unwind().await {
+        // A bug, not the client's doing: log it, and end the operation with an `error` naming only a reference.
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let error = crate::schema::internal(format!("operation {id} panicked: {what}"));
+        let error = serde_json::to_value(error.into_server_error(async_graphql::Pos::default())).unwrap_or_default();
+        let _ = out.send(Outgoing::Frame(ServerMessage::Error { id: id.clone(), payload: vec![error] })).await;
+    }
+    let _ = out.send(Outgoing::Finished { id, generation }).await;
+}
+
+async fn stream_operation(
+    app: AppState,
+    identity: Option<Identity>,
+    id: String,
+    payload: SubscribePayload,
+    out: mpsc::Sender<Outgoing>,
+) {
     let mut request = async_graphql::Request::new(payload.query)
         .variables(Variables::from_json(payload.variables.unwrap_or_default()));
     if let Some(name) = payload.operation_name {
@@ -250,28 +447,21 @@ async fn run_operation(
         request = request.data(identity);
     }
     let mut responses = app.schema.execute_stream(request);
-    let mut ended_by_error = false;
     while let Some(response) = responses.next().await {
-        let message = if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
             // An error-only result ends the operation with `error`, and no `complete` follows.
-            ended_by_error = true;
             let errors = response.errors.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
-            ServerMessage::Error { id: id.clone(), payload: errors }
-        } else {
-            ServerMessage::Next { id: id.clone(), payload: serde_json::to_value(&response).unwrap_or_default() }
-        };
+            let _ = out.send(Outgoing::Frame(ServerMessage::Error { id, payload: errors })).await;
+            return;
+        }
+        let message =
+            ServerMessage::Next { id: id.clone(), payload: serde_json::to_value(&response).unwrap_or_default() };
         // A full queue waits here: the subscription reads at its own cursor, so waiting loses nothing.
         if out.send(Outgoing::Frame(message)).await.is_err() {
             return;
         }
-        if ended_by_error {
-            break;
-        }
     }
-    if !ended_by_error {
-        let _ = out.send(Outgoing::Frame(ServerMessage::Complete { id: id.clone() })).await;
-    }
-    let _ = out.send(Outgoing::Finished { id, generation }).await;
+    let _ = out.send(Outgoing::Frame(ServerMessage::Complete { id })).await;
 }
 
 /// Query of `GET /dev/token`.
