@@ -297,6 +297,11 @@ impl Ws {
         self.socket.send(Message::Text(text.into())).await.expect("send");
     }
 
+    /// Sends raw text, ignoring a failure (the server may close mid-send when the text breaks a limit).
+    pub async fn send_text_lenient(&mut self, text: &str) {
+        let _ = self.socket.send(Message::Text(text.into())).await;
+    }
+
     /// Subscribes `id` to `onOrderChanged(afterSeq)`.
     pub async fn subscribe_changes(&mut self, id: &str, after: Option<i64>) {
         self.send(json!({"type": "subscribe", "id": id, "payload": {"query": ON_ORDER_CHANGED, "variables": {"after": after}}}))

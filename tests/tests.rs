@@ -6,6 +6,11 @@
 mod http_api;
 // graphql-transport-ws ordering and close codes with hand-written frames.
 mod ws_protocol;
+// Security cases: RS256/JWKS beside HS256 and API keys, refused and expiring tokens, owner isolation under attack,
+// document limits, frame/rate/connection/header limits, server memory under floods.
+mod security;
+// The fuzz corpus (fuzz/corpus) replayed through the fuzz targets' entry points.
+mod fuzz_corpus;
 // Subscriptions: owner isolation, worker steps in order, TTL expiry, afterSeq replay, retention.
 mod subscriptions;
 // Stream workers: retries, dead letters, parallel keys.
