@@ -237,7 +237,7 @@ fn install_tools() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(9);
+    let mut steps = Steps::new(10);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
     let postgres_url = steps
@@ -309,6 +309,17 @@ fn test() -> Result<()> {
     steps.run("browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc)", || {
         wasm::wasm_tests(&mut tally)?;
         wasm::npm_tests(&mut tally)
+    })?;
+    steps.run("200 mutations through the flaky network profile (netsim, npm store in Chromium)", || {
+        run_counting(
+            Command::new("node")
+                .args(["--test", "--test-reporter=tap", "e2e/flaky.e2e.mjs"])
+                .current_dir(root().join("tests/js"))
+                .env("SUBSIGNAL_BIN", &bin)
+                .env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store"))
+                .env("CHROMIUM", "/usr/bin/chromium"),
+            &mut tally,
+        )
     })?;
     steps.run("the web app: trunk build --release, then end to end in Chromium", || {
         build_web_app()?;

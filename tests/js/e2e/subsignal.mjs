@@ -58,3 +58,37 @@ export class Subsignal {
 
   get http() { return `http://${this.addr}`; }
 }
+
+/**
+ * Starts `subsignal netsim` in front of `upstream` on free ports; resolves with `{ child, addr, control, stop() }`.
+ * @param {{ upstream: string, profile?: string, seed?: number }} options
+ */
+export function startNetsim({ upstream, profile = "none", seed = 42 }) {
+  const bin = process.env.SUBSIGNAL_BIN;
+  if (!bin) throw new Error("SUBSIGNAL_BIN is not set: run this through `cargo xtask`");
+  const child = spawn(bin, ["netsim", "--listen", "127.0.0.1:0", "--upstream", upstream, "--control", "127.0.0.1:0",
+    "--profile", profile, "--seed", String(seed)], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+  return new Promise((resolve, reject) => {
+    const found = {};
+    const timer = setTimeout(() => reject(new Error("netsim did not start within 20 s")), 20_000);
+    child.once("exit", (code) => reject(new Error(`netsim exited with ${code}`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const listen = line.match(/netsim is listening on (\S+)/);
+      const control = line.match(/control API: (http:\/\/[^/\s]+)/);
+      if (listen) found.addr = listen[1];
+      if (control) found.control = control[1];
+      if (found.addr && found.control) {
+        clearTimeout(timer);
+        resolve({
+          child, ...found,
+          async stop() {
+            if (child.exitCode !== null) return;
+            const exited = new Promise((r) => child.once("exit", r));
+            child.kill("SIGTERM");
+            await exited;
+          },
+        });
+      }
+    });
+  });
+}

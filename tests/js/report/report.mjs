@@ -2,13 +2,12 @@
 // server-driven and optimistic modes, behind `subsignal netsim`, and write a markdown table and an SVG chart.
 // Run by `cargo xtask report` (which builds the release server and the app); inputs come from the environment and
 // a missing one fails loudly. Figures are measurements of one run on this machine, never assertions.
-import { spawn, execSync } from "node:child_process";
+import { execSync } from "node:child_process";
 import { writeFileSync, mkdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
-import { Subsignal } from "../e2e/subsignal.mjs";
+import { Subsignal, startNetsim } from "../e2e/subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -19,23 +18,6 @@ const out = need("REPORT_OUT");
 const perMode = Number(process.env.REPORT_ORDERS ?? 5);
 const profiles = (process.env.REPORT_PROFILES ?? "none,5g,lte,fast-4g,slow-4g,slow-3g,flaky").split(",");
 
-function startNetsim(bin, upstream) {
-  const child = spawn(bin, ["netsim", "--listen", "127.0.0.1:0", "--upstream", upstream, "--control", "127.0.0.1:0",
-    "--profile", "none", "--seed", "42"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
-  return new Promise((resolve, reject) => {
-    const found = {};
-    const timer = setTimeout(() => reject(new Error("netsim did not start within 20 s")), 20_000);
-    child.once("exit", (code) => reject(new Error(`netsim exited with ${code}`)));
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const listen = line.match(/netsim is listening on (\S+)/);
-      const control = line.match(/control API: (http:\/\/[^/\s]+)/);
-      if (listen) found.addr = listen[1];
-      if (control) found.control = control[1];
-      if (found.addr && found.control) { clearTimeout(timer); resolve({ child, ...found }); }
-    });
-  });
-}
-
 const quantile = (xs, q) => {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -45,7 +27,8 @@ const fmt = (x) => (Number.isFinite(x) ? `${Math.round(x)}` : "–");
 
 const server = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 0 });
 await server.start();
-const netsim = await startNetsim(need("SUBSIGNAL_BIN"), server.addr);
+need("SUBSIGNAL_BIN");
+const netsim = await startNetsim({ upstream: server.addr });
 const browser = await chromium.launch({
   executablePath: need("CHROMIUM"),
   args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -98,7 +81,7 @@ try {
   }
 } finally {
   await browser.close();
-  netsim.child.kill("SIGTERM");
+  await netsim.stop();
   await server.stop();
 }
 
