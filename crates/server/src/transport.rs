@@ -331,6 +331,8 @@ impl Connection {
                 .await;
             }
         }
+        // Completes the closing handshake: answers a client's close frame (or flushes ours) before the socket goes.
+        let _ = tokio::time::timeout(CLOSE_LINGER, sink.close()).await;
     }
 
     async fn handle(&mut self, text: &str, out: &mpsc::Sender<Outgoing>) -> Step {
