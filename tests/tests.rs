@@ -6,6 +6,8 @@
 mod http_api;
 // graphql-transport-ws ordering and close codes with hand-written frames.
 mod ws_protocol;
+// The AppSync real-time protocol on /graphql/realtime: every message type and error, API key and JWT, isolation.
+mod appsync;
 // Security cases: RS256/JWKS beside HS256 and API keys, refused and expiring tokens, owner isolation under attack,
 // document limits, frame/rate/connection/header limits, server memory under floods.
 mod security;

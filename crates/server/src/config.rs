@@ -93,6 +93,13 @@ pub struct Settings {
     /// Operations one WebSocket connection may run at once [default: 100].
     #[arg(long, env = "SUBSIGNAL_MAX_SUBSCRIPTIONS", value_name = "N")]
     pub max_subscriptions: Option<usize>,
+    /// How often the AppSync real-time endpoint (/graphql/realtime) sends `ka`, in ms [default: 60000].
+    #[arg(long, env = "SUBSIGNAL_APPSYNC_KA_INTERVAL_MS", value_name = "MS")]
+    pub appsync_ka_interval_ms: Option<u64>,
+    /// `connectionTimeoutMs` in the AppSync `connection_ack`: AWS clients reconnect after this long without `ka`;
+    /// must exceed the ka interval [default: 300000].
+    #[arg(long, env = "SUBSIGNAL_APPSYNC_CONNECTION_TIMEOUT_MS", value_name = "MS")]
+    pub appsync_connection_timeout_ms: Option<u64>,
     /// Origins allowed to open WebSockets, comma-separated; empty allows any [default: empty].
     #[arg(long, env = "SUBSIGNAL_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
@@ -180,6 +187,10 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Operations per connection.
     pub max_subscriptions: usize,
+    /// AppSync real-time `ka` interval.
+    pub appsync_ka_interval: Duration,
+    /// AppSync real-time `connectionTimeoutMs`.
+    pub appsync_connection_timeout: Duration,
     /// WebSocket Origin allow-list (empty: any).
     pub allowed_origins: Vec<String>,
     /// Query depth limit.
@@ -266,6 +277,13 @@ impl Settings {
     /// Applies defaults and checks every value.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let ms = Duration::from_millis;
+        let appsync_ka = range("appsync-ka-interval-ms", self.appsync_ka_interval_ms.unwrap_or(60_000), 10, 3_600_000)?;
+        let appsync_timeout = range(
+            "appsync-connection-timeout-ms",
+            self.appsync_connection_timeout_ms.unwrap_or(subsignal_protocol::appsync::DEFAULT_CONNECTION_TIMEOUT_MS),
+            appsync_ka + 1,
+            86_400_000,
+        )?;
         let api_keys = self
             .api_keys
             .unwrap_or_default()
@@ -332,6 +350,8 @@ impl Settings {
             ws_init_timeout: ms(range("ws-init-timeout-ms", self.ws_init_timeout_ms.unwrap_or(3000), 100, 600_000)?),
             max_message_bytes,
             max_subscriptions: range("max-subscriptions", self.max_subscriptions.unwrap_or(100), 1, 10_000)?,
+            appsync_ka_interval: ms(appsync_ka),
+            appsync_connection_timeout: ms(appsync_timeout),
             allowed_origins: self.allowed_origins.unwrap_or_default().into_iter().filter(|o| !o.is_empty()).collect(),
             max_depth: range("max-depth", self.max_depth.unwrap_or(16), 2, 256)?,
             max_complexity: range("max-complexity", self.max_complexity.unwrap_or(2000), 10, 1_000_000)?,

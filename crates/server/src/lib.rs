@@ -5,6 +5,7 @@
 //! [`start`] runs everything; [`app`] builds the router alone, for tests that drive it directly.
 #![deny(missing_docs)]
 
+mod appsync;
 pub mod auth;
 pub mod config;
 #[doc(hidden)]
@@ -55,13 +56,15 @@ pub struct AppState {
     pub(crate) connections: Arc<transport::ConnectionCounts>,
 }
 
-/// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/schema.graphql`, `/dev/*`, `/healthz`, and the web
+/// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/graphql/realtime` (AppSync's real-time protocol),
+/// `/schema.graphql`, `/dev/*`, `/healthz`, and the web
 /// app at `/`.
 pub fn app(state: AppState) -> Router {
     let web = &state.config.web_dir;
     let body_limit = tower_http::limit::RequestBodyLimitLayer::new(state.config.max_message_bytes);
     let router = Router::new()
         .route("/graphql", get(transport::graphql_get).post(transport::graphql_post).layer(body_limit))
+        .route("/graphql/realtime", get(appsync::realtime))
         .route(
             "/schema.graphql",
             get(|axum::extract::State(s): axum::extract::State<AppState>| async move { s.schema.sdl() }),

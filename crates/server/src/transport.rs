@@ -109,26 +109,9 @@ pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
             .into_response();
     }
-    if !app.config.allowed_origins.is_empty() {
-        let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !app.config.allowed_origins.iter().any(|o| o == origin) {
-            return (StatusCode::FORBIDDEN, "Origin not allowed").into_response();
-        }
-    }
-    // Without ConnectInfo (a router driven directly, in tests), every caller counts as one address.
-    let addr = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
-    let max = app.config.max_connections_per_addr;
-    let Some(slot) = app.connections.take(addr, max) else {
-        let message = format!("Too many WebSocket connections from {addr} (the limit is {max}).");
-        return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
-    };
-    let (mut parts, _) = request.into_parts();
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
+    let (slot, upgrade, _) = match admit(&app, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
     let limit = app.config.max_message_bytes;
     let upgrade = upgrade.protocols([SUBPROTOCOL]).max_message_size(limit).max_frame_size(limit);
@@ -145,8 +128,36 @@ pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -
     })
 }
 
+/// The checks every WebSocket endpoint makes before upgrading: the `Origin` allow-list (403) and the per-address
+/// connection cap (429). Gives the connection's slot (dropping it frees the slot), the upgrade, and the request's
+/// parts (headers and URI, for endpoints that read credentials from them).
+pub(crate) async fn admit(
+    app: &AppState,
+    request: Request,
+) -> Result<(ConnectionSlot, WebSocketUpgrade, axum::http::request::Parts), Response> {
+    if !app.config.allowed_origins.is_empty() {
+        let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !app.config.allowed_origins.iter().any(|o| o == origin) {
+            return Err((StatusCode::FORBIDDEN, "Origin not allowed").into_response());
+        }
+    }
+    // Without ConnectInfo (a router driven directly, in tests), every caller counts as one address.
+    let addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let max = app.config.max_connections_per_addr;
+    let Some(slot) = app.connections.take(addr, max) else {
+        let message = format!("Too many WebSocket connections from {addr} (the limit is {max}).");
+        return Err((StatusCode::TOO_MANY_REQUESTS, message).into_response());
+    };
+    let (mut parts, _) = request.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, app).await.map_err(IntoResponse::into_response)?;
+    Ok((slot, upgrade, parts))
+}
+
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
-fn close_frame(code: CloseCode, reason: &str) -> Message {
+pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Message {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -154,34 +165,35 @@ fn close_frame(code: CloseCode, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code: code.code(), reason: reason[..end].into() }))
 }
 
-async fn close(mut socket: WebSocket, code: CloseCode, reason: &str) {
+pub(crate) async fn close(mut socket: WebSocket, code: CloseCode, reason: &str) {
     let _ = socket.send(close_frame(code, reason)).await;
 }
 
-enum Outgoing {
-    Frame(ServerMessage),
+/// What an operation's task sends to its connection: a message (`M`, the protocol's server message), or that it ended.
+pub(crate) enum Outgoing<M = ServerMessage> {
+    Frame(M),
     Finished { id: String, generation: u64 },
 }
 
 /// The policy-violation close code (RFC 6455): graphql-transport-ws has no code for rate limits.
-const POLICY_VIOLATION: CloseCode = CloseCode::Other(1008);
+pub(crate) const POLICY_VIOLATION: CloseCode = CloseCode::Other(1008);
 
 /// How long a closing connection keeps the socket open so that the client can read the close frame.
-const CLOSE_LINGER: Duration = Duration::from_millis(500);
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_millis(500);
 
 /// A token bucket holding one second's worth of messages.
-struct Bucket {
+pub(crate) struct Bucket {
     rate: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
-    fn new(per_sec: u32) -> Self {
+    pub(crate) fn new(per_sec: u32) -> Self {
         Bucket { rate: f64::from(per_sec), tokens: f64::from(per_sec), last: Instant::now() }
     }
 
-    fn take(&mut self) -> bool {
+    pub(crate) fn take(&mut self) -> bool {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
         self.last = now;
@@ -195,7 +207,7 @@ impl Bucket {
 }
 
 /// When a JWT's `exp` (seconds since the epoch) comes, as a tokio instant.
-fn deadline_of(expires_at: i64) -> Instant {
+pub(crate) fn deadline_of(expires_at: i64) -> Instant {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let exp = Duration::from_secs(u64::try_from(expires_at).unwrap_or(0));
     // Far enough to never fire, yet without overflowing the clock.
@@ -204,7 +216,7 @@ fn deadline_of(expires_at: i64) -> Instant {
 }
 
 /// Whether a read error means the peer sent a frame or message over the size limit.
-fn too_big(error: &axum::Error) -> bool {
+pub(crate) fn too_big(error: &axum::Error) -> bool {
     let text = error.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
 }
@@ -316,23 +328,7 @@ impl Connection {
         for (_, (_, handle)) in self.operations.drain() {
             handle.abort();
         }
-        if let Some((code, reason)) = close_with {
-            if sink.send(close_frame(code, &reason)).await.is_ok() {
-                // Keep the socket open briefly, reading (and dropping) what still arrives, so that the client reads
-                // the close frame before the TCP connection goes: closing with unread input would reset it, and a
-                // reset can destroy the close frame in flight.
-                let _ = tokio::time::timeout(CLOSE_LINGER, async {
-                    while let Some(Ok(message)) = stream.next().await {
-                        if matches!(message, Message::Close(_)) {
-                            break;
-                        }
-                    }
-                })
-                .await;
-            }
-        }
-        // Completes the closing handshake: answers a client's close frame (or flushes ours) before the socket goes.
-        let _ = tokio::time::timeout(CLOSE_LINGER, sink.close()).await;
+        finish(sink, stream, close_with).await;
     }
 
     async fn handle(&mut self, text: &str, out: &mpsc::Sender<Outgoing>) -> Step {
@@ -409,6 +405,32 @@ impl Connection {
     }
 }
 
+/// Ends a connection: sends the close frame if there is one, lingers so that the client can read it, and completes
+/// the closing handshake.
+pub(crate) async fn finish<S, R>(mut sink: S, mut stream: R, close_with: Option<(CloseCode, String)>)
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    if let Some((code, reason)) = close_with {
+        if sink.send(close_frame(code, &reason)).await.is_ok() {
+            // Keep the socket open briefly, reading (and dropping) what still arrives, so that the client reads
+            // the close frame before the TCP connection goes: closing with unread input would reset it, and a
+            // reset can destroy the close frame in flight.
+            let _ = tokio::time::timeout(CLOSE_LINGER, async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    // Completes the closing handshake: answers a client's close frame (or flushes ours) before the socket goes.
+    let _ = tokio::time::timeout(CLOSE_LINGER, sink.close()).await;
+}
+
 async fn run_operation(
     app: AppState,
     identity: Option<Identity>,
@@ -421,16 +443,38 @@ async fn run_operation(
     let stream = stream_operation(app, identity, id.clone(), payload, out.clone());
     if let Err(panic) = std::panic::AssertUnwindSafe(stream).catch_unwind().await {
         // A bug, not the client's doing: log it, and end the operation with an `error` naming only a reference.
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let what = panic_text(&*panic);
         let error = crate::schema::internal(format!("operation {id} panicked: {what}"));
         let error = serde_json::to_value(error.into_server_error(async_graphql::Pos::default())).unwrap_or_default();
         let _ = out.send(Outgoing::Frame(ServerMessage::Error { id: id.clone(), payload: vec![error] })).await;
     }
     let _ = out.send(Outgoing::Finished { id, generation }).await;
+}
+
+/// What a panic carried, as text.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// A GraphQL request for the schema, carrying the caller's verified identity (never one from the request).
+pub(crate) fn graphql_request(
+    query: String,
+    variables: Option<serde_json::Value>,
+    operation_name: Option<String>,
+    identity: Option<Identity>,
+) -> async_graphql::Request {
+    let mut request = async_graphql::Request::new(query).variables(Variables::from_json(variables.unwrap_or_default()));
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(identity) = identity {
+        request = request.data(identity);
+    }
+    request
 }
 
 async fn stream_operation(
@@ -440,14 +484,7 @@ async fn stream_operation(
     payload: SubscribePayload,
     out: mpsc::Sender<Outgoing>,
 ) {
-    let mut request = async_graphql::Request::new(payload.query)
-        .variables(Variables::from_json(payload.variables.unwrap_or_default()));
-    if let Some(name) = payload.operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(identity) = identity {
-        request = request.data(identity);
-    }
+    let request = graphql_request(payload.query, payload.variables, payload.operation_name, identity);
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
         if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
