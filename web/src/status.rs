@@ -128,6 +128,7 @@ impl Events {
                     RowChange::Removed { expired: true, .. } => ("EXPIRED", None),
                     RowChange::Removed { .. } => ("REMOVE", None),
                 };
+                let fresh = row.as_ref().and_then(|r| r.get("version")).and_then(Value::as_i64) == Some(1);
                 let (latency_ms, cause, server_driven) = this
                     .timing
                     .try_update_value(|t| {
@@ -137,7 +138,9 @@ impl Events {
                             return (Some(now - at), "since submit", !optimistic);
                         }
                         match (op, previous) {
-                            ("INSERT", None) => match t.submits.pop_front() {
+                            // A new order (version 1): the event of one of our submissions. Rows a snapshot
+                            // brings in are older, and must not take a submission's place.
+                            ("INSERT", None) if fresh => match t.submits.pop_front() {
                                 Some((at, optimistic)) => (Some(now - at), "since submit", !optimistic),
                                 None => (None, "", false),
                             },

@@ -310,16 +310,22 @@ fn test() -> Result<()> {
         wasm::wasm_tests(&mut tally)?;
         wasm::npm_tests(&mut tally)
     })?;
-    steps.run("200 mutations through the flaky network profile (netsim, npm store in Chromium)", || {
-        run_counting(
-            Command::new("node")
-                .args(["--test", "--test-reporter=tap", "e2e/flaky.e2e.mjs"])
-                .current_dir(root().join("tests/js"))
-                .env("SUBSIGNAL_BIN", &bin)
-                .env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store"))
-                .env("CHROMIUM", "/usr/bin/chromium"),
-            &mut tally,
-        )
+    steps.run("mutations through a bad network: 200 via `flaky`, 1000 via `chaos` (RELIABILITY case 10)", || {
+        for (profile, mutations) in [("flaky", "200"), ("chaos", "1000")] {
+            run_counting(
+                Command::new("node")
+                    .args(["--test", "--test-reporter=tap", "e2e/flaky.e2e.mjs"])
+                    .current_dir(root().join("tests/js"))
+                    .env("SUBSIGNAL_BIN", &bin)
+                    .env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store"))
+                    .env("CHROMIUM", "/usr/bin/chromium")
+                    .env("FLAKY_PROFILE", profile)
+                    .env("FLAKY_MUTATIONS", mutations)
+                    .env("FLAKY_PROFILES_FILE", root().join("tests/js/e2e/chaos-profiles.toml")),
+                &mut tally,
+            )?;
+        }
+        Ok(())
     })?;
     steps.run("the web app: trunk build --release, then end to end in Chromium", || {
         build_web_app()?;

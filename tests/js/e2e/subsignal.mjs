@@ -61,13 +61,13 @@ export class Subsignal {
 
 /**
  * Starts `subsignal netsim` in front of `upstream` on free ports; resolves with `{ child, addr, control, stop() }`.
- * @param {{ upstream: string, profile?: string, seed?: number }} options
+ * @param {{ upstream: string, profile?: string, seed?: number, profilesFile?: string }} options
  */
-export function startNetsim({ upstream, profile = "none", seed = 42 }) {
+export function startNetsim({ upstream, profile = "none", seed = 42, profilesFile }) {
   const bin = process.env.SUBSIGNAL_BIN;
   if (!bin) throw new Error("SUBSIGNAL_BIN is not set: run this through `cargo xtask`");
   const child = spawn(bin, ["netsim", "--listen", "127.0.0.1:0", "--upstream", upstream, "--control", "127.0.0.1:0",
-    "--profile", profile, "--seed", String(seed)], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
+    "--profile", profile, "--seed", String(seed), ...(profilesFile ? ["--profiles-file", profilesFile] : [])], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NO_COLOR: "1" } });
   return new Promise((resolve, reject) => {
     const found = {};
     const timer = setTimeout(() => reject(new Error("netsim did not start within 20 s")), 20_000);

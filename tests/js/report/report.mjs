@@ -47,6 +47,7 @@ try {
     const loadStart = Date.now();
     await page.goto(`http://${netsim.addr}/?as=alice`);
     await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    await page.locator(".orders .loading").waitFor({ state: "detached" });
     const loadMs = Date.now() - loadStart;
     for (const optimistic of [false, true]) {
       const toggle = page.getByLabel(/mode/);
@@ -76,6 +77,7 @@ try {
       // The log and chart accumulate; later reads of this page would mix modes, so keep per-mode slices.
       await page.reload();
       await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+      await page.locator(".orders .loading").waitFor({ state: "detached" });
     }
     await context.close();
   }

@@ -50,6 +50,7 @@ async function signIn(user, viewport) {
   page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
   await page.goto(`${server.http}/?as=${user}`);
   await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+  await page.locator(".orders .loading").waitFor({ state: "detached" });
   return { context, page };
 }
 
@@ -136,17 +137,20 @@ test("optimistic mode shows the order at once and a conflict is explained", asyn
   await order(page, "Optimist").waitFor({ timeout: 2_000 });
   await order(page, "Optimist").and(page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
 
-  // Offline, a cancel waits in the queue while the worker moves the order on; back online, the replayed cancel meets
-  // a newer version, and the app explains the conflict instead of swallowing it.
+  // Offline, an optimistic cancel shows at once and waits in the queue while the worker moves the order on; back
+  // online, the replayed cancel meets a newer version: the app rolls the row back to the server's state and explains
+  // the conflict instead of swallowing it.
   await page.getByLabel(/mode/).uncheck();
   await page.getByLabel("Name").fill("Racer");
   await page.getByLabel("Email").fill("race@example.com");
   await page.getByRole("button", { name: "Place order" }).click();
   const racer = order(page, "Racer");
   await racer.and(page.locator("[data-status=SUBMITTED]")).waitFor();
+  await page.getByLabel(/mode/).check();
   restarting = true; // the browser reports the refused requests while offline
   await page.context().setOffline(true);
   await racer.getByRole("button", { name: "Cancel order" }).click();
+  await racer.and(page.locator("[data-status=CANCELLED]")).waitFor({ timeout: 2_000 });
   await page.getByTestId("connection").filter({ hasText: "1 queued" }).waitFor();
   await page.waitForTimeout(2500); // the worker ships the order meanwhile
   await page.context().setOffline(false);
