@@ -4,7 +4,8 @@
 // Amplify derives the real-time URL from the GraphQL endpoint: for a non-AWS host it appends `/realtime` (so
 // http://host/graphql → /graphql/realtime) and always uses the wss:// scheme. These tests serve plain HTTP, so the
 // WebSocket class given to Amplify (Node 20 has no global WebSocket) is `ws` with wss:// turned into ws://; a real
-// deployment puts TLS in front instead.
+// deployment puts TLS in front instead. The file takes about 15 s more than its tests: Amplify arms an un-cleared
+// 15 s connection_init timer (CONNECTION_INIT_TIMEOUT) at each handshake, which keeps Node alive until it fires.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
