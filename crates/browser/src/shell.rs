@@ -184,17 +184,7 @@ fn random_u64() -> u64 {
 
 /// A version-4 UUID for a `clientMutationId`.
 fn uuid_v4() -> String {
-    let (a, b) = (random_u64(), random_u64());
-    let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
-    let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xFFFF,
-        a & 0xFFFF,
-        b >> 48,
-        b & 0xFFFF_FFFF_FFFF
-    )
+    subsignal_store::uuid_v4(random_u64(), random_u64())
 }
 
 fn warn(message: &str) {

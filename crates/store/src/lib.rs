@@ -28,4 +28,5 @@ mod tests;
 pub use collection::{CollectionConfig, CollectionStats, RowChange};
 pub use connection::{ConnectionConfig, ConnectionStatus};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
+pub use rng::uuid_v4;
 pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig};

@@ -42,3 +42,17 @@ pub(crate) fn backoff_ceiling(base_ms: u64, cap_ms: u64, failures: u32) -> u64 {
 pub(crate) fn backoff_delay(rng: &mut Rng, base_ms: u64, cap_ms: u64, failures: u32) -> u64 {
     rng.up_to(backoff_ceiling(base_ms, cap_ms, failures))
 }
+
+/// Formats 128 random bits as a version-4 UUID (the form servers expect of a `clientMutationId`).
+pub fn uuid_v4(a: u64, b: u64) -> String {
+    let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+    let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xFFFF,
+        a & 0xFFFF,
+        b >> 48,
+        b & 0xFFFF_FFFF_FFFF
+    )
+}

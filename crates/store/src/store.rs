@@ -569,18 +569,7 @@ impl Store {
     }
 
     fn new_mutation_id(&mut self) -> String {
-        let (a, b) = (self.rng.next_u64(), self.rng.next_u64());
-        // Formatted as a version-4 UUID so servers that expect one accept it.
-        let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-        let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xFFFF,
-            a & 0xFFFF,
-            b >> 48,
-            b & 0xFFFF_FFFF_FFFF
-        )
+        crate::rng::uuid_v4(self.rng.next_u64(), self.rng.next_u64())
     }
 
     fn mutate(&mut self, mut mutation: Mutation, out: &mut Vec<Output>) {

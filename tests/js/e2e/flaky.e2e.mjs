@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { Subsignal, startNetsim } from "./subsignal.mjs";
+import { Subsignal, startNetsim, launchChromium } from "./subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -46,11 +45,7 @@ window.store = store;
   server = new Subsignal({ web: site, stepDelayMs: 0 });
   await server.start();
   netsim = await startNetsim({ upstream: server.addr, profile: PROFILE, seed: 7, profilesFile: PROFILES_FILE });
-  browser = await chromium.launch({
-    executablePath: need("CHROMIUM"),
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

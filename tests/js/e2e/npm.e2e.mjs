@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { Subsignal } from "./subsignal.mjs";
+import { Subsignal, launchChromium } from "./subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -27,11 +26,7 @@ before(async () => {
   cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
   server = new Subsignal({ web: site, stepDelayMs: 1000 });
   await server.start();
-  browser = await chromium.launch({
-    executablePath: need("CHROMIUM"),
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -92,3 +92,18 @@ export function startNetsim({ upstream, profile = "none", seed = 42, profilesFil
     });
   });
 }
+
+/**
+ * Debian's Chromium, headless, through playwright-core (never a downloaded browser). The path comes from CHROMIUM.
+ * The flags keep it from reaching the internet at start, and let it run as root.
+ */
+export async function launchChromium() {
+  const executablePath = process.env.CHROMIUM;
+  if (!executablePath) throw new Error("CHROMIUM is not set: run this through `cargo xtask`");
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({
+    executablePath,
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}

@@ -6,8 +6,7 @@ import { execSync } from "node:child_process";
 import { writeFileSync, mkdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { Subsignal, startNetsim } from "../e2e/subsignal.mjs";
+import { Subsignal, startNetsim, launchChromium } from "../e2e/subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -29,11 +28,7 @@ const server = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 0 }
 await server.start();
 need("SUBSIGNAL_BIN");
 const netsim = await startNetsim({ upstream: server.addr });
-const browser = await chromium.launch({
-  executablePath: need("CHROMIUM"),
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 const rows = [];
 try {
   for (const name of profiles) {

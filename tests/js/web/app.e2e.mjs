@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { Subsignal } from "../e2e/subsignal.mjs";
+import { Subsignal, launchChromium } from "../e2e/subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -25,11 +24,7 @@ before(async () => {
   server = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 400 });
   await server.start();
   server.listen = server.addr; // restarts come back on the same address
-  browser = await chromium.launch({
-    executablePath: need("CHROMIUM"),
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
