@@ -61,6 +61,14 @@ export interface StoreOptions {
   connection?: ConnectionConfig;
   /** Collections to keep live from the start. */
   collections?: CollectionConfig[];
+  /**
+   * `"appsync"` speaks the AWS AppSync real-time protocol (subprotocol `graphql-ws`, `ka` liveness, `start`/`stop`);
+   * AppSync never replays, so collections take a fresh snapshot after every reconnect. Default
+   * `"graphql-transport-ws"`.
+   */
+  protocol?: "graphql-transport-ws" | "appsync";
+  /** AppSync: the real-time endpoint if it differs from `wsUrl`; `?header=…&payload=e30=` is appended for you. */
+  realtimeUrl?: string | null;
 }
 
 /** The optimistic effect of a mutation on one row, shown until the server answers. */

@@ -36,5 +36,5 @@ pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
     CollectionConfig, CollectionStats, CollectionView, ConnectionConfig, ConnectionStatus, FieldError, Mutation,
-    MutationError, Optimistic, PendingMutation, RowChange, Status,
+    MutationError, Optimistic, PendingMutation, Protocol, RowChange, Status,
 };

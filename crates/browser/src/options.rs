@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use subsignal_store::{CollectionConfig, ConnectionConfig};
+use subsignal_store::{CollectionConfig, ConnectionConfig, Protocol};
 
 /// Where the server is, how to authenticate, and where to keep the offline queue.
 ///
@@ -15,7 +15,8 @@ pub struct StoreOptions {
     /// The graphql-transport-ws endpoint, e.g. `wss://host/graphql`.
     pub ws_url: String,
     /// The `connection_init` payload, e.g. `{"Authorization": "Bearer <jwt>"}`; its string entries are also sent as
-    /// HTTP headers.
+    /// HTTP headers. In AppSync mode it is the authorization header object (plus `host`): `{"x-api-key": …}` or
+    /// `{"Authorization": …}`.
     #[serde(default)]
     pub auth: Option<Value>,
     /// A bearer token: shorthand for `auth = {"Authorization": "Bearer <token>"}` (ignored when `auth` is set).
@@ -33,6 +34,15 @@ pub struct StoreOptions {
     /// Collections to keep live from the start (more can be added with `watch`).
     #[serde(default)]
     pub collections: Vec<CollectionConfig>,
+    /// The WebSocket protocol: `"graphql-transport-ws"` (default) or `"appsync"` (AWS AppSync's real-time protocol,
+    /// subprotocol `graphql-ws`; no replay, so collections take a fresh snapshot after every reconnect).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// AppSync mode: the real-time endpoint, when it differs from `wsUrl` (e.g.
+    /// `wss://<id>.appsync-realtime-api.<region>.amazonaws.com/graphql`, or `wss://host/graphql/realtime`). The store
+    /// appends `?header=<base64 JSON>&payload=e30=` itself.
+    #[serde(default)]
+    pub realtime_url: Option<String>,
 }
 
 fn default_http_timeout_ms() -> u32 {
@@ -51,7 +61,16 @@ impl StoreOptions {
             http_timeout_ms: default_http_timeout_ms(),
             connection: ConnectionConfig::default(),
             collections: Vec::new(),
+            protocol: Protocol::TransportWs,
+            realtime_url: None,
         }
+    }
+
+    /// Speaks AWS AppSync's real-time protocol on this endpoint (see [`StoreOptions::realtime_url`]).
+    pub fn appsync(mut self, realtime_url: impl Into<String>) -> Self {
+        self.protocol = Protocol::AppSync;
+        self.realtime_url = Some(realtime_url.into());
+        self
     }
 
     /// Authenticates with a bearer token (`{"Authorization": "Bearer <token>"}`).
@@ -88,6 +107,21 @@ impl StoreOptions {
     pub fn collection(mut self, config: CollectionConfig) -> Self {
         self.collections.push(config);
         self
+    }
+
+    /// The WebSocket URL to open: `realtimeUrl` in AppSync mode (if set), else `wsUrl`.
+    pub(crate) fn socket_url(&self) -> &str {
+        match (self.protocol, &self.realtime_url) {
+            (Protocol::AppSync, Some(url)) => url,
+            _ => &self.ws_url,
+        }
+    }
+
+    /// The host (and port) of `httpUrl`: AppSync's `host` entry of the authorization header object.
+    pub(crate) fn http_host(&self) -> Option<String> {
+        let rest = self.http_url.split_once("://").map_or(self.http_url.as_str(), |(_, rest)| rest);
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        (!host.is_empty()).then(|| host.to_owned())
     }
 
     /// The auth payload to use: `auth`, else one built from `token`.

@@ -199,6 +199,8 @@ impl BrowserStore {
         config.connection = options.connection.clone();
         config.auth = options.auth_payload();
         config.collections = options.collections.clone();
+        config.protocol = options.protocol;
+        config.host = options.http_host();
         let inner = Rc::new(Inner {
             store: RefCell::new(Store::new(config)),
             options,
@@ -396,7 +398,7 @@ impl Inner {
 
     fn carry_out(this: &Rc<Self>, output: Output) {
         match output {
-            Output::OpenSocket { socket } => Self::open_socket(this, socket),
+            Output::OpenSocket { socket, subprotocol, query } => Self::open_socket(this, socket, &subprotocol, query),
             Output::CloseSocket { socket, code, reason } => {
                 let removed = this.sockets.borrow_mut().remove(&socket);
                 if let Some(s) = removed {
@@ -405,10 +407,11 @@ impl Inner {
             }
             Output::Send { socket, message } => {
                 let text = serde_json::to_string(&message).expect("client messages serialize");
-                if let Some(s) = this.sockets.borrow().get(&socket) {
-                    // A failed send means the socket is closing: its close event follows.
-                    let _ = s.ws.send_with_str(&text);
-                }
+                this.send(socket, &text);
+            }
+            Output::SendAppSync { socket, message } => {
+                let text = serde_json::to_string(&message).expect("client messages serialize");
+                this.send(socket, &text);
             }
             Output::Http(request) => Self::http(this, request),
             Output::Row { collection, change } => {
@@ -460,11 +463,24 @@ impl Inner {
         }
     }
 
-    fn open_socket(this: &Rc<Self>, socket: u64) {
-        let ws = match WebSocket::new_with_str(&this.options.ws_url, "graphql-transport-ws") {
+    fn send(&self, socket: u64, text: &str) {
+        if let Some(s) = self.sockets.borrow().get(&socket) {
+            // A failed send means the socket is closing: its close event follows.
+            let _ = s.ws.send_with_str(text);
+        }
+    }
+
+    fn open_socket(this: &Rc<Self>, socket: u64, subprotocol: &str, query: Option<String>) {
+        let base = this.options.socket_url();
+        let url = match query {
+            Some(q) if base.contains('?') => format!("{base}&{q}"),
+            Some(q) => format!("{base}?{q}"),
+            None => base.to_owned(),
+        };
+        let ws = match WebSocket::new_with_str(&url, subprotocol) {
             Ok(ws) => ws,
             Err(e) => {
-                let reason = format!("cannot open {}: {e:?}", this.options.ws_url);
+                let reason = format!("cannot open {}: {e:?}", this.options.socket_url());
                 return Self::feed(this, Input::SocketClosed { socket, code: 1006, reason });
             }
         };

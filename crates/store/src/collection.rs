@@ -3,6 +3,9 @@
 //! A collection holds the *confirmed* rows (what the server's change log says) and, on top of them, overlays of
 //! pending mutations. Readers see the overlays applied; every change to what a reader sees is reported as a
 //! [`RowChange`] for exactly the rows it touched.
+//!
+//! In AppSync mode ([`Protocol::AppSync`](crate::Protocol)) nothing is replayed, so there is no gap repair: events are
+//! applied by `seq` and row `version` ([`Collection::feed_unchained`]), and a fresh snapshot follows every reconnect.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -229,6 +232,8 @@ pub(crate) struct Collection {
     buffer: BTreeMap<i64, Event>,
     /// The active subscription's id.
     pub(crate) sub_id: Option<String>,
+    /// AppSync: `start_ack` arrived for `sub_id`.
+    pub(crate) sub_acked: bool,
     pub(crate) snapshot: Option<SnapshotFetch>,
     /// True until a snapshot completes, and again after `CURSOR_EXPIRED`.
     pub(crate) needs_snapshot: bool,
@@ -265,6 +270,7 @@ impl Collection {
             last_seq: None,
             buffer: BTreeMap::new(),
             sub_id: None,
+            sub_acked: false,
             snapshot: None,
             needs_snapshot: true,
             retry_at: None,
@@ -336,6 +342,51 @@ impl Collection {
         self.apply(event, changes);
         self.drain(changes);
         Feed::Applied
+    }
+
+    /// Feeds one event in AppSync mode, where nothing is ever replayed and so `prevSeq` gaps cannot be filled: while a
+    /// snapshot is due the event waits in the buffer; afterwards anything after `lastSeq` applies at once, each row
+    /// guarded by its version (a stale image never overwrites a newer one).
+    pub(crate) fn feed_unchained(&mut self, event: Event, changes: &mut Vec<RowChange>) -> Feed {
+        if self.needs_snapshot || self.last_seq.is_none() {
+            if self.buffer.len() >= MAX_BUFFER {
+                // Too much arrived during one snapshot: take another one.
+                self.buffer.clear();
+                self.snapshot = None;
+            }
+            self.buffer.insert(event.env.seq, event);
+            return Feed::Duplicate;
+        }
+        if self.last_seq.is_some_and(|last| event.env.seq <= last) {
+            self.stats.duplicates += 1;
+            return Feed::Duplicate;
+        }
+        self.apply(event, changes);
+        Feed::Applied
+    }
+
+    /// AppSync mode: a fresh snapshot is due (after a reconnect or a lost subscription).
+    pub(crate) fn resync(&mut self) {
+        self.needs_snapshot = true;
+        self.snapshot = None;
+        self.sub_acked = false;
+        self.buffer.clear();
+    }
+
+    /// The events buffered while a snapshot was fetched, in seq order.
+    pub(crate) fn take_buffer(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.buffer).into_values().collect()
+    }
+
+    /// Applies events that arrived during a snapshot and are newer than it.
+    pub(crate) fn apply_after_snapshot(&mut self, events: Vec<Event>, changes: &mut Vec<RowChange>) {
+        for event in events {
+            if self.last_seq.is_some_and(|last| event.env.seq <= last) {
+                self.stats.duplicates += 1;
+            } else {
+                self.apply(event, changes);
+            }
+        }
     }
 
     /// Applies buffered events that now chain on, dropping those that became duplicates.

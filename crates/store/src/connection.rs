@@ -1,11 +1,20 @@
-//! The graphql-transport-ws client state machine: open, `connection_init`, ack, keep-alive, close and reconnect.
+//! The client connection state machine: open, `connection_init`, ack, keep-alive, close and reconnect.
 //!
 //! It knows nothing about collections: it turns socket events and frames into [`ConnEvent`]s for the store, and
 //! emits socket outputs itself. Every socket gets a fresh number, so events from a socket the machine has already
 //! abandoned are recognised and ignored.
+//!
+//! It speaks one of two [`Protocol`]s. graphql-transport-ws (the default) keeps a quiet socket alive with `ping`s.
+//! The AWS AppSync real-time protocol has no pings: the server sends `ka` frames, and a socket on which no frame at all
+//! arrives for the `connectionTimeoutMs` of its `connection_ack` is declared dead and replaced. The store always speaks
+//! in graphql-transport-ws terms (`subscribe`, `complete`); in AppSync mode this machine translates them to `start`
+//! (its `data` a JSON string of `{query, variables}`, `extensions.authorization` the auth object plus `host`) and
+//! `stop`, and reports `start_ack`/`data`/`error`/`complete` as the same events.
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
+use subsignal_protocol::appsync;
 use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage};
 
 use crate::rng::{backoff_delay, Rng};
@@ -38,6 +47,29 @@ impl Default for ConnectionConfig {
             pong_timeout_ms: 5_000,
             backoff_base_ms: 500,
             backoff_cap_ms: 30_000,
+        }
+    }
+}
+
+/// The WebSocket protocol the store speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// graphql-transport-ws (subprotocol `graphql-transport-ws`): `afterSeq` replay, `ping`/`pong` keep-alive.
+    #[default]
+    #[serde(rename = "graphql-transport-ws", alias = "transportWs")]
+    TransportWs,
+    /// The AWS AppSync real-time protocol (subprotocol `graphql-ws`): `ka` liveness, `start`/`stop`, no replay, so
+    /// every collection takes a fresh snapshot after each (re)connect.
+    #[serde(rename = "appsync", alias = "appSync")]
+    AppSync,
+}
+
+impl Protocol {
+    /// The WebSocket subprotocol to request.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Self::TransportWs => "graphql-transport-ws",
+            Self::AppSync => appsync::SUBPROTOCOL,
         }
     }
 }
@@ -87,6 +119,8 @@ pub(crate) enum ConnEvent {
     Error { id: String, errors: Vec<Value> },
     /// A `complete` for an operation id.
     Complete { id: String },
+    /// AppSync's `start_ack`: the subscription is registered, so a snapshot taken from now on misses nothing.
+    Started { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,11 +147,54 @@ pub(crate) struct Connection {
     failures: u32,
     next_socket: u64,
     auth: Option<Value>,
+    protocol: Protocol,
+    /// AppSync: the `host` entry of the authorization header object.
+    host: Option<String>,
+    /// AppSync: the `connectionTimeoutMs` of the last `connection_ack`.
+    ka_timeout_ms: u64,
 }
 
 impl Connection {
-    pub(crate) fn new(cfg: ConnectionConfig, auth: Option<Value>) -> Self {
-        Self { cfg, state: State::Disconnected, wanted: false, online: true, failures: 0, next_socket: 1, auth }
+    pub(crate) fn new(cfg: ConnectionConfig, auth: Option<Value>, protocol: Protocol, host: Option<String>) -> Self {
+        Self {
+            cfg,
+            state: State::Disconnected,
+            wanted: false,
+            online: true,
+            failures: 0,
+            next_socket: 1,
+            auth,
+            protocol,
+            host,
+            ka_timeout_ms: appsync::DEFAULT_CONNECTION_TIMEOUT_MS,
+        }
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// AppSync's authorization header object: the auth object's entries plus `host`.
+    fn header_object(&self) -> Value {
+        let mut map = match &self.auth {
+            Some(Value::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        if let Some(host) = &self.host {
+            map.insert("host".to_owned(), json!(host));
+        }
+        Value::Object(map)
+    }
+
+    /// What the shell appends to the WebSocket URL: AppSync's `header=<base64 JSON>&payload=e30=` (base64
+    /// percent-encoded), nothing for graphql-transport-ws.
+    fn url_query(&self) -> Option<String> {
+        if self.protocol != Protocol::AppSync {
+            return None;
+        }
+        let header = base64::engine::general_purpose::STANDARD.encode(self.header_object().to_string());
+        let header = header.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+        Some(format!("header={header}&payload=e30%3D"))
     }
 
     /// How many sockets this machine has asked for.
@@ -166,6 +243,9 @@ impl Connection {
     pub(crate) fn next_wake(&self) -> Option<u64> {
         match self.state {
             State::Opening { deadline, .. } | State::Handshaking { deadline, .. } => Some(deadline),
+            State::Live { last_rx, .. } if self.protocol == Protocol::AppSync => {
+                Some(last_rx.saturating_add(self.ka_timeout_ms))
+            }
             State::Live { last_rx, ping_sent: None, .. } => Some(last_rx.saturating_add(self.cfg.ping_interval_ms)),
             State::Live { ping_sent: Some(sent), .. } => Some(sent.saturating_add(self.cfg.pong_timeout_ms)),
             State::Backoff { retry_at } => Some(retry_at),
@@ -223,7 +303,11 @@ impl Connection {
     fn open(&mut self, now: u64, out: &mut Vec<Output>) {
         let socket = self.next_socket;
         self.next_socket += 1;
-        out.push(Output::OpenSocket { socket });
+        out.push(Output::OpenSocket {
+            socket,
+            subprotocol: self.protocol.subprotocol().to_owned(),
+            query: self.url_query(),
+        });
         self.state = State::Opening { socket, deadline: now.saturating_add(self.cfg.connect_timeout_ms) };
     }
 
@@ -259,7 +343,13 @@ impl Connection {
 
     pub(crate) fn on_opened(&mut self, socket: u64, now: u64, out: &mut Vec<Output>) {
         if let State::Opening { socket: current, .. } = self.state {
-            if current == socket {
+            if current == socket && self.protocol == Protocol::AppSync {
+                out.push(Output::SendAppSync {
+                    socket,
+                    message: appsync::ClientMessage::ConnectionInit { payload: None },
+                });
+                self.state = State::Handshaking { socket, deadline: now.saturating_add(self.cfg.ack_timeout_ms) };
+            } else if current == socket {
                 out.push(Output::Send {
                     socket,
                     message: ClientMessage::ConnectionInit { payload: self.auth.clone() },
@@ -312,6 +402,9 @@ impl Connection {
             State::Live { socket: current, .. } if current == socket => true,
             _ => return,
         };
+        if self.protocol == Protocol::AppSync {
+            return self.on_appsync_frame(socket, acked, text, now, rng, out, ev);
+        }
         let message: ServerMessage = match serde_json::from_str(text) {
             Ok(message) => message,
             Err(_) => return self.fail(now, CloseCode::BadResponse, "unreadable frame", rng, out, ev),
@@ -338,6 +431,52 @@ impl Connection {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn on_appsync_frame(
+        &mut self,
+        socket: u64,
+        acked: bool,
+        text: &str,
+        now: u64,
+        rng: &mut Rng,
+        out: &mut Vec<Output>,
+        ev: &mut Vec<ConnEvent>,
+    ) {
+        use appsync::ServerMessage as M;
+        let message: M = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(_) => return self.fail(now, CloseCode::BadResponse, "unreadable frame", rng, out, ev),
+        };
+        // Any frame, `ka` or not, proves the socket alive.
+        if let State::Live { last_rx, .. } = &mut self.state {
+            *last_rx = now;
+        }
+        match message {
+            M::ConnectionAck { payload } if !acked => {
+                self.failures = 0;
+                self.ka_timeout_ms = payload.connection_timeout_ms.max(1);
+                self.state = State::Live { socket, last_rx: now, ping_sent: None };
+                ev.push(ConnEvent::Up);
+            }
+            M::ConnectionError { payload } => {
+                if payload.errors.iter().any(|e| e.error_type == appsync::error_type::UNAUTHORIZED) {
+                    ev.push(ConnEvent::AuthRejected);
+                }
+                self.fail(now, CloseCode::Terminated, "connection_error", rng, out, ev);
+            }
+            M::ConnectionAck { .. } | M::Ka => {}
+            _ if !acked => {}
+            M::StartAck { id } => ev.push(ConnEvent::Started { id }),
+            M::Data { id, payload } => ev.push(ConnEvent::Next { id, payload }),
+            M::Error { id: Some(id), payload } => {
+                let errors = payload.errors.iter().map(appsync_error).collect();
+                ev.push(ConnEvent::Error { id, errors });
+            }
+            M::Error { id: None, .. } => self.fail(now, CloseCode::BadResponse, "connection error", rng, out, ev),
+            M::Complete { id } => ev.push(ConnEvent::Complete { id }),
+        }
+    }
+
     /// Fires whatever deadlines have passed, including one that firing a deadline sets for now (a zero backoff).
     pub(crate) fn tick(&mut self, now: u64, rng: &mut Rng, out: &mut Vec<Output>, ev: &mut Vec<ConnEvent>) {
         for _ in 0..4 {
@@ -356,6 +495,13 @@ impl Connection {
             State::Handshaking { deadline, .. } if now >= deadline => {
                 self.fail(now, CloseCode::ConnectionAckTimeout, "connection_ack timeout", rng, out, ev);
             }
+            State::Live { last_rx, .. }
+                if self.protocol == Protocol::AppSync && now >= last_rx.saturating_add(self.ka_timeout_ms) =>
+            {
+                self.fail(now, CloseCode::Terminated, "ka timeout", rng, out, ev);
+            }
+            // AppSync has no pings.
+            State::Live { .. } if self.protocol == Protocol::AppSync => {}
             State::Live { ping_sent: Some(sent), .. } if now >= sent.saturating_add(self.cfg.pong_timeout_ms) => {
                 self.fail(now, CloseCode::Terminated, "keep-alive timeout", rng, out, ev);
             }
@@ -370,14 +516,41 @@ impl Connection {
         }
     }
 
-    /// Sends a message if the connection is live; returns whether it was sent.
+    /// Sends a message if the connection is live; returns whether it was sent. In AppSync mode `subscribe` goes out
+    /// as `start` and `complete` as `stop`.
     pub(crate) fn send(&self, message: ClientMessage, out: &mut Vec<Output>) -> bool {
-        match self.state {
-            State::Live { socket, .. } => {
-                out.push(Output::Send { socket, message });
-                true
-            }
-            _ => false,
+        let State::Live { socket, .. } = self.state else { return false };
+        if self.protocol == Protocol::TransportWs {
+            out.push(Output::Send { socket, message });
+            return true;
         }
+        let message = match message {
+            ClientMessage::Subscribe { id, payload } => {
+                let data =
+                    json!({ "query": payload.query, "variables": payload.variables.unwrap_or_else(|| json!({})) });
+                appsync::ClientMessage::Start {
+                    id,
+                    payload: appsync::StartPayload {
+                        data: data.to_string(),
+                        extensions: Some(appsync::StartExtensions { authorization: self.header_object() }),
+                    },
+                }
+            }
+            ClientMessage::Complete { id } => appsync::ClientMessage::Stop { id },
+            _ => return false,
+        };
+        out.push(Output::SendAppSync { socket, message });
+        true
     }
+}
+
+/// An AppSync error as a GraphQL error, its `errorType` as `extensions.code` (`UnauthorizedException` as
+/// `UNAUTHENTICATED`, so the store asks for fresh credentials).
+fn appsync_error(error: &appsync::AppSyncError) -> Value {
+    let code = if error.error_type == appsync::error_type::UNAUTHORIZED {
+        subsignal_protocol::change::error_code::UNAUTHENTICATED
+    } else {
+        error.error_type.as_str()
+    };
+    json!({ "message": error.message, "extensions": { "code": code, "errorType": error.error_type } })
 }

@@ -12,6 +12,16 @@
 //! 2. carry out every [`Output`] in order (open/close/send on sockets, perform HTTP requests, publish row changes);
 //! 3. arm one timer for [`Store::next_wake_ms`] and feed [`Input::Tick`] when it fires.
 //!
+//! With [`StoreConfig::protocol`] set to [`Protocol::AppSync`] the same collections and mutations run against an AWS
+//! AppSync(-compatible) endpoint: the real-time protocol for subscriptions (`ka` liveness, `start`/`stop`, the
+//! authorization header object in the URL and in every `start`), HTTP GraphQL with the same auth headers for snapshots
+//! and mutations. AppSync has no `afterSeq` and never replays missed events, so the `prevSeq` gap repair cannot work
+//! there: after every (re)connect, and after a subscription ends or fails, each collection resubscribes and, once
+//! `start_ack` says the subscription runs, takes a fresh snapshot (the delta-sync way); events arriving during the
+//! snapshot are buffered and applied on top of it when newer than its `seq`, and afterwards every event newer than
+//! `lastSeq` applies at once, each row guarded by its `version`. What AppSync itself never delivers (TTL expiries,
+//! writes that bypass the API) shows up only at the next snapshot.
+//!
 //! Rows are read through [`Store::collection`]; a [`RowChange`] names the one row that changed, so per-row signals
 //! update only the row they hold, and the key list changes only on insertion and removal.
 #![deny(missing_docs)]
@@ -26,7 +36,7 @@ mod store;
 mod tests;
 
 pub use collection::{CollectionConfig, CollectionStats, RowChange};
-pub use connection::{ConnectionConfig, ConnectionStatus};
+pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
 pub use rng::uuid_v4;
 pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig};

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use subsignal_protocol::appsync;
 use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::{ClientMessage, SubscribePayload};
 
 use crate::collection::{Collection, CollectionConfig, CollectionStats, Feed, RowChange};
-use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus};
+use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Protocol};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
 use crate::rng::{backoff_delay, Rng};
 
@@ -24,18 +25,32 @@ pub struct StoreConfig {
     #[serde(default)]
     pub connection: ConnectionConfig,
     /// The `connection_init` payload, e.g. `{"Authorization": "Bearer <jwt>"}`; its string entries are also sent as
-    /// HTTP headers.
+    /// HTTP headers. In AppSync mode it is the authorization header object (with `host` added from [`StoreConfig::host`]),
+    /// sent in the URL and in every `start`.
     #[serde(default)]
     pub auth: Option<Value>,
     /// The collections to keep live.
     #[serde(default)]
     pub collections: Vec<CollectionConfig>,
+    /// The WebSocket protocol: graphql-transport-ws (default) or AppSync's (JSON `"appsync"`).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// AppSync mode: the host of the HTTP GraphQL endpoint, sent as `host` in the authorization header object.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 impl StoreConfig {
     /// A config with default timeouts, no auth and no collections.
     pub fn new(seed: u64) -> Self {
-        Self { seed, connection: ConnectionConfig::default(), auth: None, collections: Vec::new() }
+        Self {
+            seed,
+            connection: ConnectionConfig::default(),
+            auth: None,
+            collections: Vec::new(),
+            protocol: Protocol::TransportWs,
+            host: None,
+        }
     }
 }
 
@@ -139,10 +154,14 @@ pub struct HttpRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Output {
-    /// Open a WebSocket (subprotocol `graphql-transport-ws`) and report it under this number.
+    /// Open a WebSocket with this subprotocol (and URL query) and report it under this number.
     OpenSocket {
         /// The socket's number, used in every later input and output about it.
         socket: u64,
+        /// The subprotocol to request: `graphql-transport-ws`, or `graphql-ws` for AppSync.
+        subprotocol: String,
+        /// Append this to the WebSocket URL after `?` (AppSync: `header=<base64 JSON>&payload=e30%3D`).
+        query: Option<String>,
     },
     /// Close this socket; the store already treats it as gone and ignores anything more from it.
     CloseSocket {
@@ -159,6 +178,13 @@ pub enum Output {
         socket: u64,
         /// The message.
         message: ClientMessage,
+    },
+    /// Send an AppSync message on this socket (AppSync mode only; serialize with `serde_json::to_string`).
+    SendAppSync {
+        /// The socket's number.
+        socket: u64,
+        /// The message.
+        message: appsync::ClientMessage,
     },
     /// Perform an HTTP request.
     Http(HttpRequest),
@@ -214,7 +240,7 @@ enum RequestOwner {
 ///
 /// let mut store = Store::new(StoreConfig::new(42));
 /// let outputs = store.handle(0, Input::Connect);
-/// assert_eq!(outputs[0], Output::OpenSocket { socket: 1 });
+/// assert!(matches!(outputs[0], Output::OpenSocket { socket: 1, .. }));
 /// ```
 #[derive(Debug)]
 pub struct Store {
@@ -237,7 +263,7 @@ pub struct Store {
 impl Store {
     /// A store with the given configuration, disconnected until [`Input::Connect`].
     pub fn new(config: StoreConfig) -> Self {
-        let conn = Connection::new(config.connection.clone(), config.auth);
+        let conn = Connection::new(config.connection.clone(), config.auth, config.protocol, config.host);
         let last_status = Status { connection: conn.status(), pending_mutations: 0 };
         Self {
             conn,
@@ -372,9 +398,14 @@ impl Store {
         for event in events {
             match event {
                 ConnEvent::Up => {
+                    let appsync = self.appsync();
                     for c in &mut self.collections {
                         c.retry_at = None;
                         c.failures = 0;
+                        if appsync {
+                            // No replay in AppSync: whatever happened while away is only in a fresh snapshot.
+                            c.resync();
+                        }
                     }
                     self.queue.retry_at = None;
                     self.queue.failures = 0;
@@ -406,7 +437,11 @@ impl Store {
                         self.auth_required = true;
                         out.push(Output::AuthRequired);
                     }
+                    let appsync = self.appsync();
                     let c = &mut self.collections[i];
+                    if appsync {
+                        c.resync();
+                    }
                     if expired {
                         c.needs_snapshot = true;
                         c.clear_buffer();
@@ -419,7 +454,15 @@ impl Store {
                     let Some(i) = self.owner_of(&id) else { continue };
                     self.subs.remove(&id);
                     self.collections[i].sub_id = None;
+                    if self.appsync() {
+                        self.collections[i].resync();
+                    }
                     self.schedule_collection_retry(i);
+                }
+                ConnEvent::Started { id } => {
+                    if let Some(i) = self.owner_of(&id) {
+                        self.collections[i].sub_acked = true;
+                    }
                 }
             }
         }
@@ -438,7 +481,11 @@ impl Store {
             Err(warning) => return out.push(Output::Warning(warning)),
         };
         let mut changes = Vec::new();
-        let fed = self.collections[i].feed(event, &mut changes);
+        let fed = if self.appsync() {
+            self.collections[i].feed_unchained(event, &mut changes)
+        } else {
+            self.collections[i].feed(event, &mut changes)
+        };
         self.emit_rows(i, changes, out);
         match fed {
             Feed::Applied => self.collections[i].failures = 0,
@@ -483,6 +530,19 @@ impl Store {
             }
             c.retry_at = None;
         }
+        if self.conn.protocol() == Protocol::AppSync {
+            // Subscribe first and snapshot once `start_ack` says the subscription runs: events that arrive meanwhile
+            // are buffered and applied on top of the snapshot, so nothing between the two is lost.
+            if c.sub_id.is_none() {
+                return self.subscribe(i, None, out);
+            }
+            let head_unsettled = self.queue.head_sent
+                && self.queue.items.front().and_then(|m| m.mutation.collection.as_deref()) == Some(c.cfg.name.as_str());
+            if c.needs_snapshot && c.sub_acked && c.snapshot.is_none() && !head_unsettled {
+                self.request_page(i, None, out);
+            }
+            return;
+        }
         if c.needs_snapshot {
             // A snapshot must not overlap a mutation of this collection that may have committed but not settled:
             // otherwise its result could not tell whether the snapshot already reflects it.
@@ -492,20 +552,30 @@ impl Store {
                 self.request_page(i, None, out);
             }
         } else if c.sub_id.is_none() {
-            let id = format!("s{}", self.next_sub);
-            self.next_sub += 1;
-            let c = &mut self.collections[i];
-            let payload = SubscribePayload {
-                query: c.cfg.subscription.clone(),
-                operation_name: None,
-                variables: Some(json!({ "afterSeq": c.last_seq })),
-                extensions: None,
-            };
-            if self.conn.send(ClientMessage::Subscribe { id: id.clone(), payload }, out) {
-                c.sub_id = Some(id.clone());
-                c.stats.subscriptions += 1;
-                self.subs.insert(id, c.cfg.name.clone());
-            }
+            let variables = json!({ "afterSeq": c.last_seq });
+            self.subscribe(i, Some(variables), out);
+        }
+    }
+
+    fn appsync(&self) -> bool {
+        self.conn.protocol() == Protocol::AppSync
+    }
+
+    fn subscribe(&mut self, i: usize, variables: Option<Value>, out: &mut Vec<Output>) {
+        let id = match self.conn.protocol() {
+            Protocol::TransportWs => format!("s{}", self.next_sub),
+            // AWS clients use UUIDs; AppSync servers may expect them.
+            Protocol::AppSync => self.new_mutation_id(),
+        };
+        self.next_sub += 1;
+        let c = &mut self.collections[i];
+        let payload =
+            SubscribePayload { query: c.cfg.subscription.clone(), operation_name: None, variables, extensions: None };
+        if self.conn.send(ClientMessage::Subscribe { id: id.clone(), payload }, out) {
+            c.sub_id = Some(id.clone());
+            c.sub_acked = false;
+            c.stats.subscriptions += 1;
+            self.subs.insert(id, c.cfg.name.clone());
         }
     }
 
@@ -562,8 +632,11 @@ impl Store {
         }
         let items = std::mem::take(&mut fetch.items);
         let mut changes = Vec::new();
+        let appsync = self.appsync();
         let c = &mut self.collections[i];
+        let buffered = if appsync { c.take_buffer() } else { Vec::new() };
         c.replace(items, first_seq, &mut changes);
+        c.apply_after_snapshot(buffered, &mut changes);
         c.failures = 0;
         self.emit_rows(i, changes, out);
     }

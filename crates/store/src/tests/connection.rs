@@ -13,7 +13,7 @@ use crate::{ConnectionConfig, ConnectionStatus, Input, Output, Store};
 fn init_carries_auth_and_ack_makes_it_live() {
     let mut store = Store::new(config(vec![]));
     let out = store.handle(0, Input::Connect);
-    assert_eq!(out[0], Output::OpenSocket { socket: 1 });
+    assert!(matches!(out[0], Output::OpenSocket { socket: 1, .. }));
     assert_eq!(last_status(&out), Some(ConnectionStatus::Connecting { attempt: 0 }));
     let out = store.handle(5, Input::SocketOpened { socket: 1 });
     assert_eq!(

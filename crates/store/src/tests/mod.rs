@@ -1,5 +1,6 @@
 //! Unit and property tests, with shared fixtures: a scripted server speaks through these helpers.
 
+mod appsync;
 mod collection;
 mod connection;
 mod model;
@@ -58,7 +59,7 @@ pub(crate) fn last_status(out: &[Output]) -> Option<ConnectionStatus> {
 }
 
 pub(crate) fn opened_socket(out: &[Output]) -> Option<u64> {
-    out.iter().find_map(|o| if let Output::OpenSocket { socket } = o { Some(*socket) } else { None })
+    out.iter().find_map(|o| if let Output::OpenSocket { socket, .. } = o { Some(*socket) } else { None })
 }
 
 /// The `(id, afterSeq)` of every `subscribe` among the outputs.

@@ -371,7 +371,7 @@ impl Harness {
             self.check_invariants();
             for output in out {
                 match output {
-                    Output::OpenSocket { socket } => {
+                    Output::OpenSocket { socket, .. } => {
                         self.model.reset_socket(Some(socket));
                         inputs.push_back(Input::SocketOpened { socket });
                     }
