@@ -233,7 +233,7 @@ pub const ORDER_FIELDS: &str =
 
 /// The subscription tests use.
 pub const ON_ORDER_CHANGED: &str =
-    "subscription($after: Int) { onOrderChanged(afterSeq: $after) { seq prevSeq op key version expired order { id owner status version } } }";
+    "subscription($after: Int) { onOrderChanged(afterSeq: $after) { seq prevSeq op key version expired clientMutationId order { id owner status version } } }";
 
 /// A valid order input.
 pub fn sample_input(name: &str) -> Value {

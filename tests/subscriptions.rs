@@ -150,7 +150,20 @@ async fn a_cursor_ahead_of_the_log_is_refused(backend: Backend) {
     assert_eq!(msg["payload"][0]["extensions"]["code"], "CURSOR_EXPIRED");
 }
 
+async fn an_event_echoes_the_client_mutation_id_of_its_write(backend: Backend) {
+    let t = TestServer::start_with(backend, |s| Settings { step_delay_ms: Some(60_000), ..s }).await;
+    let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
+    ws.subscribe_changes("1", Some(0)).await;
+    t.client("alice").create_order("Echo", Some("m-echo")).await;
+    let change = ws.next_real_change().await;
+    assert_eq!(change["op"], "INSERT");
+    assert_eq!(change["clientMutationId"], "m-echo", "the writer can match the event to its mutation: {change}");
+    t.client("alice").create_order("Silent", None).await;
+    assert!(ws.next_real_change().await["clientMutationId"].is_null());
+}
+
 subsignal_tests::on_both_backends!(
+    an_event_echoes_the_client_mutation_id_of_its_write,
     worker_steps_reach_the_subscriber_in_order_with_a_prev_seq_chain,
     user_b_never_receives_user_a_orders_but_admin_sees_both,
     ttl_expiry_hides_the_order_and_reaches_the_subscriber_as_an_expired_remove,

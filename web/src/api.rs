@@ -67,7 +67,7 @@ pub(crate) fn orders_collection() -> CollectionConfig {
         .subscription(
             format!(
                 "subscription Changes($afterSeq: Int) {{ onOrderChanged(afterSeq: $afterSeq) \
-                 {{ seq prevSeq op key version expired order {{ {FIELDS} }} }} }}"
+                 {{ seq prevSeq op key version expired clientMutationId order {{ {FIELDS} }} }} }}"
             ),
             "onOrderChanged",
             "order",

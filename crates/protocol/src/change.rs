@@ -38,6 +38,9 @@ pub struct ChangeEnvelope {
     /// True when a removal was a TTL expiry.
     #[serde(default)]
     pub expired: bool,
+    /// The client mutation id of the write behind the change, when the subscription selects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_mutation_id: Option<String>,
 }
 
 /// Error codes that subsignal puts in GraphQL errors' `extensions.code`.
@@ -75,7 +78,8 @@ mod tests {
                 op: ChangeOp::Remove,
                 key: Some("o1".into()),
                 version: Some(3),
-                expired: true
+                expired: true,
+                client_mutation_id: None,
             }
         );
         let back = serde_json::to_value(&env).unwrap();

@@ -346,9 +346,17 @@ impl Realtime {
             self.expires_at = Some(self.expires_at.map_or(exp, |current| current.min(exp)));
         }
         self.generation += 1;
-        let handle =
-            tokio::spawn(run_subscription(self.app.clone(), identity, id.clone(), self.generation, data, out.clone()))
-                .abort_handle();
+        // The subscription starts here: every change committed after `start_ack` reaches it.
+        let subscribed_at = self.app.storage.feed().head();
+        let handle = tokio::spawn(run_subscription(
+            self.app.clone(),
+            identity,
+            id.clone(),
+            self.generation,
+            (data, subscribed_at),
+            out.clone(),
+        ))
+        .abort_handle();
         self.operations.insert(id.clone(), (self.generation, handle));
         // Sent before anything the task sends: this step's messages go out before the next output is read.
         Step::send(ServerMessage::StartAck { id })
@@ -384,11 +392,11 @@ async fn run_subscription(
     identity: Identity,
     id: String,
     generation: u64,
-    data: StartData,
+    (data, subscribed_at): (StartData, i64),
     out: mpsc::Sender<Outgoing<ServerMessage>>,
 ) {
     use futures_util::FutureExt;
-    let stream = stream_subscription(app, identity, id.clone(), data, out.clone());
+    let stream = stream_subscription(app, identity, id.clone(), data, subscribed_at, out.clone());
     if let Err(panic) = std::panic::AssertUnwindSafe(stream).catch_unwind().await {
         let error = crate::schema::internal(format!("subscription {id} panicked: {}", transport::panic_text(&*panic)));
         let error = error.into_server_error(async_graphql::Pos::default());
@@ -403,10 +411,12 @@ async fn stream_subscription(
     identity: Identity,
     id: String,
     data: StartData,
+    subscribed_at: i64,
     out: mpsc::Sender<Outgoing<ServerMessage>>,
 ) {
     let limit = app.config.max_message_bytes;
-    let request = transport::graphql_request(data.query, data.variables, data.operation_name, Some(identity));
+    let request =
+        transport::graphql_request(data.query, data.variables, data.operation_name, Some(identity), subscribed_at);
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
         if response.data == async_graphql::Value::Null && !response.errors.is_empty() {

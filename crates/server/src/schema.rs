@@ -33,6 +33,10 @@ pub struct SchemaState {
     pub watermark_every: Duration,
 }
 
+/// The change-log head when a subscribe message arrived: where a subscription without `afterSeq` starts.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscribedAt(pub i64);
+
 /// Schema limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -403,6 +407,9 @@ pub struct OrderChange {
     pub expired: bool,
     /// The new image (the last one for REMOVE; null for watermarks).
     pub order: Option<Order>,
+    /// The `clientMutationId` of the write behind this change, if it had one: a client that made the write can
+    /// retire its optimistic placeholder as soon as the event arrives.
+    pub client_mutation_id: Option<ID>,
 }
 
 fn change_from_record(record: &ChangeRecord, prev_seq: i64) -> OrderChange {
@@ -414,6 +421,7 @@ fn change_from_record(record: &ChangeRecord, prev_seq: i64) -> OrderChange {
         version: Some(record.version),
         expired: record.expired,
         order: Some((*record.image).clone()),
+        client_mutation_id: record.client_mutation_id.clone().map(ID),
     }
 }
 
@@ -429,6 +437,7 @@ impl From<Delivery> for OrderChange {
                 version: None,
                 expired: false,
                 order: None,
+                client_mutation_id: None,
             },
         }
     }
@@ -599,7 +608,9 @@ impl SubscriptionRoot {
         // The database's head, not only what this instance has heard of: a cursor from a snapshot taken through
         // another instance is not "ahead".
         let head = state.storage.sync_head().await.map_err(storage_error)?;
-        let after = after_seq.unwrap_or(head);
+        // Without `afterSeq`, from the moment the subscribe message arrived (the transport says when), not from
+        // whenever this resolver happens to run: a write acknowledged after `start_ack` is never missed.
+        let after = after_seq.or_else(|| ctx.data_opt::<SubscribedAt>().map(|s| s.0.min(head))).unwrap_or(head);
         if after > head {
             return Err(coded(
                 error_code::CURSOR_EXPIRED,

@@ -48,6 +48,8 @@ pub struct ChangeRecord {
     pub image: Arc<Order>,
     /// Commit time, milliseconds since the epoch.
     pub committed_at_ms: i64,
+    /// The client mutation id of the write, if it had one.
+    pub client_mutation_id: Option<String>,
 }
 
 /// What a write decides to do with the current row.
@@ -297,11 +299,11 @@ fn parse_op(name: &str) -> ChangeOp {
 }
 
 /// The columns of a change-log row, in [`RECORD_COLUMNS`] order.
-type RecordRow = (i64, String, String, String, i64, i64, String, i64);
-const RECORD_COLUMNS: &str = "seq, op, key, owner, version, expired, image, committed_at_ms";
+type RecordRow = (i64, String, String, String, i64, i64, String, i64, Option<String>);
+const RECORD_COLUMNS: &str = "seq, op, key, owner, version, expired, image, committed_at_ms, client_mutation_id";
 
 fn record_from_row(row: RecordRow) -> Result<ChangeRecord, StorageError> {
-    let (seq, op, key, owner, version, expired, image, committed_at_ms) = row;
+    let (seq, op, key, owner, version, expired, image, committed_at_ms, client_mutation_id) = row;
     Ok(ChangeRecord {
         seq,
         op: parse_op(&op),
@@ -311,6 +313,7 @@ fn record_from_row(row: RecordRow) -> Result<ChangeRecord, StorageError> {
         expired: expired != 0,
         image: Arc::new(serde_json::from_str(&image)?),
         committed_at_ms,
+        client_mutation_id,
     })
 }
 
@@ -469,8 +472,8 @@ impl Storage {
                     .await?;
             let image = serde_json::to_string(&order)?;
             sqlx::query(
-                "INSERT INTO change_log (seq, op, key, owner, version, expired, image, committed_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO change_log (seq, op, key, owner, version, expired, image, committed_at_ms, \
+                 client_mutation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(seq)
             .bind(op_name(op))
@@ -480,6 +483,7 @@ impl Storage {
             .bind(expired as i64)
             .bind(&image)
             .bind(now)
+            .bind(idempotency.as_ref().map(|i| &i.id))
             .execute(&mut *tx)
             .await?;
             if let Some(idem) = &idempotency {
@@ -512,6 +516,7 @@ impl Storage {
                 expired,
                 image: Arc::new(order),
                 committed_at_ms: now,
+                client_mutation_id: idempotency.map(|i| i.id),
             }
         });
         // SQLite: still under the write lock, so the feed sees records in seq order. PostgreSQL: writers of this

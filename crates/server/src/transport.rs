@@ -383,12 +383,14 @@ impl Connection {
                     return Step::Send(ServerMessage::Error { id, payload: vec![error] });
                 }
                 self.generation += 1;
+                // A subscription without `afterSeq` starts here, at the moment the message arrived.
+                let subscribed_at = self.app.storage.feed().head();
                 let handle = tokio::spawn(run_operation(
                     self.app.clone(),
                     self.identity.clone(),
                     id.clone(),
                     self.generation,
-                    payload,
+                    (payload, subscribed_at),
                     out.clone(),
                 ))
                 .abort_handle();
@@ -436,11 +438,11 @@ async fn run_operation(
     identity: Option<Identity>,
     id: String,
     generation: u64,
-    payload: SubscribePayload,
+    (payload, subscribed_at): (SubscribePayload, i64),
     out: mpsc::Sender<Outgoing>,
 ) {
     use futures_util::FutureExt;
-    let stream = stream_operation(app, identity, id.clone(), payload, out.clone());
+    let stream = stream_operation(app, identity, id.clone(), payload, subscribed_at, out.clone());
     if let Err(panic) = std::panic::AssertUnwindSafe(stream).catch_unwind().await {
         // A bug, not the client's doing: log it, and end the operation with an `error` naming only a reference.
         let what = panic_text(&*panic);
@@ -466,8 +468,11 @@ pub(crate) fn graphql_request(
     variables: Option<serde_json::Value>,
     operation_name: Option<String>,
     identity: Option<Identity>,
+    subscribed_at: i64,
 ) -> async_graphql::Request {
-    let mut request = async_graphql::Request::new(query).variables(Variables::from_json(variables.unwrap_or_default()));
+    let mut request = async_graphql::Request::new(query)
+        .variables(Variables::from_json(variables.unwrap_or_default()))
+        .data(crate::schema::SubscribedAt(subscribed_at));
     if let Some(name) = operation_name {
         request = request.operation_name(name);
     }
@@ -482,9 +487,10 @@ async fn stream_operation(
     identity: Option<Identity>,
     id: String,
     payload: SubscribePayload,
+    subscribed_at: i64,
     out: mpsc::Sender<Outgoing>,
 ) {
-    let request = graphql_request(payload.query, payload.variables, payload.operation_name, identity);
+    let request = graphql_request(payload.query, payload.variables, payload.operation_name, identity, subscribed_at);
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
         if response.data == async_graphql::Value::Null && !response.errors.is_empty() {

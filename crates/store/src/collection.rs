@@ -417,6 +417,9 @@ impl Collection {
         match (env.op, key) {
             (ChangeOp::Insert | ChangeOp::Modify, Some(key)) => {
                 if let Some(entity) = entity {
+                    if let Some(id) = env.client_mutation_id.as_deref() {
+                        self.settle_overlay_by_event(id, &key, &entity, version, changes);
+                    }
                     self.upsert_confirmed(&key, entity, version, changes);
                 }
             }
@@ -427,6 +430,40 @@ impl Collection {
         self.stats.applied += 1;
         #[cfg(test)]
         self.applied_log.push(env.seq);
+    }
+
+    /// The event of our own mutation `id` arrived (the server echoes its `clientMutationId`): its overlay now
+    /// belongs to the event's key at the event's version, so it ends with this event instead of waiting for the
+    /// mutation's answer. For an optimistic create this retires the placeholder row at once, so the placeholder and
+    /// the server's row never show side by side.
+    fn settle_overlay_by_event(
+        &mut self,
+        id: &str,
+        key: &str,
+        entity: &Value,
+        version: Option<i64>,
+        changes: &mut Vec<RowChange>,
+    ) {
+        let Some(version) = version else { return };
+        let Some(index) = self.overlays.iter().position(|o| o.mutation_id == id && o.confirmed_version.is_none())
+        else {
+            return;
+        };
+        let old_key = self.overlays[index].key.clone();
+        let before = self.visible(&old_key);
+        let before_new = self.visible(key);
+        let overlay = &mut self.overlays[index];
+        overlay.key = key.to_owned();
+        if overlay.kind != OverlayKind::Remove {
+            overlay.kind = OverlayKind::Upsert(entity.clone());
+        }
+        overlay.confirmed_version = Some(version);
+        overlay.confirmed_epoch = self.epoch;
+        if old_key != key {
+            // The overlay has moved: what showed under the old (temporary) key is gone, and shows under the new one.
+            diff(&old_key, before.as_ref(), self.visible(&old_key).as_ref(), false, changes);
+            diff(key, before_new.as_ref(), self.visible(key).as_ref(), false, changes);
+        }
     }
 
     fn upsert_confirmed(&mut self, key: &str, value: Value, version: Option<i64>, changes: &mut Vec<RowChange>) {

@@ -267,3 +267,30 @@ fn a_removal_event_ends_an_overlay_whose_result_comes_later() {
     assert!(store.collection("orders").unwrap().keys().is_empty());
     assert_eq!(store.collection("orders").unwrap().overlays(), 0);
 }
+
+#[test]
+fn an_event_echoing_our_mutation_id_retires_the_placeholder_before_the_answer() {
+    let (mut store, socket, sub) = live_orders(vec![], 10);
+    let create = Mutation::new("mutation { createOrder }", json!({}), "createOrder")
+        .optimistic("orders", Optimistic::Upsert { row: json!({"id": "tmp-1", "value": 3}) });
+    let out = store.handle(1, Input::Mutate(create));
+    let id = queued_id(&out);
+    let req = https(&out).pop().unwrap();
+    // The server's event comes first and names our clientMutationId: the placeholder gives way to the server's row
+    // at once, so the two never show side by side.
+    let mut event = change(11, 10, "INSERT", Some("k1"), Some(1), Some(order("k1", 1, 3)));
+    event["data"]["onOrderChanged"]["clientMutationId"] = json!(id);
+    let out = store.handle(2, next(socket, &sub, event));
+    assert_eq!(
+        row_changes(&out),
+        vec![RowChange::Removed { key: "tmp-1".into(), expired: false }, RowChange::Inserted { key: "k1".into() }]
+    );
+    assert_eq!(store.collection("orders").unwrap().keys(), vec!["k1"]);
+    assert_eq!(store.collection("orders").unwrap().overlays(), 0);
+    // The answer changes nothing visible, and settles the mutation.
+    let out =
+        store.handle(3, Input::Http { request_id: req.request_id, response: ok("createOrder", order("k1", 1, 3)) });
+    assert!(row_changes(&out).is_empty());
+    assert_eq!(settled(&out).len(), 1);
+    assert_eq!(store.collection("orders").unwrap().keys(), vec!["k1"]);
+}
