@@ -43,19 +43,10 @@ pub(crate) async fn realtime(State(app): State<AppState>, request: Request) -> R
         Err(refused) => return refused,
     };
     let credentials = handshake_identity(&app, &parts);
-    let limit = app.config.max_message_bytes;
     // Only `graphql-ws` is ever selected: the `header-…` entry is credentials, not a protocol.
-    let upgrade = upgrade.protocols([SUBPROTOCOL]).max_message_size(limit).max_frame_size(limit);
-    let negotiated = upgrade.selected_protocol().is_some();
-    upgrade.on_upgrade(move |socket| async move {
-        let _slot = slot;
-        if negotiated {
-            let (sink, stream) = socket.split();
-            Realtime::new(app, credentials).run(sink, stream).await;
-        } else {
-            transport::close(socket, CloseCode::SubprotocolNotAcceptable, "Subprotocol not acceptable; use graphql-ws")
-                .await;
-        }
+    transport::accept(app, slot, upgrade, SUBPROTOCOL, |app, socket| async move {
+        let (sink, stream) = socket.split();
+        Realtime::new(app, credentials).run(sink, stream).await;
     })
 }
 

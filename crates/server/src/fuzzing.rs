@@ -49,13 +49,7 @@ pub async fn state(dir: &Path) -> AppState {
     });
     let schema = schema::build(
         SchemaState { storage: storage.clone(), watermark_every: Duration::from_millis(50) },
-        Limits {
-            max_depth: config.max_depth,
-            max_complexity: config.max_complexity,
-            max_aliases: config.max_aliases,
-            max_directives: config.max_directives,
-            introspection: config.introspection,
-        },
+        Limits::from(&config),
     );
     // The sender is leaked so that the receiver never reports a shutdown.
     let (shutdown_tx, shutdown) = watch::channel(false);

@@ -180,13 +180,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let schema = schema::build(
         SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval },
-        Limits {
-            max_depth: config.max_depth,
-            max_complexity: config.max_complexity,
-            max_aliases: config.max_aliases,
-            max_directives: config.max_directives,
-            introspection: config.introspection,
-        },
+        Limits::from(&config),
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let config = Arc::new(config);

@@ -52,6 +52,18 @@ pub struct Limits {
     pub introspection: bool,
 }
 
+impl From<&crate::config::Config> for Limits {
+    fn from(config: &crate::config::Config) -> Self {
+        Limits {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            max_aliases: config.max_aliases,
+            max_directives: config.max_directives,
+            introspection: config.introspection,
+        }
+    }
+}
+
 /// Brackets (`{`, `(`, `[`) a document may nest before it is even parsed: the parser recurses on them.
 pub const MAX_NESTING: usize = 64;
 

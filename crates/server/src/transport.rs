@@ -113,18 +113,9 @@ pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let limit = app.config.max_message_bytes;
-    let upgrade = upgrade.protocols([SUBPROTOCOL]).max_message_size(limit).max_frame_size(limit);
-    let negotiated = upgrade.selected_protocol().is_some();
-    upgrade.on_upgrade(move |socket| async move {
-        let _slot = slot;
-        if negotiated {
-            let (sink, stream) = socket.split();
-            Connection::new(app).run(sink, stream).await;
-        } else {
-            close(socket, CloseCode::SubprotocolNotAcceptable, "Subprotocol not acceptable; use graphql-transport-ws")
-                .await;
-        }
+    accept(app, slot, upgrade, SUBPROTOCOL, |app, socket| async move {
+        let (sink, stream) = socket.split();
+        Connection::new(app).run(sink, stream).await;
     })
 }
 
@@ -154,6 +145,33 @@ pub(crate) async fn admit(
     let (mut parts, _) = request.into_parts();
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, app).await.map_err(IntoResponse::into_response)?;
     Ok((slot, upgrade, parts))
+}
+
+/// Upgrades an admitted connection with the message-size limits, and hands the socket to `serve` when the client
+/// offered `subprotocol`; otherwise closes it with 4406. The connection keeps its slot until it ends.
+pub(crate) fn accept<F, Fut>(
+    app: AppState,
+    slot: ConnectionSlot,
+    upgrade: WebSocketUpgrade,
+    subprotocol: &'static str,
+    serve: F,
+) -> Response
+where
+    F: FnOnce(AppState, WebSocket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let limit = app.config.max_message_bytes;
+    let upgrade = upgrade.protocols([subprotocol]).max_message_size(limit).max_frame_size(limit);
+    let negotiated = upgrade.selected_protocol().is_some();
+    upgrade.on_upgrade(move |socket| async move {
+        let _slot = slot;
+        if negotiated {
+            serve(app, socket).await;
+        } else {
+            let reason = format!("Subprotocol not acceptable; use {subprotocol}");
+            close(socket, CloseCode::SubprotocolNotAcceptable, &reason).await;
+        }
+    })
 }
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
