@@ -7,13 +7,12 @@
 mod common;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
-use subsignal_browser::{BrowserStore, ConnectionStatus, RowChange, StoreOptions};
+use serde_json::json;
+use subsignal_browser::{BrowserStore, ConnectionStatus, StoreOptions};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -66,58 +65,18 @@ async fn appsync_mode_subscribes_and_follows_the_worker() {
 async fn appsync_mode_catches_up_by_resnapshot_after_restart() {
     let store = appsync_store("alice").await;
     let token = token("alice").await;
-    let statuses: Rc<RefCell<Vec<ConnectionStatus>>> = Rc::default();
-    let log = statuses.clone();
-    let _status = store.on_status(move |s| log.borrow_mut().push(s.connection.clone()));
-    let inserted: Rc<RefCell<BTreeSet<String>>> = Rc::default();
-    let ins = inserted.clone();
-    let _rows = store.on_row(move |_, change| {
-        if let RowChange::Inserted { key } = change {
-            ins.borrow_mut().insert(key.clone());
-        }
-    });
+    let recorder = record(&store);
     let before = store.with_collection("orders", |c| c.unwrap().stats());
 
-    harness("stop").await;
-    let s = store.clone();
-    wait_for("the store to notice the server is gone", Duration::from_secs(20), move || {
-        s.status().connection != ConnectionStatus::Live
-    })
-    .await;
+    stop_server(&store).await;
     harness("start").await;
-    let create = create_document();
-    let mut created = Vec::new();
-    for i in 0..3 {
-        let body = gql(&token, &create, json!({ "input": order_input(&format!("appsync-behind-{i}")) }))
-            .await
-            .expect("create");
-        created.push(body["data"]["createOrder"]["id"].as_str().expect("created id").to_owned());
-    }
-    let s = store.clone();
-    let ids = created.clone();
-    wait_for("every order to arrive and ship", Duration::from_secs(30), move || {
-        ids.iter().all(|id| status_of(&s, id).as_deref() == Some("SHIPPED"))
-    })
-    .await;
-
-    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
-    let server: Vec<Value> = list["data"]["listOrders"]["items"].as_array().expect("items").clone();
-    let s = store.clone();
-    let n = server.len();
-    wait_for("the store to hold what the server holds", Duration::from_secs(20), move || s.keys("orders").len() == n)
-        .await;
-    for row in &server {
-        let id = row["id"].as_str().unwrap();
-        assert_eq!(store.row("orders", id).as_ref(), Some(row), "row {id} equals the server's");
-    }
-    for id in &created {
-        assert!(inserted.borrow().contains(id), "{id} arrived as an insertion");
-    }
+    let created = create_orders(&token, "appsync-behind", 3).await;
+    assert_caught_up(&store, &token, &created, &recorder).await;
     let after = store.with_collection("orders", |c| c.unwrap().stats());
     assert!(after.snapshots > before.snapshots, "caught up by a fresh snapshot: {before:?} → {after:?}");
     assert!(after.subscriptions > before.subscriptions, "resubscribed after the restart");
     assert_eq!(after.gaps, 0, "no prevSeq gap logic in AppSync mode");
-    let seen = statuses.borrow();
+    let seen = recorder.statuses.borrow();
     assert!(seen.iter().any(|s| matches!(s, ConnectionStatus::Reconnecting { .. })), "reconnected: {seen:?}");
     assert_eq!(seen.last(), Some(&ConnectionStatus::Live), "ends live");
 }

@@ -120,3 +120,71 @@ pub async fn live_store(user: &str) -> BrowserStore {
 pub fn status_of(store: &BrowserStore, key: &str) -> Option<String> {
     store.row("orders", key).and_then(|r| r["status"].as_str().map(str::to_owned))
 }
+
+/// What a store went through during a test: its connection states, and the keys it saw inserted.
+pub struct Recorder {
+    pub statuses: std::rc::Rc<std::cell::RefCell<Vec<subsignal_browser::ConnectionStatus>>>,
+    pub inserted: std::rc::Rc<std::cell::RefCell<std::collections::BTreeSet<String>>>,
+    _guards: (subsignal_browser::ListenerGuard, subsignal_browser::ListenerGuard),
+}
+
+/// Starts recording `store`'s connection states and insertions.
+pub fn record(store: &BrowserStore) -> Recorder {
+    let statuses = std::rc::Rc::<std::cell::RefCell<Vec<_>>>::default();
+    let log = statuses.clone();
+    let status = store.on_status(move |s| log.borrow_mut().push(s.connection.clone()));
+    let inserted = std::rc::Rc::<std::cell::RefCell<std::collections::BTreeSet<String>>>::default();
+    let ins = inserted.clone();
+    let rows = store.on_row(move |_, change| {
+        if let subsignal_browser::RowChange::Inserted { key } = change {
+            ins.borrow_mut().insert(key.clone());
+        }
+    });
+    Recorder { statuses, inserted, _guards: (status, rows) }
+}
+
+/// Stops the server and waits until `store` notices.
+pub async fn stop_server(store: &BrowserStore) {
+    harness("stop").await;
+    let s = store.clone();
+    wait_for("the store to notice the server is gone", Duration::from_secs(20), move || {
+        s.status().connection != subsignal_browser::ConnectionStatus::Live
+    })
+    .await;
+}
+
+/// Creates `n` orders named `{prefix}-{i}` behind the store's back; returns their ids.
+pub async fn create_orders(token: &str, prefix: &str, n: usize) -> Vec<String> {
+    let create = create_document();
+    let mut created = Vec::new();
+    for i in 0..n {
+        let body =
+            gql(token, &create, json!({ "input": order_input(&format!("{prefix}-{i}")) })).await.expect("create");
+        created.push(body["data"]["createOrder"]["id"].as_str().expect("created id").to_owned());
+    }
+    created
+}
+
+/// Waits until every order in `created` has shipped in `store`, then checks that the store holds the server's list
+/// row for row and that each created order arrived as an insertion.
+pub async fn assert_caught_up(store: &BrowserStore, token: &str, created: &[String], recorder: &Recorder) {
+    let s = store.clone();
+    let ids = created.to_vec();
+    wait_for("every order to arrive and ship", Duration::from_secs(30), move || {
+        ids.iter().all(|id| status_of(&s, id).as_deref() == Some("SHIPPED"))
+    })
+    .await;
+    let list = gql(token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
+    let server: Vec<Value> = list["data"]["listOrders"]["items"].as_array().expect("items").clone();
+    let s = store.clone();
+    let n = server.len();
+    wait_for("the store to hold what the server holds", Duration::from_secs(20), move || s.keys("orders").len() == n)
+        .await;
+    for row in &server {
+        let id = row["id"].as_str().unwrap();
+        assert_eq!(store.row("orders", id).as_ref(), Some(row), "row {id} equals the server's");
+    }
+    for id in created {
+        assert!(recorder.inserted.borrow().contains(id), "{id} arrived as an insertion");
+    }
+}
