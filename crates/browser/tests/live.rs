@@ -6,13 +6,12 @@
 mod common;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
-use subsignal_browser::{ConnectionStatus, MutationError, RowChange};
+use serde_json::json;
+use subsignal_browser::{ConnectionStatus, MutationError};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -82,66 +81,73 @@ async fn mutation_errors_are_typed() {
 async fn reconnects_after_restart_and_catches_up() {
     let store = live_store("alice").await;
     let token = token("alice").await;
-    let statuses: Rc<RefCell<Vec<ConnectionStatus>>> = Rc::default();
-    let log = statuses.clone();
-    let _status = store.on_status(move |s| log.borrow_mut().push(s.connection.clone()));
-    let inserted: Rc<RefCell<BTreeSet<String>>> = Rc::default();
-    let ins = inserted.clone();
-    let _rows = store.on_row(move |_, change| {
-        if let RowChange::Inserted { key } = change {
-            ins.borrow_mut().insert(key.clone());
-        }
-    });
+    let recorder = record(&store);
     let before = store.with_collection("orders", |c| c.unwrap().stats());
 
-    harness("stop").await;
-    let s = store.clone();
-    wait_for("the store to notice the server is gone", Duration::from_secs(20), move || {
-        s.status().connection != ConnectionStatus::Live
-    })
-    .await;
+    stop_server(&store).await;
     // Queued while the server is down: it must survive and go through after the restart.
     let queued = store.mutate(create_order("offline"));
     assert_eq!(store.status().pending_mutations, 1);
 
     harness("start").await;
-    let create = create_document();
-    let mut created = Vec::new();
-    for i in 0..3 {
-        let body = gql(&token, &create, json!({ "input": order_input(&format!("behind-{i}")) })).await.expect("create");
-        created.push(body["data"]["createOrder"]["id"].as_str().expect("created id").to_owned());
-    }
+    let mut created = create_orders(&token, "behind", 3).await;
     let offline_id = queued.await.expect("the queued mutation goes through")["id"].as_str().unwrap().to_owned();
     created.push(offline_id);
 
-    let s = store.clone();
-    let ids = created.clone();
-    wait_for("every order to arrive and ship", Duration::from_secs(30), move || {
-        ids.iter().all(|id| status_of(&s, id).as_deref() == Some("SHIPPED"))
-    })
-    .await;
-
     // Row for row equal to the server's list.
-    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
-    let server: Vec<Value> = list["data"]["listOrders"]["items"].as_array().expect("items").clone();
-    let s = store.clone();
-    let n = server.len();
-    wait_for("the store to hold what the server holds", Duration::from_secs(20), move || s.keys("orders").len() == n)
-        .await;
-    for row in &server {
-        let id = row["id"].as_str().unwrap();
-        assert_eq!(store.row("orders", id).as_ref(), Some(row), "row {id} equals the server's");
-    }
-    for id in &created {
-        assert!(inserted.borrow().contains(id), "{id} arrived as an insertion");
-    }
+    assert_caught_up(&store, &token, &created, &recorder).await;
     let after = store.with_collection("orders", |c| c.unwrap().stats());
     assert_eq!(after.snapshots, before.snapshots, "caught up by replay from lastSeq, not by a new snapshot");
     assert!(after.subscriptions > before.subscriptions, "resubscribed after the restart");
-    let seen = statuses.borrow();
+    let seen = recorder.statuses.borrow();
     assert!(
         seen.iter().any(|s| matches!(s, ConnectionStatus::Reconnecting { .. })),
         "went through reconnecting: {seen:?}"
     );
     assert_eq!(seen.last(), Some(&ConnectionStatus::Live), "ends live");
+}
+
+/// The offline queue lives in `localStorage` under the persist key: a store that goes away with a mutation still
+/// queued hands it to the next store opened with the same key (as after a page reload), which sends it.
+#[wasm_bindgen_test]
+async fn the_offline_queue_survives_in_local_storage() {
+    let token = token("alice").await;
+    let key = format!("subsignal-test-queue-{}", js_sys::Date::now());
+    let name = format!("persisted-{}", js_sys::Date::now());
+    let options = || {
+        subsignal_browser::StoreOptions::new(
+            format!("{}/graphql", base()),
+            format!("{}/graphql", base().replacen("http", "ws", 1)),
+        )
+        .token(token.clone())
+        .collection(orders())
+        .persist_key(key.clone())
+    };
+    {
+        // Never connected: the mutation can only be queued.
+        let first = subsignal_browser::BrowserStore::new(options());
+        let _pending = first.mutate(create_order(&name));
+        assert_eq!(first.status().pending_mutations, 1);
+    }
+    let second = subsignal_browser::BrowserStore::new(options());
+    second.connect();
+    let s = second.clone();
+    let wanted = name.clone();
+    wait_for("the restored mutation to be sent and its order to arrive", Duration::from_secs(30), move || {
+        // The server's row, not the restored optimistic one (whose key is `tmp-…`).
+        s.rows("orders")
+            .iter()
+            .any(|r| r["customerName"] == wanted.as_str() && !r["id"].as_str().is_some_and(|id| id.starts_with("tmp-")))
+    })
+    .await;
+    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
+    let count = list["data"]["listOrders"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["customerName"] == name.as_str())
+        .count();
+    assert_eq!(count, 1, "sent once");
+    let s = second.clone();
+    wait_for("the queue to empty", Duration::from_secs(10), move || s.status().pending_mutations == 0).await;
 }
