@@ -48,6 +48,31 @@ async fn wrong_subprotocol_closes_4406(backend: Backend) {
     assert_eq!(ws.next_frame().await, Frame::Closed(4406));
 }
 
+/// `/graphql/ws` names the protocol by its path: a client may offer `graphql-transport-ws` or nothing (as through
+/// `trunk serve`, which cannot negotiate subprotocols); any other offer is refused.
+async fn ws_path_speaks_transport_ws_with_or_without_an_offer(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let url = format!("{}/ws", t.ws());
+    let token = t.token("alice");
+    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    for offer in [None, Some("graphql-transport-ws")] {
+        let mut ws = Ws::open_with(&url, offer, None).await.unwrap();
+        ws.send(init.clone()).await;
+        assert_eq!(ws.next_json().await["type"], "connection_ack", "offer {offer:?}");
+        ws.subscribe_changes("s", None).await;
+        let order = t.client("alice").create_order("By path", None).await;
+        // The worker may still be moving the previous order on: wait for this one's INSERT.
+        while ws.next_real_change().await["key"] != order["id"] {}
+    }
+    // Another offer selects no subprotocol: a strict client fails the handshake (the server would close 4406).
+    let refused = Ws::open_with(&url, Some("graphql-ws"), None).await;
+    assert!(
+        matches!(refused, Err(tokio_tungstenite::tungstenite::Error::Protocol(ref e)) if e.to_string().contains("SubProtocol")),
+        "{:?}",
+        refused.map(|_| "an open socket")
+    );
+}
+
 async fn ping_is_answered_and_complete_stops_an_operation(backend: Backend) {
     let t = TestServer::start(backend).await;
     let alice = t.client("alice");
@@ -92,6 +117,7 @@ subsignal_tests::on_both_backends!(
     duplicate_id_closes_4409_and_garbage_closes_4400,
     bad_token_at_init_closes_4403,
     wrong_subprotocol_closes_4406,
+    ws_path_speaks_transport_ws_with_or_without_an_offer,
     ping_is_answered_and_complete_stops_an_operation,
     anonymous_subscription_gets_an_error_message_not_data,
     foreign_origin_is_refused_before_upgrade,

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::auth::Identity;
-use crate::transport::{self, Bucket, Outgoing, POLICY_VIOLATION};
+use crate::transport::{self, Bucket, Outgoing, Subprotocol, POLICY_VIOLATION};
 use crate::AppState;
 
 /// `GET /graphql/realtime`: the AppSync real-time WebSocket.
@@ -44,7 +44,7 @@ pub(crate) async fn realtime(State(app): State<AppState>, request: Request) -> R
     };
     let credentials = handshake_identity(&app, &parts);
     // Only `graphql-ws` is ever selected: the `header-…` entry is credentials, not a protocol.
-    transport::accept(app, slot, upgrade, SUBPROTOCOL, |app, socket| async move {
+    transport::accept(app, slot, upgrade, &parts, Subprotocol::Required(SUBPROTOCOL), |app, socket| async move {
         let (sink, stream) = socket.split();
         Realtime::new(app, credentials).run(sink, stream).await;
     })

@@ -56,14 +56,14 @@ pub struct AppState {
     pub(crate) connections: Arc<transport::ConnectionCounts>,
 }
 
-/// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/graphql/realtime` (AppSync's real-time protocol),
-/// `/schema.graphql`, `/dev/*`, `/healthz`, and the web
-/// app at `/`.
+/// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/graphql/ws` (the same WebSocket on its own path),
+/// `/graphql/realtime` (AppSync's real-time protocol), `/schema.graphql`, `/dev/*`, `/healthz`, and the web app at `/`.
 pub fn app(state: AppState) -> Router {
     let web = &state.config.web_dir;
     let body_limit = tower_http::limit::RequestBodyLimitLayer::new(state.config.max_message_bytes);
     let router = Router::new()
         .route("/graphql", get(transport::graphql_get).post(transport::graphql_post).layer(body_limit))
+        .route("/graphql/ws", get(transport::graphql_ws))
         .route("/graphql/realtime", get(appsync::realtime))
         .route(
             "/schema.graphql",

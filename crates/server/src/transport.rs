@@ -1,6 +1,6 @@
 //! Transports: GraphQL over HTTP (`POST /graphql`), GraphiQL (`GET /graphql`), and graphql-transport-ws on the same
-//! path (a WebSocket upgrade of `GET /graphql`), implemented here to the letter of the protocol: ordering, close
-//! codes and limits.
+//! path (a WebSocket upgrade of `GET /graphql`) and on `/graphql/ws` (WebSocket only, for proxies that route by path),
+//! implemented here to the letter of the protocol: ordering, close codes and limits.
 //!
 //! Limits enforced here (see README, "Running subsignal safely"): request header bytes (431), HTTP body and
 //! WebSocket frame/message size (413 / close 1009), WebSocket connections per client address (429, before the
@@ -99,7 +99,7 @@ pub(crate) async fn graphql_post(
 }
 
 /// `GET /graphql`: a WebSocket upgrade, or GraphiQL for people.
-pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -> Response {
+pub(crate) async fn graphql_get(state: State<AppState>, request: Request) -> Response {
     let wants_ws = request
         .headers()
         .get(header::UPGRADE)
@@ -109,11 +109,22 @@ pub(crate) async fn graphql_get(State(app): State<AppState>, request: Request) -
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
             .into_response();
     }
-    let (slot, upgrade, _) = match admit(&app, request).await {
+    transport_ws(state, request, Subprotocol::Required(SUBPROTOCOL)).await
+}
+
+/// `GET /graphql/ws`: graphql-transport-ws on a WebSocket-only path, which names the protocol, so a client may also
+/// offer no subprotocol at all. That is for proxies that route WebSocket and HTTP by path and cannot negotiate a
+/// subprotocol, such as `trunk serve` (0.21 answers none, and browsers then fail a handshake that offered one).
+pub(crate) async fn graphql_ws(state: State<AppState>, request: Request) -> Response {
+    transport_ws(state, request, Subprotocol::ByPath(SUBPROTOCOL)).await
+}
+
+async fn transport_ws(State(app): State<AppState>, request: Request, subprotocol: Subprotocol) -> Response {
+    let (slot, upgrade, parts) = match admit(&app, request).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    accept(app, slot, upgrade, SUBPROTOCOL, |app, socket| async move {
+    accept(app, slot, upgrade, &parts, subprotocol, |app, socket| async move {
         let (sink, stream) = socket.split();
         Connection::new(app).run(sink, stream).await;
     })
@@ -147,13 +158,23 @@ pub(crate) async fn admit(
     Ok((slot, upgrade, parts))
 }
 
-/// Upgrades an admitted connection with the message-size limits, and hands the socket to `serve` when the client
-/// offered `subprotocol`; otherwise closes it with 4406. The connection keeps its slot until it ends.
+/// The subprotocol offers a WebSocket endpoint accepts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subprotocol {
+    /// The client must offer this subprotocol.
+    Required(&'static str),
+    /// The client offers this subprotocol or none: the endpoint's path names the protocol.
+    ByPath(&'static str),
+}
+
+/// Upgrades an admitted connection with the message-size limits, and hands the socket to `serve` when the client's
+/// offer (in `parts`) is acceptable; otherwise closes it with 4406. The connection keeps its slot until it ends.
 pub(crate) fn accept<F, Fut>(
     app: AppState,
     slot: ConnectionSlot,
     upgrade: WebSocketUpgrade,
-    subprotocol: &'static str,
+    parts: &axum::http::request::Parts,
+    subprotocol: Subprotocol,
     serve: F,
 ) -> Response
 where
@@ -161,14 +182,17 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let limit = app.config.max_message_bytes;
-    let upgrade = upgrade.protocols([subprotocol]).max_message_size(limit).max_frame_size(limit);
-    let negotiated = upgrade.selected_protocol().is_some();
+    let offered_none = !parts.headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL);
+    let (Subprotocol::Required(name) | Subprotocol::ByPath(name)) = subprotocol;
+    let upgrade = upgrade.protocols([name]).max_message_size(limit).max_frame_size(limit);
+    let acceptable =
+        upgrade.selected_protocol().is_some() || (offered_none && matches!(subprotocol, Subprotocol::ByPath(_)));
     upgrade.on_upgrade(move |socket| async move {
         let _slot = slot;
-        if negotiated {
+        if acceptable {
             serve(app, socket).await;
         } else {
-            let reason = format!("Subprotocol not acceptable; use {subprotocol}");
+            let reason = format!("Subprotocol not acceptable; use {name}");
             close(socket, CloseCode::SubprotocolNotAcceptable, &reason).await;
         }
     })
