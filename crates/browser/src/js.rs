@@ -69,6 +69,12 @@ export interface StoreOptions {
   protocol?: "graphql-transport-ws" | "appsync";
   /** AppSync: the real-time endpoint if it differs from `wsUrl`; `?header=…&payload=e30=` is appended for you. */
   realtimeUrl?: string | null;
+  /**
+   * Whether the WebSocket offers its subprotocol (default true). `false` is for an endpoint whose path names the
+   * protocol (subsignal's `/graphql/ws`) behind a proxy that cannot negotiate subprotocols, such as `trunk serve`
+   * 0.21. Not allowed with `protocol: "appsync"`.
+   */
+  offerSubprotocol?: boolean;
 }
 
 /** The optimistic effect of a mutation on one row, shown until the server answers. */
@@ -196,6 +202,9 @@ impl JsStore {
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "StoreOptions")] options: JsValue) -> Result<JsStore, JsError> {
         let options: StoreOptions = from_js(options, "StoreOptions")?;
+        if let Some(problem) = options.problem() {
+            return Err(JsError::new(&format!("invalid StoreOptions: {problem}")));
+        }
         Ok(JsStore { store: BrowserStore::new(options) })
     }
 

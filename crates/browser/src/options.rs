@@ -43,6 +43,16 @@ pub struct StoreOptions {
     /// appends `?header=<base64 JSON>&payload=e30=` itself.
     #[serde(default)]
     pub realtime_url: Option<String>,
+    /// Whether the WebSocket offers its subprotocol (`Sec-WebSocket-Protocol: graphql-transport-ws`); default true.
+    /// `false` is for an endpoint whose path names the protocol (subsignal's `/graphql/ws`) behind a proxy that
+    /// cannot negotiate subprotocols, such as `trunk serve` 0.21: it answers none, and a browser then fails any
+    /// handshake that offered one. AppSync always needs its subprotocol, so `false` is an error there.
+    #[serde(default = "default_offer_subprotocol")]
+    pub offer_subprotocol: bool,
+}
+
+fn default_offer_subprotocol() -> bool {
+    true
 }
 
 fn default_http_timeout_ms() -> u32 {
@@ -63,7 +73,28 @@ impl StoreOptions {
             collections: Vec::new(),
             protocol: Protocol::TransportWs,
             realtime_url: None,
+            offer_subprotocol: default_offer_subprotocol(),
         }
+    }
+
+    /// Opens the WebSocket without offering a subprotocol (see [`StoreOptions::offer_subprotocol`]).
+    pub fn without_subprotocol(mut self) -> Self {
+        self.offer_subprotocol = false;
+        self
+    }
+
+    /// Whether the WebSocket offers its subprotocol: always in AppSync mode (see [`StoreOptions::problem`]).
+    pub(crate) fn offers_subprotocol(&self) -> bool {
+        self.offer_subprotocol || self.protocol == Protocol::AppSync
+    }
+
+    /// Why these options cannot work, if they cannot. The JavaScript constructor throws it; a Rust
+    /// [`BrowserStore`](crate::BrowserStore) warns in the console and offers the subprotocol anyway.
+    pub fn problem(&self) -> Option<String> {
+        (!self.offer_subprotocol && self.protocol == Protocol::AppSync).then(|| {
+            "offerSubprotocol: false needs protocol \"graphql-transport-ws\": AppSync requires its subprotocol"
+                .to_owned()
+        })
     }
 
     /// Speaks AWS AppSync's real-time protocol on this endpoint (see [`StoreOptions::realtime_url`]).

@@ -195,6 +195,9 @@ impl BrowserStore {
     /// A store for these options, disconnected until [`BrowserStore::connect`]. The seed comes from
     /// `crypto.getRandomValues`; the page's `online`/`offline` events are fed to the store.
     pub fn new(options: StoreOptions) -> Self {
+        if let Some(problem) = options.problem() {
+            warn(&problem);
+        }
         let mut config = StoreConfig::new(random_u64());
         config.connection = options.connection.clone();
         config.auth = options.auth_payload();
@@ -477,7 +480,12 @@ impl Inner {
             Some(q) => format!("{base}?{q}"),
             None => base.to_owned(),
         };
-        let ws = match WebSocket::new_with_str(&url, subprotocol) {
+        let opened = if this.options.offers_subprotocol() {
+            WebSocket::new_with_str(&url, subprotocol)
+        } else {
+            WebSocket::new(&url)
+        };
+        let ws = match opened {
             Ok(ws) => ws,
             Err(e) => {
                 let reason = format!("cannot open {}: {e:?}", this.options.socket_url());

@@ -99,6 +99,37 @@ test("cancelling shows at once and the server confirms it", async () => {
   await page.close();
 });
 
+test("offerSubprotocol: false goes live on /graphql/ws, and is refused with AppSync", async () => {
+  const page = await openPage();
+  const { token } = await (await fetch(`${server.http}/dev/token?user=alice`)).json();
+  const result = await page.evaluate(async ({ token }) => {
+    const { Store } = await import("@subsignal/store");
+    const wsUrl = location.origin.replace(/^http/, "ws") + "/graphql/ws";
+    const opened = [];
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+      constructor(url, protocols) { super(url, protocols); opened.push({ url, protocols: protocols ?? null }); }
+    };
+    const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl, token, offerSubprotocol: false });
+    const live = new Promise((resolve) => store.onStatus((s) => { if (s.connection.state === "live") resolve(); }));
+    store.connect();
+    await live;
+    store.disconnect();
+    window.WebSocket = Native;
+    let refused = null;
+    try {
+      new Store({ httpUrl: location.origin + "/graphql", wsUrl, protocol: "appsync", offerSubprotocol: false });
+    } catch (e) {
+      refused = String(e.message ?? e);
+    }
+    return { opened, refused };
+  }, { token });
+  assert.deepEqual(result.opened.map((o) => o.protocols), [null], "the socket offered no subprotocol");
+  assert.match(result.opened[0].url, /\/graphql\/ws$/);
+  assert.match(result.refused ?? "", /offerSubprotocol: false needs protocol "graphql-transport-ws"/);
+  await page.close();
+});
+
 test("no page errors", () => {
   assert.deepEqual(problems, []);
 });

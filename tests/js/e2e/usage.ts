@@ -28,6 +28,9 @@ export async function main(token: string): Promise<void> {
     connection: { backoffCapMs: 10_000 },
   };
   const store = new Store(options);
+  // Behind `trunk serve`: the path names the protocol, and no subprotocol is offered.
+  const viaTrunk: StoreOptions = { httpUrl: "/graphql", wsUrl: "ws://127.0.0.1:8080/graphql/ws", offerSubprotocol: false };
+  void viaTrunk;
   const orders: CollectionConfig = {
     name: "orders",
     subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired order { id status version } } }",
