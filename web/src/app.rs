@@ -51,7 +51,9 @@ fn endpoints() -> (String, String) {
     let origin = loc.origin().unwrap_or_default();
     let host = loc.host().unwrap_or_default();
     let ws_scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
-    (format!("{origin}/graphql"), format!("{ws_scheme}://{host}/graphql"))
+    // The WebSocket has its own path, which names the protocol, so that `trunk serve` can proxy it apart from HTTP;
+    // the app offers no subprotocol, which Trunk's proxy could not answer (see Trunk.toml and `without_subprotocol`).
+    (format!("{origin}/graphql"), format!("{ws_scheme}://{host}/graphql/ws"))
 }
 
 /// The app.
@@ -66,7 +68,10 @@ pub(crate) fn App() -> impl IntoView {
                     let token = dev_token(&user).await?;
                     let (http, ws) = endpoints();
                     let store = BrowserStore::new(
-                        StoreOptions::new(http, ws).token(token).persist_key(format!("subsignal-queue-{user}")),
+                        StoreOptions::new(http, ws)
+                            .without_subprotocol()
+                            .token(token)
+                            .persist_key(format!("subsignal-queue-{user}")),
                     );
                     Ok::<_, String>(Session {
                         user,

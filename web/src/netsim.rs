@@ -1,9 +1,9 @@
 //! The network-simulator panel: when the app runs behind `subsignal netsim` (as `cargo xtask demo` runs it), pick a
 //! profile — it applies to the open connection too — or drop every connection, and see the figures in force.
 //!
-//! `netsim.json` next to the app says where the control API is: `cargo xtask` writes `{"control": null}` when it
-//! builds the app, and the demo `{"control": "http://…"}`; with no control API the panel says the app talks to the
-//! server directly.
+//! `netsim.json` next to the app says where the control API is: Trunk copies `web/netsim.json` (`{"control": null}`)
+//! into every build, and `cargo xtask demo` overwrites it with `{"control": "http://…"}`; with no control API the
+//! panel says the app talks to the server directly.
 
 use leptos::prelude::*;
 use serde::Deserialize;
