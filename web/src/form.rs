@@ -86,7 +86,7 @@ pub(crate) fn OrderForm() -> impl IntoView {
         });
         let mutation = create_order(&session.user, &name_v, &email_v, &items_v, optimistic.clone());
         // Noted first: an optimistic placeholder is published while `mutate` runs.
-        session.events.submitted(optimistic.is_some());
+        let submit = session.events.submitted(optimistic.is_some());
         let pending = session.store.with_value(|store| store.mutate(mutation));
         if optimistic.is_some() {
             // Optimistic: the row is already in the list; the form is free for the next order at once.
@@ -97,9 +97,13 @@ pub(crate) fn OrderForm() -> impl IntoView {
         leptos::task::spawn_local(async move {
             let result = pending.await;
             submitting.set(false);
+            // Every error is the server's final answer (network trouble keeps the mutation queued instead).
+            if result.is_err() {
+                events.refused(submit);
+            }
             match result {
                 Ok(order) => {
-                    events.confirmed(&order);
+                    events.confirmed(submit, &order);
                     name.set(String::new());
                     notice.set(Some("Order placed.".to_owned()));
                 }

@@ -36,10 +36,19 @@ pub(crate) struct Sample {
     optimistic: bool,
 }
 
+/// A submission waiting for its order's first event.
+#[derive(Debug, Clone, Copy)]
+struct Submit {
+    id: u64,
+    at: f64,
+    optimistic: bool,
+}
+
 #[derive(Default)]
 struct Timing {
-    /// Submissions waiting for their order's first event, oldest first: (submitted at, optimistic).
-    submits: VecDeque<(f64, bool)>,
+    /// Submissions waiting for their order's first event, oldest first.
+    submits: VecDeque<Submit>,
+    next_submit: u64,
     /// Optimistic submissions waiting for their placeholder row, oldest first.
     placeholders: VecDeque<f64>,
     /// When each order last changed, to time the worker's steps.
@@ -67,15 +76,26 @@ impl Events {
         }
     }
 
-    /// Notes a submission, to time the event that confirms it.
-    pub(crate) fn submitted(&self, optimistic: bool) {
+    /// Notes a submission, to time the event that confirms it; gives its id for [`Events::confirmed`] or
+    /// [`Events::refused`].
+    pub(crate) fn submitted(&self, optimistic: bool) -> u64 {
         let now = now_ms();
+        let mut id = 0;
         self.timing.update_value(|t| {
-            t.submits.push_back((now, optimistic));
+            t.next_submit += 1;
+            id = t.next_submit;
+            t.submits.push_back(Submit { id, at: now, optimistic });
             if optimistic {
                 t.placeholders.push_back(now);
             }
         });
+        id
+    }
+
+    /// Forgets a submission the server refused: no event will confirm it, and the next order must not be timed from
+    /// it.
+    pub(crate) fn refused(&self, submit: u64) {
+        self.timing.update_value(|t| t.submits.retain(|s| s.id != submit));
     }
 
     fn sample(&self, ms: f64, optimistic: bool) {
@@ -89,12 +109,13 @@ impl Events {
     }
 
     /// Notes the server's result of a create (it may arrive before or after the order's event).
-    pub(crate) fn confirmed(&self, order: &Value) {
+    pub(crate) fn confirmed(&self, submit: u64, order: &Value) {
         let id = str_field(order, "id").to_owned();
         self.timing.update_value(|t| {
             if !t.last_event.contains_key(&id) {
-                if let Some(submit) = t.submits.pop_front() {
-                    t.confirmed.insert(id, submit);
+                if let Some(i) = t.submits.iter().position(|s| s.id == submit) {
+                    let s = t.submits.remove(i).expect("a position in range");
+                    t.confirmed.insert(id, (s.at, s.optimistic));
                 }
             }
         });
@@ -141,7 +162,7 @@ impl Events {
                             // A new order (version 1): the event of one of our submissions. Rows a snapshot
                             // brings in are older, and must not take a submission's place.
                             ("INSERT", None) if fresh => match t.submits.pop_front() {
-                                Some((at, optimistic)) => (Some(now - at), "since submit", !optimistic),
+                                Some(s) => (Some(now - s.at), "since submit", !s.optimistic),
                                 None => (None, "", false),
                             },
                             (_, Some(prev)) => (Some(now - prev), "since previous", false),

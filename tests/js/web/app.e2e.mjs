@@ -61,24 +61,70 @@ test("two users, an admin, field errors, reload, restart and catch-up", async ()
   const alice = await signIn("alice");
   const bob = await signIn("bob");
 
-  // A bad email: the server's rule, shown next to the field; nothing is placed.
+  // A bad email: the shared rule, hinted before anything is sent; nothing is placed.
   await placeOrder(alice.page, "Ada Lovelace", "ada-at-example");
   await alice.page.locator("#email-error").waitFor();
   assert.match(await alice.page.locator("#email-error").innerText(), /not an email address/);
+
+  // The server's errors are authoritative. A client whose hints let a bad email through (an older build, say) is
+  // played by rewriting the email on its way out: the real server refuses, and the app puts its error by the field.
+  const sent = [];
+  await alice.page.route("**/graphql", async (route) => {
+    const body = route.request().postDataJSON();
+    if (!body?.query?.includes("createOrder")) return route.continue();
+    sent.push(body.variables.clientMutationId);
+    body.variables.input.email = "refused-by-server";
+    await route.continue({ postData: JSON.stringify(body) });
+  });
+  await placeOrder(alice.page, "Ada Lovelace", "ada@example.com");
+  await alice.page.locator("#email-error").waitFor();
+  assert.match(await alice.page.locator("#email-error").innerText(), /not an email address/);
+  await alice.page.getByText("The server refused the order").waitFor();
+  await alice.page.unroute("**/graphql");
+  assert.equal(sent.length, 1);
+  assert.equal(await alice.page.locator("li.order").count(), 0);
+  // The refused submission must not be the start of the next order's wait (checked below).
+  await alice.page.waitForTimeout(1500);
 
   // The live total follows the lines.
   await alice.page.getByRole("button", { name: "Add item" }).click();
   await alice.page.getByLabel("Product").nth(1).selectOption("coffee");
   await alice.page.getByLabel("Quantity").nth(1).fill("2");
   assert.equal(await alice.page.getByTestId("total").innerText(), "$30.30"); // 4.50 + 2 × 12.90
+  await alice.page.getByRole("button", { name: "Add item" }).click();
+  await alice.page.getByRole("button", { name: "Remove item" }).nth(2).click();
+  assert.equal(await alice.page.getByLabel("Product").count(), 2);
+  assert.equal(await alice.page.getByTestId("total").innerText(), "$30.30");
 
   // Fixed: the order appears and the worker's events move it to SHIPPED, with no reload.
+  const submittedAt = Date.now();
   await placeOrder(alice.page, "Ada Lovelace", "ada@example.com");
-  await order(alice.page, "Ada Lovelace").and(alice.page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
+  const ada = order(alice.page, "Ada Lovelace");
+  await ada.and(alice.page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
   assert.equal(await alice.page.locator("#email-error").count(), 0);
+  assert.equal(await ada.locator("ol.progress li.done").count(), 4, "every step of the progress bar is done");
+  assert.equal(await ada.locator("ol.progress li[aria-current=step]").innerText(), "SHIPPED");
 
-  // Bob never sees Alice's order; his own appears.
-  await placeOrder(bob.page, "Grace Hopper", "grace@example.com");
+  // The event log: one row per event, newest first, with its seq, the order, and the time from the submit.
+  const shortId = (await ada.getAttribute("data-id")).slice(-6);
+  const rows = alice.page.locator(".log tbody tr", { hasText: shortId });
+  assert.deepEqual(await rows.locator("td:nth-child(4)").allInnerTexts(), ["SHIPPED", "PREPARING", "PAID", "SUBMITTED"]);
+  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.op)), ["MODIFY", "MODIFY", "MODIFY", "INSERT"]);
+  const seqs = (await rows.locator("td:nth-child(1)").allInnerTexts()).map(Number);
+  assert.ok(seqs.every((s, i) => i === 0 || s < seqs[i - 1]), `seqs descend: ${seqs}`);
+  const insert = rows.last();
+  assert.equal(await insert.getAttribute("data-cause"), "since submit");
+  const waited = Number(await insert.getAttribute("data-ms"));
+  assert.ok(waited > 0 && waited <= Date.now() - submittedAt, `waited ${waited} ms, timed from this submit`);
+
+  // Bob starts empty; he never sees Alice's order. He places his own with the keyboard alone.
+  await bob.page.locator(".orders .empty").waitFor();
+  await bob.page.locator(".log .empty").waitFor();
+  await bob.page.getByLabel("Name").focus();
+  await bob.page.keyboard.type("Grace Hopper");
+  await bob.page.keyboard.press("Tab");
+  await bob.page.keyboard.type("grace@example.com");
+  await bob.page.keyboard.press("Enter");
   await order(bob.page, "Grace Hopper").waitFor();
   assert.equal(await order(bob.page, "Ada Lovelace").count(), 0);
 
