@@ -37,7 +37,7 @@ fn main() {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 demo [--port N] [--profile NAME]\n                        build the web app and run it with the server behind the network simulator\n  \
+                 demo [--port N] [--profile NAME] [--debug]\n                        build the web app and run it with the server behind the network simulator\n                        (--debug: a debug build of the server, quicker to build)\n  \
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
                  postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
@@ -331,22 +331,25 @@ fn test() -> Result<()> {
         }
         Ok(())
     })?;
-    steps.run("the web app: trunk build --release, end to end in Chromium, then through `trunk serve`", || {
-        build_web_app()?;
-        // One file at a time: each drives Chromium, and the second has Trunk compile the app's dev build.
-        for file in ["web/app.e2e.mjs", "web/trunk-serve.e2e.mjs"] {
-            run_counting(
-                Command::new("node")
-                    .args(["--test", "--test-reporter=tap", file])
-                    .current_dir(root().join("tests/js"))
-                    .env("SUBSIGNAL_BIN", &bin)
-                    .env("SUBSIGNAL_WEB_DIST", root().join("dist"))
-                    .env("CHROMIUM", "/usr/bin/chromium"),
-                &mut tally,
-            )?;
-        }
-        Ok(())
-    })?;
+    steps.run(
+        "the web app: trunk build --release, end to end in Chromium, through `trunk serve`, and the demo",
+        || {
+            build_web_app()?;
+            // One file at a time: each drives Chromium, and the last two build (Trunk's dev build, the demo's checks).
+            for file in ["web/app.e2e.mjs", "web/trunk-serve.e2e.mjs", "web/demo.e2e.mjs"] {
+                run_counting(
+                    Command::new("node")
+                        .args(["--test", "--test-reporter=tap", file])
+                        .current_dir(root().join("tests/js"))
+                        .env("SUBSIGNAL_BIN", &bin)
+                        .env("SUBSIGNAL_WEB_DIST", root().join("dist"))
+                        .env("CHROMIUM", "/usr/bin/chromium"),
+                    &mut tally,
+                )?;
+            }
+            Ok(())
+        },
+    )?;
     if tally.passed == 0 {
         bail!("no test ran");
     }
@@ -359,7 +362,13 @@ fn test() -> Result<()> {
 
 /// `trunk build --release` of the web app into `dist/`, offline, with the installed wasm-bindgen and wasm-opt.
 fn build_web_app() -> Result<()> {
-    run(Command::new("trunk").args(["build", "--release", "--offline"]).current_dir(root()))?;
+    let mut trunk = Command::new("trunk");
+    // Trunk reads NO_COLOR as its `--no-color` flag and refuses anything but true/false, while the convention
+    // (no-color.org) is any non-empty value: NO_COLOR=1 would fail the build.
+    if let Some(value) = std::env::var_os("NO_COLOR") {
+        trunk.env("NO_COLOR", if value.is_empty() { "false" } else { "true" });
+    }
+    run(trunk.args(["build", "--release", "--offline"]).current_dir(root()))?;
     let wasm = std::fs::read_dir(root().join("dist"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "wasm"))
@@ -400,6 +409,21 @@ fn report(args: &[String]) -> Result<()> {
     })
 }
 
+/// Replaces `to` with a copy of the files in `from` (one level: Trunk's dist/ is flat).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to).with_context(|| format!("cannot clear {}", to.display()))?;
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().expect("a file name")))?;
+        }
+    }
+    Ok(())
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
@@ -407,30 +431,39 @@ fn target_dir() -> PathBuf {
 fn demo(args: &[String]) -> Result<()> {
     let mut port: u16 = 4000;
     let mut profile = "none".to_owned();
+    let mut debug = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--port" => port = it.next().and_then(|p| p.parse().ok()).context("--port needs a number, e.g. 4000")?,
             "--profile" => profile = it.next().context("--profile needs a name; `subsignal netsim --help` lists them")?.clone(),
-            other => bail!("unknown demo option {other}; try --port N or --profile NAME (slow-3g, slow-4g, fast-4g, lte, 5g, flaky, none)"),
+            "--debug" => debug = true,
+            other => bail!("unknown demo option {other}; try --port N, --profile NAME (slow-3g, slow-4g, fast-4g, lte, 5g, flaky, none) or --debug"),
         }
     }
     let (app, server, control) =
         (format!("127.0.0.1:{port}"), format!("127.0.0.1:{}", port + 1), format!("127.0.0.1:{}", port + 2));
+    let (build, build_args, bin) = if debug {
+        ("debug", &["build", "-p", "subsignal-server"][..], target_dir().join("debug/subsignal"))
+    } else {
+        ("release", &["build", "--release", "-p", "subsignal-server"][..], target_dir().join("release/subsignal"))
+    };
     let mut steps = Steps::new(4);
     steps.run("install build tools (wasm32 target, wasm-bindgen-cli, Trunk, wasm-opt)", install_build_tools)?;
     steps.run("build the web app (trunk build --release)", build_web_app)?;
-    steps.run("build the server (release)", || run(cargo().args(["build", "--release", "-p", "subsignal-server"])))?;
-    // The app finds the simulator's control API here (see web/src/netsim.rs); the build's copy says there is none.
-    std::fs::write(root().join("dist/netsim.json"), format!("{{\"control\": \"http://{control}\"}}\n"))?;
+    steps.run(&format!("build the server ({build})"), || run(cargo().args(build_args)))?;
+    // The demo serves a copy of dist/ whose netsim.json names the simulator's control API (see web/src/netsim.rs);
+    // dist/ itself keeps the build's "none".
+    let web = target_dir().join("demo-web");
+    copy_dir(&root().join("dist"), &web)?;
+    std::fs::write(web.join("netsim.json"), format!("{{\"control\": \"http://{control}\"}}\n"))?;
     let data = target_dir().join("demo-data");
-    let bin = target_dir().join("release/subsignal");
     steps.run(&format!("run the server on {server} behind the network simulator on {app} (profile {profile})"), || {
         let mut server_child = Command::new(&bin)
             .args(["serve", "--listen", &server, "--dev-tokens", "--seed-demo", "--data-dir"])
             .arg(&data)
             .arg("--web")
-            .arg(root().join("dist"))
+            .arg(&web)
             .current_dir(root())
             .spawn()
             .context("cannot start subsignal serve")?;
