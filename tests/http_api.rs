@@ -176,8 +176,36 @@ async fn schema_graphiql_and_health_are_served(backend: Backend) {
     assert!(root.text().await.unwrap().contains("not built"));
 }
 
+/// The order rules hold at the API: a SHIPPED order cannot be cancelled, even with its current version, and the
+/// refusal names the field and writes nothing.
+async fn a_shipped_order_cannot_be_cancelled(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let alice = t.client("alice");
+    let id = alice.create_order("Ada", None).await["id"].clone();
+    let read = || alice.data("query($id: ID!) { getOrder(id: $id) { status version } }", json!({"id": id}));
+    let shipped = loop {
+        let order = read().await["getOrder"].clone();
+        if order["status"] == "SHIPPED" {
+            break order;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let refused = alice
+        .run(
+            "mutation($id: ID!, $v: Int!) { cancelOrder(id: $id, expectedVersion: $v) { status } }",
+            json!({"id": id, "v": shipped["version"]}),
+        )
+        .await;
+    let error = &refused["errors"][0]["extensions"];
+    assert_eq!(error["code"], "VALIDATION", "{refused}");
+    assert_eq!(error["fields"][0]["field"], "status");
+    assert_eq!(error["fields"][0]["code"], "INVALID_TRANSITION");
+    assert_eq!(read().await["getOrder"], shipped, "nothing was written");
+}
+
 subsignal_tests::on_both_backends!(
     create_read_page_edit_and_cancel,
+    a_shipped_order_cannot_be_cancelled,
     validation_errors_name_each_field,
     stale_version_is_a_conflict_carrying_the_current_order,
     replayed_client_mutation_id_returns_the_original_and_writes_once,
