@@ -26,6 +26,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
@@ -84,6 +85,22 @@ pub fn app(state: AppState) -> Router {
     };
     router.layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers)).with_state(state)
 }
+
+/// Binds `addr` (giving the address bound). Every accepted connection has TCP_NODELAY, so a small frame (one
+/// subscription event) leaves at once instead of waiting for Nagle's algorithm.
+async fn bind(addr: SocketAddr) -> Result<(NoDelayListener, SocketAddr), StartError> {
+    fn no_delay(tcp: &mut TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    }
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener.tap_io(no_delay), bound))
+}
+
+type NoDelayListener = axum::serve::TapIo<TcpListener, fn(&mut TcpStream)>;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -184,15 +201,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let config = Arc::new(config);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    let (listener, addr) = bind(config.listen).await?;
     let state = AppState {
         schema,
         auth: auth.clone(),
@@ -258,4 +267,17 @@ async fn seed_demo(storage: &Storage, config: &Config) -> Result<(), StorageErro
 /// Whether `dir` holds a built web app.
 pub fn web_app_built(dir: &Path) -> bool {
     dir.join("index.html").is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_connections_have_tcp_nodelay() {
+        let (mut listener, addr) = super::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap());
+    }
 }
