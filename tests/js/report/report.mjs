@@ -34,6 +34,8 @@ const netsim = await startNetsim({ upstream: server.addr });
 const browser = await launchChromium();
 const rows = [];
 const stack = {};
+const CREATE = "mutation($input: CreateOrderInput!, $m: ID) { createOrder(input: $input, clientMutationId: $m) { id } }";
+const INPUT = { customerName: "Report", email: "report@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] };
 
 /**
  * Our stack without a browser: `count` createOrder POSTs through the simulator, each timed to its INSERT event on a
@@ -94,8 +96,6 @@ async function stackAlone(count) {
   agent.destroy();
   return times;
 }
-const CREATE = "mutation($input: CreateOrderInput!, $m: ID) { createOrder(input: $input, clientMutationId: $m) { id } }";
-const INPUT = { customerName: "Report", email: "report@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] };
 
 try {
   for (const name of profiles) {
