@@ -215,3 +215,36 @@ test("optimistic mode shows the order at once and a conflict is explained", asyn
   await page.screenshot({ path: join(artifacts, "webapp-phone.png"), fullPage: true });
   assert.deepEqual(consoleErrors, []);
 });
+
+test("cancelling while allowed: the row shows Cancelled, for its owner and the admin", async () => {
+  // A server whose worker waits a minute per step: the order stays SUBMITTED, so the cancel cannot race it.
+  const slow = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 60_000 });
+  await slow.start();
+  try {
+    const open = async (user) => {
+      const page = await browser.newPage();
+      page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
+      page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${user}: ${m.text()}`); });
+      await page.goto(`${slow.http}/?as=${user}`);
+      await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+      return page;
+    };
+    const alice = await open("alice");
+    const admin = await open("admin");
+    await placeOrder(alice, "Changed Mind", "cm@example.com");
+    const mine = order(alice, "Changed Mind");
+    await mine.and(alice.locator("[data-status=SUBMITTED]")).waitFor();
+    await mine.getByRole("button", { name: "Cancel order" }).click();
+    await mine.and(alice.locator("[data-status=CANCELLED]")).waitFor();
+    await mine.locator("p.cancelled").waitFor();
+    assert.equal(await mine.getByRole("button", { name: "Cancel order" }).count(), 0, "no cancel button on a cancelled order");
+    assert.equal(await mine.locator("ol.progress").count(), 0);
+    assert.equal(await mine.locator(".field-error").innerText(), "");
+    await order(admin, "Changed Mind").and(admin.locator("[data-status=CANCELLED]")).waitFor();
+    await alice.close();
+    await admin.close();
+  } finally {
+    await slow.stop();
+  }
+  assert.deepEqual(consoleErrors, []);
+});
