@@ -6,10 +6,6 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::time::Duration;
-
 use common::*;
 use serde_json::json;
 use subsignal_browser::{BrowserStore, ConnectionStatus, StoreOptions};
@@ -25,38 +21,16 @@ async fn appsync_store(user: &str) -> BrowserStore {
         .appsync(format!("{ws}/graphql/realtime"))
         .auth(json!({ "Authorization": token }))
         .collection(orders());
-    let store = BrowserStore::new(options);
-    store.connect();
-    let s = store.clone();
-    wait_for("the orders collection to go live over AppSync", Duration::from_secs(20), move || {
-        s.with_collection("orders", |c| c.is_some_and(|c| c.is_live()))
-    })
-    .await;
-    store
+    connected(options, "the orders collection to go live over AppSync").await
 }
 
 #[wasm_bindgen_test]
 async fn appsync_mode_subscribes_and_follows_the_worker() {
     let store = appsync_store("alice").await;
-    let seen: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
-    let (s, log) = (store.clone(), seen.clone());
-    let _guard = store.on_row(move |_, change| {
-        let status = s.row("orders", change.key()).and_then(|r| r["status"].as_str().map(str::to_owned));
-        log.borrow_mut().push((change.key().to_owned(), status.unwrap_or_default()));
-    });
+    let (_guard, seen) = record_statuses(&store);
     let order = store.mutate(create_order("appsync-worker")).await.expect("createOrder over HTTP with the same auth");
     let id = order["id"].as_str().expect("id").to_owned();
-    let s = store.clone();
-    wait_for("the worker to ship the order", Duration::from_secs(20), || {
-        status_of(&s, &id).as_deref() == Some("SHIPPED")
-    })
-    .await;
-    let steps: Vec<String> = seen.borrow().iter().filter(|(k, _)| *k == id).map(|(_, s)| s.clone()).collect();
-    let mut distinct = steps.clone();
-    distinct.dedup();
-    let tail: Vec<&str> = distinct.iter().map(String::as_str).skip_while(|s| *s == "SUBMITTED").collect();
-    assert_eq!(tail, ["PAID", "PREPARING", "SHIPPED"], "every step arrives as AppSync data (saw {steps:?})");
-    assert_eq!(store.status().pending_mutations, 0);
+    assert_followed_to_shipped(&store, &seen, &id, "every step arrives as AppSync data").await;
 }
 
 /// The server stops and starts again; orders are created while the store is away. AppSync cannot replay, so the

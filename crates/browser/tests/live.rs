@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use common::*;
@@ -20,12 +18,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[wasm_bindgen_test]
 async fn subscribes_and_follows_the_worker() {
     let store = live_store("alice").await;
-    let seen: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
-    let (s, log) = (store.clone(), seen.clone());
-    let _guard = store.on_row(move |_, change| {
-        let status = s.row("orders", change.key()).and_then(|r| r["status"].as_str().map(str::to_owned));
-        log.borrow_mut().push((change.key().to_owned(), status.unwrap_or_default()));
-    });
+    let (_guard, seen) = record_statuses(&store);
 
     let pending = store.mutate(create_order("worker"));
     assert_eq!(status_of(&store, "tmp-worker").as_deref(), Some("SUBMITTED"), "the optimistic row shows at once");
@@ -33,18 +26,7 @@ async fn subscribes_and_follows_the_worker() {
     let order = pending.await.expect("createOrder succeeds");
     let id = order["id"].as_str().expect("id").to_owned();
     assert!(status_of(&store, "tmp-worker").is_none(), "the temporary row is replaced by the server's");
-
-    let s = store.clone();
-    wait_for("the worker to ship the order", Duration::from_secs(20), || {
-        status_of(&s, &id).as_deref() == Some("SHIPPED")
-    })
-    .await;
-    let steps: Vec<String> = seen.borrow().iter().filter(|(k, _)| *k == id).map(|(_, s)| s.clone()).collect();
-    let mut distinct = steps.clone();
-    distinct.dedup();
-    let tail: Vec<&str> = distinct.iter().map(String::as_str).skip_while(|s| *s == "SUBMITTED").collect();
-    assert_eq!(tail, ["PAID", "PREPARING", "SHIPPED"], "every step is seen, in order (saw {steps:?})");
-    assert_eq!(store.status().pending_mutations, 0);
+    assert_followed_to_shipped(&store, &seen, &id, "every step is seen, in order").await;
 }
 
 /// Typed errors: a validation failure names the field; a stale `expectedVersion` is a conflict with the current order.

@@ -2,11 +2,13 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use gloo_timers::future::TimeoutFuture;
 use serde_json::{json, Value};
-use subsignal_browser::{BrowserStore, CollectionConfig, Mutation, Optimistic, StoreOptions};
+use subsignal_browser::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, Optimistic, StoreOptions};
 
 /// The harness's URL, fixed when the tests were compiled by `cargo xtask test-browser`.
 pub fn base() -> &'static str {
@@ -107,14 +109,51 @@ pub async fn live_store(user: &str) -> BrowserStore {
         StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
             .token(token)
             .collection(orders());
+    connected(options, "the orders collection to go live").await
+}
+
+/// A store for `options`, connected, once its `orders` collection is live (`what` names the wait).
+pub async fn connected(options: StoreOptions, what: &str) -> BrowserStore {
     let store = BrowserStore::new(options);
     store.connect();
     let s = store.clone();
-    wait_for("the orders collection to go live", Duration::from_secs(20), move || {
-        s.with_collection("orders", |c| c.is_some_and(|c| c.is_live()))
+    wait_for(what, Duration::from_secs(20), move || s.with_collection("orders", |c| c.is_some_and(|c| c.is_live())))
+        .await;
+    store
+}
+
+/// (key, status) pairs, in the order the store showed them.
+pub type Statuses = Rc<RefCell<Vec<(String, String)>>>;
+
+/// Every (key, status) the store's `orders` rows show, in order, while the guard lives.
+pub fn record_statuses(store: &BrowserStore) -> (ListenerGuard, Statuses) {
+    let seen = Statuses::default();
+    let (s, log) = (store.clone(), seen.clone());
+    let guard = store.on_row(move |_, change| {
+        let status = status_of(&s, change.key());
+        log.borrow_mut().push((change.key().to_owned(), status.unwrap_or_default()));
+    });
+    (guard, seen)
+}
+
+/// Waits for order `id` to be SHIPPED, then asserts that `seen` holds every worker step after SUBMITTED, in order.
+pub async fn assert_followed_to_shipped(
+    store: &BrowserStore,
+    seen: &RefCell<Vec<(String, String)>>,
+    id: &str,
+    what: &str,
+) {
+    let s = store.clone();
+    wait_for("the worker to ship the order", Duration::from_secs(20), || {
+        status_of(&s, id).as_deref() == Some("SHIPPED")
     })
     .await;
-    store
+    let steps: Vec<String> = seen.borrow().iter().filter(|(k, _)| k == id).map(|(_, s)| s.clone()).collect();
+    let mut distinct = steps.clone();
+    distinct.dedup();
+    let tail: Vec<&str> = distinct.iter().map(String::as_str).skip_while(|s| *s == "SUBMITTED").collect();
+    assert_eq!(tail, ["PAID", "PREPARING", "SHIPPED"], "{what} (saw {steps:?})");
+    assert_eq!(store.status().pending_mutations, 0);
 }
 
 pub fn status_of(store: &BrowserStore, key: &str) -> Option<String> {
