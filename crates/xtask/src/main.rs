@@ -475,7 +475,7 @@ fn demo(args: &[String]) -> Result<()> {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let mut netsim = Command::new(&bin)
+        let netsim = Command::new(&bin)
             .args(["netsim", "--listen", &app, "--upstream", &server, "--control", &control, "--profile", &profile])
             .spawn()
             .context("cannot start subsignal netsim")?;
@@ -490,24 +490,18 @@ fn demo(args: &[String]) -> Result<()> {
             data.display()
         );
         // Ctrl-C reaches both children (same process group); whichever ends first ends the demo.
+        let mut children = [("subsignal serve", server_child), ("subsignal netsim", netsim)];
         loop {
-            if let Some(status) = server_child.try_wait()? {
-                let _ = netsim.kill();
-                let _ = netsim.wait();
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!("subsignal serve exited with {status}"))
-                };
-            }
-            if let Some(status) = netsim.try_wait()? {
-                let _ = server_child.kill();
-                let _ = server_child.wait();
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!("subsignal netsim exited with {status}"))
-                };
+            for i in 0..children.len() {
+                let Some(status) = children[i].1.try_wait()? else { continue };
+                for (_, other) in &mut children {
+                    let _ = other.kill();
+                    let _ = other.wait();
+                }
+                if !status.success() {
+                    bail!("{} exited with {status}", children[i].0);
+                }
+                return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
