@@ -53,43 +53,39 @@ async fn ctrl_c_closes_websockets_with_1001_and_exits_cleanly() {
     assert!(status.success(), "a graceful shutdown exits 0, got {status}");
 }
 
+/// Runs `subsignal serve` with `args` (the data folder in `SUBSIGNAL_DATA_DIR`), expects it to refuse to start, and
+/// gives what it wrote to stderr.
+fn refused_start(data_dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(server_binary())
+        .arg("serve")
+        .args(args)
+        .env("SUBSIGNAL_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn bad_settings_are_refused_at_start_with_their_name() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(server_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--worker-parallelism", "0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let arg = std::ffi::OsStr::new;
+    let stderr =
+        refused_start(dir.path(), &[arg("--listen"), arg("127.0.0.1:0"), arg("--worker-parallelism"), arg("0")]);
     assert!(stderr.contains("worker-parallelism"), "{stderr}");
 
     std::fs::write(dir.path().join("bad.toml"), "step-dleay-ms = 5\n").unwrap();
-    let out = std::process::Command::new(server_binary())
-        .args(["serve", "--config"])
-        .arg(dir.path().join("bad.toml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("step-dleay-ms"));
+    let stderr = refused_start(dir.path(), &[arg("--config"), dir.path().join("bad.toml").as_os_str()]);
+    assert!(stderr.contains("step-dleay-ms"));
 
-    let out = std::process::Command::new(server_binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", "mysql://localhost/x", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(
+        dir.path(),
+        &[arg("--listen"), arg("127.0.0.1:0"), arg("--database"), arg("mysql://localhost/x")],
+    );
     assert!(stderr.contains("`database`") && stderr.contains("postgres://"), "{stderr}");
 
-    let out = std::process::Command::new(server_binary())
-        .args(["serve", "--listen", "not-an-address"])
-        .env("SUBSIGNAL_DATA_DIR", dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+    let stderr = refused_start(dir.path(), &[arg("--listen"), arg("not-an-address")]);
+    assert!(stderr.contains("--listen"));
 }
 
 #[test]
