@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::auth::Identity;
-use crate::transport::{self, Bucket, Outgoing, Subprotocol, POLICY_VIOLATION};
+use crate::transport::{self, Bucket, Incoming, Outgoing, Subprotocol, POLICY_VIOLATION};
 use crate::AppState;
 
 /// `GET /graphql/realtime`: the AppSync real-time WebSocket.
@@ -203,30 +203,18 @@ impl Realtime {
                 }
                 _ = ka.tick(), if self.acked => Step::send(ServerMessage::Ka),
                 _ = shutdown.changed() => Step::close(CloseCode::GoingAway, "Server is shutting down"),
-                incoming = stream.next() => match incoming {
-                    None => break None,
-                    Some(Err(e)) if transport::too_big(&e) => {
-                        let limit = self.app.config.max_message_bytes;
-                        let reason = format!("Message too big: the limit is {limit} bytes");
-                        Step {
-                            send: vec![error(None, error_type::LIMIT_EXCEEDED, reason.clone())],
-                            close: Some((CloseCode::MessageTooBig, reason)),
-                        }
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "websocket read failed");
-                        break None;
-                    }
-                    Some(Ok(_)) if !self.bucket.take() => {
-                        let rate = self.app.config.max_messages_per_sec;
-                        Step::close(POLICY_VIOLATION, format!("Rate limit exceeded: more than {rate} messages per second"))
-                    }
-                    Some(Ok(Message::Text(text))) => self.handle(text.as_str(), &out_tx),
-                    Some(Ok(Message::Binary(_))) => {
+                read = stream.next() => match transport::incoming(&self.app, &mut self.bucket, read) {
+                    Incoming::Gone => break None,
+                    Incoming::TooBig(reason) => Step {
+                        send: vec![error(None, error_type::LIMIT_EXCEEDED, reason.clone())],
+                        close: Some((CloseCode::MessageTooBig, reason)),
+                    },
+                    Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
+                    Incoming::Text(text) => self.handle(text.as_str(), &out_tx),
+                    Incoming::Binary => {
                         Step::send(error(None, error_type::UNKNOWN_OPERATION, "Binary messages are not accepted"))
                     }
-                    Some(Ok(Message::Close(_))) => break None,
-                    Some(Ok(_)) => Step::none(),
+                    Incoming::Ignored => Step::none(),
                 },
                 Some(out) = out_rx.recv() => match out {
                     Outgoing::Frame(message) => Step::send(message),

@@ -258,9 +258,46 @@ pub(crate) fn deadline_of(expires_at: i64) -> Instant {
 }
 
 /// Whether a read error means the peer sent a frame or message over the size limit.
-pub(crate) fn too_big(error: &axum::Error) -> bool {
+fn too_big(error: &axum::Error) -> bool {
     let text = error.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+/// One WebSocket read, after the limits every endpoint shares: message size, and messages per second.
+pub(crate) enum Incoming {
+    /// The client closed, or the read failed: stop, without a close frame of ours.
+    Gone,
+    /// Over the size limit; the reason to close with.
+    TooBig(String),
+    /// Over the message rate; the reason to close with.
+    TooFast(String),
+    Text(axum::extract::ws::Utf8Bytes),
+    Binary,
+    /// Ping and pong, which the WebSocket library answers.
+    Ignored,
+}
+
+/// Applies the shared limits to one read (every message, a close included, takes a token from `bucket`).
+pub(crate) fn incoming(app: &AppState, bucket: &mut Bucket, read: Option<Result<Message, axum::Error>>) -> Incoming {
+    match read {
+        None => Incoming::Gone,
+        Some(Err(e)) if too_big(&e) => {
+            tracing::debug!(error = %e, "websocket message too big");
+            Incoming::TooBig(format!("Message too big: the limit is {} bytes", app.config.max_message_bytes))
+        }
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "websocket read failed");
+            Incoming::Gone
+        }
+        Some(Ok(_)) if !bucket.take() => Incoming::TooFast(format!(
+            "Rate limit exceeded: more than {} messages per second",
+            app.config.max_messages_per_sec
+        )),
+        Some(Ok(Message::Text(text))) => Incoming::Text(text),
+        Some(Ok(Message::Binary(_))) => Incoming::Binary,
+        Some(Ok(Message::Close(_))) => Incoming::Gone,
+        Some(Ok(_)) => Incoming::Ignored,
+    }
 }
 
 pub(crate) struct Connection {
@@ -319,22 +356,11 @@ impl Connection {
                     Step::Close(CloseCode::Forbidden, "Forbidden: the token expired; reconnect with a fresh one".into())
                 }
                 _ = shutdown.changed() => Step::Close(CloseCode::GoingAway, "Server is shutting down".into()),
-                incoming = stream.next() => match incoming {
-                    None => break None,
-                    Some(Err(e)) if too_big(&e) => {
-                        tracing::debug!(error = %e, "websocket message too big");
-                        let limit = self.app.config.max_message_bytes;
-                        Step::Close(CloseCode::MessageTooBig, format!("Message too big: the limit is {limit} bytes"))
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "websocket read failed");
-                        break None;
-                    }
-                    Some(Ok(_)) if !self.bucket.take() => {
-                        let rate = self.app.config.max_messages_per_sec;
-                        Step::Close(POLICY_VIOLATION, format!("Rate limit exceeded: more than {rate} messages per second"))
-                    }
-                    Some(Ok(Message::Text(text))) => {
+                read = stream.next() => match incoming(&self.app, &mut self.bucket, read) {
+                    Incoming::Gone => break None,
+                    Incoming::TooBig(reason) => Step::Close(CloseCode::MessageTooBig, reason),
+                    Incoming::TooFast(reason) => Step::Close(POLICY_VIOLATION, reason),
+                    Incoming::Text(text) => {
                         let step = self.handle(text.as_str(), &out_tx).await;
                         if let (false, Some(exp)) = (expiry_armed, self.identity.as_ref().and_then(Identity::expires_at)) {
                             expiry.as_mut().reset(deadline_of(exp));
@@ -342,9 +368,8 @@ impl Connection {
                         }
                         step
                     }
-                    Some(Ok(Message::Binary(_))) => Step::Close(CloseCode::BadRequest, "Binary messages are not accepted".into()),
-                    Some(Ok(Message::Close(_))) => break None,
-                    Some(Ok(_)) => Step::Continue,
+                    Incoming::Binary => Step::Close(CloseCode::BadRequest, "Binary messages are not accepted".into()),
+                    Incoming::Ignored => Step::Continue,
                 },
                 Some(out) = out_rx.recv() => match out {
                     Outgoing::Frame(message) => Step::Send(message),
