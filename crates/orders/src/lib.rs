@@ -99,23 +99,7 @@ pub struct OrderItem {
     pub unit_price_cents: i32,
 }
 
-/// One failed rule, reported in a VALIDATION error's `extensions.fields`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    /// The input path, e.g. `email` or `items[2].quantity`.
-    pub field: String,
-    /// A stable code, e.g. `INVALID_EMAIL`.
-    pub code: String,
-    /// A sentence for people.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A failed rule.
-    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), code: code.to_owned(), message: message.into() }
-    }
-}
+pub use subsignal_protocol::FieldError;
 
 /// Checks a customer name.
 pub fn check_name(name: &str, errors: &mut Vec<FieldError>) {

@@ -43,6 +43,26 @@ pub struct ChangeEnvelope {
     pub client_mutation_id: Option<String>,
 }
 
+/// One failed rule, reported in a `VALIDATION` error's `extensions.fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The input path, e.g. `email` or `items[2].quantity`.
+    pub field: String,
+    /// A stable code, e.g. `INVALID_EMAIL`.
+    #[serde(default)]
+    pub code: String,
+    /// A sentence for people.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl FieldError {
+    /// A failed rule.
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), code: code.to_owned(), message: message.into() }
+    }
+}
+
 /// Error codes that subsignal puts in GraphQL errors' `extensions.code`.
 pub mod error_code {
     /// Input failed validation; `extensions.fields` lists `{field, code, message}`.

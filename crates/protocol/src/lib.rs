@@ -9,5 +9,5 @@ pub mod appsync;
 pub mod change;
 pub mod transport_ws;
 
-pub use change::{ChangeEnvelope, ChangeOp};
+pub use change::{ChangeEnvelope, ChangeOp, FieldError};
 pub use transport_ws::{ClientMessage, CloseCode, ServerMessage, SubscribePayload};

@@ -104,18 +104,7 @@ impl PendingMutation {
     }
 }
 
-/// One field's validation failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    /// The input field, e.g. `email`.
-    pub field: String,
-    /// A machine-readable code.
-    #[serde(default)]
-    pub code: String,
-    /// A human-readable message.
-    #[serde(default)]
-    pub message: String,
-}
+pub use subsignal_protocol::FieldError;
 
 /// Why the server refused a mutation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
