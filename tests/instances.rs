@@ -196,7 +196,7 @@ async fn two_reapers_remove_an_expired_order_exactly_once() {
     }
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for id in &ids {
-        let (ra, rb) = tokio::join!(a.server.storage.reap(id), b.server.storage.reap(id));
+        let (ra, rb) = tokio::join!(a.server.storage.reap("Order", id), b.server.storage.reap("Order", id));
         assert!(ra.unwrap() ^ rb.unwrap(), "exactly one reaper removed {id}");
     }
     let log = b.client("admin").data("{ changesSince(afterSeq: 0) { changes { op key expired } } }", json!({})).await;
@@ -204,4 +204,33 @@ async fn two_reapers_remove_an_expired_order_exactly_once() {
         log["changesSince"]["changes"].as_array().unwrap().iter().filter(|c| c["op"] == "REMOVE").collect();
     assert_eq!(removes.len(), ids.len());
     assert!(removes.iter().all(|c| c["expired"] == true));
+}
+
+/// Regression: `changesSince` said `hasMore: false` whenever it returned fewer records than `limit`, but a read the
+/// in-memory window serves stops at the window's end, and records committed through another instance follow it.
+#[tokio::test]
+async fn changes_since_has_more_when_the_window_ends_before_records_of_another_instance() {
+    if !postgres_available() {
+        return;
+    }
+    // The worker would add its own records at times of its choosing: keep it asleep.
+    let (a, b) = two_instances(|s| Settings { step_delay_ms: Some(60_000), ..s }).await;
+    a.client("alice").create_order("First on A", None).await;
+    a.client("alice").create_order("Second on A", None).await;
+    b.client("alice").create_order("Then on B", None).await;
+    let page = |after: i64| {
+        let client = a.client("admin");
+        async move {
+            let query =
+                "query($a: Int!) { changesSince(afterSeq: $a, limit: 100) { changes { seq } lastSeq hasMore } }";
+            client.data(query, json!({"a": after})).await["changesSince"].clone()
+        }
+    };
+    // A's window holds seqs 1 and 2 only; seq 3 is in the database.
+    let first = page(0).await;
+    assert_eq!(first["lastSeq"], 2, "{first}");
+    assert_eq!(first["hasMore"], true, "seq 3 follows the window's end: {first}");
+    let second = page(2).await;
+    assert_eq!(second["changes"], json!([{"seq": 3}]));
+    assert_eq!(second["hasMore"], false);
 }

@@ -89,6 +89,24 @@ fn bad_settings_are_refused_at_start_with_their_name() {
 }
 
 #[test]
+fn a_bad_schema_is_refused_at_start_with_every_problem_at_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("app.graphql");
+    std::fs::write(
+        &schema,
+        "type Note @model @searchable {\n  title: String!\n}\n\ntype Tag @model {\n  id: ID!\n  at: Int @ttl\n}\n",
+    )
+    .unwrap();
+    let stderr = refused_start(dir.path(), &[std::ffi::OsStr::new("--schema"), schema.as_os_str()]);
+    let file = schema.display().to_string();
+    for (line_column, what) in [("1:6", "id: ID!"), ("1:18", "searchable"), ("7:11", "AWSTimestamp")] {
+        let expected = format!("{file}:{line_column}: ");
+        let line = stderr.lines().find(|l| l.contains(&expected)).unwrap_or_else(|| panic!("{expected} in {stderr}"));
+        assert!(line.contains(what), "{line}");
+    }
+}
+
+#[test]
 fn environment_variables_configure_the_server() {
     let out = std::process::Command::new(server_binary()).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);

@@ -13,6 +13,9 @@ mod appsync;
 mod security;
 // The fuzz corpus (fuzz/corpus) replayed through the fuzz targets' entry points.
 mod fuzz_corpus;
+// The API generated from an SDL file: every generated operation, AppSync scalars, @auth rules, replay across models,
+// TTL, @aws_subscribe filters.
+mod models;
 // Subscriptions: owner isolation, worker steps in order, TTL expiry, afterSeq replay, retention.
 mod subscriptions;
 // Stream workers: retries, dead letters, parallel keys.

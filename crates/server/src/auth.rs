@@ -22,6 +22,8 @@ pub enum Identity {
         sub: String,
         /// Member of the admin group: sees everyone's orders.
         admin: bool,
+        /// The token's groups (`groups` and `cognito:groups`), for `@auth` group rules.
+        groups: Vec<String>,
         /// The token's expiry, seconds since the epoch.
         expires_at: i64,
     },
@@ -256,7 +258,8 @@ impl Auth {
         let data = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(invalid)?;
         let claims = data.claims;
         let admin = claims.groups.iter().chain(&claims.cognito_groups).any(|g| g == &self.config.admin_group);
-        Ok(Identity::User { sub: claims.sub, admin, expires_at: claims.exp })
+        let groups = claims.groups.into_iter().chain(claims.cognito_groups).collect();
+        Ok(Identity::User { sub: claims.sub, admin, groups, expires_at: claims.exp })
     }
 
     /// Checks an API key.

@@ -132,6 +132,10 @@ pub struct Settings {
     /// Folder of the built web app to serve at / [default: dist].
     #[arg(long = "web", env = "SUBSIGNAL_WEB", value_name = "DIR")]
     pub web_dir: Option<PathBuf>,
+    /// SDL file of models and subscriptions (`type Note @model { ... }`) to serve instead of the built-in order
+    /// service: queries, mutations and subscriptions are generated for every `@model` type [default: the orders].
+    #[arg(long, env = "SUBSIGNAL_SCHEMA", value_name = "FILE")]
+    pub schema: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -211,6 +215,8 @@ pub struct Config {
     pub introspection: bool,
     /// Built web app folder.
     pub web_dir: PathBuf,
+    /// The models of `--schema`, parsed and checked; `None` serves the order service.
+    pub models: Option<std::sync::Arc<subsignal_models::ModelSchema>>,
 }
 
 /// A setting that cannot be used.
@@ -224,6 +230,9 @@ pub enum ConfigError {
         /// What is wrong and what is accepted.
         reason: String,
     },
+    /// The `schema` file could not be read, or declares something wrong: every problem as `file:line:column: …`.
+    #[error("the schema cannot be served:\n{0}")]
+    Schema(String),
     /// The config file could not be read or parsed.
     #[error("cannot use config file {path}: {reason}")]
     File {
@@ -372,8 +381,18 @@ impl Settings {
             max_header_bytes: range("max-header-bytes", self.max_header_bytes.unwrap_or(16 * 1024), 1024, 1024 * 1024)?,
             introspection: self.introspection.unwrap_or(true),
             web_dir: self.web_dir.unwrap_or_else(|| PathBuf::from("dist")),
+            models: self.schema.as_deref().map(load_models).transpose()?,
         })
     }
+}
+
+/// Reads and checks an SDL file of models.
+fn load_models(path: &Path) -> Result<std::sync::Arc<subsignal_models::ModelSchema>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Schema(format!("{}: cannot read it: {e}", path.display())))?;
+    subsignal_models::parse(&path.display().to_string(), &text)
+        .map(std::sync::Arc::new)
+        .map_err(|errors| ConfigError::Schema(errors.to_string()))
 }
 
 #[cfg(test)]

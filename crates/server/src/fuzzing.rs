@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::auth::{Auth, AuthConfig};
 use crate::config::Settings;
-use crate::schema::{self, AppSchema, Limits, SchemaState};
+use crate::schema::{self, GraphSchema, Limits, SchemaState};
 use crate::storage::Storage;
 use crate::stream::ChangeFeed;
 use crate::AppState;
@@ -54,6 +54,7 @@ pub async fn state(dir: &Path) -> AppState {
     // The sender is leaked so that the receiver never reports a shutdown.
     let (shutdown_tx, shutdown) = watch::channel(false);
     std::mem::forget(shutdown_tx);
+    let schema = schema::GraphSchema::Orders(schema);
     AppState { schema, auth: Arc::new(auth), config: Arc::new(config), storage, shutdown, connections: Arc::default() }
 }
 
@@ -92,7 +93,7 @@ pub async fn ws_session(app: &AppState, input: &str, linger: Duration) -> Vec<St
 
 /// The GraphQL entry point: parse, document limits, validation and execution, without credentials (resolvers stop
 /// at `UNAUTHENTICATED` before touching storage). `input` is a query, or a JSON request `{query, variables}`.
-pub async fn graphql(schema: &AppSchema, input: &str) -> async_graphql::Response {
+pub async fn graphql(schema: &GraphSchema, input: &str) -> async_graphql::Response {
     let request = match serde_json::from_str::<async_graphql::Request>(input) {
         Ok(request) => request,
         Err(_) => async_graphql::Request::new(input),

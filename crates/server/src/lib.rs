@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod generated;
 pub mod model;
 pub mod orders;
 pub mod schema;
@@ -33,7 +34,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{Auth, AuthConfig};
 use crate::config::Config;
-use crate::schema::{AppSchema, Limits, SchemaState};
+use crate::schema::{GraphSchema, Limits, SchemaState};
 use crate::storage::{Storage, StorageError};
 use crate::stream::ChangeFeed;
 
@@ -44,7 +45,7 @@ pub const FEED_WINDOW: usize = 4096;
 #[derive(Clone)]
 pub struct AppState {
     /// The GraphQL schema.
-    pub schema: AppSchema,
+    pub schema: GraphSchema,
     /// Credential checks.
     pub auth: Arc<Auth>,
     /// Settings.
@@ -113,6 +114,9 @@ pub enum StartError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The models of `--schema` could not be turned into a GraphQL schema.
+    #[error("the generated schema is invalid: {0}")]
+    Schema(String),
     /// The RS256 key files could not be used.
     #[error("RS256 keys: {reason}")]
     Keys {
@@ -192,13 +196,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         demo_users: config.demo_users.clone(),
         dev_token_ttl_secs: 12 * 3600,
     }));
-    if config.seed_demo {
-        seed_demo(&storage, &config).await?;
-    }
-    let schema = schema::build(
-        SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval },
-        Limits::from(&config),
-    );
+    let schema_state = SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval };
+    let schema = match &config.models {
+        Some(models) => GraphSchema::Models(
+            generated::build(models.clone(), schema_state, Limits::from(&config))
+                .map_err(|e| StartError::Schema(e.to_string()))?,
+        ),
+        None => {
+            if config.seed_demo {
+                seed_demo(&storage, &config).await?;
+            }
+            GraphSchema::Orders(schema::build(schema_state, Limits::from(&config)))
+        }
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let config = Arc::new(config);
     let (listener, addr) = bind(config.listen).await?;
@@ -252,7 +262,8 @@ async fn seed_demo(storage: &Storage, config: &Config) -> Result<(), StorageErro
     let samples =
         [("Ada Lovelace", "ada@example.com", "tea", 2, 450), ("Grace Hopper", "grace@example.com", "coffee", 1, 380)];
     for (user, (name, email, sku, quantity, price)) in users.iter().zip(samples) {
-        let identity = auth::Identity::User { sub: (*user).clone(), admin: false, expires_at: i64::MAX };
+        let identity =
+            auth::Identity::User { sub: (*user).clone(), admin: false, groups: Vec::new(), expires_at: i64::MAX };
         let input = model::CreateOrderInput {
             customer_name: name.into(),
             email: email.into(),

@@ -2,13 +2,37 @@
 //! Both the GraphQL API and the stream worker call it.
 
 use async_graphql::ID;
+use serde::Deserialize;
 
 use crate::auth::Identity;
 use crate::model::{
     check_email, check_expiry, check_items, check_name, total_cents, AwsDateTime, AwsEmail, CreateOrderInput,
     FieldError, Order, OrderStatus, UpdateOrderInput,
 };
-use crate::storage::{DomainError, IdempotencyKey, Storage, StorageError, Stored, Write, WriteOutcome};
+use crate::storage::{DomainError, IdempotencyKey, Item, Storage, StorageError, Stored, Write, WriteOutcome};
+
+/// The model name orders are stored under.
+pub const MODEL: &str = "Order";
+
+/// The order an image holds.
+pub fn from_image(image: &serde_json::Value) -> Result<Order, StorageError> {
+    Ok(Order::deserialize(image)?)
+}
+
+/// The stored form of an order.
+fn item(order: &Order) -> Result<Item, StorageError> {
+    Ok(Item {
+        owner: order.owner.clone(),
+        version: order.version,
+        expires_at: order.expires_at,
+        image: serde_json::to_value(order)?,
+    })
+}
+
+/// The current order, if any row is live.
+fn live(current: Option<Stored>) -> Result<Option<Order>, StorageError> {
+    Stored::live(current).map(|item| from_image(&item.image)).transpose()
+}
 
 fn now_rfc3339() -> AwsDateTime {
     let now = time::OffsetDateTime::now_utc();
@@ -28,25 +52,26 @@ fn invalid(field: &str, code: &'static str, message: &str) -> DomainError {
 }
 
 /// The current, visible order or NOT_FOUND (another owner's order is reported as not found, so ids leak nothing).
-fn visible(identity: &Identity, current: Option<Stored>) -> Result<Order, DomainError> {
-    Stored::live(current).filter(|o| identity.can_see(&o.owner)).ok_or(DomainError::NotFound)
+fn visible(identity: &Identity, current: Option<Stored>) -> Result<Order, StorageError> {
+    Ok(live(current)?.filter(|o| identity.can_see(&o.owner)).ok_or(DomainError::NotFound)?)
 }
 
-fn check_version(order: &Order, expected: i64) -> Result<(), DomainError> {
+fn check_version(order: &Order, expected: i64) -> Result<(), StorageError> {
     if order.version == expected {
         Ok(())
     } else {
-        Err(DomainError::Conflict(Box::new(order.clone())))
+        Err(DomainError::Conflict(Box::new(serde_json::to_value(order)?)).into())
     }
 }
 
-fn transition(order: &mut Order, next: OrderStatus) -> Result<(), DomainError> {
+fn transition(order: &mut Order, next: OrderStatus) -> Result<(), StorageError> {
     if !order.status.can_become(next) {
         return Err(invalid(
             "status",
             "INVALID_TRANSITION",
             &format!("An order that is {} cannot become {}.", order.status.as_str(), next.as_str()),
-        ));
+        )
+        .into());
     }
     order.status = next;
     Ok(())
@@ -87,7 +112,10 @@ pub async fn create(
         updated_at: now,
         expires_at: input.expires_at,
     };
-    storage.write(idempotency(&identity.owner(), client_mutation_id), &id, move |_| Ok(Write::Insert(order))).await
+    let item = item(&order)?;
+    storage
+        .write(MODEL, idempotency(&identity.owner(), client_mutation_id), &id, move |_| Ok(Write::Insert(item)))
+        .await
 }
 
 /// Edits an order at `expected_version`.
@@ -101,7 +129,7 @@ pub async fn update(
 ) -> Result<WriteOutcome, StorageError> {
     let identity_for_write = identity.clone();
     storage
-        .write(idempotency(&identity.owner(), client_mutation_id), id, move |current| {
+        .write(MODEL, idempotency(&identity.owner(), client_mutation_id), id, move |current| {
             let identity = identity_for_write;
             let mut order = visible(&identity, current)?;
             check_version(&order, expected_version)?;
@@ -131,18 +159,19 @@ pub async fn update(
                 order.expires_at = input.expires_at;
             }
             if !errors.is_empty() {
-                return Err(DomainError::Validation(errors));
+                return Err(DomainError::Validation(errors).into());
             }
             if let Some(status) = input.status {
                 if !identity.is_operator() {
                     return Err(DomainError::Forbidden(
                         "Only operators change an order's status; use cancelOrder to cancel.".into(),
-                    ));
+                    )
+                    .into());
                 }
                 transition(&mut order, status)?;
             }
             bump(&mut order);
-            Ok(Write::Update(order))
+            Ok(Write::Update(item(&order)?))
         })
         .await
 }
@@ -157,12 +186,12 @@ pub async fn cancel(
 ) -> Result<WriteOutcome, StorageError> {
     let identity_for_write = identity.clone();
     storage
-        .write(idempotency(&identity.owner(), client_mutation_id), id, move |current| {
+        .write(MODEL, idempotency(&identity.owner(), client_mutation_id), id, move |current| {
             let mut order = visible(&identity_for_write, current)?;
             check_version(&order, expected_version)?;
             transition(&mut order, OrderStatus::Cancelled)?;
             bump(&mut order);
-            Ok(Write::Update(order))
+            Ok(Write::Update(item(&order)?))
         })
         .await
 }
@@ -178,13 +207,13 @@ pub async fn advance(
 ) -> Result<Option<WriteOutcome>, StorageError> {
     let key = IdempotencyKey { scope: format!("worker:{worker}"), id: format!("seq-{seq}") };
     let outcome = storage
-        .write(Some(key), id, move |current| {
-            let mut order = Stored::live(current).ok_or(DomainError::NotFound)?;
+        .write(MODEL, Some(key), id, move |current| {
+            let mut order = live(current)?.ok_or(DomainError::NotFound)?;
             check_version(&order, expected_version)?;
             let next = order.status.worker_next().ok_or(DomainError::NotFound)?;
             transition(&mut order, next)?;
             bump(&mut order);
-            Ok(Write::Update(order))
+            Ok(Write::Update(item(&order)?))
         })
         .await;
     match outcome {

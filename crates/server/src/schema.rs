@@ -21,8 +21,47 @@ use crate::orders;
 use crate::storage::{ChangeRecord, DomainError, Storage, StorageError};
 use crate::stream::{deliveries, read_after, Delivery, ReadError};
 
-/// The schema type.
+/// The schema type of the order service.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// The schema a server serves: the built-in order service, or the API generated from `--schema` models.
+#[derive(Clone)]
+pub enum GraphSchema {
+    /// The order service (the default).
+    Orders(AppSchema),
+    /// The API generated from SDL models (see [`crate::generated`]).
+    Models(async_graphql::dynamic::Schema),
+}
+
+impl GraphSchema {
+    /// Runs a query or mutation.
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self {
+            GraphSchema::Orders(schema) => schema.execute(request).await,
+            GraphSchema::Models(schema) => schema.execute(request).await,
+        }
+    }
+
+    /// Runs any operation as a stream of responses (one for queries and mutations, one per event for
+    /// subscriptions).
+    pub fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        match self {
+            GraphSchema::Orders(schema) => schema.execute_stream(request).boxed(),
+            GraphSchema::Models(schema) => schema.execute_stream(request).boxed(),
+        }
+    }
+
+    /// The schema in SDL.
+    pub fn sdl(&self) -> String {
+        match self {
+            GraphSchema::Orders(schema) => schema.sdl(),
+            GraphSchema::Models(schema) => schema.sdl(),
+        }
+    }
+}
 
 /// What resolvers need, shared by all requests.
 #[derive(Debug, Clone)]
@@ -71,12 +110,7 @@ pub const MAX_NESTING: usize = 64;
 pub fn build(state: SchemaState, limits: Limits) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(Arc::new(state))
-        .extension(DocumentLimits {
-            max_fields: limits.max_complexity,
-            max_aliases: limits.max_aliases,
-            max_directives: limits.max_directives,
-            introspection: limits.introspection,
-        })
+        .extension(DocumentLimits::from(limits))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if !limits.introspection {
@@ -85,13 +119,24 @@ pub fn build(state: SchemaState, limits: Limits) -> AppSchema {
     builder.finish()
 }
 
+impl From<Limits> for DocumentLimits {
+    fn from(limits: Limits) -> Self {
+        DocumentLimits {
+            max_fields: limits.max_complexity,
+            max_aliases: limits.max_aliases,
+            max_directives: limits.max_directives,
+            introspection: limits.introspection,
+        }
+    }
+}
+
 /// Document limits checked around parsing, before validation: bracket nesting (before the parser sees the text),
 /// then introspection when it is off (async-graphql alone would answer `__schema: null`, not an error), then aliases
 /// and directives across the whole document (alias batching and directive overloading amplify one
 /// small request into a lot of work; async-graphql's own directive limit is per field, and walks fragment spreads
 /// without memo, so it is not used), and the document's size once fragments are spread (validation expands them).
 #[derive(Debug, Clone, Copy)]
-struct DocumentLimits {
+pub(crate) struct DocumentLimits {
     max_fields: usize,
     max_aliases: usize,
     max_directives: usize,
@@ -268,16 +313,16 @@ pub fn count_aliases_and_directives(document: &ExecutableDocument) -> (usize, us
     counts
 }
 
-fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {
     ctx.data_unchecked::<Arc<SchemaState>>()
 }
 
-fn coded(code: &str, message: impl Into<String>) -> Error {
+pub(crate) fn coded(code: &str, message: impl Into<String>) -> Error {
     let code = code.to_owned();
     Error::new(message).extend_with(|_, e| e.set("code", code))
 }
 
-fn identity<'a>(ctx: &Context<'a>) -> Result<&'a Identity> {
+pub(crate) fn identity<'a>(ctx: &Context<'a>) -> Result<&'a Identity> {
     ctx.data_opt::<Identity>().ok_or_else(|| {
         coded(
             error_code::UNAUTHENTICATED,
@@ -293,7 +338,7 @@ pub fn internal(err: impl std::fmt::Display) -> Error {
     coded(error_code::INTERNAL, format!("Internal error; the server log has the details under reference {reference}."))
 }
 
-fn storage_error(err: StorageError) -> Error {
+pub(crate) fn storage_error(err: StorageError) -> Error {
     match err {
         StorageError::Domain(DomainError::Validation(fields)) => {
             let first = fields.first().map(|f| f.field.clone()).unwrap_or_default();
@@ -306,13 +351,13 @@ fn storage_error(err: StorageError) -> Error {
             })
         }
         StorageError::Domain(DomainError::Conflict(current)) => {
-            let current = Value::from_json(serde_json::to_value(&*current).unwrap_or_default()).unwrap_or_default();
-            Error::new("The order changed since you read it; here is the current version.").extend_with(|_, e| {
+            let current = Value::from_json(*current).unwrap_or_default();
+            Error::new("The item changed since you read it; here is the current version.").extend_with(|_, e| {
                 e.set("code", error_code::CONFLICT);
                 e.set("current", current);
             })
         }
-        StorageError::Domain(DomainError::NotFound) => coded(error_code::NOT_FOUND, "No such order."),
+        StorageError::Domain(DomainError::NotFound) => coded(error_code::NOT_FOUND, "No such item."),
         StorageError::Domain(DomainError::Forbidden(why)) => coded(error_code::FORBIDDEN, why),
         other => internal(other),
     }
@@ -358,7 +403,7 @@ mod tests {
     }
 }
 
-fn read_error(err: ReadError) -> Error {
+pub(crate) fn read_error(err: ReadError) -> Error {
     match err {
         ReadError::CursorExpired { .. } => coded(error_code::CURSOR_EXPIRED, err.to_string()),
         ReadError::Storage(e) => internal(e),
@@ -424,24 +469,24 @@ pub struct OrderChange {
     pub client_mutation_id: Option<ID>,
 }
 
-fn change_from_record(record: &ChangeRecord, prev_seq: i64) -> OrderChange {
-    OrderChange {
+fn change_from_record(record: &ChangeRecord, prev_seq: i64) -> Result<OrderChange> {
+    Ok(OrderChange {
         seq: record.seq,
         prev_seq,
         op: record.op.into(),
         key: Some(ID(record.key.clone())),
         version: Some(record.version),
         expired: record.expired,
-        order: Some((*record.image).clone()),
+        order: Some(orders::from_image(&record.image).map_err(storage_error)?),
         client_mutation_id: record.client_mutation_id.clone().map(ID),
-    }
+    })
 }
 
-impl From<Delivery> for OrderChange {
-    fn from(d: Delivery) -> Self {
+impl OrderChange {
+    fn from_delivery(d: Delivery) -> Result<Self> {
         match d {
             Delivery::Change { record, prev_seq } => change_from_record(&record, prev_seq),
-            Delivery::Watermark { seq, prev_seq } => OrderChange {
+            Delivery::Watermark { seq, prev_seq } => Ok(OrderChange {
                 seq,
                 prev_seq,
                 op: ChangeOpGql::Watermark,
@@ -450,9 +495,14 @@ impl From<Delivery> for OrderChange {
                 expired: false,
                 order: None,
                 client_mutation_id: None,
-            },
+            }),
         }
     }
+}
+
+/// Whether `record` is an order change `identity` may see.
+fn visible_order(identity: &Identity, record: &ChangeRecord) -> bool {
+    &*record.model == orders::MODEL && identity.can_see(&record.owner)
 }
 
 /// A page of the change log as one caller sees it.
@@ -475,7 +525,8 @@ impl QueryRoot {
     /// One order, if it exists, has not expired, and is visible to the caller.
     async fn get_order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let identity = identity(ctx)?;
-        let order = state(ctx).storage.get(&id).await.map_err(storage_error)?;
+        let image = state(ctx).storage.get(orders::MODEL, &id).await.map_err(storage_error)?;
+        let order = image.map(|image| orders::from_image(&image)).transpose().map_err(storage_error)?;
         Ok(order.filter(|o| identity.can_see(&o.owner)))
     }
 
@@ -487,51 +538,25 @@ impl QueryRoot {
         next_token: Option<String>,
     ) -> Result<OrderConnection> {
         let identity = identity(ctx)?;
-        let limit = match limit {
-            None => 100,
-            Some(l @ 1..=1000) => l as u32,
-            Some(_) => return Err(coded(error_code::VALIDATION, "limit must be between 1 and 1000.")),
-        };
-        let after = match next_token {
-            None => None,
-            Some(token) => Some(
-                URL_SAFE_NO_PAD
-                    .decode(&token)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| coded(error_code::VALIDATION, "nextToken is not one this server issued."))?,
-            ),
-        };
+        let (limit, after) = page_args(limit, next_token.as_deref())?;
         let owner = (!identity.sees_all()).then(|| identity.owner());
-        let page = state(ctx).storage.list(owner.as_deref(), after.as_deref(), limit).await.map_err(storage_error)?;
-        Ok(OrderConnection {
-            items: page.items,
-            next_token: page.last_id_if_more.map(|id| URL_SAFE_NO_PAD.encode(id)),
-            seq: page.seq,
-        })
+        let page = state(ctx)
+            .storage
+            .list(orders::MODEL, owner.as_deref(), after.as_deref(), limit)
+            .await
+            .map_err(storage_error)?;
+        let items = page.items.iter().map(orders::from_image).collect::<Result<_, _>>().map_err(storage_error)?;
+        Ok(OrderConnection { items, next_token: page.last_id_if_more.map(|id| next_token_for(&id)), seq: page.seq })
     }
 
     /// The caller's view of the change log after `afterSeq` (the delta-sync query), at most `limit` (default 100)
     /// records scanned.
     async fn changes_since(&self, ctx: &Context<'_>, after_seq: i64, limit: Option<i32>) -> Result<ChangePage> {
         let identity = identity(ctx)?;
-        let limit = limit.unwrap_or(100).clamp(1, 1000) as u32;
-        // Include commits made through other instances that this one has not been told of yet.
-        state(ctx).storage.sync_head().await.map_err(storage_error)?;
-        let records = read_after(&state(ctx).storage, after_seq, limit).await.map_err(read_error)?;
-        let has_more = records.len() as u32 == limit;
-        let last_seq = records.last().map_or(after_seq, |r| r.seq);
-        let mut prev = after_seq;
-        let changes = records
-            .iter()
-            .filter(|r| identity.can_see(&r.owner))
-            .map(|r| {
-                let change = change_from_record(r, prev);
-                prev = r.seq;
-                change
-            })
-            .collect();
-        Ok(ChangePage { changes, last_seq, has_more })
+        let page = changes_page(state(ctx), after_seq, limit, |r| visible_order(identity, r)).await?;
+        let changes =
+            page.changes.iter().map(|(record, prev)| change_from_record(record, *prev)).collect::<Result<_>>()?;
+        Ok(ChangePage { changes, last_seq: page.last_seq, has_more: page.has_more })
     }
 }
 
@@ -553,7 +578,7 @@ impl MutationRoot {
             orders::create(&state(ctx).storage, identity, input, client_mutation_id.as_ref().map(|id| id.as_str()))
                 .await
                 .map_err(storage_error)?;
-        Ok(outcome.order().clone())
+        orders::from_image(outcome.image()).map_err(storage_error)
     }
 
     /// Edits an order; fails with CONFLICT (carrying the current order) if it is no longer at `expectedVersion`.
@@ -576,7 +601,7 @@ impl MutationRoot {
         )
         .await
         .map_err(storage_error)?;
-        Ok(outcome.order().clone())
+        orders::from_image(outcome.image()).map_err(storage_error)
     }
 
     /// Cancels an order that has not shipped.
@@ -597,7 +622,7 @@ impl MutationRoot {
         )
         .await
         .map_err(storage_error)?;
-        Ok(outcome.order().clone())
+        orders::from_image(outcome.image()).map_err(storage_error)
     }
 }
 
@@ -617,26 +642,93 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<OrderChange>> + use<>> {
         let identity = identity(ctx)?.clone();
         let state = state(ctx);
-        // The database's head, not only what this instance has heard of: a cursor from a snapshot taken through
-        // another instance is not "ahead".
-        let head = state.storage.sync_head().await.map_err(storage_error)?;
-        // Without `afterSeq`, from the moment the subscribe message arrived (the transport says when), not from
-        // whenever this resolver happens to run: a write acknowledged after `start_ack` is never missed.
-        let after = after_seq.or_else(|| ctx.data_opt::<SubscribedAt>().map(|s| s.0.min(head))).unwrap_or(head);
-        if after > head {
-            return Err(coded(
-                error_code::CURSOR_EXPIRED,
-                format!("cursor {after} is ahead of this server's change log (at {head}); take a new snapshot"),
-            ));
-        }
-        // Fail now, as an `error` message, rather than as the first event.
-        read_after(&state.storage, after, 1).await.map_err(read_error)?;
+        let after = start_cursor(ctx, state, after_seq).await?;
         let stream = deliveries(
             state.storage.clone(),
             after,
-            move |record: &ChangeRecord| identity.can_see(&record.owner),
+            move |record: &ChangeRecord| visible_order(&identity, record),
             state.watermark_every,
         );
-        Ok(stream.map(|item| item.map(OrderChange::from).map_err(read_error)))
+        Ok(stream.map(|item| item.map_err(read_error).and_then(OrderChange::from_delivery)))
     }
+}
+
+/// `limit` (default 100, 1 to 1000) and the id a `nextToken` stands for.
+pub(crate) fn page_args(limit: Option<i32>, next_token: Option<&str>) -> Result<(u32, Option<String>)> {
+    let limit = match limit {
+        None => 100,
+        Some(l @ 1..=1000) => l as u32,
+        Some(_) => return Err(coded(error_code::VALIDATION, "limit must be between 1 and 1000.")),
+    };
+    let after = match next_token {
+        None => None,
+        Some(token) => Some(
+            URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| coded(error_code::VALIDATION, "nextToken is not one this server issued."))?,
+        ),
+    };
+    Ok((limit, after))
+}
+
+/// The `nextToken` that continues a list after the item `id`.
+pub(crate) fn next_token_for(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(id)
+}
+
+/// A page of the change log as one caller sees it: the visible records with their `prevSeq`, the cursor to go on
+/// from (it covers invisible records too), and whether more records follow.
+pub(crate) struct VisibleChanges {
+    pub(crate) changes: Vec<(ChangeRecord, i64)>,
+    pub(crate) last_seq: i64,
+    pub(crate) has_more: bool,
+}
+
+/// Reads the change log after `after_seq` (at most `limit`, default 100, records scanned) and keeps what `visible`
+/// lets through, chained by `prevSeq` from `after_seq`: the delta-sync query of every model.
+pub(crate) async fn changes_page(
+    state: &SchemaState,
+    after_seq: i64,
+    limit: Option<i32>,
+    visible: impl Fn(&ChangeRecord) -> bool,
+) -> Result<VisibleChanges> {
+    let limit = limit.unwrap_or(100).clamp(1, 1000) as u32;
+    // Include commits made through other instances that this one has not been told of yet.
+    let head = state.storage.sync_head().await.map_err(storage_error)?;
+    let records = read_after(&state.storage, after_seq, limit).await.map_err(read_error)?;
+    let last_seq = records.last().map_or(after_seq, |r| r.seq);
+    // Not `records.len() == limit`: a read the in-memory window serves may stop at the window's end while later
+    // records (committed through another instance) exist.
+    let has_more = last_seq < head;
+    let mut prev = after_seq;
+    let changes = records
+        .into_iter()
+        .filter(|r| visible(r))
+        .map(|r| {
+            let link = std::mem::replace(&mut prev, r.seq);
+            (r, link)
+        })
+        .collect();
+    Ok(VisibleChanges { changes, last_seq, has_more })
+}
+
+/// Where a subscription starts: `after_seq`, or without it the moment its subscribe message arrived (the transport
+/// says when), not whenever its resolver happens to run, so a write acknowledged after `start_ack` is never missed.
+/// Fails with CURSOR_EXPIRED for a cursor ahead of the log or older than retention, as an `error` message rather
+/// than as the first event.
+pub(crate) async fn start_cursor(ctx: &Context<'_>, state: &SchemaState, after_seq: Option<i64>) -> Result<i64> {
+    // The database's head, not only what this instance has heard of: a cursor from a snapshot taken through another
+    // instance is not "ahead".
+    let head = state.storage.sync_head().await.map_err(storage_error)?;
+    let after = after_seq.or_else(|| ctx.data_opt::<SubscribedAt>().map(|s| s.0.min(head))).unwrap_or(head);
+    if after > head {
+        return Err(coded(
+            error_code::CURSOR_EXPIRED,
+            format!("cursor {after} is ahead of this server's change log (at {head}); take a new snapshot"),
+        ));
+    }
+    read_after(&state.storage, after, 1).await.map_err(read_error)?;
+    Ok(after)
 }

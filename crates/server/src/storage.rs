@@ -1,5 +1,8 @@
-//! Storage: the order table, the change log, idempotency records, checkpoints, leases and dead letters, in SQLite
+//! Storage: the item table (the rows of every model), the change log, idempotency records, checkpoints, leases and dead letters, in SQLite
 //! (WAL, the embedded default) or PostgreSQL (several server instances on one database).
+//!
+//! Storage knows no entity type: an [`Item`] is a model name, a key, a JSON image and the columns queries filter on
+//! (owner, version, TTL). The typed layers (generated models, the order hooks) build and read those images.
 //!
 //! [`Storage::write`] is the one write path: every write (API, stream worker, TTL reaper) stores the row and appends a
 //! change-log record with the next gap-free `seq` in the same transaction, then publishes the record to the
@@ -8,7 +11,7 @@
 //! - SQLite allows one writer at a time; writers of this process queue on an in-process lock.
 //! - PostgreSQL: the counter's row lock is held from the increment until commit, so the next writer gets its seq only
 //!   after the previous one committed (and became visible); a rollback gives its seq back. The increment is the last
-//!   lock a write takes (after the idempotency lock and the order row's `FOR UPDATE`), so writers never deadlock.
+//!   lock a write takes (after the idempotency lock and the item row's `FOR UPDATE`), so writers never deadlock.
 //!   Each commit sends `NOTIFY subsignal_changes, '<seq>'`; [`Storage::follow_commits`] turns those (and a poll
 //!   every second) into head moves of this instance's feed, so every instance learns of every commit.
 //!
@@ -26,7 +29,9 @@ use sqlx::SqlitePool;
 use subsignal_protocol::ChangeOp;
 use tokio::sync::{watch, Mutex, MutexGuard};
 
-use crate::model::{FieldError, Order};
+use serde_json::Value;
+use subsignal_protocol::FieldError;
+
 use crate::stream::ChangeFeed;
 
 /// One change-log record: the DynamoDB Streams record analogue.
@@ -34,35 +39,51 @@ use crate::stream::ChangeFeed;
 pub struct ChangeRecord {
     /// Global, gap-free, in commit order.
     pub seq: i64,
+    /// The model of the item (`Order`, `Note`): a subscription for one model reads only its records.
+    pub model: Arc<str>,
     /// INSERT, MODIFY or REMOVE.
     pub op: ChangeOp,
-    /// The order id.
+    /// The item's id.
     pub key: String,
-    /// The order's owner, for filtering.
+    /// The item's owner, for filtering.
     pub owner: String,
     /// The version after the write (for REMOVE, the version removed).
     pub version: i64,
     /// True when a REMOVE was a TTL expiry.
     pub expired: bool,
     /// The new image (for REMOVE, the last image).
-    pub image: Arc<Order>,
+    pub image: Arc<Value>,
     /// Commit time, milliseconds since the epoch.
     pub committed_at_ms: i64,
     /// The client mutation id of the write, if it had one.
     pub client_mutation_id: Option<String>,
 }
 
+/// One stored item of any model: its JSON image and the columns that reads, owner filters and the TTL reaper use.
+/// The typed layer keeps the columns equal to the image's own fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Who owns it, from the writer's verified identity.
+    pub owner: String,
+    /// Starts at 1, +1 on every write.
+    pub version: i64,
+    /// Seconds since the epoch after which the item is hidden and then reaped (the model's `@ttl` field).
+    pub expires_at: Option<i64>,
+    /// The whole item as JSON.
+    pub image: Value,
+}
+
 /// What a write decides to do with the current row.
 #[derive(Debug)]
 pub enum Write {
     /// Store a new row.
-    Insert(Order),
+    Insert(Item),
     /// Replace the row (the version must already be bumped).
-    Update(Order),
+    Update(Item),
     /// Delete the row.
     Delete {
         /// The last image.
-        order: Order,
+        item: Item,
         /// Whether this is a TTL expiry.
         expired: bool,
     },
@@ -74,11 +95,11 @@ pub enum DomainError {
     /// Input failed validation.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
-    /// `expectedVersion` is stale; carries the current item.
-    #[error("version conflict: the order is at version {}", .0.version)]
-    Conflict(Box<Order>),
+    /// `expectedVersion` is stale; carries the current item's image.
+    #[error("version conflict: the item changed since it was read")]
+    Conflict(Box<Value>),
     /// No such item visible to the caller.
-    #[error("order not found")]
+    #[error("item not found")]
     NotFound,
     /// The caller may not do this.
     #[error("{0}")]
@@ -100,6 +121,14 @@ pub enum StorageError {
     /// A stored JSON document could not be read.
     #[error("corrupt stored document: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A stored change-log record holds something no writer writes.
+    #[error("corrupt change-log record {seq}: {reason}")]
+    BadRecord {
+        /// The record's seq.
+        seq: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The change log lacks a committed seq that retention did not prune: the seq invariant is broken.
     #[error("change log gap: no record {missing} (next found: {found:?}, pruned through {pruned_through})")]
     Gap {
@@ -116,15 +145,15 @@ pub enum StorageError {
 #[derive(Debug, Clone)]
 pub struct Stored {
     /// The stored item.
-    pub order: Order,
+    pub item: Item,
     /// Whether its TTL has passed (it is hidden from reads and waits for the reaper).
     pub expired: bool,
 }
 
 impl Stored {
     /// The item if it has not expired: what API writes see.
-    pub fn live(current: Option<Stored>) -> Option<Order> {
-        current.filter(|s| !s.expired).map(|s| s.order)
+    pub fn live(current: Option<Stored>) -> Option<Item> {
+        current.filter(|s| !s.expired).map(|s| s.item)
     }
 }
 
@@ -133,16 +162,16 @@ impl Stored {
 pub enum WriteOutcome {
     /// Written now, as `record`.
     Committed(ChangeRecord),
-    /// The client mutation id was seen before: the original result, nothing written.
-    Replayed(Order),
+    /// The client mutation id was seen before: the original result's image, nothing written.
+    Replayed(Value),
 }
 
 impl WriteOutcome {
-    /// The resulting order.
-    pub fn order(&self) -> &Order {
+    /// The resulting item's image.
+    pub fn image(&self) -> &Value {
         match self {
             WriteOutcome::Committed(record) => &record.image,
-            WriteOutcome::Replayed(order) => order,
+            WriteOutcome::Replayed(image) => image,
         }
     }
 }
@@ -156,11 +185,11 @@ pub struct IdempotencyKey {
     pub id: String,
 }
 
-/// A page of orders and the seq it is consistent with.
+/// A page of items and the seq it is consistent with.
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// The orders, by id.
-    pub items: Vec<Order>,
+    /// The items' images, by id.
+    pub items: Vec<Value>,
     /// The last id when more follow.
     pub last_id_if_more: Option<String>,
     /// The change-log seq this page reflects.
@@ -290,31 +319,54 @@ fn op_name(op: ChangeOp) -> &'static str {
     }
 }
 
-fn parse_op(name: &str) -> ChangeOp {
-    match name {
-        "INSERT" => ChangeOp::Insert,
-        "MODIFY" => ChangeOp::Modify,
-        _ => ChangeOp::Remove,
-    }
+/// A change-log row as stored, read by column name and checked by [`RecordRow::parse`].
+#[derive(Debug, sqlx::FromRow)]
+struct RecordRow {
+    seq: i64,
+    model: String,
+    op: String,
+    key: String,
+    owner: String,
+    version: i64,
+    expired: i64,
+    image: String,
+    committed_at_ms: i64,
+    client_mutation_id: Option<String>,
 }
 
-/// The columns of a change-log row, in [`RECORD_COLUMNS`] order.
-type RecordRow = (i64, String, String, String, i64, i64, String, i64, Option<String>);
-const RECORD_COLUMNS: &str = "seq, op, key, owner, version, expired, image, committed_at_ms, client_mutation_id";
-
-fn record_from_row(row: RecordRow) -> Result<ChangeRecord, StorageError> {
-    let (seq, op, key, owner, version, expired, image, committed_at_ms, client_mutation_id) = row;
-    Ok(ChangeRecord {
-        seq,
-        op: parse_op(&op),
-        key,
-        owner,
-        version,
-        expired: expired != 0,
-        image: Arc::new(serde_json::from_str(&image)?),
-        committed_at_ms,
-        client_mutation_id,
-    })
+impl RecordRow {
+    /// The record, or [`StorageError::BadRecord`] for anything a writer never stores: an unknown op (a watermark
+    /// included), an `expired` flag other than 0 or 1 or on anything but a REMOVE, an image that is not a JSON object.
+    fn parse(self) -> Result<ChangeRecord, StorageError> {
+        let bad = |reason: String| StorageError::BadRecord { seq: self.seq, reason };
+        let op = match self.op.as_str() {
+            "INSERT" => ChangeOp::Insert,
+            "MODIFY" => ChangeOp::Modify,
+            "REMOVE" => ChangeOp::Remove,
+            other => return Err(bad(format!("unknown op {other:?}"))),
+        };
+        let expired = match (self.expired, op) {
+            (0, _) => false,
+            (1, ChangeOp::Remove) => true,
+            (flag, op) => return Err(bad(format!("expired = {flag} on a {} record", op_name(op)))),
+        };
+        let image: Value = serde_json::from_str(&self.image)?;
+        if !image.is_object() {
+            return Err(bad("the image is not a JSON object".into()));
+        }
+        Ok(ChangeRecord {
+            seq: self.seq,
+            model: self.model.into(),
+            op,
+            key: self.key,
+            owner: self.owner,
+            version: self.version,
+            expired,
+            image: Arc::new(image),
+            committed_at_ms: self.committed_at_ms,
+            client_mutation_id: self.client_mutation_id,
+        })
+    }
 }
 
 impl Storage {
@@ -380,17 +432,18 @@ impl Storage {
         }
     }
 
-    /// The one write path. Loads the current row of `key`, lets `decide` choose the write (API writes treat an
-    /// expired row as absent: see [`Stored::live`]), and commits the row with its change-log record and idempotency
-    /// result in one transaction.
+    /// The one write path. Loads the current row of `model`'s item `key`, lets `decide` choose the write (API
+    /// writes treat an expired row as absent: see [`Stored::live`]), and commits the row with its change-log record
+    /// and idempotency result in one transaction. Nothing is written when `decide` fails.
     pub async fn write<F>(
         &self,
+        model: &str,
         idempotency: Option<IdempotencyKey>,
         key: &str,
         decide: F,
     ) -> Result<WriteOutcome, StorageError>
     where
-        F: FnOnce(Option<Stored>) -> Result<Write, DomainError>,
+        F: FnOnce(Option<Stored>) -> Result<Write, StorageError>,
     {
         let _writer = self.single_writer().await;
         let pg = self.is_postgres();
@@ -420,49 +473,64 @@ impl Storage {
             // PostgreSQL: lock the row, so a concurrent writer of the same key (another instance's reaper, say)
             // waits and then sees what this one wrote. SQLite has one writer anyway and no FOR UPDATE.
             let select = if pg {
-                "SELECT body, expires_at FROM orders WHERE id = $1 FOR UPDATE"
+                "SELECT owner, version, expires_at, body FROM items WHERE model = $1 AND id = $2 FOR UPDATE"
             } else {
-                "SELECT body, expires_at FROM orders WHERE id = $1"
+                "SELECT owner, version, expires_at, body FROM items WHERE model = $1 AND id = $2"
             };
-            let current: Option<(String, Option<i64>)> =
-                sqlx::query_as(select).bind(key).fetch_optional(&mut *tx).await?;
+            let current: Option<(String, i64, Option<i64>, String)> =
+                sqlx::query_as(select).bind(model).bind(key).fetch_optional(&mut *tx).await?;
             let current = match current {
-                Some((body, expires_at)) => Some(Stored {
-                    order: serde_json::from_str(&body)?,
+                Some((owner, version, expires_at, body)) => Some(Stored {
+                    item: Item { owner, version, expires_at, image: serde_json::from_str(&body)? },
                     expired: expires_at.is_some_and(|at| at * 1000 <= now),
                 }),
                 None => None,
             };
             let write = decide(current)?;
-            let (op, order, expired) = match write {
-                Write::Insert(order) => {
+            let (op, item, expired) = match write {
+                Write::Insert(item) => {
                     // A row may still exist if it expired but was not reaped yet: replace it.
-                    sqlx::query("DELETE FROM orders WHERE id = $1").bind(key).execute(&mut *tx).await?;
-                    sqlx::query(
-                        "INSERT INTO orders (id, owner, version, expires_at, body) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(key)
-                    .bind(&order.owner)
-                    .bind(order.version)
-                    .bind(order.expires_at)
-                    .bind(serde_json::to_string(&order)?)
-                    .execute(&mut *tx)
-                    .await?;
-                    (ChangeOp::Insert, order, false)
-                }
-                Write::Update(order) => {
-                    sqlx::query("UPDATE orders SET version = $1, expires_at = $2, body = $3 WHERE id = $4")
-                        .bind(order.version)
-                        .bind(order.expires_at)
-                        .bind(serde_json::to_string(&order)?)
+                    sqlx::query("DELETE FROM items WHERE model = $1 AND id = $2")
+                        .bind(model)
                         .bind(key)
                         .execute(&mut *tx)
                         .await?;
-                    (ChangeOp::Modify, order, false)
+                    sqlx::query(
+                        "INSERT INTO items (model, id, owner, version, expires_at, body) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(model)
+                    .bind(key)
+                    .bind(&item.owner)
+                    .bind(item.version)
+                    .bind(item.expires_at)
+                    .bind(serde_json::to_string(&item.image)?)
+                    .execute(&mut *tx)
+                    .await?;
+                    (ChangeOp::Insert, item, false)
                 }
-                Write::Delete { order, expired } => {
-                    sqlx::query("DELETE FROM orders WHERE id = $1").bind(key).execute(&mut *tx).await?;
-                    (ChangeOp::Remove, order, expired)
+                Write::Update(item) => {
+                    sqlx::query(
+                        "UPDATE items SET owner = $1, version = $2, expires_at = $3, body = $4 \
+                         WHERE model = $5 AND id = $6",
+                    )
+                    .bind(&item.owner)
+                    .bind(item.version)
+                    .bind(item.expires_at)
+                    .bind(serde_json::to_string(&item.image)?)
+                    .bind(model)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+                    (ChangeOp::Modify, item, false)
+                }
+                Write::Delete { item, expired } => {
+                    sqlx::query("DELETE FROM items WHERE model = $1 AND id = $2")
+                        .bind(model)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                    (ChangeOp::Remove, item, expired)
                 }
             };
             // The seq, as the last lock of the transaction (see the module docs).
@@ -470,16 +538,17 @@ impl Storage {
                 sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value")
                     .fetch_one(&mut *tx)
                     .await?;
-            let image = serde_json::to_string(&order)?;
+            let image = serde_json::to_string(&item.image)?;
             sqlx::query(
-                "INSERT INTO change_log (seq, op, key, owner, version, expired, image, committed_at_ms, \
-                 client_mutation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO change_log (seq, model, op, key, owner, version, expired, image, committed_at_ms, \
+                 client_mutation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(seq)
+            .bind(model)
             .bind(op_name(op))
             .bind(key)
-            .bind(&order.owner)
-            .bind(order.version)
+            .bind(&item.owner)
+            .bind(item.version)
             .bind(expired as i64)
             .bind(&image)
             .bind(now)
@@ -509,12 +578,13 @@ impl Storage {
             tx.commit().await?;
             ChangeRecord {
                 seq,
+                model: model.into(),
                 op,
                 key: key.to_owned(),
-                owner: order.owner.clone(),
-                version: order.version,
+                owner: item.owner,
+                version: item.version,
                 expired,
-                image: Arc::new(order),
+                image: Arc::new(item.image),
                 committed_at_ms: now,
                 client_mutation_id: idempotency.map(|i| i.id),
             }
@@ -525,12 +595,14 @@ impl Storage {
         Ok(WriteOutcome::Committed(record))
     }
 
-    /// Reads one live (unexpired) order.
-    pub async fn get(&self, id: &str) -> Result<Option<Order>, StorageError> {
+    /// Reads one live (unexpired) item's image.
+    pub async fn get(&self, model: &str, id: &str) -> Result<Option<Value>, StorageError> {
         let body: Option<String> = on_pool!(&self.backend, |pool| {
             sqlx::query_scalar(
-                "SELECT body FROM orders WHERE id = $1 AND (expires_at IS NULL OR expires_at * 1000 > $2)",
+                "SELECT body FROM items WHERE model = $1 AND id = $2 \
+                 AND (expires_at IS NULL OR expires_at * 1000 > $3)",
             )
+            .bind(model)
             .bind(id)
             .bind(now_ms())
             .fetch_optional(pool)
@@ -539,10 +611,16 @@ impl Storage {
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
-    /// Reads a page of live orders by id, optionally of one owner, with the seq it is consistent with.
-    pub async fn list(&self, owner: Option<&str>, after_id: Option<&str>, limit: u32) -> Result<Page, StorageError> {
+    /// Reads a page of `model`'s live items by id, optionally of one owner, with the seq it is consistent with.
+    pub async fn list(
+        &self,
+        model: &str,
+        owner: Option<&str>,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, StorageError> {
         let pg = self.is_postgres();
-        let (seq, rows): (i64, Vec<String>) = on_pool!(&self.backend, |pool| {
+        let (seq, rows): (i64, Vec<(String, String)>) = on_pool!(&self.backend, |pool| {
             // One read transaction that sees one snapshot, so `seq` and the rows agree: SQLite's WAL gives that to
             // any read transaction; PostgreSQL needs REPEATABLE READ (READ COMMITTED takes a snapshot per statement).
             let mut tx = pool.begin().await?;
@@ -551,10 +629,11 @@ impl Storage {
             }
             let seq: i64 =
                 sqlx::query_scalar("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&mut *tx).await?;
-            let rows: Vec<String> = sqlx::query_scalar(
-                "SELECT body FROM orders WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR id > $2) \
-                 AND (expires_at IS NULL OR expires_at * 1000 > $3) ORDER BY id LIMIT $4",
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT id, body FROM items WHERE model = $1 AND ($2 IS NULL OR owner = $2) \
+                 AND ($3 IS NULL OR id > $3) AND (expires_at IS NULL OR expires_at * 1000 > $4) ORDER BY id LIMIT $5",
             )
+            .bind(model)
             .bind(owner)
             .bind(after_id)
             .bind(now_ms())
@@ -564,20 +643,30 @@ impl Storage {
             tx.commit().await?;
             (seq, rows)
         });
-        let mut items = rows.iter().map(|b| serde_json::from_str::<Order>(b)).collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let last_id_if_more = if more { items.last().map(|o| o.id.to_string()) } else { None };
+        let more = rows.len() > limit as usize;
+        let last_id_if_more =
+            if more { rows.get((limit as usize).saturating_sub(1)).map(|(id, _)| id.clone()) } else { None };
+        let items = rows
+            .iter()
+            .take(limit as usize)
+            .map(|(_, body)| serde_json::from_str::<Value>(body))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, last_id_if_more, seq })
     }
 
     /// Change-log records with seq > `after`, in seq order, at most `limit`.
     pub async fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<ChangeRecord>, StorageError> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows: Vec<RecordRow> = on_pool!(&self.backend, |pool| {
-            sqlx::query_as(&sql).bind(after).bind(i64::from(limit)).fetch_all(pool).await?
+            sqlx::query_as(
+                "SELECT seq, model, op, key, owner, version, expired, image, committed_at_ms, client_mutation_id \
+                 FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
         });
-        rows.into_iter().map(record_from_row).collect()
+        rows.into_iter().map(RecordRow::parse).collect()
     }
 
     /// The last allocated (and, since seq order is commit order, the last committed) seq.
@@ -630,11 +719,11 @@ impl Storage {
         Ok(pruned.1)
     }
 
-    /// Ids of rows whose TTL has passed, oldest first.
-    pub async fn expired_ids(&self, limit: u32) -> Result<Vec<String>, StorageError> {
+    /// The model and id of rows whose TTL has passed, oldest first, of every model.
+    pub async fn expired_items(&self, limit: u32) -> Result<Vec<(String, String)>, StorageError> {
         Ok(on_pool!(&self.backend, |pool| {
-            sqlx::query_scalar(
-                "SELECT id FROM orders WHERE expires_at IS NOT NULL AND expires_at * 1000 <= $1 \
+            sqlx::query_as(
+                "SELECT model, id FROM items WHERE expires_at IS NOT NULL AND expires_at * 1000 <= $1 \
                  ORDER BY expires_at LIMIT $2",
             )
             .bind(now_ms())
@@ -647,11 +736,11 @@ impl Storage {
     /// Deletes an expired row through the write path, as a REMOVE marked `expired`. Returns false if it was gone or
     /// is no longer expired (a writer replaced it meanwhile). Safe with several instances reaping at once: the write
     /// path locks the row, so the second reaper finds it gone.
-    pub async fn reap(&self, id: &str) -> Result<bool, StorageError> {
+    pub async fn reap(&self, model: &str, id: &str) -> Result<bool, StorageError> {
         let outcome = self
-            .write(None, id, |current| match current {
-                Some(Stored { order, expired: true }) => Ok(Write::Delete { order, expired: true }),
-                _ => Err(DomainError::NotFound),
+            .write(model, None, id, |current| match current {
+                Some(Stored { item, expired: true }) => Ok(Write::Delete { item, expired: true }),
+                _ => Err(DomainError::NotFound.into()),
             })
             .await;
         match outcome {
@@ -822,5 +911,49 @@ impl Storage {
             _ = poll => {}
             _ = shutdown.wait_for(|stop| *stop) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(op: &str, expired: i64, image: &str) -> RecordRow {
+        RecordRow {
+            seq: 7,
+            model: "Note".into(),
+            op: op.into(),
+            key: "n1".into(),
+            owner: "alice".into(),
+            version: 2,
+            expired,
+            image: image.into(),
+            committed_at_ms: 1,
+            client_mutation_id: None,
+        }
+    }
+
+    #[test]
+    fn stored_records_parse_into_checked_types() {
+        let record = row("REMOVE", 1, r#"{"id":"n1"}"#).parse().unwrap();
+        assert_eq!((&*record.model, record.op, record.expired), ("Note", ChangeOp::Remove, true));
+        assert_eq!(record.image["id"], "n1");
+    }
+
+    #[test]
+    fn anything_a_writer_never_stores_fails_loudly() {
+        for (op, expired, image, reason) in [
+            ("DELETE", 0, "{}", "unknown op \"DELETE\""),
+            ("WATERMARK", 0, "{}", "unknown op \"WATERMARK\""),
+            ("MODIFY", 1, "{}", "expired = 1 on a MODIFY record"),
+            ("REMOVE", 2, "{}", "expired = 2 on a REMOVE record"),
+            ("INSERT", 0, "[1]", "the image is not a JSON object"),
+        ] {
+            match row(op, expired, image).parse() {
+                Err(StorageError::BadRecord { seq: 7, reason: got }) => assert_eq!(got, reason),
+                other => panic!("{op}/{expired}/{image}: expected BadRecord, got {other:?}"),
+            }
+        }
+        assert!(matches!(row("INSERT", 0, "{").parse(), Err(StorageError::Corrupt(_))));
     }
 }

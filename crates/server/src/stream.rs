@@ -127,9 +127,14 @@ impl ChangeFeed {
 }
 
 /// Reads committed records with seq > `after`, from the window when it covers `after`, else from the database.
+///
+/// A read the window serves costs no database round trip: retention known to this instance is checked in memory,
+/// and a cursor the window holds the next record of cannot have been pruned from the database's view of it. A read
+/// from the database checks what it got: when the cursor's next record is missing, retention (perhaps by another
+/// instance) is asked for then.
 pub async fn read_after(storage: &Storage, after: i64, limit: u32) -> Result<Vec<ChangeRecord>, ReadError> {
     let feed = storage.feed();
-    let pruned_through = feed.pruned_through.load(Ordering::SeqCst).max(storage.pruned_through().await?);
+    let pruned_through = feed.pruned_through.load(Ordering::SeqCst);
     if after < pruned_through {
         return Err(ReadError::CursorExpired { after, pruned_through });
     }

@@ -208,9 +208,11 @@ pub fn order_processor(storage: Storage, step_delay: Duration) -> Handler {
     Arc::new(move |record: ChangeRecord| {
         let storage = storage.clone();
         Box::pin(async move {
-            let advances =
-                matches!(record.op, ChangeOp::Insert | ChangeOp::Modify) && record.image.status.worker_next().is_some();
-            if !advances {
+            if &*record.model != orders::MODEL || !matches!(record.op, ChangeOp::Insert | ChangeOp::Modify) {
+                return Ok(());
+            }
+            let order = orders::from_image(&record.image).map_err(|e| e.to_string())?;
+            if order.status.worker_next().is_none() {
                 return Ok(());
             }
             if !step_delay.is_zero() {
@@ -251,11 +253,11 @@ pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut 
                 _ = shutdown.changed() => return,
             }
         }
-        match storage.expired_ids(500).await {
-            Ok(ids) => {
-                for id in ids {
-                    if let Err(e) = storage.reap(&id).await {
-                        tracing::error!(%id, error = %e, "TTL reaper failed");
+        match storage.expired_items(500).await {
+            Ok(items) => {
+                for (model, id) in items {
+                    if let Err(e) = storage.reap(&model, &id).await {
+                        tracing::error!(%model, %id, error = %e, "TTL reaper failed");
                     }
                 }
             }

@@ -1,0 +1,647 @@
+//! The API generated from a user's SDL models (`subsignal serve --schema app.graphql`): for every `@model` type `T`,
+//! Amplify's `getT`, `listTs`, `createT`, `updateT`, `deleteT`, `onCreateT`, `onUpdateT`, `onDeleteT`, subsignal's
+//! gapless `onTChanged(afterSeq)` and `tChangesSince`, and the subscriptions the schema declares with
+//! `@aws_subscribe`, as an async-graphql dynamic schema.
+//!
+//! Everything here is generic: rows are JSON images in [`Storage`]'s item table, every write goes through
+//! [`Storage::write`], and every subscription reads the one change feed at its own cursor, keeping only its model's
+//! records (watermarks move its cursor past other models' changes, so `afterSeq` resume stays gapless). What a
+//! model allows comes from its `@auth` rules; what an input may hold, from its fields (`subsignal-models`).
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar, Schema,
+    SchemaError, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
+};
+use async_graphql::{Error, Name, Result, Value};
+use futures_util::StreamExt;
+use serde_json::{Map, Value as Json};
+use subsignal_models::{
+    validate_input, AwsScalar, BaseType, Caller, Field as ModelField, FieldType, InputMode, Model, ModelSchema,
+    Operation, CREATED_AT_FIELD, OWNER_FIELD, UPDATED_AT_FIELD, VERSION_FIELD,
+};
+use subsignal_protocol::change::error_code;
+use subsignal_protocol::ChangeOp;
+
+use crate::auth::Identity;
+use crate::schema::{
+    changes_page, coded, identity, next_token_for, page_args, read_error, start_cursor, state, storage_error,
+    DocumentLimits, Limits, SchemaState,
+};
+use crate::storage::{ChangeRecord, DomainError, IdempotencyKey, Item, StorageError, Stored, Write};
+use crate::stream::{deliveries, Delivery};
+
+/// Builds the GraphQL schema of `models`.
+pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Result<Schema, SchemaError> {
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let mut subscription = Subscription::new("Subscription");
+    let mut builder = Schema::build("Query", Some("Mutation"), Some("Subscription"));
+    for scalar in AwsScalar::ALL {
+        builder = builder.register(aws_scalar(scalar));
+    }
+    builder = builder.register(change_op_enum());
+    for def in &models.enums {
+        builder =
+            builder.register(def.values.iter().fold(Enum::new(&def.name), |e, value| e.item(EnumItem::new(value))));
+    }
+    for object in &models.objects {
+        builder = builder
+            .register(object_type(&object.name, object.description.as_deref(), &object.fields))
+            .register(input_type(&object.input_name(), &object.fields, FieldsAre::AsDeclared));
+    }
+    for model in &models.models {
+        let model = Arc::new(model.clone());
+        let names = model.names();
+        let all_fields = all_fields(&model);
+        builder = builder
+            .register(object_type(&model.name, model.description.as_deref(), &all_fields))
+            .register(connection_type(&model))
+            .register(change_type(&model))
+            .register(change_page_type(&model))
+            .register(input_type(&names.create_input, &model.fields, FieldsAre::IdOptional))
+            .register(input_type(&names.update_input, &model.fields, FieldsAre::AllOptionalButId))
+            .register(InputObject::new(&names.delete_input).field(InputValue::new("id", TypeRef::named_nn("ID"))));
+        query = query.field(get_field(&model)).field(list_field(&model)).field(changes_since_field(&model));
+        mutation = mutation
+            .field(create_field(&models, &model))
+            .field(update_field(&models, &model))
+            .field(delete_field(&model));
+        subscription = subscription
+            .field(on_changed_field(&model))
+            .field(on_op_field(&model, &names.on_create, &[ChangeOp::Insert], &[]))
+            .field(on_op_field(&model, &names.on_update, &[ChangeOp::Modify], &[]))
+            .field(on_op_field(&model, &names.on_delete, &[ChangeOp::Remove], &[]));
+    }
+    for declared in &models.subscriptions {
+        let Some(model) = models.model(&declared.model) else { continue };
+        let ops: Vec<ChangeOp> = declared
+            .mutations
+            .iter()
+            .filter_map(|m| {
+                let names = model.names();
+                [(names.create, ChangeOp::Insert), (names.update, ChangeOp::Modify), (names.delete, ChangeOp::Remove)]
+                    .into_iter()
+                    .find(|(name, _)| name == m)
+                    .map(|(_, op)| op)
+            })
+            .collect();
+        subscription = subscription.field(on_op_field(&Arc::new(model.clone()), &declared.name, &ops, &declared.args));
+    }
+    builder = builder
+        .register(query)
+        .register(mutation)
+        .register(subscription)
+        .data(Arc::new(state))
+        .data(models)
+        .extension(DocumentLimits::from(limits))
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// An AppSync scalar. Its rules are checked with the rest of the input (so a bad value is a field-level VALIDATION
+/// error naming the field, as AppSync reports it), so here it only needs the right JSON kind.
+fn aws_scalar(scalar: AwsScalar) -> Scalar {
+    let integer = scalar == AwsScalar::Timestamp;
+    Scalar::new(scalar.name()).validator(move |value| match value {
+        Value::Number(n) => integer && n.is_i64(),
+        Value::String(_) => !integer,
+        _ => false,
+    })
+}
+
+fn change_op_enum() -> Enum {
+    ["INSERT", "MODIFY", "REMOVE", "WATERMARK"]
+        .into_iter()
+        .fold(Enum::new("ChangeOp"), |e, op| e.item(EnumItem::new(op)))
+}
+
+/// The user's fields, then the managed ones the user did not declare themselves.
+fn all_fields(model: &Model) -> Vec<ModelField> {
+    model.all_fields().into_iter().fold(Vec::new(), |mut fields, field| {
+        if !fields.iter().any(|f: &ModelField| f.name == field.name) {
+            fields.push(field);
+        }
+        fields
+    })
+}
+
+/// The GraphQL type of a field; `input` names an object's input type instead of the object.
+fn type_ref(ty: &FieldType, input: bool, nullable: bool) -> TypeRef {
+    let base = match &ty.base {
+        BaseType::Object(name) if input => subsignal_models::object_input_name(name),
+        base => base.name().to_owned(),
+    };
+    let named = TypeRef::Named(base.into());
+    let inner = match ty.list {
+        Some(true) => TypeRef::List(Box::new(TypeRef::NonNull(Box::new(named)))),
+        Some(false) => TypeRef::List(Box::new(named)),
+        None => named,
+    };
+    if ty.non_null && !nullable {
+        TypeRef::NonNull(Box::new(inner))
+    } else {
+        inner
+    }
+}
+
+/// A field read from the parent's JSON object by name.
+fn json_field(name: &str, ty: TypeRef) -> Field {
+    let key = name.to_owned();
+    Field::new(name, ty, move |ctx| {
+        let value = match ctx.parent_value.as_value() {
+            Some(Value::Object(map)) => map.get(key.as_str()).filter(|v| !matches!(v, Value::Null)).cloned(),
+            _ => None,
+        };
+        FieldFuture::from_value(value)
+    })
+}
+
+fn object_type(name: &str, description: Option<&str>, fields: &[ModelField]) -> Object {
+    let mut object = Object::new(name);
+    if let Some(description) = description {
+        object = object.description(description);
+    }
+    for field in fields {
+        let mut f = json_field(&field.name, type_ref(&field.ty, false, false));
+        if let Some(description) = &field.description {
+            f = f.description(description);
+        }
+        object = object.field(f);
+    }
+    object
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum FieldsAre {
+    AsDeclared,
+    IdOptional,
+    AllOptionalButId,
+}
+
+/// An input type of `fields`. Inputs are checked by [`validate_input`], which reports every problem at once as
+/// field-level VALIDATION errors; the GraphQL types only carry the shapes.
+fn input_type(name: &str, fields: &[ModelField], are: FieldsAre) -> InputObject {
+    fields.iter().fold(InputObject::new(name), |input, field| {
+        let nullable = match are {
+            FieldsAre::AsDeclared => false,
+            FieldsAre::IdOptional => field.name == "id",
+            FieldsAre::AllOptionalButId => field.name != "id",
+        };
+        input.field(InputValue::new(&field.name, type_ref(&field.ty, true, nullable)))
+    })
+}
+
+fn connection_type(model: &Model) -> Object {
+    let names = model.names();
+    Object::new(&names.connection)
+        .description(format!("A page of {}s, with the change-log seq it is consistent with.", model.name))
+        .field(json_field("items", TypeRef::named_nn_list_nn(&model.name)))
+        .field(
+            json_field("nextToken", TypeRef::named(TypeRef::STRING))
+                .description("Pass back as `nextToken` for the next page; null on the last page."),
+        )
+        .field(
+            json_field("seq", TypeRef::named_nn(TypeRef::INT))
+                .description("The change-log seq this page reflects: subscribe with `afterSeq` = this to follow it."),
+        )
+}
+
+fn change_type(model: &Model) -> Object {
+    let names = model.names();
+    Object::new(&names.change)
+        .description(format!("One change of a {} (or, for WATERMARK, only the cursor moving).", model.name))
+        .field(json_field("seq", TypeRef::named_nn(TypeRef::INT)))
+        .field(json_field("prevSeq", TypeRef::named_nn(TypeRef::INT)))
+        .field(json_field("op", TypeRef::named_nn("ChangeOp")))
+        .field(json_field("key", TypeRef::named(TypeRef::ID)))
+        .field(json_field("version", TypeRef::named(TypeRef::INT)))
+        .field(json_field("expired", TypeRef::named_nn(TypeRef::BOOLEAN)))
+        .field(json_field(&names.entity_field, TypeRef::named(&model.name)))
+        .field(json_field("clientMutationId", TypeRef::named(TypeRef::ID)))
+}
+
+fn change_page_type(model: &Model) -> Object {
+    Object::new(model.names().change_page)
+        .field(json_field("changes", TypeRef::named_nn_list_nn(model.names().change)))
+        .field(json_field("lastSeq", TypeRef::named_nn(TypeRef::INT)))
+        .field(json_field("hasMore", TypeRef::named_nn(TypeRef::BOOLEAN)))
+}
+
+/// The caller as `@auth` rules see it.
+fn caller(identity: &Identity) -> Caller {
+    match identity {
+        Identity::User { sub, groups, .. } => {
+            Caller { owner: Some(sub.clone()), groups: groups.clone(), api_key: false }
+        }
+        Identity::ApiKey { .. } => Caller::api_key(),
+    }
+}
+
+fn forbidden(model: &Model, op: Operation) -> Error {
+    coded(error_code::FORBIDDEN, format!("Not allowed to {op} {} items.", model.name))
+}
+
+fn json_to_value(json: Json) -> Value {
+    Value::from_json(json).unwrap_or(Value::Null)
+}
+
+fn input_map(ctx: &ResolverContext<'_>, name: &str) -> Result<Map<String, Json>> {
+    match ctx.args.try_get(name)?.as_value().clone().into_json()? {
+        Json::Object(map) => Ok(map),
+        _ => Err(coded(error_code::VALIDATION, format!("{name} must be an object."))),
+    }
+}
+
+fn optional_i64(ctx: &ResolverContext<'_>, name: &str) -> Result<Option<i64>> {
+    ctx.args.get(name).filter(|v| !v.is_null()).map(|v| v.i64()).transpose()
+}
+
+fn optional_string(ctx: &ResolverContext<'_>, name: &str) -> Result<Option<String>> {
+    Ok(ctx.args.get(name).filter(|v| !v.is_null()).map(|v| v.string()).transpose()?.map(str::to_owned))
+}
+
+fn get_field(model: &Arc<Model>) -> Field {
+    let m = model.clone();
+    Field::new(model.names().get, TypeRef::named(&model.name), move |ctx| {
+        let model = m.clone();
+        FieldFuture::new(async move {
+            let who = caller(identity(&ctx)?);
+            let id = ctx.args.try_get("id")?.string()?;
+            let image = state(&ctx).storage.get(&model.name, id).await.map_err(storage_error)?;
+            Ok(image
+                .filter(|image| model.auth.allows(&who, Operation::Read, owner_of(image)))
+                .map(json_to_value)
+                .map(FieldValue::value))
+        })
+    })
+    .description(format!("One {}, if it exists, has not expired, and is visible to the caller.", model.name))
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+}
+
+fn owner_of(image: &Json) -> Option<&str> {
+    image.get(OWNER_FIELD).and_then(Json::as_str)
+}
+
+/// The owner a read is limited to: `None` when a rule lets the caller read every row; refused when no rule lets
+/// them read at all.
+fn read_scope(model: &Model, who: &Caller) -> Result<Option<String>> {
+    if model.auth.sees_all(who, Operation::Read) {
+        Ok(None)
+    } else if who.owner.is_some() && model.auth.allows(who, Operation::Read, who.owner.as_deref()) {
+        Ok(who.owner.clone())
+    } else {
+        Err(forbidden(model, Operation::Read))
+    }
+}
+
+fn list_field(model: &Arc<Model>) -> Field {
+    let m = model.clone();
+    let names = model.names();
+    Field::new(names.list, TypeRef::named_nn(&names.connection), move |ctx| {
+        let model = m.clone();
+        FieldFuture::new(async move {
+            let who = caller(identity(&ctx)?);
+            let owner = read_scope(&model, &who)?;
+            let limit = optional_i64(&ctx, "limit")?.map(|l| l.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+            let (limit, after) = page_args(limit, optional_string(&ctx, "nextToken")?.as_deref())?;
+            let page = state(&ctx)
+                .storage
+                .list(&model.name, owner.as_deref(), after.as_deref(), limit)
+                .await
+                .map_err(storage_error)?;
+            let items = page.items.into_iter().map(json_to_value).collect();
+            let mut connection = async_graphql::indexmap::IndexMap::new();
+            connection.insert(Name::new("items"), Value::List(items));
+            connection.insert(
+                Name::new("nextToken"),
+                page.last_id_if_more.map_or(Value::Null, |id| Value::String(next_token_for(&id))),
+            );
+            connection.insert(Name::new("seq"), Value::from(page.seq));
+            Ok(Some(FieldValue::value(Value::Object(connection))))
+        })
+    })
+    .description(format!(
+        "The {}s the caller may see, by id, in pages of `limit` (default 100, at most 1000), with the seq the page \
+         is consistent with.",
+        model.name
+    ))
+    .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("nextToken", TypeRef::named(TypeRef::STRING)))
+}
+
+/// The change event of `record` for a subscriber whose previous event was `prev_seq`.
+fn change_value(model: &Model, record: &ChangeRecord, prev_seq: i64) -> Value {
+    let mut change = async_graphql::indexmap::IndexMap::new();
+    change.insert(Name::new("seq"), Value::from(record.seq));
+    change.insert(Name::new("prevSeq"), Value::from(prev_seq));
+    change.insert(Name::new("op"), Value::Enum(Name::new(op_name(record.op))));
+    change.insert(Name::new("key"), Value::String(record.key.clone()));
+    change.insert(Name::new("version"), Value::from(record.version));
+    change.insert(Name::new("expired"), Value::Boolean(record.expired));
+    change.insert(Name::new(model.names().entity_field), json_to_value((*record.image).clone()));
+    change.insert(Name::new("clientMutationId"), record.client_mutation_id.clone().map_or(Value::Null, Value::String));
+    Value::Object(change)
+}
+
+fn watermark_value(seq: i64, prev_seq: i64) -> Value {
+    let mut change = async_graphql::indexmap::IndexMap::new();
+    change.insert(Name::new("seq"), Value::from(seq));
+    change.insert(Name::new("prevSeq"), Value::from(prev_seq));
+    change.insert(Name::new("op"), Value::Enum(Name::new("WATERMARK")));
+    change.insert(Name::new("expired"), Value::Boolean(false));
+    Value::Object(change)
+}
+
+fn op_name(op: ChangeOp) -> &'static str {
+    match op {
+        ChangeOp::Insert => "INSERT",
+        ChangeOp::Modify => "MODIFY",
+        ChangeOp::Remove => "REMOVE",
+        ChangeOp::Watermark => "WATERMARK",
+    }
+}
+
+/// Whether `who` may see `record` as a change of `model`.
+fn visible(model: &Model, who: &Caller, record: &ChangeRecord) -> bool {
+    *record.model == *model.name && model.auth.allows(who, Operation::Read, Some(&record.owner))
+}
+
+fn changes_since_field(model: &Arc<Model>) -> Field {
+    let m = model.clone();
+    let names = model.names();
+    Field::new(names.changes_since, TypeRef::named_nn(&names.change_page), move |ctx| {
+        let model = m.clone();
+        FieldFuture::new(async move {
+            let who = caller(identity(&ctx)?);
+            read_scope(&model, &who)?;
+            let after_seq = ctx.args.try_get("afterSeq")?.i64()?;
+            let limit = optional_i64(&ctx, "limit")?.map(|l| l.clamp(1, 1000) as i32);
+            let page = changes_page(state(&ctx), after_seq, limit, |r| visible(&model, &who, r)).await?;
+            let changes = page.changes.iter().map(|(record, prev)| change_value(&model, record, *prev)).collect();
+            let mut result = async_graphql::indexmap::IndexMap::new();
+            result.insert(Name::new("changes"), Value::List(changes));
+            result.insert(Name::new("lastSeq"), Value::from(page.last_seq));
+            result.insert(Name::new("hasMore"), Value::Boolean(page.has_more));
+            Ok(Some(FieldValue::value(Value::Object(result))))
+        })
+    })
+    .description(format!(
+        "The caller's view of the change log of {}s after `afterSeq` (the delta-sync query), at most `limit` \
+         (default 100) records scanned.",
+        model.name
+    ))
+    .argument(InputValue::new("afterSeq", TypeRef::named_nn(TypeRef::INT)))
+    .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The stored form of an image: its owner, version and `@ttl` columns.
+fn item(model: &Model, image: Map<String, Json>) -> Item {
+    let expires_at = model.ttl_field.as_ref().and_then(|f| image.get(f)).and_then(Json::as_i64);
+    Item {
+        owner: image.get(OWNER_FIELD).and_then(Json::as_str).unwrap_or_default().to_owned(),
+        version: image.get(VERSION_FIELD).and_then(Json::as_i64).unwrap_or(1),
+        expires_at,
+        image: Json::Object(image),
+    }
+}
+
+fn idempotency(ctx: &ResolverContext<'_>, identity: &Identity) -> Result<Option<IdempotencyKey>> {
+    Ok(optional_string(ctx, "clientMutationId")?.map(|id| IdempotencyKey { scope: identity.owner(), id }))
+}
+
+fn validation(fields: Vec<subsignal_protocol::FieldError>) -> Error {
+    storage_error(StorageError::Domain(DomainError::Validation(fields)))
+}
+
+fn create_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
+    let (s, m) = (models.clone(), model.clone());
+    let names = model.names();
+    Field::new(names.create, TypeRef::named(&model.name), move |ctx| {
+        let (models, model) = (s.clone(), m.clone());
+        FieldFuture::new(async move {
+            let identity = identity(&ctx)?;
+            let who = caller(identity);
+            if !model.auth.allows(&who, Operation::Create, None) {
+                return Err(forbidden(&model, Operation::Create));
+            }
+            let input = input_map(&ctx, "input")?;
+            let mut image = validate_input(&models, &model, &input, InputMode::Create).map_err(validation)?;
+            let id = match image.get("id").and_then(Json::as_str) {
+                Some(id) => id.to_owned(),
+                None => uuid::Uuid::now_v7().to_string(),
+            };
+            let now = now_rfc3339();
+            image.insert("id".into(), Json::String(id.clone()));
+            image.insert(OWNER_FIELD.into(), Json::String(identity.owner()));
+            image.insert(VERSION_FIELD.into(), Json::from(1));
+            image.insert(CREATED_AT_FIELD.into(), Json::String(now.clone()));
+            image.insert(UPDATED_AT_FIELD.into(), Json::String(now));
+            let new = item(&model, image);
+            let outcome = state(&ctx)
+                .storage
+                .write(&model.name, idempotency(&ctx, identity)?, &id, move |current| {
+                    if Stored::live(current).is_some() {
+                        return Err(DomainError::Validation(vec![subsignal_protocol::FieldError::new(
+                            "id",
+                            "EXISTS",
+                            "An item with this id exists.",
+                        )])
+                        .into());
+                    }
+                    Ok(Write::Insert(new))
+                })
+                .await
+                .map_err(storage_error)?;
+            Ok(Some(FieldValue::value(json_to_value(outcome.image().clone()))))
+        })
+    })
+    .description(format!("Creates a {} owned by the caller.", model.name))
+    .argument(InputValue::new("input", TypeRef::named_nn(&names.create_input)))
+    .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
+}
+
+/// The live row `id` if `who` may do `op` on it, NOT_FOUND otherwise (another owner's row is reported as not found,
+/// so ids leak nothing), CONFLICT when it is no longer at `expected_version`.
+fn writable(
+    model: &Model,
+    who: &Caller,
+    op: Operation,
+    current: Option<Stored>,
+    expected_version: Option<i64>,
+) -> Result<Item, StorageError> {
+    let item = Stored::live(current)
+        .filter(|item| model.auth.allows(who, op, Some(&item.owner)))
+        .ok_or(DomainError::NotFound)?;
+    match expected_version {
+        Some(expected) if expected != item.version => Err(DomainError::Conflict(Box::new(item.image)).into()),
+        _ => Ok(item),
+    }
+}
+
+fn update_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
+    let (s, m) = (models.clone(), model.clone());
+    let names = model.names();
+    Field::new(names.update, TypeRef::named(&model.name), move |ctx| {
+        let (models, model) = (s.clone(), m.clone());
+        FieldFuture::new(async move {
+            let identity = identity(&ctx)?;
+            let who = caller(identity);
+            let input = input_map(&ctx, "input")?;
+            let changes = validate_input(&models, &model, &input, InputMode::Update).map_err(validation)?;
+            let id = changes.get("id").and_then(Json::as_str).unwrap_or_default().to_owned();
+            let expected_version = optional_i64(&ctx, "expectedVersion")?;
+            let write_model = model.clone();
+            let outcome = state(&ctx)
+                .storage
+                .write(&model.name, idempotency(&ctx, identity)?, &id, move |current| {
+                    let model = write_model;
+                    let current = writable(&model, &who, Operation::Update, current, expected_version)?;
+                    let Json::Object(mut image) = current.image else {
+                        return Err(DomainError::NotFound.into());
+                    };
+                    image.extend(changes.into_iter().filter(|(k, _)| k != "id"));
+                    image.insert(VERSION_FIELD.into(), Json::from(current.version + 1));
+                    image.insert(UPDATED_AT_FIELD.into(), Json::String(now_rfc3339()));
+                    Ok(Write::Update(item(&model, image)))
+                })
+                .await
+                .map_err(storage_error)?;
+            Ok(Some(FieldValue::value(json_to_value(outcome.image().clone()))))
+        })
+    })
+    .description(format!(
+        "Changes the fields `input` gives of a {}; with `expectedVersion`, fails with CONFLICT (carrying the current \
+         item) if it is no longer at that version.",
+        model.name
+    ))
+    .argument(InputValue::new("input", TypeRef::named_nn(&names.update_input)))
+    .argument(InputValue::new("expectedVersion", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
+}
+
+fn delete_field(model: &Arc<Model>) -> Field {
+    let m = model.clone();
+    let names = model.names();
+    Field::new(names.delete, TypeRef::named(&model.name), move |ctx| {
+        let model = m.clone();
+        FieldFuture::new(async move {
+            let identity = identity(&ctx)?;
+            let who = caller(identity);
+            let id = input_map(&ctx, "input")?.get("id").and_then(Json::as_str).unwrap_or_default().to_owned();
+            let expected_version = optional_i64(&ctx, "expectedVersion")?;
+            let write_model = model.clone();
+            let outcome = state(&ctx)
+                .storage
+                .write(&model.name, idempotency(&ctx, identity)?, &id, move |current| {
+                    let item = writable(&write_model, &who, Operation::Delete, current, expected_version)?;
+                    Ok(Write::Delete { item, expired: false })
+                })
+                .await
+                .map_err(storage_error)?;
+            Ok(Some(FieldValue::value(json_to_value(outcome.image().clone()))))
+        })
+    })
+    .description(format!("Deletes a {}; returns its last image.", model.name))
+    .argument(InputValue::new("input", TypeRef::named_nn(&names.delete_input)))
+    .argument(InputValue::new("expectedVersion", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
+}
+
+fn on_changed_field(model: &Arc<Model>) -> SubscriptionField {
+    let m = model.clone();
+    let names = model.names();
+    SubscriptionField::new(names.on_changed, TypeRef::named_nn(&names.change), move |ctx| {
+        let model = m.clone();
+        SubscriptionFieldFuture::new(async move {
+            let who = caller(identity(&ctx)?);
+            read_scope(&model, &who)?;
+            let state = state(&ctx);
+            let after = start_cursor(&ctx, state, optional_i64(&ctx, "afterSeq")?).await?;
+            let filter_model = model.clone();
+            let stream = deliveries(
+                state.storage.clone(),
+                after,
+                move |record: &ChangeRecord| visible(&filter_model, &who, record),
+                state.watermark_every,
+            );
+            Ok(stream.map(move |delivery| {
+                let value = match delivery.map_err(read_error)? {
+                    Delivery::Change { record, prev_seq } => change_value(&model, &record, prev_seq),
+                    Delivery::Watermark { seq, prev_seq } => watermark_value(seq, prev_seq),
+                };
+                Ok(FieldValue::value(value))
+            }))
+        })
+    })
+    .description(format!(
+        "Changes to the {}s the caller may see. With `afterSeq`, retained changes after it are replayed first, then \
+         live ones follow, with no gap and no duplicate; without it, only changes from now on. A cursor older than \
+         retention fails with CURSOR_EXPIRED: take a new snapshot with `{}`.",
+        model.name, names.list
+    ))
+    .argument(InputValue::new("afterSeq", TypeRef::named(TypeRef::INT)))
+}
+
+/// Amplify's `onCreateT`/`onUpdateT`/`onDeleteT` and the declared `@aws_subscribe` subscriptions: the rows the
+/// caller may see as `ops` write them, from the moment the subscribe message arrived. Each argument given must
+/// equal the row's field of the same name (AppSync's argument filtering).
+fn on_op_field(model: &Arc<Model>, name: &str, ops: &[ChangeOp], args: &[(String, FieldType)]) -> SubscriptionField {
+    let m = model.clone();
+    let ops = ops.to_vec();
+    let arg_names: Vec<String> = args.iter().map(|(name, _)| name.clone()).collect();
+    let mut field = SubscriptionField::new(name, TypeRef::named(&model.name), move |ctx| {
+        let (model, ops, arg_names) = (m.clone(), ops.clone(), arg_names.clone());
+        SubscriptionFieldFuture::new(async move {
+            let who = caller(identity(&ctx)?);
+            read_scope(&model, &who)?;
+            let wanted = argument_filter(&ctx, &arg_names)?;
+            let state = state(&ctx);
+            let after = start_cursor(&ctx, state, None).await?;
+            let filter_model = model.clone();
+            let stream = deliveries(
+                state.storage.clone(),
+                after,
+                move |record: &ChangeRecord| {
+                    ops.contains(&record.op)
+                        && visible(&filter_model, &who, record)
+                        && wanted.iter().all(|(field, value)| record.image.get(field) == Some(value))
+                },
+                state.watermark_every,
+            );
+            Ok(stream.filter_map(|delivery| async move {
+                match delivery {
+                    Ok(Delivery::Change { record, .. }) => {
+                        Some(Ok(FieldValue::value(json_to_value((*record.image).clone()))))
+                    }
+                    Ok(Delivery::Watermark { .. }) => None,
+                    Err(e) => Some(Err(read_error(e))),
+                }
+            }))
+        })
+    });
+    for (arg, ty) in args {
+        field = field.argument(InputValue::new(arg, type_ref(ty, true, true)));
+    }
+    field
+}
+
+/// The arguments given to a subscription (null ones are not given), as JSON values to compare rows' fields with.
+fn argument_filter(ctx: &ResolverContext<'_>, names: &[String]) -> Result<Vec<(String, Json)>> {
+    let mut wanted = Vec::new();
+    for name in names {
+        if let Some(value) = ctx.args.get(name).filter(|v| !v.is_null()) {
+            wanted.push((name.clone(), value.as_value().clone().into_json()?));
+        }
+    }
+    Ok(wanted)
+}
