@@ -313,6 +313,26 @@ async fn declared_and_amplify_subscriptions_filter_as_appsync_does(backend: Back
     assert_eq!(next_event(&mut done, "onTicketStatus").await, json!({"subject": "T", "status": "DONE"}));
 }
 
+async fn amplify_filters_select_rows_and_events(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.client("alice");
+    let query = "subscription { onCreateNote(filter: {priority: {eq: HIGH}}) { title } }";
+    let mut high = subscribe(&server, "alice", query, json!({})).await;
+    for (title, priority) in [("Apples", "LOW"), ("Bananas", "HIGH"), ("Avocados", "HIGH")] {
+        create_note(&alice, json!({"title": title, "priority": priority}), None).await;
+    }
+    let list = "query($f: ModelNoteFilterInput) { listNotes(filter: $f) { items { title } } }";
+    let titles = |data: Value| -> Vec<String> {
+        data["listNotes"]["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap().to_owned()).collect()
+    };
+    let filter = json!({"title": {"beginsWith": "A"}, "not": {"priority": {"eq": "LOW"}}});
+    assert_eq!(titles(alice.data(list, json!({"f": filter})).await), ["Avocados"]);
+    let either = json!({"or": [{"title": {"eq": "Apples"}}, {"version": {"gt": 1}}]});
+    assert_eq!(titles(alice.data(list, json!({"f": either})).await), ["Apples"]);
+    assert_eq!(next_event(&mut high, "onCreateNote").await, json!({"title": "Bananas"}), "LOW was filtered out");
+    assert_eq!(next_event(&mut high, "onCreateNote").await, json!({"title": "Avocados"}));
+}
+
 async fn the_notes_example_serves_as_shipped(backend: Backend) {
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/notes/schema.graphql");
     let server = TestServer::start_with(backend, |s| Settings { schema: Some(example), ..s }).await;
@@ -338,6 +358,7 @@ async fn the_notes_example_serves_as_shipped(backend: Backend) {
 }
 
 on_both_backends!(
+    amplify_filters_select_rows_and_events,
     the_notes_example_serves_as_shipped,
     every_generated_operation_works,
     appsync_scalars_are_validated_field_by_field,

@@ -18,8 +18,9 @@ use async_graphql::{Error, Name, Result, Value};
 use futures_util::StreamExt;
 use serde_json::{Map, Value as Json};
 use subsignal_models::{
-    validate_input, AwsScalar, BaseType, Caller, Field as ModelField, FieldType, InputMode, Model, ModelSchema,
-    Operation, CREATED_AT_FIELD, OWNER_FIELD, UPDATED_AT_FIELD, VERSION_FIELD,
+    filter_input_fields, validate_input, AwsScalar, BaseType, Caller, Field as ModelField, FieldType, Filter,
+    FilterInput, InputMode, Model, ModelSchema, Operation, CREATED_AT_FIELD, OWNER_FIELD, UPDATED_AT_FIELD,
+    VERSION_FIELD,
 };
 use subsignal_protocol::change::error_code;
 use subsignal_protocol::ChangeOp;
@@ -46,6 +47,13 @@ pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Re
         builder =
             builder.register(def.values.iter().fold(Enum::new(&def.name), |e, value| e.item(EnumItem::new(value))));
     }
+    let mut filter_inputs: Vec<FilterInput> = Vec::new();
+    for field in models.models.iter().flat_map(filter_input_fields) {
+        if !filter_inputs.contains(&field.input) {
+            builder = builder.register(filter_input_type(&field.input));
+            filter_inputs.push(field.input);
+        }
+    }
     for object in &models.objects {
         builder = builder
             .register(object_type(&object.name, object.description.as_deref(), &object.fields))
@@ -60,6 +68,7 @@ pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Re
             .register(connection_type(&model))
             .register(change_type(&model))
             .register(change_page_type(&model))
+            .register(model_filter_type(&model))
             .register(input_type(&names.create_input, &model.fields, FieldsAre::IdOptional))
             .register(input_type(&names.update_input, &model.fields, FieldsAre::AllOptionalButId))
             .register(InputObject::new(&names.delete_input).field(InputValue::new("id", TypeRef::named_nn("ID"))));
@@ -233,6 +242,50 @@ fn change_page_type(model: &Model) -> Object {
         .field(json_field("hasMore", TypeRef::named_nn(TypeRef::BOOLEAN)))
 }
 
+/// The type an operand type of `subsignal-models` names: `Int`, or `[Int]` for a list.
+fn operand_type_ref(name: &str) -> TypeRef {
+    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(item) => TypeRef::named_list(item.to_owned()),
+        None => TypeRef::named(name.to_owned()),
+    }
+}
+
+/// Amplify's `ModelStringInput`, `ModelIntInput`…: the operators a field of one type can be filtered with.
+fn filter_input_type(input: &FilterInput) -> InputObject {
+    input.operators().iter().fold(InputObject::new(input.type_name()), |object, op| {
+        object.field(InputValue::new(op.name(), operand_type_ref(&input.operand_type(*op))))
+    })
+}
+
+/// Amplify's `ModelTFilterInput`: a condition per filterable field, combined with `and`, `or` and `not`.
+fn model_filter_type(model: &Model) -> InputObject {
+    let name = model.names().filter_input;
+    filter_input_fields(model)
+        .into_iter()
+        .fold(InputObject::new(&name), |object, field| {
+            object.field(InputValue::new(field.name, TypeRef::named(field.input.type_name())))
+        })
+        .field(InputValue::new("and", TypeRef::named_list(&name)))
+        .field(InputValue::new("or", TypeRef::named_list(&name)))
+        .field(InputValue::new("not", TypeRef::named(&name)))
+}
+
+/// The `filter` argument, if given.
+fn filter_arg(ctx: &ResolverContext<'_>, model: &Model) -> Result<Option<Filter>> {
+    let Some(value) = ctx.args.get("filter").filter(|v| !v.is_null()) else { return Ok(None) };
+    let json = value.as_value().clone().into_json()?;
+    Filter::parse(model, &json).map(Some).map_err(|e| validation(vec![e]))
+}
+
+/// Whether an image passes an optional filter.
+fn passes(filter: Option<&Filter>, image: &Json) -> bool {
+    match (filter, image) {
+        (None, _) => true,
+        (Some(filter), Json::Object(row)) => filter.matches(row),
+        (Some(_), _) => false,
+    }
+}
+
 /// The caller as `@auth` rules see it.
 fn caller(identity: &Identity) -> Caller {
     match identity {
@@ -303,11 +356,12 @@ fn read_scope(model: &Model, who: &Caller) -> Result<Option<String>> {
 fn list_field(model: &Arc<Model>) -> Field {
     let m = model.clone();
     let names = model.names();
-    Field::new(names.list, TypeRef::named_nn(&names.connection), move |ctx| {
+    Field::new(&names.list, TypeRef::named_nn(&names.connection), move |ctx| {
         let model = m.clone();
         FieldFuture::new(async move {
             let who = caller(identity(&ctx)?);
             let owner = read_scope(&model, &who)?;
+            let filter = filter_arg(&ctx, &model)?;
             let limit = optional_i64(&ctx, "limit")?.map(|l| l.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
             let (limit, after) = page_args(limit, optional_string(&ctx, "nextToken")?.as_deref())?;
             let page = state(&ctx)
@@ -315,7 +369,9 @@ fn list_field(model: &Arc<Model>) -> Field {
                 .list(&model.name, owner.as_deref(), after.as_deref(), limit)
                 .await
                 .map_err(storage_error)?;
-            let items = page.items.into_iter().map(json_to_value).collect();
+            // As Amplify's (a DynamoDB scan's): `limit` rows are read, then filtered, so a page may hold fewer.
+            let items =
+                page.items.into_iter().filter(|item| passes(filter.as_ref(), item)).map(json_to_value).collect();
             let mut connection = async_graphql::indexmap::IndexMap::new();
             connection.insert(Name::new("items"), Value::List(items));
             connection.insert(
@@ -331,6 +387,7 @@ fn list_field(model: &Arc<Model>) -> Field {
          is consistent with.",
         model.name
     ))
+    .argument(InputValue::new("filter", TypeRef::named(&names.filter_input)))
     .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
     .argument(InputValue::new("nextToken", TypeRef::named(TypeRef::STRING)))
 }
@@ -605,6 +662,7 @@ fn on_op_field(model: &Arc<Model>, name: &str, ops: &[ChangeOp], args: &[(String
             let who = caller(identity(&ctx)?);
             read_scope(&model, &who)?;
             let wanted = argument_filter(&ctx, &arg_names)?;
+            let filter = filter_arg(&ctx, &model)?;
             let state = state(&ctx);
             let after = start_cursor(&ctx, state, None).await?;
             let filter_model = model.clone();
@@ -615,6 +673,7 @@ fn on_op_field(model: &Arc<Model>, name: &str, ops: &[ChangeOp], args: &[(String
                     ops.contains(&record.op)
                         && visible(&filter_model, &who, record)
                         && wanted.iter().all(|(field, value)| record.image.get(field) == Some(value))
+                        && passes(filter.as_ref(), &record.image)
                 },
                 state.watermark_every,
             );
@@ -632,7 +691,7 @@ fn on_op_field(model: &Arc<Model>, name: &str, ops: &[ChangeOp], args: &[(String
     for (arg, ty) in args {
         field = field.argument(InputValue::new(arg, type_ref(ty, true, true)));
     }
-    field
+    field.argument(InputValue::new("filter", TypeRef::named(model.names().filter_input)))
 }
 
 /// The arguments given to a subscription (null ones are not given), as JSON values to compare rows' fields with.
