@@ -45,7 +45,7 @@ async fn create_read_page_edit_and_cancel(backend: Backend) {
     let version = current["getOrder"]["version"].as_i64().unwrap();
     let edited = alice
         .run(
-            "mutation($id: ID!, $v: Int!) { updateOrder(id: $id, expectedVersion: $v, input: {customerName: \"Ada L.\"}) { customerName version } }",
+            "mutation($id: ID!, $v: Int!) { updateOrder(input: {id: $id, customerName: \"Ada L.\"}, expectedVersion: $v) { customerName version } }",
             json!({"id": id, "v": version}),
         )
         .await;
@@ -94,7 +94,7 @@ async fn stale_version_is_a_conflict_carrying_the_current_order(backend: Backend
     let alice = t.client("alice");
     let order = alice.create_order("Ada", None).await;
     let id = order["id"].as_str().unwrap();
-    let update = "mutation($id: ID!, $v: Int!, $n: String) { updateOrder(id: $id, expectedVersion: $v, input: {customerName: $n}) { version } }";
+    let update = "mutation($id: ID!, $v: Int!, $n: String) { updateOrder(input: {id: $id, customerName: $n}, expectedVersion: $v) { version } }";
     alice.data(update, json!({"id": id, "v": 1, "n": "First"})).await;
     let body = alice.run(update, json!({"id": id, "v": 1, "n": "Second"})).await;
     let ext = &body["errors"][0]["extensions"];
@@ -111,8 +111,8 @@ async fn replayed_client_mutation_id_returns_the_original_and_writes_once(backen
     let first = alice.create_order("Ada", Some("m-1")).await;
     let second = alice.create_order("Ada again", Some("m-1")).await;
     assert_eq!(first, second);
-    let changes = alice.data("{ changesSince(afterSeq: 0) { changes { seq key } lastSeq } }", json!({})).await;
-    assert_eq!(changes["changesSince"]["changes"].as_array().unwrap().len(), 1);
+    let changes = alice.data("{ orderChangesSince(afterSeq: 0) { changes { seq key } lastSeq } }", json!({})).await;
+    assert_eq!(changes["orderChangesSince"]["changes"].as_array().unwrap().len(), 1);
     let list = alice.data("{ listOrders { items { id } } }", json!({})).await;
     assert_eq!(list["listOrders"]["items"].as_array().unwrap().len(), 1);
     // The same id from another user is another mutation.
@@ -165,7 +165,8 @@ async fn anonymous_and_forged_callers_are_refused(backend: Backend) {
 async fn schema_graphiql_and_health_are_served(backend: Backend) {
     let t = TestServer::start(backend).await;
     let sdl = reqwest::get(format!("{}/schema.graphql", t.http())).await.unwrap().text().await.unwrap();
-    for needle in ["onOrderChanged(afterSeq: Int): OrderChange!", "scalar AWSEmail", "enum OrderStatus", "changesSince"]
+    for needle in
+        ["onOrderChanged(afterSeq: Int): OrderChange!", "scalar AWSEmail", "enum OrderStatus", "orderChangesSince"]
     {
         assert!(sdl.contains(needle), "SDL lacks {needle}:\n{sdl}");
     }

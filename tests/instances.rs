@@ -144,11 +144,11 @@ async fn concurrent_writers_on_two_instances_leave_no_gap_or_reorder_for_subscri
         let page = b
             .client("admin")
             .data(
-                "query($a: Int!) { changesSince(afterSeq: $a, limit: 1000) { changes { seq } } }",
+                "query($a: Int!) { orderChangesSince(afterSeq: $a, limit: 1000) { changes { seq } } }",
                 json!({"a": after}),
             )
             .await;
-        let changes = page["changesSince"]["changes"].as_array().unwrap().clone();
+        let changes = page["orderChangesSince"]["changes"].as_array().unwrap().clone();
         assert!(!changes.is_empty(), "the log ends early after {after}");
         logged.extend(changes.iter().map(|c| c["seq"].as_i64().unwrap()));
     }
@@ -189,19 +189,26 @@ async fn two_reapers_remove_an_expired_order_exactly_once() {
             .data(
                 "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }",
                 json!({"input": {"customerName": format!("Brief {i}"), "email": "a@b.co",
-                    "items": [{"sku": "tea", "quantity": 1, "unitPriceCents": 1}], "expiresAt": now + 1}}),
+                    "items": [{"sku": "tea", "quantity": 1, "unitPriceCents": 1}], "expiresAt": now + 3}}),
             )
             .await;
         ids.push(created["createOrder"]["id"].as_str().unwrap().to_owned());
     }
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // An expired order is hidden at once: wait until the last one is.
+    let deadline = Instant::now() + subsignal_tests::WAIT;
+    let get = "query($id: ID!) { getOrder(id: $id) { id } }";
+    while !a.client("admin").data(get, json!({"id": ids[4]})).await["getOrder"].is_null() {
+        assert!(Instant::now() < deadline, "the orders expire");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for id in &ids {
         let (ra, rb) = tokio::join!(a.server.storage.reap("Order", id), b.server.storage.reap("Order", id));
         assert!(ra.unwrap() ^ rb.unwrap(), "exactly one reaper removed {id}");
     }
-    let log = b.client("admin").data("{ changesSince(afterSeq: 0) { changes { op key expired } } }", json!({})).await;
+    let log =
+        b.client("admin").data("{ orderChangesSince(afterSeq: 0) { changes { op key expired } } }", json!({})).await;
     let removes: Vec<&Value> =
-        log["changesSince"]["changes"].as_array().unwrap().iter().filter(|c| c["op"] == "REMOVE").collect();
+        log["orderChangesSince"]["changes"].as_array().unwrap().iter().filter(|c| c["op"] == "REMOVE").collect();
     assert_eq!(removes.len(), ids.len());
     assert!(removes.iter().all(|c| c["expired"] == true));
 }
@@ -222,8 +229,8 @@ async fn changes_since_has_more_when_the_window_ends_before_records_of_another_i
         let client = a.client("admin");
         async move {
             let query =
-                "query($a: Int!) { changesSince(afterSeq: $a, limit: 100) { changes { seq } lastSeq hasMore } }";
-            client.data(query, json!({"a": after})).await["changesSince"].clone()
+                "query($a: Int!) { orderChangesSince(afterSeq: $a, limit: 100) { changes { seq } lastSeq hasMore } }";
+            client.data(query, json!({"a": after})).await["orderChangesSince"].clone()
         }
     };
     // A's window holds seqs 1 and 2 only; seq 3 is in the database.

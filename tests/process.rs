@@ -19,8 +19,8 @@ async fn an_acknowledged_mutation_survives_kill_9(backend: Backend) {
     let alice = server.client("alice").await;
     let got = alice.data("query($id: ID!) { getOrder(id: $id) { id customerName } }", json!({"id": order["id"]})).await;
     assert_eq!(got["getOrder"]["customerName"], "Durable");
-    let log = alice.data("{ changesSince(afterSeq: 0) { changes { seq op key } } }", json!({})).await;
-    assert_eq!(log["changesSince"]["changes"][0]["key"], order["id"]);
+    let log = alice.data("{ orderChangesSince(afterSeq: 0) { changes { seq op key } } }", json!({})).await;
+    assert_eq!(log["orderChangesSince"]["changes"][0]["key"], order["id"]);
     // The idempotency record survived too.
     let again = alice.create_order("Durable", Some("d-1")).await;
     assert_eq!(again["id"], order["id"]);

@@ -165,11 +165,11 @@ async fn user_b_gets_none_of_a_records_however_it_asks(backend: Backend) {
     assert_eq!(got["getOrder"], Value::Null);
     let list = bob.data("{ listOrders { items { id owner } } }", json!({})).await;
     assert_eq!(list["listOrders"]["items"], json!([]));
-    let log = bob.data("{ changesSince(afterSeq: 0) { changes { seq } } }", json!({})).await;
-    assert_eq!(log["changesSince"]["changes"], json!([]));
+    let log = bob.data("{ orderChangesSince(afterSeq: 0) { changes { seq } } }", json!({})).await;
+    assert_eq!(log["orderChangesSince"]["changes"], json!([]));
     let edit = bob
         .run(
-            "mutation($id: ID!) { updateOrder(id: $id, expectedVersion: 1, input: {customerName: \"Mallory\"}) { id } }",
+            "mutation($id: ID!) { updateOrder(input: {id: $id, customerName: \"Mallory\"}, expectedVersion: 1) { id } }",
             json!({"id": id}),
         )
         .await;

@@ -67,7 +67,7 @@ async fn keys_run_in_parallel_and_each_key_in_order(backend: Backend) {
         // A second record for the same key.
         alice
             .data(
-                "mutation($id: ID!) { updateOrder(id: $id, expectedVersion: 1, input: {customerName: \"Edited\"}) { version } }",
+                "mutation($id: ID!) { updateOrder(input: {id: $id, customerName: \"Edited\"}, expectedVersion: 1) { version } }",
                 serde_json::json!({"id": id}),
             )
             .await;

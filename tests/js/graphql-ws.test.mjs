@@ -197,8 +197,8 @@ test("case 9: a client mutation id replayed over the socket gives one order, one
     const first = await run();
     const second = await run();
     assert.deepEqual(second.data, first.data);
-    const log = await server.gql(token, `{ changesSince(afterSeq: 0) { changes { seq key op } } }`);
-    const inserts = log.data.changesSince.changes.filter((ch) => ch.op === "INSERT");
+    const log = await server.gql(token, `{ orderChangesSince(afterSeq: 0) { changes { seq key op } } }`);
+    const inserts = log.data.orderChangesSince.changes.filter((ch) => ch.op === "INSERT");
     assert.equal(inserts.length, 1);
     assert.equal(inserts[0].key, first.data.createOrder.id);
   } finally {

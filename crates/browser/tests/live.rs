@@ -46,8 +46,8 @@ async fn mutation_errors_are_typed() {
     let order = store.mutate(create_order("conflict")).await.expect("created");
     let id = order["id"].as_str().unwrap().to_owned();
     let update = format!(
-        "mutation($id: ID!, $v: Int!, $clientMutationId: ID) {{ updateOrder(id: $id, expectedVersion: $v, \
-         input: {{ customerName: \"Changed\" }}, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
+        "mutation($id: ID!, $v: Int!, $clientMutationId: ID) {{ updateOrder(input: {{ id: $id, \
+         customerName: \"Changed\" }}, expectedVersion: $v, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
     );
     let stale = subsignal_browser::Mutation::new(update, json!({ "id": id, "v": 0 }), "updateOrder");
     match store.mutate(stale).await {

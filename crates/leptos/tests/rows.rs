@@ -82,8 +82,8 @@ async fn one_row_changes_one_signal() {
     // Update B: only B's signal changes.
     let version = live.get_untracked(&b).unwrap().version;
     let update = format!(
-        "mutation($id: ID!, $v: Int!, $clientMutationId: ID) {{ updateOrder(id: $id, expectedVersion: $v, \
-         input: {{ customerName: \"Renamed\" }}, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
+        "mutation($id: ID!, $v: Int!, $clientMutationId: ID) {{ updateOrder(input: {{ id: $id, \
+         customerName: \"Renamed\" }}, expectedVersion: $v, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
     );
     mutate.dispatch(Mutation::new(update, json!({ "id": b, "v": version }), "updateOrder"));
     let lb = live;

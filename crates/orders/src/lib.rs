@@ -16,7 +16,6 @@ pub const MAX_UNIT_PRICE_CENTS: i32 = 10_000_000;
 
 /// An order's status. The stream worker moves new orders SUBMITTED → PAID → PREPARING → SHIPPED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     /// Placed by the customer.
@@ -87,8 +86,6 @@ impl OrderStatus {
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject, async_graphql::InputObject))]
-#[cfg_attr(feature = "graphql", graphql(input_name = "OrderItemInput"))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem {
     /// Stock-keeping unit.

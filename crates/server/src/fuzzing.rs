@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::auth::{Auth, AuthConfig};
 use crate::config::Settings;
-use crate::schema::{self, GraphSchema, Limits, SchemaState};
+use crate::schema::{Limits, SchemaState};
 use crate::storage::Storage;
 use crate::stream::ChangeFeed;
 use crate::AppState;
@@ -47,14 +47,16 @@ pub async fn state(dir: &Path) -> AppState {
         demo_users: vec![],
         dev_token_ttl_secs: 60,
     });
-    let schema = schema::build(
+    let schema = crate::generated::build(
+        Arc::new(crate::orders::schema()),
+        &crate::orders::hooks(),
         SchemaState { storage: storage.clone(), watermark_every: Duration::from_millis(50) },
         Limits::from(&config),
-    );
+    )
+    .expect("the order schema builds");
     // The sender is leaked so that the receiver never reports a shutdown.
     let (shutdown_tx, shutdown) = watch::channel(false);
     std::mem::forget(shutdown_tx);
-    let schema = schema::GraphSchema::Orders(schema);
     AppState { schema, auth: Arc::new(auth), config: Arc::new(config), storage, shutdown, connections: Arc::default() }
 }
 
@@ -93,7 +95,7 @@ pub async fn ws_session(app: &AppState, input: &str, linger: Duration) -> Vec<St
 
 /// The GraphQL entry point: parse, document limits, validation and execution, without credentials (resolvers stop
 /// at `UNAUTHENTICATED` before touching storage). `input` is a query, or a JSON request `{query, variables}`.
-pub async fn graphql(schema: &GraphSchema, input: &str) -> async_graphql::Response {
+pub async fn graphql(schema: &async_graphql::dynamic::Schema, input: &str) -> async_graphql::Response {
     let request = match serde_json::from_str::<async_graphql::Request>(input) {
         Ok(request) => request,
         Err(_) => async_graphql::Request::new(input),

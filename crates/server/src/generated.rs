@@ -6,7 +6,8 @@
 //! Everything here is generic: rows are JSON images in [`Storage`]'s item table, every write goes through
 //! [`Storage::write`], and every subscription reads the one change feed at its own cursor, keeping only its model's
 //! records (watermarks move its cursor past other models' changes, so `afterSeq` resume stays gapless). What a
-//! model allows comes from its `@auth` rules; what an input may hold, from its fields (`subsignal-models`).
+//! model allows comes from its `@auth` rules; what an input may hold, from its fields (`subsignal-models`) and its
+//! hooks ([`crate::hooks`]), which also complete its writes and may add mutations.
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use subsignal_protocol::change::error_code;
 use subsignal_protocol::ChangeOp;
 
 use crate::auth::Identity;
+use crate::hooks::{merge_errors, Hooks, ModelHooks, Row};
 use crate::schema::{
     changes_page, coded, identity, next_token_for, page_args, read_error, start_cursor, state, storage_error,
     DocumentLimits, Limits, SchemaState,
@@ -33,8 +35,59 @@ use crate::schema::{
 use crate::storage::{ChangeRecord, DomainError, IdempotencyKey, Item, StorageError, Stored, Write};
 use crate::stream::{deliveries, Delivery};
 
-/// Builds the GraphQL schema of `models`.
-pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Result<Schema, SchemaError> {
+/// One model as the generated API serves it: its definition, its hooks, and the definitions its create and update
+/// inputs are checked against (without the fields the hooks compute).
+struct Served {
+    model: Model,
+    hooks: Option<Arc<dyn ModelHooks>>,
+    creatable: Model,
+    updatable: Model,
+}
+
+impl std::ops::Deref for Served {
+    type Target = Model;
+
+    fn deref(&self) -> &Model {
+        &self.model
+    }
+}
+
+impl Served {
+    fn new(model: &Model, hooks: &Hooks) -> Arc<Served> {
+        let hooks = hooks.of(&model.name);
+        let writable = |mode| {
+            let computed = hooks.as_ref().map_or(&[][..], |h| h.computed_fields(mode));
+            let mut writable = model.clone();
+            writable.fields.retain(|f| !computed.contains(&f.name.as_str()));
+            writable
+        };
+        let (creatable, updatable) = (writable(InputMode::Create), writable(InputMode::Update));
+        Arc::new(Served { model: model.clone(), hooks, creatable, updatable })
+    }
+
+    /// The checked input: the generated checks and the hook's, every wrong field once.
+    fn check(&self, models: &ModelSchema, input: &Row, mode: InputMode) -> Result<Row> {
+        let writable = match mode {
+            InputMode::Create => &self.creatable,
+            InputMode::Update => &self.updatable,
+        };
+        let generated = validate_input(models, writable, input, mode);
+        let hook = self.hooks.as_ref().map(|h| h.check_input(mode, input)).unwrap_or_default();
+        match (generated, hook.is_empty()) {
+            (Ok(row), true) => Ok(row),
+            (Ok(_), false) => Err(validation(hook)),
+            (Err(errors), _) => Err(validation(merge_errors(hook, errors))),
+        }
+    }
+}
+
+/// Builds the GraphQL schema of `models`, with the `hooks` of some of them.
+pub fn build(
+    models: Arc<ModelSchema>,
+    hooks: &Hooks,
+    state: SchemaState,
+    limits: Limits,
+) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let mut subscription = Subscription::new("Subscription");
@@ -60,7 +113,7 @@ pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Re
             .register(input_type(&object.input_name(), &object.fields, FieldsAre::AsDeclared));
     }
     for model in &models.models {
-        let model = Arc::new(model.clone());
+        let model = Served::new(model, hooks);
         let names = model.names();
         let all_fields = all_fields(&model);
         builder = builder
@@ -69,14 +122,19 @@ pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Re
             .register(change_type(&model))
             .register(change_page_type(&model))
             .register(model_filter_type(&model))
-            .register(input_type(&names.create_input, &model.fields, FieldsAre::IdOptional))
-            .register(input_type(&names.update_input, &model.fields, FieldsAre::AllOptionalButId))
+            .register(input_type(&names.create_input, &model.creatable.fields, FieldsAre::IdOptional))
+            .register(input_type(&names.update_input, &model.updatable.fields, FieldsAre::AllOptionalButId))
             .register(InputObject::new(&names.delete_input).field(InputValue::new("id", TypeRef::named_nn("ID"))));
         query = query.field(get_field(&model)).field(list_field(&model)).field(changes_since_field(&model));
         mutation = mutation
             .field(create_field(&models, &model))
             .field(update_field(&models, &model))
             .field(delete_field(&model));
+        if let Some(hooks) = &model.hooks {
+            for field in hooks.mutations(&Arc::new(model.model.clone())) {
+                mutation = mutation.field(field);
+            }
+        }
         subscription = subscription
             .field(on_changed_field(&model))
             .field(on_op_field(&model, &names.on_create, &[ChangeOp::Insert], &[]))
@@ -96,7 +154,8 @@ pub fn build(models: Arc<ModelSchema>, state: SchemaState, limits: Limits) -> Re
                     .map(|(_, op)| op)
             })
             .collect();
-        subscription = subscription.field(on_op_field(&Arc::new(model.clone()), &declared.name, &ops, &declared.args));
+        subscription =
+            subscription.field(on_op_field(&Served::new(model, hooks), &declared.name, &ops, &declared.args));
     }
     builder = builder
         .register(query)
@@ -286,11 +345,18 @@ fn passes(filter: Option<&Filter>, image: &Json) -> bool {
     }
 }
 
+/// The group `@auth` rules grant to members of the server's `admin-group`, whatever its name in the tokens.
+pub const ADMIN_GROUP: &str = "admin";
+
 /// The caller as `@auth` rules see it.
-fn caller(identity: &Identity) -> Caller {
+pub fn caller(identity: &Identity) -> Caller {
     match identity {
-        Identity::User { sub, groups, .. } => {
-            Caller { owner: Some(sub.clone()), groups: groups.clone(), api_key: false }
+        Identity::User { sub, groups, admin, .. } => {
+            let mut groups = groups.clone();
+            if *admin && !groups.iter().any(|g| g == ADMIN_GROUP) {
+                groups.push(ADMIN_GROUP.to_owned());
+            }
+            Caller { owner: Some(sub.clone()), groups, api_key: false }
         }
         Identity::ApiKey { .. } => Caller::api_key(),
     }
@@ -300,7 +366,8 @@ fn forbidden(model: &Model, op: Operation) -> Error {
     coded(error_code::FORBIDDEN, format!("Not allowed to {op} {} items.", model.name))
 }
 
-fn json_to_value(json: Json) -> Value {
+/// A JSON value as a GraphQL value.
+pub(crate) fn json_to_value(json: Json) -> Value {
     Value::from_json(json).unwrap_or(Value::Null)
 }
 
@@ -319,7 +386,7 @@ fn optional_string(ctx: &ResolverContext<'_>, name: &str) -> Result<Option<Strin
     Ok(ctx.args.get(name).filter(|v| !v.is_null()).map(|v| v.string()).transpose()?.map(str::to_owned))
 }
 
-fn get_field(model: &Arc<Model>) -> Field {
+fn get_field(model: &Arc<Served>) -> Field {
     let m = model.clone();
     Field::new(model.names().get, TypeRef::named(&model.name), move |ctx| {
         let model = m.clone();
@@ -353,7 +420,7 @@ fn read_scope(model: &Model, who: &Caller) -> Result<Option<String>> {
     }
 }
 
-fn list_field(model: &Arc<Model>) -> Field {
+fn list_field(model: &Arc<Served>) -> Field {
     let m = model.clone();
     let names = model.names();
     Field::new(&names.list, TypeRef::named_nn(&names.connection), move |ctx| {
@@ -429,7 +496,7 @@ fn visible(model: &Model, who: &Caller, record: &ChangeRecord) -> bool {
     *record.model == *model.name && model.auth.allows(who, Operation::Read, Some(&record.owner))
 }
 
-fn changes_since_field(model: &Arc<Model>) -> Field {
+fn changes_since_field(model: &Arc<Served>) -> Field {
     let m = model.clone();
     let names = model.names();
     Field::new(names.changes_since, TypeRef::named_nn(&names.change_page), move |ctx| {
@@ -480,7 +547,7 @@ fn validation(fields: Vec<subsignal_protocol::FieldError>) -> Error {
     storage_error(StorageError::Domain(DomainError::Validation(fields)))
 }
 
-fn create_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
+fn create_field(models: &Arc<ModelSchema>, model: &Arc<Served>) -> Field {
     let (s, m) = (models.clone(), model.clone());
     let names = model.names();
     Field::new(names.create, TypeRef::named(&model.name), move |ctx| {
@@ -492,7 +559,7 @@ fn create_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
                 return Err(forbidden(&model, Operation::Create));
             }
             let input = input_map(&ctx, "input")?;
-            let mut image = validate_input(&models, &model, &input, InputMode::Create).map_err(validation)?;
+            let mut image = model.check(&models, &input, InputMode::Create)?;
             let id = match image.get("id").and_then(Json::as_str) {
                 Some(id) => id.to_owned(),
                 None => uuid::Uuid::now_v7().to_string(),
@@ -503,6 +570,9 @@ fn create_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
             image.insert(VERSION_FIELD.into(), Json::from(1));
             image.insert(CREATED_AT_FIELD.into(), Json::String(now.clone()));
             image.insert(UPDATED_AT_FIELD.into(), Json::String(now));
+            if let Some(hooks) = &model.hooks {
+                hooks.before_create(identity, &mut image).map_err(storage_error)?;
+            }
             let new = item(&model, image);
             let outcome = state(&ctx)
                 .storage
@@ -545,7 +615,7 @@ fn writable(
     }
 }
 
-fn update_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
+fn update_field(models: &Arc<ModelSchema>, model: &Arc<Served>) -> Field {
     let (s, m) = (models.clone(), model.clone());
     let names = model.names();
     Field::new(names.update, TypeRef::named(&model.name), move |ctx| {
@@ -554,8 +624,13 @@ fn update_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
             let identity = identity(&ctx)?;
             let who = caller(identity);
             let input = input_map(&ctx, "input")?;
-            let changes = validate_input(&models, &model, &input, InputMode::Update).map_err(validation)?;
-            let id = changes.get("id").and_then(Json::as_str).unwrap_or_default().to_owned();
+            let mut changes = model.check(&models, &input, InputMode::Update)?;
+            let id = match changes.remove("id") {
+                Some(Json::String(id)) => id,
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            let writer = identity.clone();
             let expected_version = optional_i64(&ctx, "expectedVersion")?;
             let write_model = model.clone();
             let outcome = state(&ctx)
@@ -563,12 +638,16 @@ fn update_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
                 .write(&model.name, idempotency(&ctx, identity)?, &id, move |current| {
                     let model = write_model;
                     let current = writable(&model, &who, Operation::Update, current, expected_version)?;
-                    let Json::Object(mut image) = current.image else {
+                    let Json::Object(before) = current.image else {
                         return Err(DomainError::NotFound.into());
                     };
-                    image.extend(changes.into_iter().filter(|(k, _)| k != "id"));
+                    let mut image = before.clone();
+                    image.extend(changes.clone());
                     image.insert(VERSION_FIELD.into(), Json::from(current.version + 1));
                     image.insert(UPDATED_AT_FIELD.into(), Json::String(now_rfc3339()));
+                    if let Some(hooks) = &model.hooks {
+                        hooks.before_update(&writer, &before, &changes, &mut image)?;
+                    }
                     Ok(Write::Update(item(&model, image)))
                 })
                 .await
@@ -586,7 +665,7 @@ fn update_field(models: &Arc<ModelSchema>, model: &Arc<Model>) -> Field {
     .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
 }
 
-fn delete_field(model: &Arc<Model>) -> Field {
+fn delete_field(model: &Arc<Served>) -> Field {
     let m = model.clone();
     let names = model.names();
     Field::new(names.delete, TypeRef::named(&model.name), move |ctx| {
@@ -614,7 +693,7 @@ fn delete_field(model: &Arc<Model>) -> Field {
     .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
 }
 
-fn on_changed_field(model: &Arc<Model>) -> SubscriptionField {
+fn on_changed_field(model: &Arc<Served>) -> SubscriptionField {
     let m = model.clone();
     let names = model.names();
     SubscriptionField::new(names.on_changed, TypeRef::named_nn(&names.change), move |ctx| {
@@ -652,7 +731,7 @@ fn on_changed_field(model: &Arc<Model>) -> SubscriptionField {
 /// Amplify's `onCreateT`/`onUpdateT`/`onDeleteT` and the declared `@aws_subscribe` subscriptions: the rows the
 /// caller may see as `ops` write them, from the moment the subscribe message arrived. Each argument given must
 /// equal the row's field of the same name (AppSync's argument filtering).
-fn on_op_field(model: &Arc<Model>, name: &str, ops: &[ChangeOp], args: &[(String, FieldType)]) -> SubscriptionField {
+fn on_op_field(model: &Arc<Served>, name: &str, ops: &[ChangeOp], args: &[(String, FieldType)]) -> SubscriptionField {
     let m = model.clone();
     let ops = ops.to_vec();
     let arg_names: Vec<String> = args.iter().map(|(name, _)| name.clone()).collect();

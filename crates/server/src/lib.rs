@@ -11,7 +11,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generated;
-pub mod model;
+pub mod hooks;
 pub mod orders;
 pub mod schema;
 pub mod storage;
@@ -34,7 +34,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{Auth, AuthConfig};
 use crate::config::Config;
-use crate::schema::{GraphSchema, Limits, SchemaState};
+use crate::schema::{Limits, SchemaState};
 use crate::storage::{Storage, StorageError};
 use crate::stream::ChangeFeed;
 
@@ -44,8 +44,8 @@ pub const FEED_WINDOW: usize = 4096;
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct AppState {
-    /// The GraphQL schema.
-    pub schema: GraphSchema,
+    /// The GraphQL schema: the order service's, or the one generated from `--schema`.
+    pub schema: async_graphql::dynamic::Schema,
     /// Credential checks.
     pub auth: Arc<Auth>,
     /// Settings.
@@ -197,18 +197,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         dev_token_ttl_secs: 12 * 3600,
     }));
     let schema_state = SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval };
-    let schema = match &config.models {
-        Some(models) => GraphSchema::Models(
-            generated::build(models.clone(), schema_state, Limits::from(&config))
-                .map_err(|e| StartError::Schema(e.to_string()))?,
-        ),
-        None => {
-            if config.seed_demo {
-                seed_demo(&storage, &config).await?;
-            }
-            GraphSchema::Orders(schema::build(schema_state, Limits::from(&config)))
-        }
+    let (models, hooks) = match &config.models {
+        Some(models) => (models.clone(), hooks::Hooks::default()),
+        None => (Arc::new(orders::schema()), orders::hooks()),
     };
+    let schema = generated::build(models, &hooks, schema_state, Limits::from(&config))
+        .map_err(|e| StartError::Schema(e.to_string()))?;
+    let serves_orders = config.models.is_none();
+    if serves_orders && config.seed_demo {
+        seed_demo(&schema, &storage, &config).await?;
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let config = Arc::new(config);
     let (listener, addr) = bind(config.listen).await?;
@@ -239,8 +237,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         backoff: config.worker_backoff,
         lease: config.worker_lease,
     };
-    let handler = workers::order_processor(storage.clone(), config.step_delay);
-    tasks.push(tokio::spawn(workers::run_consumer(storage.clone(), consumer, handler, shutdown_rx.clone())));
+    if serves_orders {
+        let handler = workers::order_processor(storage.clone(), config.step_delay);
+        tasks.push(tokio::spawn(workers::run_consumer(storage.clone(), consumer, handler, shutdown_rx.clone())));
+    }
     tasks.push(tokio::spawn(storage.clone().follow_commits(shutdown_rx.clone())));
     tasks.push(tokio::spawn(workers::run_reaper(
         storage.clone(),
@@ -254,23 +254,32 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     Ok(RunningServer { addr, storage, auth, shutdown: shutdown_tx, tasks })
 }
 
-async fn seed_demo(storage: &Storage, config: &Config) -> Result<(), StorageError> {
+/// Places one sample order for each demo user (but the admin) through the API, on an empty database.
+async fn seed_demo(
+    schema: &async_graphql::dynamic::Schema,
+    storage: &Storage,
+    config: &Config,
+) -> Result<(), StartError> {
     if storage.head_seq().await? > 0 {
         return Ok(());
     }
-    let users: Vec<&String> = config.demo_users.iter().filter(|u| **u != config.admin_group).collect();
+    let users = config.demo_users.iter().filter(|u| **u != config.admin_group);
     let samples =
         [("Ada Lovelace", "ada@example.com", "tea", 2, 450), ("Grace Hopper", "grace@example.com", "coffee", 1, 380)];
-    for (user, (name, email, sku, quantity, price)) in users.iter().zip(samples) {
+    for (user, (name, email, sku, quantity, price)) in users.zip(samples) {
         let identity =
-            auth::Identity::User { sub: (*user).clone(), admin: false, groups: Vec::new(), expires_at: i64::MAX };
-        let input = model::CreateOrderInput {
-            customer_name: name.into(),
-            email: email.into(),
-            items: vec![model::OrderItem { sku: sku.into(), quantity, unit_price_cents: price }],
-            expires_at: None,
-        };
-        orders::create(storage, &identity, input, Some("seed")).await?;
+            auth::Identity::User { sub: user.clone(), admin: false, groups: Vec::new(), expires_at: i64::MAX };
+        let variables = serde_json::json!({"input": {"customerName": name, "email": email,
+            "items": [{"sku": sku, "quantity": quantity, "unitPriceCents": price}]}});
+        let request = async_graphql::Request::new(
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input, clientMutationId: \"seed\") { id } }",
+        )
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(identity);
+        let response = schema.execute(request).await;
+        if let Some(error) = response.errors.first() {
+            return Err(StartError::Schema(format!("seeding the demo orders failed: {}", error.message)));
+        }
     }
     Ok(())
 }

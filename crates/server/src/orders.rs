@@ -1,199 +1,203 @@
-//! The order service: the rules of creating, editing, cancelling and advancing orders, on top of the one write path.
-//! Both the GraphQL API and the stream worker call it.
+//! The order service: `examples/orders/schema.graphql` plus its rules as hooks on the `Order` model, the worked
+//! example of the extension point ([`crate::hooks`]). The schema gives the API; the hooks check names, emails and
+//! line items with the web app's own rules (`subsignal-orders`), compute the total and the status, guard status
+//! transitions, add `cancelOrder`; [`order_processor`](crate::workers::order_processor) is its stream worker, which
+//! moves new orders along through [`advance`].
 
-use async_graphql::ID;
-use serde::Deserialize;
+use std::sync::Arc;
+
+use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, TypeRef};
+use serde_json::{json, Value};
+use subsignal_models::{InputMode, Model, ModelSchema, Operation};
+use subsignal_orders::{check_email, check_expiry, check_items, check_name, total_cents, OrderItem, OrderStatus};
+use subsignal_protocol::FieldError;
 
 use crate::auth::Identity;
-use crate::model::{
-    check_email, check_expiry, check_items, check_name, total_cents, AwsDateTime, AwsEmail, CreateOrderInput,
-    FieldError, Order, OrderStatus, UpdateOrderInput,
-};
+use crate::generated::{caller, json_to_value};
+use crate::hooks::{Hooks, ModelHooks, Row};
+use crate::schema::{identity, state, storage_error};
 use crate::storage::{DomainError, IdempotencyKey, Item, Storage, StorageError, Stored, Write, WriteOutcome};
 
-/// The model name orders are stored under.
+/// The model orders are stored as.
 pub const MODEL: &str = "Order";
 
-/// The order an image holds.
-pub fn from_image(image: &serde_json::Value) -> Result<Order, StorageError> {
-    Ok(Order::deserialize(image)?)
+/// The order schema's SDL, built into the binary.
+pub const SCHEMA: &str = include_str!("../../../examples/orders/schema.graphql");
+
+/// The order schema, checked.
+pub fn schema() -> ModelSchema {
+    subsignal_models::parse("examples/orders/schema.graphql", SCHEMA).expect("the built-in order schema is valid")
 }
 
-/// The stored form of an order.
-fn item(order: &Order) -> Result<Item, StorageError> {
-    Ok(Item {
-        owner: order.owner.clone(),
-        version: order.version,
-        expires_at: order.expires_at,
-        image: serde_json::to_value(order)?,
-    })
+/// The order service's hooks.
+pub fn hooks() -> Hooks {
+    Hooks::default().with(MODEL, OrderHooks)
 }
 
-/// The current order, if any row is live.
-fn live(current: Option<Stored>) -> Result<Option<Order>, StorageError> {
-    Stored::live(current).map(|item| from_image(&item.image)).transpose()
-}
-
-fn now_rfc3339() -> AwsDateTime {
-    let now = time::OffsetDateTime::now_utc();
-    AwsDateTime(now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
-}
+struct OrderHooks;
 
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn idempotency(scope: &str, client_mutation_id: Option<&str>) -> Option<IdempotencyKey> {
-    client_mutation_id.map(|id| IdempotencyKey { scope: scope.to_owned(), id: id.to_owned() })
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn invalid(field: &str, code: &'static str, message: &str) -> DomainError {
     DomainError::Validation(vec![FieldError::new(field, code, message)])
 }
 
-/// The current, visible order or NOT_FOUND (another owner's order is reported as not found, so ids leak nothing).
-fn visible(identity: &Identity, current: Option<Stored>) -> Result<Order, StorageError> {
-    Ok(live(current)?.filter(|o| identity.can_see(&o.owner)).ok_or(DomainError::NotFound)?)
+/// An order's status as stored.
+fn status_of(row: &Row) -> Result<OrderStatus, StorageError> {
+    Ok(serde_json::from_value(row.get("status").cloned().unwrap_or_default())?)
 }
 
-fn check_version(order: &Order, expected: i64) -> Result<(), StorageError> {
-    if order.version == expected {
-        Ok(())
-    } else {
-        Err(DomainError::Conflict(Box::new(serde_json::to_value(order)?)).into())
+/// The line items of an input or a row, when they have the right shape (the generated checks report it otherwise).
+fn items_of(row: &Row) -> Option<Vec<OrderItem>> {
+    serde_json::from_value(row.get("items")?.clone()).ok()
+}
+
+fn trim(row: &mut Row, field: &str) {
+    if let Some(Value::String(s)) = row.get_mut(field) {
+        *s = s.trim().to_owned();
     }
 }
 
-fn transition(order: &mut Order, next: OrderStatus) -> Result<(), StorageError> {
-    if !order.status.can_become(next) {
+/// Moves `row` to `next`, if an order in its status may become `next`.
+fn transition(row: &mut Row, next: OrderStatus) -> Result<(), StorageError> {
+    let status = status_of(row)?;
+    if !status.can_become(next) {
         return Err(invalid(
             "status",
             "INVALID_TRANSITION",
-            &format!("An order that is {} cannot become {}.", order.status.as_str(), next.as_str()),
+            &format!("An order that is {} cannot become {}.", status.as_str(), next.as_str()),
         )
         .into());
     }
-    order.status = next;
+    row.insert("status".into(), json!(next.as_str()));
     Ok(())
 }
 
-fn bump(order: &mut Order) {
-    order.version += 1;
-    order.updated_at = now_rfc3339();
-}
-
-/// Creates an order owned by `identity`.
-pub async fn create(
-    storage: &Storage,
-    identity: &Identity,
-    input: CreateOrderInput,
-    client_mutation_id: Option<&str>,
-) -> Result<WriteOutcome, StorageError> {
-    let mut errors = Vec::new();
-    check_name(&input.customer_name, &mut errors);
-    check_email(&input.email, &mut errors);
-    check_items(&input.items, &mut errors);
-    check_expiry(input.expires_at, now_secs(), &mut errors);
-    if !errors.is_empty() {
-        return Err(DomainError::Validation(errors).into());
+impl ModelHooks for OrderHooks {
+    fn computed_fields(&self, mode: InputMode) -> &'static [&'static str] {
+        match mode {
+            // Operators may set the status of an existing order (the transition is checked).
+            InputMode::Create => &["totalCents", "status"],
+            InputMode::Update => &["totalCents"],
+        }
     }
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = now_rfc3339();
-    let order = Order {
-        id: ID(id.clone()),
-        owner: identity.owner(),
-        customer_name: input.customer_name.trim().to_owned(),
-        email: AwsEmail(input.email.trim().to_owned()),
-        total_cents: total_cents(&input.items),
-        items: input.items,
-        status: OrderStatus::Submitted,
-        version: 1,
-        created_at: now.clone(),
-        updated_at: now,
-        expires_at: input.expires_at,
+
+    fn check_input(&self, mode: InputMode, input: &Row) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let creating = mode == InputMode::Create;
+        match input.get("customerName") {
+            Some(Value::String(name)) => check_name(name, &mut errors),
+            None if creating => check_name("", &mut errors),
+            _ => {}
+        }
+        match input.get("email") {
+            Some(Value::String(email)) => check_email(email, &mut errors),
+            None if creating => check_email("", &mut errors),
+            _ => {}
+        }
+        if let Some(items) = items_of(input) {
+            check_items(&items, &mut errors);
+        }
+        check_expiry(input.get("expiresAt").and_then(Value::as_i64), now_secs(), &mut errors);
+        errors
+    }
+
+    fn before_create(&self, _who: &Identity, row: &mut Row) -> Result<(), StorageError> {
+        trim(row, "customerName");
+        trim(row, "email");
+        let total = total_cents(&items_of(row).unwrap_or_default());
+        row.insert("totalCents".into(), json!(total));
+        row.insert("status".into(), json!(OrderStatus::Submitted.as_str()));
+        Ok(())
+    }
+
+    fn before_update(&self, who: &Identity, current: &Row, changes: &Row, row: &mut Row) -> Result<(), StorageError> {
+        trim(row, "customerName");
+        trim(row, "email");
+        if changes.contains_key("items") {
+            if status_of(current)? != OrderStatus::Submitted {
+                return Err(invalid("items", "LOCKED", "Items can only change while the order is SUBMITTED.").into());
+            }
+            row.insert("totalCents".into(), json!(total_cents(&items_of(row).unwrap_or_default())));
+        }
+        if let Some(status) = changes.get("status") {
+            if !who.is_operator() {
+                return Err(DomainError::Forbidden(
+                    "Only operators change an order's status; use cancelOrder to cancel.".into(),
+                )
+                .into());
+            }
+            let next: OrderStatus = serde_json::from_value(status.clone())?;
+            row.insert("status".into(), current.get("status").cloned().unwrap_or_default());
+            transition(row, next)?;
+        }
+        Ok(())
+    }
+
+    fn mutations(&self, model: &Arc<Model>) -> Vec<Field> {
+        vec![cancel_order(model.clone())]
+    }
+}
+
+/// Bumps a row's version and `updatedAt` in place.
+fn bump(item: &mut Item) -> Result<(), StorageError> {
+    item.version += 1;
+    let Value::Object(row) = &mut item.image else {
+        return Err(StorageError::Domain(DomainError::NotFound));
     };
-    let item = item(&order)?;
-    storage
-        .write(MODEL, idempotency(&identity.owner(), client_mutation_id), &id, move |_| Ok(Write::Insert(item)))
-        .await
+    row.insert("version".into(), json!(item.version));
+    row.insert("updatedAt".into(), json!(now_rfc3339()));
+    Ok(())
 }
 
-/// Edits an order at `expected_version`.
-pub async fn update(
-    storage: &Storage,
-    identity: &Identity,
-    id: &str,
-    expected_version: i64,
-    input: UpdateOrderInput,
-    client_mutation_id: Option<&str>,
-) -> Result<WriteOutcome, StorageError> {
-    let identity_for_write = identity.clone();
-    storage
-        .write(MODEL, idempotency(&identity.owner(), client_mutation_id), id, move |current| {
-            let identity = identity_for_write;
-            let mut order = visible(&identity, current)?;
-            check_version(&order, expected_version)?;
-            let mut errors = Vec::new();
-            if let Some(name) = input.customer_name {
-                check_name(&name, &mut errors);
-                order.customer_name = name.trim().to_owned();
-            }
-            if let Some(email) = input.email {
-                check_email(&email, &mut errors);
-                order.email = AwsEmail(email.trim().to_owned());
-            }
-            if let Some(items) = input.items {
-                if order.status != OrderStatus::Submitted {
-                    errors.push(FieldError::new(
-                        "items",
-                        "LOCKED",
-                        "Items can only change while the order is SUBMITTED.",
-                    ));
-                }
-                check_items(&items, &mut errors);
-                order.total_cents = total_cents(&items);
-                order.items = items;
-            }
-            if input.expires_at.is_some() {
-                check_expiry(input.expires_at, now_secs(), &mut errors);
-                order.expires_at = input.expires_at;
-            }
-            if !errors.is_empty() {
-                return Err(DomainError::Validation(errors).into());
-            }
-            if let Some(status) = input.status {
-                if !identity.is_operator() {
-                    return Err(DomainError::Forbidden(
-                        "Only operators change an order's status; use cancelOrder to cancel.".into(),
-                    )
-                    .into());
-                }
-                transition(&mut order, status)?;
-            }
-            bump(&mut order);
-            Ok(Write::Update(item(&order)?))
-        })
-        .await
+/// The live order `id` at `expected_version`, moved to `next`.
+fn moved(current: Option<Stored>, expected_version: i64, next: OrderStatus) -> Result<Item, StorageError> {
+    let mut item = Stored::live(current).ok_or(DomainError::NotFound)?;
+    if item.version != expected_version {
+        return Err(DomainError::Conflict(Box::new(item.image)).into());
+    }
+    let Value::Object(row) = &mut item.image else { return Err(DomainError::NotFound.into()) };
+    transition(row, next)?;
+    bump(&mut item)?;
+    Ok(item)
 }
 
-/// Cancels an order at `expected_version`.
-pub async fn cancel(
-    storage: &Storage,
-    identity: &Identity,
-    id: &str,
-    expected_version: i64,
-    client_mutation_id: Option<&str>,
-) -> Result<WriteOutcome, StorageError> {
-    let identity_for_write = identity.clone();
-    storage
-        .write(MODEL, idempotency(&identity.owner(), client_mutation_id), id, move |current| {
-            let mut order = visible(&identity_for_write, current)?;
-            check_version(&order, expected_version)?;
-            transition(&mut order, OrderStatus::Cancelled)?;
-            bump(&mut order);
-            Ok(Write::Update(item(&order)?))
+/// `cancelOrder(id, expectedVersion, clientMutationId)`: an owner (or an operator) cancels an order that has not
+/// shipped.
+fn cancel_order(model: Arc<Model>) -> Field {
+    Field::new("cancelOrder", TypeRef::named(MODEL), move |ctx| {
+        let model = model.clone();
+        FieldFuture::new(async move {
+            let identity = identity(&ctx)?;
+            let who = caller(identity);
+            let id = ctx.args.try_get("id")?.string()?.to_owned();
+            let expected_version = ctx.args.try_get("expectedVersion")?.i64()?;
+            let client_mutation_id = ctx.args.get("clientMutationId").filter(|v| !v.is_null());
+            let idempotency = client_mutation_id
+                .map(|v| v.string().map(|id| IdempotencyKey { scope: identity.owner(), id: id.to_owned() }))
+                .transpose()?;
+            let outcome = state(&ctx)
+                .storage
+                .write(MODEL, idempotency, &id, move |current| {
+                    // Another owner's order is reported as not found, so ids leak nothing.
+                    let current = current.filter(|s| model.auth.allows(&who, Operation::Update, Some(&s.item.owner)));
+                    Ok(Write::Update(moved(current, expected_version, OrderStatus::Cancelled)?))
+                })
+                .await
+                .map_err(storage_error)?;
+            Ok(Some(FieldValue::value(json_to_value(outcome.image().clone()))))
         })
-        .await
+    })
+    .description("Cancels an order that has not shipped; fails with CONFLICT if it is no longer at `expectedVersion`.")
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+    .argument(InputValue::new("expectedVersion", TypeRef::named_nn(TypeRef::INT)))
+    .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
 }
 
 /// The worker's step: moves the order from the status it had at `expected_version` to the next one. Idempotent by
@@ -208,17 +212,34 @@ pub async fn advance(
     let key = IdempotencyKey { scope: format!("worker:{worker}"), id: format!("seq-{seq}") };
     let outcome = storage
         .write(MODEL, Some(key), id, move |current| {
-            let mut order = live(current)?.ok_or(DomainError::NotFound)?;
-            check_version(&order, expected_version)?;
-            let next = order.status.worker_next().ok_or(DomainError::NotFound)?;
-            transition(&mut order, next)?;
-            bump(&mut order);
-            Ok(Write::Update(item(&order)?))
+            let Some(Stored { item, expired: false }) = &current else { return Err(DomainError::NotFound.into()) };
+            let Value::Object(row) = &item.image else { return Err(DomainError::NotFound.into()) };
+            let next = status_of(row)?.worker_next().ok_or(DomainError::NotFound)?;
+            Ok(Write::Update(moved(current, expected_version, next)?))
         })
         .await;
     match outcome {
         Ok(outcome) => Ok(Some(outcome)),
         Err(StorageError::Domain(DomainError::NotFound | DomainError::Conflict(_))) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Whether the worker has a step to take for an order image.
+pub fn worker_moves(image: &Value) -> Result<bool, StorageError> {
+    let Value::Object(row) = image else { return Ok(false) };
+    Ok(status_of(row)?.worker_next().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_schema_is_valid_and_declares_orders() {
+        let schema = schema();
+        let order = schema.model(MODEL).expect("an Order model");
+        assert_eq!(order.ttl_field.as_deref(), Some("expiresAt"));
+        assert_eq!(order.names().list, "listOrders");
     }
 }

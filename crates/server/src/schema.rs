@@ -1,67 +1,21 @@
-//! The GraphQL schema (async-graphql): queries, mutations and the `onOrderChanged` subscription. Transport-free:
-//! the HTTP and WebSocket layers put the caller's [`Identity`] into each request's data.
+//! What every generated schema shares (see [`crate::generated`]): the resolvers' state, the helpers of paging, the
+//! delta query and a subscription's starting cursor, the mapping of storage errors to GraphQL errors, and the
+//! document limits checked before async-graphql's own. Transport-free: the HTTP and WebSocket layers put the
+//! caller's [`Identity`] into each request's data.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{
-    Context, Enum, Error, ErrorExtensions, Object, Result, Schema, ServerError, ServerResult, SimpleObject,
-    Subscription, Value, ID,
-};
+use async_graphql::{Context, Error, ErrorExtensions, Result, ServerError, ServerResult, Value};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use futures_util::{Stream, StreamExt};
 use subsignal_protocol::change::error_code;
 
 use crate::auth::Identity;
-use crate::model::{CreateOrderInput, Order, UpdateOrderInput};
-use crate::orders;
 use crate::storage::{ChangeRecord, DomainError, Storage, StorageError};
-use crate::stream::{deliveries, read_after, Delivery, ReadError};
-
-/// The schema type of the order service.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
-
-/// The schema a server serves: the built-in order service, or the API generated from `--schema` models.
-#[derive(Clone)]
-pub enum GraphSchema {
-    /// The order service (the default).
-    Orders(AppSchema),
-    /// The API generated from SDL models (see [`crate::generated`]).
-    Models(async_graphql::dynamic::Schema),
-}
-
-impl GraphSchema {
-    /// Runs a query or mutation.
-    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        match self {
-            GraphSchema::Orders(schema) => schema.execute(request).await,
-            GraphSchema::Models(schema) => schema.execute(request).await,
-        }
-    }
-
-    /// Runs any operation as a stream of responses (one for queries and mutations, one per event for
-    /// subscriptions).
-    pub fn execute_stream(
-        &self,
-        request: async_graphql::Request,
-    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
-        match self {
-            GraphSchema::Orders(schema) => schema.execute_stream(request).boxed(),
-            GraphSchema::Models(schema) => schema.execute_stream(request).boxed(),
-        }
-    }
-
-    /// The schema in SDL.
-    pub fn sdl(&self) -> String {
-        match self {
-            GraphSchema::Orders(schema) => schema.sdl(),
-            GraphSchema::Models(schema) => schema.sdl(),
-        }
-    }
-}
+use crate::stream::{read_after, ReadError};
 
 /// What resolvers need, shared by all requests.
 #[derive(Debug, Clone)]
@@ -105,19 +59,6 @@ impl From<&crate::config::Config> for Limits {
 
 /// Brackets (`{`, `(`, `[`) a document may nest before it is even parsed: the parser recurses on them.
 pub const MAX_NESTING: usize = 64;
-
-/// Builds the schema.
-pub fn build(state: SchemaState, limits: Limits) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(Arc::new(state))
-        .extension(DocumentLimits::from(limits))
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
-    if !limits.introspection {
-        builder = builder.disable_introspection();
-    }
-    builder.finish()
-}
 
 impl From<Limits> for DocumentLimits {
     fn from(limits: Limits) -> Self {
@@ -363,293 +304,10 @@ pub(crate) fn storage_error(err: StorageError) -> Error {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_errors_name_only_a_reference() {
-        let error = internal("error returned from database: SELECT owner FROM orders: disk I/O error");
-        assert!(error.message.contains("reference"), "{}", error.message);
-        assert!(!error.message.contains("SELECT") && !error.message.contains("database"), "{}", error.message);
-    }
-
-    #[test]
-    fn fragment_fan_out_is_counted_without_expanding_it() {
-        let mut query = "query { ...F0 } ".to_owned();
-        for i in 0..70 {
-            query +=
-                &format!("fragment F{i} on QueryRoot {{ a: __typename ...F{} b: __typename ...F{} }} ", i + 1, i + 1);
-        }
-        query += "fragment F70 on QueryRoot { __typename }";
-        let document = async_graphql::parser::parse_query(&query).unwrap();
-        assert_eq!(expanded_fields(&document), usize::MAX);
-        let small = async_graphql::parser::parse_query("{ a { b c } ...F } fragment F on Q { d }").unwrap();
-        assert_eq!(expanded_fields(&small), 4);
-        let cycle = async_graphql::parser::parse_query("{ ...A } fragment A on Q { ...A }").unwrap();
-        assert_eq!(expanded_fields(&cycle), usize::MAX);
-    }
-
-    #[test]
-    fn nesting_skips_strings_and_comments() {
-        assert_eq!(nesting("{ a { b(x: [1, [2]]) } }"), 5);
-        assert_eq!(
-            nesting(
-                r#"{ a(s: "{{{{ \" {{") # {{{{
- }"#
-            ),
-            2
-        );
-    }
-}
-
 pub(crate) fn read_error(err: ReadError) -> Error {
     match err {
         ReadError::CursorExpired { .. } => coded(error_code::CURSOR_EXPIRED, err.to_string()),
         ReadError::Storage(e) => internal(e),
-    }
-}
-
-/// A page of orders, with the change-log seq it is consistent with.
-#[derive(SimpleObject, Debug)]
-pub struct OrderConnection {
-    /// The orders, by id.
-    pub items: Vec<Order>,
-    /// Pass back as `nextToken` for the next page; null on the last page.
-    pub next_token: Option<String>,
-    /// The change-log seq this page reflects: subscribe with `afterSeq` = this to follow it.
-    pub seq: i64,
-}
-
-/// What a change did.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "ChangeOp")]
-pub enum ChangeOpGql {
-    /// A new order.
-    Insert,
-    /// An order changed.
-    Modify,
-    /// An order was deleted (`expired` tells whether by TTL).
-    Remove,
-    /// Only the cursor moves: changes you cannot see passed.
-    Watermark,
-}
-
-impl From<subsignal_protocol::ChangeOp> for ChangeOpGql {
-    fn from(op: subsignal_protocol::ChangeOp) -> Self {
-        use subsignal_protocol::ChangeOp::*;
-        match op {
-            Insert => ChangeOpGql::Insert,
-            Modify => ChangeOpGql::Modify,
-            Remove => ChangeOpGql::Remove,
-            Watermark => ChangeOpGql::Watermark,
-        }
-    }
-}
-
-/// One change event.
-#[derive(SimpleObject, Debug, Clone)]
-pub struct OrderChange {
-    /// Global, gap-free seq of the change (for a watermark, the cursor).
-    pub seq: i64,
-    /// The seq of the previous event on this subscription, or its starting cursor: a mismatch reveals a gap.
-    pub prev_seq: i64,
-    /// What happened.
-    pub op: ChangeOpGql,
-    /// The order's id (null for watermarks).
-    pub key: Option<ID>,
-    /// The order's version after the change (null for watermarks).
-    pub version: Option<i64>,
-    /// True when a REMOVE was a TTL expiry.
-    pub expired: bool,
-    /// The new image (the last one for REMOVE; null for watermarks).
-    pub order: Option<Order>,
-    /// The `clientMutationId` of the write behind this change, if it had one: a client that made the write can
-    /// retire its optimistic placeholder as soon as the event arrives.
-    pub client_mutation_id: Option<ID>,
-}
-
-fn change_from_record(record: &ChangeRecord, prev_seq: i64) -> Result<OrderChange> {
-    Ok(OrderChange {
-        seq: record.seq,
-        prev_seq,
-        op: record.op.into(),
-        key: Some(ID(record.key.clone())),
-        version: Some(record.version),
-        expired: record.expired,
-        order: Some(orders::from_image(&record.image).map_err(storage_error)?),
-        client_mutation_id: record.client_mutation_id.clone().map(ID),
-    })
-}
-
-impl OrderChange {
-    fn from_delivery(d: Delivery) -> Result<Self> {
-        match d {
-            Delivery::Change { record, prev_seq } => change_from_record(&record, prev_seq),
-            Delivery::Watermark { seq, prev_seq } => Ok(OrderChange {
-                seq,
-                prev_seq,
-                op: ChangeOpGql::Watermark,
-                key: None,
-                version: None,
-                expired: false,
-                order: None,
-                client_mutation_id: None,
-            }),
-        }
-    }
-}
-
-/// Whether `record` is an order change `identity` may see.
-fn visible_order(identity: &Identity, record: &ChangeRecord) -> bool {
-    &*record.model == orders::MODEL && identity.can_see(&record.owner)
-}
-
-/// A page of the change log as one caller sees it.
-#[derive(SimpleObject, Debug)]
-pub struct ChangePage {
-    /// Visible changes, chained by `prevSeq` from `afterSeq`.
-    pub changes: Vec<OrderChange>,
-    /// The cursor to pass as `afterSeq` next (it covers invisible changes too).
-    pub last_seq: i64,
-    /// Whether more changes follow.
-    pub has_more: bool,
-}
-
-/// Queries.
-#[derive(Debug, Default)]
-pub struct QueryRoot;
-
-#[Object]
-impl QueryRoot {
-    /// One order, if it exists, has not expired, and is visible to the caller.
-    async fn get_order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
-        let identity = identity(ctx)?;
-        let image = state(ctx).storage.get(orders::MODEL, &id).await.map_err(storage_error)?;
-        let order = image.map(|image| orders::from_image(&image)).transpose().map_err(storage_error)?;
-        Ok(order.filter(|o| identity.can_see(&o.owner)))
-    }
-
-    /// The caller's orders (an admin's: everyone's), by id, in pages of `limit` (default 100, at most 1000).
-    async fn list_orders(
-        &self,
-        ctx: &Context<'_>,
-        limit: Option<i32>,
-        next_token: Option<String>,
-    ) -> Result<OrderConnection> {
-        let identity = identity(ctx)?;
-        let (limit, after) = page_args(limit, next_token.as_deref())?;
-        let owner = (!identity.sees_all()).then(|| identity.owner());
-        let page = state(ctx)
-            .storage
-            .list(orders::MODEL, owner.as_deref(), after.as_deref(), limit)
-            .await
-            .map_err(storage_error)?;
-        let items = page.items.iter().map(orders::from_image).collect::<Result<_, _>>().map_err(storage_error)?;
-        Ok(OrderConnection { items, next_token: page.last_id_if_more.map(|id| next_token_for(&id)), seq: page.seq })
-    }
-
-    /// The caller's view of the change log after `afterSeq` (the delta-sync query), at most `limit` (default 100)
-    /// records scanned.
-    async fn changes_since(&self, ctx: &Context<'_>, after_seq: i64, limit: Option<i32>) -> Result<ChangePage> {
-        let identity = identity(ctx)?;
-        let page = changes_page(state(ctx), after_seq, limit, |r| visible_order(identity, r)).await?;
-        let changes =
-            page.changes.iter().map(|(record, prev)| change_from_record(record, *prev)).collect::<Result<_>>()?;
-        Ok(ChangePage { changes, last_seq: page.last_seq, has_more: page.has_more })
-    }
-}
-
-/// Mutations. Each takes an optional `clientMutationId`: a replay returns the original result and writes nothing.
-#[derive(Debug, Default)]
-pub struct MutationRoot;
-
-#[Object]
-impl MutationRoot {
-    /// Places an order owned by the caller.
-    async fn create_order(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateOrderInput,
-        client_mutation_id: Option<ID>,
-    ) -> Result<Order> {
-        let identity = identity(ctx)?;
-        let outcome =
-            orders::create(&state(ctx).storage, identity, input, client_mutation_id.as_ref().map(|id| id.as_str()))
-                .await
-                .map_err(storage_error)?;
-        orders::from_image(outcome.image()).map_err(storage_error)
-    }
-
-    /// Edits an order; fails with CONFLICT (carrying the current order) if it is no longer at `expectedVersion`.
-    async fn update_order(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        expected_version: i64,
-        input: UpdateOrderInput,
-        client_mutation_id: Option<ID>,
-    ) -> Result<Order> {
-        let identity = identity(ctx)?;
-        let outcome = orders::update(
-            &state(ctx).storage,
-            identity,
-            &id,
-            expected_version,
-            input,
-            client_mutation_id.as_ref().map(|id| id.as_str()),
-        )
-        .await
-        .map_err(storage_error)?;
-        orders::from_image(outcome.image()).map_err(storage_error)
-    }
-
-    /// Cancels an order that has not shipped.
-    async fn cancel_order(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        expected_version: i64,
-        client_mutation_id: Option<ID>,
-    ) -> Result<Order> {
-        let identity = identity(ctx)?;
-        let outcome = orders::cancel(
-            &state(ctx).storage,
-            identity,
-            &id,
-            expected_version,
-            client_mutation_id.as_ref().map(|id| id.as_str()),
-        )
-        .await
-        .map_err(storage_error)?;
-        orders::from_image(outcome.image()).map_err(storage_error)
-    }
-}
-
-/// Subscriptions.
-#[derive(Debug, Default)]
-pub struct SubscriptionRoot;
-
-#[Subscription]
-impl SubscriptionRoot {
-    /// Changes to the orders the caller may see. With `afterSeq`, retained changes after it are replayed first, then
-    /// live ones follow, with no gap and no duplicate; without it, only changes from now on. A cursor older than
-    /// retention (or unknown to this server) fails with CURSOR_EXPIRED: take a new snapshot with `listOrders`.
-    async fn on_order_changed(
-        &self,
-        ctx: &Context<'_>,
-        after_seq: Option<i64>,
-    ) -> Result<impl Stream<Item = Result<OrderChange>> + use<>> {
-        let identity = identity(ctx)?.clone();
-        let state = state(ctx);
-        let after = start_cursor(ctx, state, after_seq).await?;
-        let stream = deliveries(
-            state.storage.clone(),
-            after,
-            move |record: &ChangeRecord| visible_order(&identity, record),
-            state.watermark_every,
-        );
-        Ok(stream.map(|item| item.map_err(read_error).and_then(OrderChange::from_delivery)))
     }
 }
 
@@ -731,4 +389,43 @@ pub(crate) async fn start_cursor(ctx: &Context<'_>, state: &SchemaState, after_s
     }
     read_after(&state.storage, after, 1).await.map_err(read_error)?;
     Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_name_only_a_reference() {
+        let error = internal("error returned from database: SELECT owner FROM orders: disk I/O error");
+        assert!(error.message.contains("reference"), "{}", error.message);
+        assert!(!error.message.contains("SELECT") && !error.message.contains("database"), "{}", error.message);
+    }
+
+    #[test]
+    fn fragment_fan_out_is_counted_without_expanding_it() {
+        let mut query = "query { ...F0 } ".to_owned();
+        for i in 0..70 {
+            query += &format!("fragment F{i} on Query {{ a: __typename ...F{} b: __typename ...F{} }} ", i + 1, i + 1);
+        }
+        query += "fragment F70 on Query { __typename }";
+        let document = async_graphql::parser::parse_query(&query).unwrap();
+        assert_eq!(expanded_fields(&document), usize::MAX);
+        let small = async_graphql::parser::parse_query("{ a { b c } ...F } fragment F on Q { d }").unwrap();
+        assert_eq!(expanded_fields(&small), 4);
+        let cycle = async_graphql::parser::parse_query("{ ...A } fragment A on Q { ...A }").unwrap();
+        assert_eq!(expanded_fields(&cycle), usize::MAX);
+    }
+
+    #[test]
+    fn nesting_skips_strings_and_comments() {
+        assert_eq!(nesting("{ a { b(x: [1, [2]]) } }"), 5);
+        assert_eq!(
+            nesting(
+                r#"{ a(s: "{{{{ \" {{") # {{{{
+ }"#
+            ),
+            2
+        );
+    }
 }

@@ -211,8 +211,7 @@ pub fn order_processor(storage: Storage, step_delay: Duration) -> Handler {
             if &*record.model != orders::MODEL || !matches!(record.op, ChangeOp::Insert | ChangeOp::Modify) {
                 return Ok(());
             }
-            let order = orders::from_image(&record.image).map_err(|e| e.to_string())?;
-            if order.status.worker_next().is_none() {
+            if !orders::worker_moves(&record.image).map_err(|e| e.to_string())? {
                 return Ok(());
             }
             if !step_delay.is_zero() {
