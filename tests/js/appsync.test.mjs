@@ -1,5 +1,6 @@
 // Interop: AWS's own AppSync client code (Amplify v6's `generateClient`, from the npm package `aws-amplify`, pinned)
-// subscribes to subsignal's /graphql/realtime with an API key and with a JWT, and receives the worker's status changes.
+// subscribes to subsignal's /graphql/realtime with an API key and with a JWT, and receives the worker's status changes;
+// and to the onCreateNote that a server generates from examples/notes/schema.graphql, as it would to a real AppSync API.
 //
 // Amplify derives the real-time URL from the GraphQL endpoint: for a non-AWS host it appends `/realtime` (so
 // http://host/graphql → /graphql/realtime) and always uses the wss:// scheme. These tests serve plain HTTP, so the
@@ -62,8 +63,8 @@ function subscribe(client, options) {
   };
 }
 
-async function withServer(run) {
-  const server = await startServer(["--api-keys", `interop:${API_KEY}`]);
+async function withServer(run, args = []) {
+  const server = await startServer(["--api-keys", `interop:${API_KEY}`, ...args]);
   Amplify.configure({
     API: { GraphQL: { endpoint: `${server.http}/graphql`, region: "us-east-1", defaultAuthMode: "apiKey", apiKey: API_KEY } },
   });
@@ -105,4 +106,53 @@ test("Amplify subscribes with a JWT (the Authorization field) and sees only its 
       sub.stop();
     }
   });
+});
+
+test("Amplify follows a generated onCreateNote of a schema with no Rust", async () => {
+  const schema = new URL("../../examples/notes/schema.graphql", import.meta.url).pathname;
+  await withServer(async (server, client) => {
+    const alice = await server.token("alice");
+    const bob = await server.token("bob");
+    const seen = [];
+    const waiters = [];
+    const until = (done) =>
+      new Promise((resolve, reject) => {
+        waiters.push({ done, resolve });
+        setTimeout(() => reject(new Error(`timed out; saw ${JSON.stringify(seen)}`)), 20_000).unref();
+        check();
+      });
+    const notes = (probes) => seen.filter((n) => (n.title === "probe") === probes);
+    const check = () => waiters.filter((w) => w.done()).forEach((w) => w.resolve());
+    const subscription = client
+      .graphql({ query: "subscription { onCreateNote { title owner color } }", authMode: "lambda", authToken: alice })
+      .subscribe({
+        next: ({ data }) => {
+          seen.push(data.onCreateNote);
+          check();
+        },
+        error: (e) => seen.push({ error: JSON.stringify(e) }),
+      });
+    try {
+      const CREATE_NOTE = "mutation($t: String!) { createNote(input: {title: $t, color: GREEN}) { id } }";
+      // The subscription is live once a note of alice's arrives: create one until it does.
+      const live = until(() => seen.length > 0);
+      let probing = true;
+      live.finally(() => (probing = false)).catch(() => {});
+      while (probing) {
+        await server.gql(alice, CREATE_NOTE, { t: "probe" });
+        await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 100))]).catch(() => {});
+      }
+      // Every signed-in user reads every note in this schema ({allow: private, operations: [read]}).
+      await server.gql(bob, CREATE_NOTE, { t: "Bob's" });
+      await server.gql(alice, CREATE_NOTE, { t: "Alice's" });
+      await until(() => notes(false).length === 2);
+      assert.ok(notes(true).every((n) => n.owner === "alice"), JSON.stringify(seen));
+      assert.deepEqual(notes(false), [
+        { title: "Bob's", owner: "bob", color: "GREEN" },
+        { title: "Alice's", owner: "alice", color: "GREEN" },
+      ]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  }, ["--schema", schema]);
 });
