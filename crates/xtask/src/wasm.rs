@@ -247,7 +247,8 @@ pub(crate) fn wasm_tests(tally: &mut Tally) -> Result<()> {
     result
 }
 
-/// The npm package end to end (plain-JS example in Chromium via playwright-core) and `tsc --noEmit`.
+/// The npm package end to end (the plain-JS order example, and the notes example on a schema with no Rust, in
+/// Chromium via playwright-core) and `tsc --noEmit`.
 pub(crate) fn npm_tests(tally: &mut Tally) -> Result<()> {
     need(CHROMIUM, "Debian's chromium")?;
     let js = root().join("tests/js");
@@ -264,7 +265,8 @@ pub(crate) fn npm_tests(tally: &mut Tally) -> Result<()> {
     tally.passed += 1;
     run_counting(
         Command::new("node")
-            .args(["--test", "--test-reporter=tap", "e2e/npm.e2e.mjs"])
+            // One file at a time: each drives Chromium against a server of its own.
+            .args(["--test", "--test-concurrency=1", "--test-reporter=tap", "e2e/npm.e2e.mjs", "e2e/notes.e2e.mjs"])
             .current_dir(&js)
             .env("SUBSIGNAL_BIN", &bin)
             .env("SUBSIGNAL_NPM_PACKAGE", &package)

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 export class Subsignal {
-  /** @param {{ web?: string, stepDelayMs?: number, listen?: string }} options */
+  /** @param {{ web?: string, stepDelayMs?: number, listen?: string, args?: string[] }} options */
   constructor(options = {}) {
     const bin = process.env.SUBSIGNAL_BIN;
     if (!bin) throw new Error("SUBSIGNAL_BIN is not set: run the browser tests through `cargo xtask`");
@@ -17,6 +17,7 @@ export class Subsignal {
     mkdirSync(this.web, { recursive: true });
     this.stepDelayMs = options.stepDelayMs ?? 0;
     this.listen = options.listen ?? "127.0.0.1:0";
+    this.args = options.args ?? [];
     this.child = null;
     this.addr = null;
   }
@@ -25,7 +26,7 @@ export class Subsignal {
   async start() {
     if (this.child) throw new Error("subsignal is already running");
     const child = spawn(this.bin, ["serve", "--listen", this.listen, "--data-dir", this.dataDir, "--dev-tokens",
-      "--step-delay-ms", String(this.stepDelayMs), "--web", this.web], {
+      "--step-delay-ms", String(this.stepDelayMs), "--web", this.web, ...this.args], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, NO_COLOR: "1", RUST_LOG: process.env.RUST_LOG ?? "warn,subsignal=info" },
     });
