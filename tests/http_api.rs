@@ -170,7 +170,8 @@ async fn schema_graphiql_and_health_are_served(backend: Backend) {
     {
         assert!(sdl.contains(needle), "SDL lacks {needle}:\n{sdl}");
     }
-    let page = reqwest::get(format!("{}/graphql", t.http())).await.unwrap().text().await.unwrap();
+    let browser = reqwest::Client::new().get(format!("{}/graphql", t.http())).header("accept", "text/html,*/*;q=0.8");
+    let page = browser.send().await.unwrap().text().await.unwrap();
     assert!(page.to_lowercase().contains("graphiql"));
     let root = reqwest::get(format!("{}/", t.http())).await.unwrap();
     assert_eq!(root.status(), 404);

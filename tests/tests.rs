@@ -4,6 +4,8 @@
 
 // Queries and mutations over HTTP: create, read, page, edit, cancel, validation, conflicts, idempotent replay.
 mod http_api;
+// GraphQL over HTTP as its spec says: Accept negotiation, status codes, GET queries, 405, GraphiQL for browsers.
+mod graphql_http;
 // graphql-transport-ws ordering and close codes with hand-written frames.
 mod ws_protocol;
 // The AppSync real-time protocol on /graphql/realtime: every message type and error, API key and JWT, isolation.

@@ -164,6 +164,7 @@ pub fn build(
         .data(Arc::new(state))
         .data(models)
         .extension(DocumentLimits::from(limits))
+        .extension(crate::http::MarksExecution)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if !limits.introspection {

@@ -8,10 +8,12 @@
 mod appsync;
 pub mod auth;
 pub mod config;
+mod dev;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generated;
 pub mod hooks;
+mod http;
 pub mod orders;
 pub mod schema;
 pub mod storage;
@@ -64,15 +66,15 @@ pub fn app(state: AppState) -> Router {
     let web = &state.config.web_dir;
     let body_limit = tower_http::limit::RequestBodyLimitLayer::new(state.config.max_message_bytes);
     let router = Router::new()
-        .route("/graphql", get(transport::graphql_get).post(transport::graphql_post).layer(body_limit))
+        .route("/graphql", get(transport::graphql_get).post(http::post).layer(body_limit))
         .route("/graphql/ws", get(transport::graphql_ws))
         .route("/graphql/realtime", get(appsync::realtime))
         .route(
             "/schema.graphql",
             get(|axum::extract::State(s): axum::extract::State<AppState>| async move { s.schema.sdl() }),
         )
-        .route("/dev/token", get(transport::dev_token))
-        .route("/dev/users", get(transport::dev_users))
+        .route("/dev/token", get(dev::dev_token))
+        .route("/dev/users", get(dev::dev_users))
         .route("/healthz", get(|| async { "ok" }));
     let router = if web.join("index.html").is_file() {
         router.fallback_service(ServeDir::new(web).fallback(ServeFile::new(web.join("index.html"))))

@@ -1,5 +1,5 @@
-//! Transports: GraphQL over HTTP (`POST /graphql`), GraphiQL (`GET /graphql`), and graphql-transport-ws on the same
-//! path (a WebSocket upgrade of `GET /graphql`) and on `/graphql/ws` (WebSocket only, for proxies that route by path),
+//! Transports: graphql-transport-ws on `/graphql` (a WebSocket upgrade of `GET /graphql`; other requests go to
+//! [`crate::http`]) and on `/graphql/ws` (WebSocket only, for proxies that route by path),
 //! implemented here to the letter of the protocol: ordering, close codes and limits.
 //!
 //! Limits enforced here (see README, "Running subsignal safely"): request header bytes (431), HTTP body and
@@ -14,14 +14,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::Variables;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
+use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, SubscribePayload, SUBPROTOCOL};
 use tokio::sync::mpsc;
@@ -79,26 +77,7 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// `POST /graphql`.
-pub(crate) async fn graphql_post(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    request: async_graphql_axum::GraphQLRequest,
-) -> Response {
-    let mut request = request.into_inner();
-    match app.auth.from_headers(&headers) {
-        Ok(Some(identity)) => request = request.data(identity),
-        Ok(None) => {}
-        Err(e) => {
-            let body =
-                serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": "UNAUTHENTICATED"}}]});
-            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-        }
-    }
-    async_graphql_axum::GraphQLResponse::from(app.schema.execute(request).await).into_response()
-}
-
-/// `GET /graphql`: a WebSocket upgrade, or GraphiQL for people.
+/// `GET /graphql`: a WebSocket upgrade, else GraphQL over HTTP (a query, or GraphiQL for people; see [`crate::http`]).
 pub(crate) async fn graphql_get(state: State<AppState>, request: Request) -> Response {
     let wants_ws = request
         .headers()
@@ -106,8 +85,7 @@ pub(crate) async fn graphql_get(state: State<AppState>, request: Request) -> Res
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !wants_ws {
-        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
-            .into_response();
+        return crate::http::get(state, request).await;
     }
     transport_ws(state, request, Subprotocol::Required(SUBPROTOCOL)).await
 }
@@ -574,37 +552,4 @@ async fn stream_operation(
         }
     }
     let _ = out.send(Outgoing::Frame(ServerMessage::Complete { id })).await;
-}
-
-/// Query of `GET /dev/token`.
-#[derive(Debug, serde::Deserialize)]
-pub(crate) struct TokenQuery {
-    user: String,
-}
-
-/// `GET /dev/token?user=NAME`: a JWT for a demo user (dev mode only).
-pub(crate) async fn dev_token(
-    State(app): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<TokenQuery>,
-) -> Response {
-    match app.auth.issue_dev_token(&query.user) {
-        Ok(token) => Json(serde_json::json!({
-            "user": query.user,
-            "admin": query.user == app.config.admin_group,
-            "token": token,
-        }))
-        .into_response(),
-        Err(e) => {
-            let status = if app.config.dev_tokens { StatusCode::BAD_REQUEST } else { StatusCode::NOT_FOUND };
-            (status, Json(serde_json::json!({"error": e.to_string()}))).into_response()
-        }
-    }
-}
-
-/// `GET /dev/users`: the demo users (dev mode only).
-pub(crate) async fn dev_users(State(app): State<AppState>) -> Response {
-    if !app.config.dev_tokens {
-        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "dev tokens are off"}))).into_response();
-    }
-    Json(serde_json::json!({"users": app.config.demo_users, "adminGroup": app.config.admin_group})).into_response()
 }
