@@ -367,8 +367,12 @@ impl Ws {
     }
 }
 
-/// The `subsignal` binary, built if needed.
+/// The `subsignal` binary: `SUBSIGNAL_BIN` when set (`cargo xtask test` sets it to the one its test build made),
+/// else built now.
 pub fn server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SUBSIGNAL_BIN").filter(|b| !b.is_empty()) {
+        return PathBuf::from(bin);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned();
     let status = std::process::Command::new(env!("CARGO"))
         .args(["build", "--quiet", "-p", "subsignal-server", "--bin", "subsignal"])

@@ -237,7 +237,7 @@ fn install_tools() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(10);
+    let mut steps = Steps::new(9);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
     let postgres_url = steps
@@ -247,6 +247,7 @@ fn test() -> Result<()> {
     steps.run("check formatting", || run(cargo().args(["fmt", "--all", "--check"])))?;
     steps.run("lint native and wasm32 code (clippy, warnings are errors), type-check the fuzz targets", || {
         run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        // One pass for every wasm32 crate, the npm package's `js` feature included.
         run(cargo().args([
             "clippy",
             "--target",
@@ -263,18 +264,8 @@ fn test() -> Result<()> {
             "subsignal-leptos",
             "-p",
             "subsignal-web",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
-        run(cargo().args([
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "subsignal-browser",
             "--features",
-            "js",
+            "subsignal-browser/js",
             "--",
             "-D",
             "warnings",
@@ -284,13 +275,14 @@ fn test() -> Result<()> {
             .args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"])
             .env("CARGO_TARGET_DIR", target_dir()))
     })?;
-    steps.run("build the subsignal binary", || {
-        run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))
-    })?;
+    // The server binary every later step runs is the one this step's build makes (the server crate's own
+    // integration test needs it): one build of the server and its dependencies, not a second one with other features.
+    let bin = target_dir().join("debug/subsignal");
     let native = steps.run("native tests (unit, proptest, end-to-end on SQLite and PostgreSQL)", || {
         run_counting(
             cargo()
                 .args(["test", "--workspace", "--", "--color", "never"])
+                .env("SUBSIGNAL_BIN", &bin)
                 .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
                 .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
             &mut tally,
@@ -300,7 +292,6 @@ fn test() -> Result<()> {
         println!("warning: cannot stop the PostgreSQL test cluster: {e:#}");
     }
     native?;
-    let bin = target_dir().join("debug/subsignal");
     steps.run("JavaScript interop tests (graphql-ws reference client, Node)", || {
         run_counting(
             Command::new("node")
@@ -311,8 +302,8 @@ fn test() -> Result<()> {
         )
     })?;
     steps.run("browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc)", || {
-        wasm::wasm_tests(&mut tally)?;
-        wasm::npm_tests(&mut tally)
+        wasm::wasm_tests(&bin, &mut tally)?;
+        wasm::npm_tests(&bin, &mut tally)
     })?;
     steps.run("mutations through a bad network: 200 via `flaky`, 1000 via `chaos` (RELIABILITY case 10)", || {
         for (profile, mutations) in [("flaky", "200"), ("chaos", "1000")] {
@@ -424,6 +415,12 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Builds the debug server binary (`cargo build -p subsignal-server --bin subsignal`) and gives its path.
+pub(crate) fn server_binary() -> Result<PathBuf> {
+    run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))?;
+    Ok(target_dir().join("debug/subsignal"))
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
@@ -448,10 +445,19 @@ fn demo(args: &[String]) -> Result<()> {
     } else {
         ("release", &["build", "--release", "-p", "subsignal-server"][..], target_dir().join("release/subsignal"))
     };
+    // A server binary already built (the test run's, for the demo's own end-to-end test) may stand in for the build.
+    let prebuilt = std::env::var_os("SUBSIGNAL_BIN").map(PathBuf::from).filter(|_| debug);
+    let bin = prebuilt.clone().unwrap_or(bin);
     let mut steps = Steps::new(4);
     steps.run("install build tools (wasm32 target, wasm-bindgen-cli, Trunk, wasm-opt)", install_build_tools)?;
     steps.run("build the web app (trunk build --release)", build_web_app)?;
-    steps.run(&format!("build the server ({build})"), || run(cargo().args(build_args)))?;
+    steps.run(&format!("build the server ({build})"), || match &prebuilt {
+        Some(path) => {
+            println!("using the prebuilt server in SUBSIGNAL_BIN: {}", path.display());
+            Ok(())
+        }
+        None => run(cargo().args(build_args)),
+    })?;
     // The demo serves a copy of dist/ whose netsim.json names the simulator's control API (see web/src/netsim.rs);
     // dist/ itself keeps the build's "none".
     let web = target_dir().join("demo-web");

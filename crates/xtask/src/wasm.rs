@@ -135,17 +135,13 @@ fn gzip_size(path: &Path) -> Result<u64> {
 /// Chromium (playwright-core), and `tsc --noEmit` against the generated declarations.
 pub(crate) fn browser_tests() -> Result<()> {
     let mut tally = Tally::default();
-    wasm_tests(&mut tally)?;
-    npm_tests(&mut tally)?;
+    let bin = crate::server_binary()?;
+    wasm_tests(&bin, &mut tally)?;
+    npm_tests(&bin, &mut tally)?;
     ensure!(tally.passed > 0, "no browser test ran");
     ensure!(tally.failed == 0, "{} browser test(s) failed", tally.failed);
     println!("\nbrowser tests: {} passed, {} failed", tally.passed, tally.failed);
     Ok(())
-}
-
-fn subsignal_bin() -> Result<PathBuf> {
-    run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))?;
-    Ok(target_dir().join("debug/subsignal"))
 }
 
 fn free_port() -> Result<u16> {
@@ -227,9 +223,8 @@ fn wasm_test_command(harness_url: &str) -> Result<Command> {
 }
 
 /// The wasm-bindgen tests of `subsignal-browser` and `subsignal-leptos` in headless Chromium.
-pub(crate) fn wasm_tests(tally: &mut Tally) -> Result<()> {
-    let bin = subsignal_bin()?;
-    let harness = Harness::start(&bin)?;
+pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
+    let harness = Harness::start(bin)?;
     let result = run_counting(
         wasm_test_command(&harness.url)?.args([
             "test",
@@ -249,7 +244,7 @@ pub(crate) fn wasm_tests(tally: &mut Tally) -> Result<()> {
 
 /// The npm package end to end (the plain-JS order example, and the notes example on a schema with no Rust, in
 /// Chromium via playwright-core) and `tsc --noEmit`.
-pub(crate) fn npm_tests(tally: &mut Tally) -> Result<()> {
+pub(crate) fn npm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
     need(CHROMIUM, "Debian's chromium")?;
     let js = root().join("tests/js");
     ensure!(
@@ -257,7 +252,6 @@ pub(crate) fn npm_tests(tally: &mut Tally) -> Result<()> {
         "tests/js/node_modules lacks playwright-core or typescript: run `npm ci` in tests/js (cargo xtask tools does)"
     );
     let package = npm()?;
-    let bin = subsignal_bin()?;
     run(Command::new("node")
         .args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "e2e/tsconfig.json"])
         .current_dir(&js))?;
@@ -268,7 +262,7 @@ pub(crate) fn npm_tests(tally: &mut Tally) -> Result<()> {
             // One file at a time: each drives Chromium against a server of its own.
             .args(["--test", "--test-concurrency=1", "--test-reporter=tap", "e2e/npm.e2e.mjs", "e2e/notes.e2e.mjs"])
             .current_dir(&js)
-            .env("SUBSIGNAL_BIN", &bin)
+            .env("SUBSIGNAL_BIN", bin)
             .env("SUBSIGNAL_NPM_PACKAGE", &package)
             .env("SUBSIGNAL_EXAMPLE", root().join("examples/plain-js"))
             .env("CHROMIUM", CHROMIUM),
