@@ -18,22 +18,21 @@
 
 use std::collections::HashMap;
 
-use axum::extract::ws::Message;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use base64::Engine;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use subsignal_protocol::appsync::{
     error_type, AckPayload, AppSyncError, ClientMessage, ErrorPayload, ServerMessage, StartPayload, SUBPROTOCOL,
 };
+use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::CloseCode;
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 
 use crate::auth::Identity;
-use crate::transport::{self, Bucket, Incoming, Outgoing, Subprotocol, POLICY_VIOLATION};
+use crate::session::{self, Protocol, Session, Step};
+use crate::transport::{self, Subprotocol};
 use crate::AppState;
 
 /// `GET /graphql/realtime`: the AppSync real-time WebSocket.
@@ -46,7 +45,7 @@ pub(crate) async fn realtime(State(app): State<AppState>, request: Request) -> R
     // Only `graphql-ws` is ever selected: the `header-…` entry is credentials, not a protocol.
     transport::accept(app, slot, upgrade, &parts, Subprotocol::Required(SUBPROTOCOL), |app, socket| async move {
         let (sink, stream) = socket.split();
-        Realtime::new(app, credentials).run(sink, stream).await;
+        session::serve(app.clone(), Realtime::new(app, credentials), sink, stream).await;
     })
 }
 
@@ -114,38 +113,19 @@ fn error(id: Option<&str>, error_type: &str, message: impl Into<String>) -> Serv
     ServerMessage::Error { id: id.map(str::to_owned), payload: errors(error_type, message) }
 }
 
-/// What handling one input leads to: messages to send, then perhaps a close.
-struct Step {
-    send: Vec<ServerMessage>,
-    close: Option<(CloseCode, String)>,
-}
-
-impl Step {
-    fn none() -> Self {
-        Step { send: vec![], close: None }
-    }
-
-    fn send(message: ServerMessage) -> Self {
-        Step { send: vec![message], close: None }
-    }
-
-    fn close(code: CloseCode, reason: impl Into<String>) -> Self {
-        Step { send: vec![], close: Some((code, reason.into())) }
-    }
-
-    fn refuse(reason: &str) -> Self {
-        Step {
-            send: vec![ServerMessage::ConnectionError {
-                payload: ErrorPayload {
-                    errors: vec![AppSyncError {
-                        error_type: error_type::UNAUTHORIZED.into(),
-                        message: format!("Unauthorized: {reason}"),
-                        error_code: Some(401),
-                    }],
-                },
-            }],
-            close: Some((CloseCode::Unauthorized, "Unauthorized".into())),
-        }
+/// Refused credentials: `connection_error` (`UnauthorizedException`), then close 4401.
+fn refuse(reason: &str) -> Step<ServerMessage> {
+    Step {
+        send: vec![ServerMessage::ConnectionError {
+            payload: ErrorPayload {
+                errors: vec![AppSyncError {
+                    error_type: error_type::UNAUTHORIZED.into(),
+                    message: format!("Unauthorized: {reason}"),
+                    error_code: Some(401),
+                }],
+            },
+        }],
+        close: Some((CloseCode::Unauthorized, "Unauthorized".into())),
     }
 }
 
@@ -160,102 +140,24 @@ struct StartData {
     operation_name: Option<String>,
 }
 
+/// AppSync's real-time protocol, as the session engine's [`Protocol`].
 struct Realtime {
     app: AppState,
     identity: Result<Identity, String>,
     acked: bool,
-    operations: HashMap<String, (u64, AbortHandle)>,
-    generation: u64,
-    bucket: Bucket,
     /// The earliest expiry of the tokens in use (the connection's and its subscriptions').
     expires_at: Option<i64>,
 }
 
 impl Realtime {
     fn new(app: AppState, identity: Result<Identity, String>) -> Self {
-        let bucket = Bucket::new(app.config.max_messages_per_sec);
         let expires_at = identity.as_ref().ok().and_then(Identity::expires_at);
-        Realtime { app, identity, acked: false, operations: HashMap::new(), generation: 0, bucket, expires_at }
+        Realtime { app, identity, acked: false, expires_at }
     }
 
-    async fn run<S, R>(mut self, mut sink: S, mut stream: R)
-    where
-        S: Sink<Message> + Unpin,
-        R: Stream<Item = Result<Message, axum::Error>> + Unpin,
-    {
-        let (out_tx, mut out_rx) = mpsc::channel::<Outgoing<ServerMessage>>(256);
-        // A client whose credentials were refused hears so at its first message, or at the init timeout.
-        let refuse_deadline = tokio::time::sleep(self.app.config.ws_init_timeout);
-        tokio::pin!(refuse_deadline);
-        let ka_every = self.app.config.appsync_ka_interval;
-        let mut ka = tokio::time::interval_at(tokio::time::Instant::now() + ka_every, ka_every);
-        let expiry = tokio::time::sleep_until(transport::deadline_of(self.expires_at.unwrap_or(i64::MAX)));
-        tokio::pin!(expiry);
-        let mut armed_for = self.expires_at;
-        let mut shutdown = self.app.shutdown.clone();
-        let close_with = loop {
-            let step = tokio::select! {
-                _ = &mut refuse_deadline, if self.identity.is_err() => {
-                    Step::refuse(self.identity.as_ref().err().map_or("", String::as_str))
-                }
-                _ = &mut expiry, if armed_for.is_some() => {
-                    Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
-                }
-                _ = ka.tick(), if self.acked => Step::send(ServerMessage::Ka),
-                _ = shutdown.changed() => Step::close(CloseCode::GoingAway, "Server is shutting down"),
-                read = stream.next() => match transport::incoming(&self.app, &mut self.bucket, read) {
-                    Incoming::Gone => break None,
-                    Incoming::TooBig(reason) => Step {
-                        send: vec![error(None, error_type::LIMIT_EXCEEDED, reason.clone())],
-                        close: Some((CloseCode::MessageTooBig, reason)),
-                    },
-                    Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
-                    Incoming::Text(text) => self.handle(text.as_str(), &out_tx),
-                    Incoming::Binary => {
-                        Step::send(error(None, error_type::UNKNOWN_OPERATION, "Binary messages are not accepted"))
-                    }
-                    Incoming::Ignored => Step::none(),
-                },
-                Some(out) = out_rx.recv() => match out {
-                    Outgoing::Frame(message) => Step::send(message),
-                    Outgoing::Finished { id, generation } => {
-                        if self.operations.get(&id).is_some_and(|(g, _)| *g == generation) {
-                            self.operations.remove(&id);
-                        }
-                        Step::none()
-                    }
-                },
-            };
-            if self.expires_at != armed_for {
-                if let Some(exp) = self.expires_at {
-                    expiry.as_mut().reset(transport::deadline_of(exp));
-                }
-                armed_for = self.expires_at;
-            }
-            let mut failed = false;
-            for message in step.send {
-                let text = serde_json::to_string(&message).unwrap_or_default();
-                if sink.send(Message::Text(text.into())).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed {
-                break None;
-            }
-            if let Some(close) = step.close {
-                break Some(close);
-            }
-        };
-        for (_, (_, handle)) in self.operations.drain() {
-            handle.abort();
-        }
-        transport::finish(sink, stream, close_with).await;
-    }
-
-    fn handle(&mut self, text: &str, out: &mpsc::Sender<Outgoing<ServerMessage>>) -> Step {
+    fn handle(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
         if let Err(reason) = &self.identity {
-            return Step::refuse(reason);
+            return refuse(reason);
         }
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
@@ -284,22 +186,20 @@ impl Realtime {
                 // AppSync sends a first `ka` right after the ack.
                 Step { send: vec![ack, ServerMessage::Ka], close: None }
             }
-            ClientMessage::Start { id, payload } => self.start(id, payload, out),
+            ClientMessage::Start { id, payload } => self.start(session, id, payload),
             ClientMessage::Stop { id } => {
-                if let Some((_, handle)) = self.operations.remove(&id) {
-                    handle.abort();
-                }
+                session.stop(&id);
                 Step::send(ServerMessage::Complete { id })
             }
         }
     }
 
-    fn start(&mut self, id: String, payload: StartPayload, out: &mpsc::Sender<Outgoing<ServerMessage>>) -> Step {
-        if self.operations.contains_key(&id) {
+    fn start(&mut self, session: &mut Session<Self>, id: String, payload: StartPayload) -> Step<ServerMessage> {
+        if session.running(&id) {
             return Step::send(error(Some(&id), error_type::DUPLICATE_ID, format!("Subscription {id} already exists")));
         }
         let max = self.app.config.max_subscriptions;
-        if self.operations.len() >= max {
+        if session.count() >= max {
             let message = format!("Too many subscriptions on this connection (the limit is {max}).");
             return Step::send(error(Some(&id), error_type::MAX_SUBSCRIPTIONS, message));
         }
@@ -324,21 +224,73 @@ impl Realtime {
         if let Some(exp) = identity.expires_at() {
             self.expires_at = Some(self.expires_at.map_or(exp, |current| current.min(exp)));
         }
-        self.generation += 1;
         // The subscription starts here: every change committed after `start_ack` reaches it.
         let subscribed_at = self.app.storage.feed().head();
-        let handle = tokio::spawn(run_subscription(
-            self.app.clone(),
-            identity,
-            id.clone(),
-            self.generation,
-            (data, subscribed_at),
-            out.clone(),
-        ))
-        .abort_handle();
-        self.operations.insert(id.clone(), (self.generation, handle));
+        let request =
+            transport::graphql_request(data.query, data.variables, data.operation_name, Some(identity), subscribed_at);
+        session.start(id.clone(), request);
         // Sent before anything the task sends: this step's messages go out before the next output is read.
         Step::send(ServerMessage::StartAck { id })
+    }
+}
+
+impl Protocol for Realtime {
+    type Message = ServerMessage;
+
+    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
+        self.handle(session, text)
+    }
+
+    fn on_too_big(&mut self, reason: String) -> Step<ServerMessage> {
+        Step {
+            send: vec![error(None, error_type::LIMIT_EXCEEDED, reason.clone())],
+            close: Some((CloseCode::MessageTooBig, reason)),
+        }
+    }
+
+    fn on_binary(&mut self) -> Step<ServerMessage> {
+        Step::send(error(None, error_type::UNKNOWN_OPERATION, "Binary messages are not accepted"))
+    }
+
+    /// A client whose credentials were refused hears so at its first message, or now.
+    fn on_init_timeout(&mut self) -> Step<ServerMessage> {
+        match &self.identity {
+            Err(reason) => refuse(reason),
+            Ok(_) => Step::none(),
+        }
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    fn keepalive_every(&self) -> Option<std::time::Duration> {
+        Some(self.app.config.appsync_ka_interval)
+    }
+
+    fn keepalive(&self) -> Option<ServerMessage> {
+        self.acked.then_some(ServerMessage::Ka)
+    }
+
+    /// A `data` message; an event larger than the message limit is not delivered and ends the subscription, as
+    /// AppSync's payload limit does.
+    fn result(id: &str, response: &async_graphql::Response, max_bytes: usize) -> Result<ServerMessage, ServerMessage> {
+        let message =
+            ServerMessage::Data { id: id.to_owned(), payload: serde_json::to_value(response).unwrap_or_default() };
+        let size = serde_json::to_string(&message).map_or(0, |text| text.len());
+        if size > max_bytes {
+            let text = format!("The event is {size} bytes; the payload limit is {max_bytes} bytes.");
+            return Err(error(Some(id), error_type::LIMIT_EXCEEDED, text));
+        }
+        Ok(message)
+    }
+
+    fn error(id: &str, errors: &[async_graphql::ServerError]) -> ServerMessage {
+        error_message(id, appsync_errors(errors))
+    }
+
+    fn complete(id: &str) -> ServerMessage {
+        ServerMessage::Complete { id: id.to_owned() }
     }
 }
 
@@ -350,9 +302,9 @@ fn appsync_errors(errors: &[async_graphql::ServerError]) -> Vec<AppSyncError> {
             let value = serde_json::to_value(e).unwrap_or_default();
             let code = value.pointer("/extensions/code").and_then(Value::as_str).unwrap_or_default();
             let error_type = match code {
-                "UNAUTHENTICATED" | "FORBIDDEN" => error_type::UNAUTHORIZED,
-                "INTERNAL" => error_type::INTERNAL,
-                "LIMIT_EXCEEDED" => error_type::LIMIT_EXCEEDED,
+                error_code::UNAUTHENTICATED | error_code::FORBIDDEN => error_type::UNAUTHORIZED,
+                error_code::INTERNAL => error_type::INTERNAL,
+                error_code::LIMIT_EXCEEDED => error_type::LIMIT_EXCEEDED,
                 _ => error_type::VALIDATION,
             };
             let message = if code.is_empty() { e.message.clone() } else { format!("{} ({code})", e.message) };
@@ -364,58 +316,6 @@ fn appsync_errors(errors: &[async_graphql::ServerError]) -> Vec<AppSyncError> {
 /// An `error` for `id`.
 fn error_message(id: &str, errors: Vec<AppSyncError>) -> ServerMessage {
     ServerMessage::Error { id: Some(id.to_owned()), payload: ErrorPayload { errors } }
-}
-
-async fn run_subscription(
-    app: AppState,
-    identity: Identity,
-    id: String,
-    generation: u64,
-    (data, subscribed_at): (StartData, i64),
-    out: mpsc::Sender<Outgoing<ServerMessage>>,
-) {
-    use futures_util::FutureExt;
-    let stream = stream_subscription(app, identity, id.clone(), data, subscribed_at, out.clone());
-    if let Err(panic) = std::panic::AssertUnwindSafe(stream).catch_unwind().await {
-        let error = crate::schema::internal(format!("subscription {id} panicked: {}", transport::panic_text(&*panic)));
-        let error = error.into_server_error(async_graphql::Pos::default());
-        let message = error_message(&id, appsync_errors(&[error]));
-        let _ = out.send(Outgoing::Frame(message)).await;
-    }
-    let _ = out.send(Outgoing::Finished { id, generation }).await;
-}
-
-async fn stream_subscription(
-    app: AppState,
-    identity: Identity,
-    id: String,
-    data: StartData,
-    subscribed_at: i64,
-    out: mpsc::Sender<Outgoing<ServerMessage>>,
-) {
-    let limit = app.config.max_message_bytes;
-    let request =
-        transport::graphql_request(data.query, data.variables, data.operation_name, Some(identity), subscribed_at);
-    let mut responses = app.schema.execute_stream(request);
-    while let Some(response) = responses.next().await {
-        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-            let _ = out.send(Outgoing::Frame(error_message(&id, appsync_errors(&response.errors)))).await;
-            return;
-        }
-        let message =
-            ServerMessage::Data { id: id.clone(), payload: serde_json::to_value(&response).unwrap_or_default() };
-        let size = serde_json::to_string(&message).map_or(0, |text| text.len());
-        if size > limit {
-            // AppSync's payload limit: the event is not delivered, and the subscription ends.
-            let text = format!("The event is {size} bytes; the payload limit is {limit} bytes.");
-            let _ = out.send(Outgoing::Frame(error(Some(&id), error_type::LIMIT_EXCEEDED, text))).await;
-            return;
-        }
-        if out.send(Outgoing::Frame(message)).await.is_err() {
-            return;
-        }
-    }
-    let _ = out.send(Outgoing::Frame(ServerMessage::Complete { id })).await;
 }
 
 #[cfg(test)]

@@ -85,7 +85,13 @@ pub async fn ws_session(app: &AppState, input: &str, linger: Duration) -> Vec<St
         let _ = tx.send(text);
         Ok::<_, std::convert::Infallible>(tx)
     });
-    crate::transport::Connection::new(app.clone()).run(Box::pin(sink), Box::pin(stream)).await;
+    crate::session::serve(
+        app.clone(),
+        crate::transport::Connection::new(app.clone()),
+        Box::pin(sink),
+        Box::pin(stream),
+    )
+    .await;
     let mut sent = Vec::new();
     while let Ok(text) = rx.try_recv() {
         sent.push(text);

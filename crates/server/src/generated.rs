@@ -28,9 +28,10 @@ use subsignal_protocol::ChangeOp;
 
 use crate::auth::Identity;
 use crate::hooks::{merge_errors, Hooks, ModelHooks, Row};
+use crate::limits::DocumentLimits;
 use crate::schema::{
-    changes_page, coded, identity, next_token_for, page_args, read_error, start_cursor, state, storage_error,
-    DocumentLimits, Limits, SchemaState,
+    changes_page, coded, identity, next_token_for, page_args, read_error, start_cursor, state, storage_error, Limits,
+    SchemaState,
 };
 use crate::storage::{ChangeRecord, DomainError, IdempotencyKey, Item, StorageError, Stored, Write};
 use crate::stream::{deliveries, Delivery};

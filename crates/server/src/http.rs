@@ -163,18 +163,18 @@ pub(crate) async fn post(State(app): State<AppState>, headers: HeaderMap, body: 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(JSON) {
         let message = "Send the request as application/json: {\"query\": ..., \"variables\": {...}}.";
-        return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, true, message, "BAD_REQUEST");
+        return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, true, message, error_code::BAD_REQUEST);
     }
     let params: Params = match serde_json::from_slice(&body) {
         Ok(params) => params,
         Err(e) => {
             let message = format!("The body is not a GraphQL request in JSON: {e}");
-            return request_error(media, StatusCode::BAD_REQUEST, true, &message, "BAD_REQUEST");
+            return request_error(media, StatusCode::BAD_REQUEST, true, &message, error_code::BAD_REQUEST);
         }
     };
     match params.into_request() {
         Ok(request) => execute(&app, &headers, media, request).await,
-        Err(why) => request_error(media, StatusCode::BAD_REQUEST, true, why, "BAD_REQUEST"),
+        Err(why) => request_error(media, StatusCode::BAD_REQUEST, true, why, error_code::BAD_REQUEST),
     }
 }
 
@@ -206,7 +206,7 @@ pub(crate) async fn get(State(app): State<AppState>, request: Request) -> Respon
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
             let message = format!("`variables` is not JSON: {e}");
-            return request_error(media, StatusCode::BAD_REQUEST, true, &message, "BAD_REQUEST");
+            return request_error(media, StatusCode::BAD_REQUEST, true, &message, error_code::BAD_REQUEST);
         }
     };
     let params = Params { query: raw.remove("query"), variables, operation_name: raw.remove("operationName") };
@@ -215,14 +215,15 @@ pub(crate) async fn get(State(app): State<AppState>, request: Request) -> Respon
             operation_type(query, params.operation_name.as_deref())
         {
             let message = format!("A {ty} cannot run over GET; POST it.");
-            let mut refused = request_error(media, StatusCode::METHOD_NOT_ALLOWED, true, &message, "BAD_REQUEST");
+            let mut refused =
+                request_error(media, StatusCode::METHOD_NOT_ALLOWED, true, &message, error_code::BAD_REQUEST);
             refused.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
             return refused;
         }
     }
     match params.into_request() {
         Ok(request) => execute(&app, &headers, media, request).await,
-        Err(why) => request_error(media, StatusCode::BAD_REQUEST, true, why, "BAD_REQUEST"),
+        Err(why) => request_error(media, StatusCode::BAD_REQUEST, true, why, error_code::BAD_REQUEST),
     }
 }
 

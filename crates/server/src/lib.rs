@@ -14,8 +14,10 @@ pub mod fuzzing;
 pub mod generated;
 pub mod hooks;
 mod http;
+mod limits;
 pub mod orders;
 pub mod schema;
+mod session;
 pub mod storage;
 pub mod stream;
 mod transport;
@@ -39,6 +41,9 @@ use crate::config::Config;
 use crate::schema::{Limits, SchemaState};
 use crate::storage::{Storage, StorageError};
 use crate::stream::ChangeFeed;
+
+/// How long a shutdown waits for WebSocket connections to close.
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Records the change feed keeps in memory for subscribers that are nearly caught up.
 pub const FEED_WINDOW: usize = 4096;
@@ -148,16 +153,19 @@ pub struct RunningServer {
     /// The auth verifier (tests sign tokens with it).
     pub auth: Arc<Auth>,
     shutdown: watch::Sender<bool>,
+    connections: Arc<transport::ConnectionCounts>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting, closes WebSockets with 1001, stops the workers, and waits for all of it.
+    /// Stops accepting, closes WebSockets with 1001, stops the workers, and waits for all of it (for the
+    /// WebSockets, until each has sent its close frame and lingered, at most [`SHUTDOWN_DRAIN`]).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        self.connections.drained(SHUTDOWN_DRAIN).await;
     }
 }
 
@@ -212,13 +220,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let config = Arc::new(config);
     let (listener, addr) = bind(config.listen).await?;
+    let connections = Arc::<transport::ConnectionCounts>::default();
     let state = AppState {
         schema,
         auth: auth.clone(),
         config: config.clone(),
         storage: storage.clone(),
         shutdown: shutdown_rx.clone(),
-        connections: Arc::default(),
+        connections: connections.clone(),
     };
     let router = app(state);
     let mut graceful = shutdown_rx.clone();
@@ -253,7 +262,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let prune_every =
         (config.retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
     tasks.push(tokio::spawn(workers::run_pruner(storage.clone(), config.retention, prune_every, shutdown_rx)));
-    Ok(RunningServer { addr, storage, auth, shutdown: shutdown_tx, tasks })
+    Ok(RunningServer { addr, storage, auth, shutdown: shutdown_tx, connections, tasks })
 }
 
 /// Places one sample order for each demo user (but the admin) through the API, on an empty database.

@@ -21,12 +21,12 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, SubscribePayload, SUBPROTOCOL};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use subsignal_protocol::change::error_code;
+use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, SUBPROTOCOL};
 use tokio::time::Instant;
 
 use crate::auth::Identity;
+use crate::session::{self, Protocol, Session, Step};
 use crate::AppState;
 
 /// Middleware on every route: a request whose headers (names and values) exceed `max-header-bytes` gets 431 before
@@ -45,7 +45,11 @@ pub(crate) async fn limit_headers(State(app): State<AppState>, request: Request,
 
 /// Open WebSocket connections per client address.
 #[derive(Debug, Default)]
-pub(crate) struct ConnectionCounts(Mutex<HashMap<IpAddr, usize>>);
+pub(crate) struct ConnectionCounts {
+    by_addr: Mutex<HashMap<IpAddr, usize>>,
+    /// Woken whenever a connection ends.
+    closed: tokio::sync::Notify,
+}
 
 /// One open connection of an address; dropping it gives the slot back.
 pub(crate) struct ConnectionSlot {
@@ -54,8 +58,24 @@ pub(crate) struct ConnectionSlot {
 }
 
 impl ConnectionCounts {
+    /// Waits until every WebSocket connection has ended (sent its close frame and lingered), at most `limit`.
+    pub(crate) async fn drained(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let closed = self.closed.notified();
+                tokio::pin!(closed);
+                closed.as_mut().enable();
+                if self.by_addr.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                    return;
+                }
+                closed.await;
+            }
+        })
+        .await;
+    }
+
     fn take(self: &Arc<Self>, addr: IpAddr, max: usize) -> Option<ConnectionSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.by_addr.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(addr).or_insert(0);
         if *count >= max {
             return None;
@@ -67,13 +87,15 @@ impl ConnectionCounts {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.counts.by_addr.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = counts.get_mut(&self.addr) {
             *count -= 1;
             if *count == 0 {
                 counts.remove(&self.addr);
             }
         }
+        drop(counts);
+        self.counts.closed.notify_waiters();
     }
 }
 
@@ -104,7 +126,7 @@ async fn transport_ws(State(app): State<AppState>, request: Request, subprotocol
     };
     accept(app, slot, upgrade, &parts, subprotocol, |app, socket| async move {
         let (sink, stream) = socket.split();
-        Connection::new(app).run(sink, stream).await;
+        session::serve(app.clone(), Connection::new(app), sink, stream).await;
     })
 }
 
@@ -187,12 +209,6 @@ pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Message {
 
 pub(crate) async fn close(mut socket: WebSocket, code: CloseCode, reason: &str) {
     let _ = socket.send(close_frame(code, reason)).await;
-}
-
-/// What an operation's task sends to its connection: a message (`M`, the protocol's server message), or that it ended.
-pub(crate) enum Outgoing<M = ServerMessage> {
-    Frame(M),
-    Finished { id: String, generation: u64 },
 }
 
 /// The policy-violation close code (RFC 6455): graphql-transport-ws has no code for rate limits.
@@ -278,6 +294,7 @@ pub(crate) fn incoming(app: &AppState, bucket: &mut Bucket, read: Option<Result<
     }
 }
 
+/// graphql-transport-ws, as the session engine's [`Protocol`].
 pub(crate) struct Connection {
     app: AppState,
     init_seen: bool,
@@ -285,109 +302,26 @@ pub(crate) struct Connection {
     identity: Option<Identity>,
     /// The `connection_init` payload, re-verified at every subscribe.
     credentials: serde_json::Value,
-    operations: HashMap<String, (u64, AbortHandle)>,
-    generation: u64,
-    bucket: Bucket,
-}
-
-enum Step {
-    Continue,
-    Send(ServerMessage),
-    Close(CloseCode, String),
 }
 
 impl Connection {
     pub(crate) fn new(app: AppState) -> Self {
-        let bucket = Bucket::new(app.config.max_messages_per_sec);
-        Connection {
-            app,
-            init_seen: false,
-            acked: false,
-            identity: None,
-            credentials: serde_json::Value::Null,
-            operations: HashMap::new(),
-            generation: 0,
-            bucket,
-        }
+        Connection { app, init_seen: false, acked: false, identity: None, credentials: serde_json::Value::Null }
     }
+}
 
-    /// Speaks graphql-transport-ws over any message sink and stream (a WebSocket's halves; the fuzz harness passes
-    /// in-memory ones).
-    pub(crate) async fn run<S, R>(mut self, mut sink: S, mut stream: R)
-    where
-        S: Sink<Message> + Unpin,
-        R: Stream<Item = Result<Message, axum::Error>> + Unpin,
-    {
-        let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
-        let init_deadline = tokio::time::sleep(self.app.config.ws_init_timeout);
-        tokio::pin!(init_deadline);
-        let expiry = tokio::time::sleep_until(deadline_of(i64::MAX));
-        tokio::pin!(expiry);
-        let mut expiry_armed = false;
-        let mut shutdown = self.app.shutdown.clone();
-        let close_with = loop {
-            let step = tokio::select! {
-                _ = &mut init_deadline, if !self.init_seen => {
-                    Step::Close(CloseCode::ConnectionInitTimeout, "Connection initialisation timeout".into())
-                }
-                _ = &mut expiry, if expiry_armed => {
-                    Step::Close(CloseCode::Forbidden, "Forbidden: the token expired; reconnect with a fresh one".into())
-                }
-                _ = shutdown.changed() => Step::Close(CloseCode::GoingAway, "Server is shutting down".into()),
-                read = stream.next() => match incoming(&self.app, &mut self.bucket, read) {
-                    Incoming::Gone => break None,
-                    Incoming::TooBig(reason) => Step::Close(CloseCode::MessageTooBig, reason),
-                    Incoming::TooFast(reason) => Step::Close(POLICY_VIOLATION, reason),
-                    Incoming::Text(text) => {
-                        let step = self.handle(text.as_str(), &out_tx).await;
-                        if let (false, Some(exp)) = (expiry_armed, self.identity.as_ref().and_then(Identity::expires_at)) {
-                            expiry.as_mut().reset(deadline_of(exp));
-                            expiry_armed = true;
-                        }
-                        step
-                    }
-                    Incoming::Binary => Step::Close(CloseCode::BadRequest, "Binary messages are not accepted".into()),
-                    Incoming::Ignored => Step::Continue,
-                },
-                Some(out) = out_rx.recv() => match out {
-                    Outgoing::Frame(message) => Step::Send(message),
-                    Outgoing::Finished { id, generation } => {
-                        if self.operations.get(&id).is_some_and(|(g, _)| *g == generation) {
-                            self.operations.remove(&id);
-                        }
-                        Step::Continue
-                    }
-                },
-            };
-            match step {
-                Step::Continue => {}
-                Step::Send(message) => {
-                    let text = serde_json::to_string(&message).unwrap_or_default();
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break None;
-                    }
-                }
-                Step::Close(code, reason) => break Some((code, reason)),
-            }
-        };
-        for (_, (_, handle)) in self.operations.drain() {
-            handle.abort();
-        }
-        finish(sink, stream, close_with).await;
-    }
+impl Protocol for Connection {
+    type Message = ServerMessage;
 
-    async fn handle(&mut self, text: &str, out: &mpsc::Sender<Outgoing>) -> Step {
+    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(e) => return Step::Close(CloseCode::BadRequest, format!("Invalid message received: {e}")),
+            Err(e) => return Step::close(CloseCode::BadRequest, format!("Invalid message received: {e}")),
         };
         match message {
             ClientMessage::ConnectionInit { payload } => {
                 if self.init_seen {
-                    return Step::Close(
-                        CloseCode::TooManyInitialisationRequests,
-                        "Too many initialisation requests".into(),
-                    );
+                    return Step::close(CloseCode::TooManyInitialisationRequests, "Too many initialisation requests");
                 }
                 self.init_seen = true;
                 self.credentials = payload.unwrap_or_default();
@@ -395,19 +329,19 @@ impl Connection {
                     Ok(identity) => {
                         self.identity = identity;
                         self.acked = true;
-                        Step::Send(ServerMessage::ConnectionAck { payload: None })
+                        Step::send(ServerMessage::ConnectionAck { payload: None })
                     }
-                    Err(e) => Step::Close(CloseCode::Forbidden, format!("Forbidden: {e}")),
+                    Err(e) => Step::close(CloseCode::Forbidden, format!("Forbidden: {e}")),
                 }
             }
-            ClientMessage::Ping { .. } => Step::Send(ServerMessage::Pong { payload: None }),
-            ClientMessage::Pong { .. } => Step::Continue,
+            ClientMessage::Ping { .. } => Step::send(ServerMessage::Pong { payload: None }),
+            ClientMessage::Pong { .. } => Step::none(),
             ClientMessage::Subscribe { id, payload } => {
                 if !self.acked {
-                    return Step::Close(CloseCode::Unauthorized, "Unauthorized".into());
+                    return Step::close(CloseCode::Unauthorized, "Unauthorized");
                 }
-                if self.operations.contains_key(&id) {
-                    return Step::Close(
+                if session.running(&id) {
+                    return Step::close(
                         CloseCode::SubscriberAlreadyExists,
                         format!("Subscriber for {id} already exists"),
                     );
@@ -416,39 +350,68 @@ impl Connection {
                 if let Err(e) = self.app.auth.from_params(&self.credentials) {
                     let error = serde_json::json!({
                         "message": format!("Unauthenticated: {e}"),
-                        "extensions": {"code": subsignal_protocol::change::error_code::UNAUTHENTICATED}
+                        "extensions": {"code": error_code::UNAUTHENTICATED}
                     });
-                    return Step::Send(ServerMessage::Error { id, payload: vec![error] });
+                    return Step::send(ServerMessage::Error { id, payload: vec![error] });
                 }
-                if self.operations.len() >= self.app.config.max_subscriptions {
+                let max = self.app.config.max_subscriptions;
+                if session.count() >= max {
                     let error = serde_json::json!({
-                        "message": format!("Too many operations on this connection (the limit is {}).", self.app.config.max_subscriptions),
-                        "extensions": {"code": "LIMIT_EXCEEDED"}
+                        "message": format!("Too many operations on this connection (the limit is {max})."),
+                        "extensions": {"code": error_code::LIMIT_EXCEEDED}
                     });
-                    return Step::Send(ServerMessage::Error { id, payload: vec![error] });
+                    return Step::send(ServerMessage::Error { id, payload: vec![error] });
                 }
-                self.generation += 1;
                 // A subscription without `afterSeq` starts here, at the moment the message arrived.
                 let subscribed_at = self.app.storage.feed().head();
-                let handle = tokio::spawn(run_operation(
-                    self.app.clone(),
+                let request = graphql_request(
+                    payload.query,
+                    payload.variables,
+                    payload.operation_name,
                     self.identity.clone(),
-                    id.clone(),
-                    self.generation,
-                    (payload, subscribed_at),
-                    out.clone(),
-                ))
-                .abort_handle();
-                self.operations.insert(id, (self.generation, handle));
-                Step::Continue
+                    subscribed_at,
+                );
+                session.start(id, request);
+                Step::none()
             }
             ClientMessage::Complete { id } => {
-                if let Some((_, handle)) = self.operations.remove(&id) {
-                    handle.abort();
-                }
-                Step::Continue
+                session.stop(&id);
+                Step::none()
             }
         }
+    }
+
+    fn on_too_big(&mut self, reason: String) -> Step<ServerMessage> {
+        Step::close(CloseCode::MessageTooBig, reason)
+    }
+
+    fn on_binary(&mut self) -> Step<ServerMessage> {
+        Step::close(CloseCode::BadRequest, "Binary messages are not accepted")
+    }
+
+    fn on_init_timeout(&mut self) -> Step<ServerMessage> {
+        if self.init_seen {
+            Step::none()
+        } else {
+            Step::close(CloseCode::ConnectionInitTimeout, "Connection initialisation timeout")
+        }
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        self.identity.as_ref().and_then(Identity::expires_at)
+    }
+
+    fn result(id: &str, response: &async_graphql::Response, _max_bytes: usize) -> Result<ServerMessage, ServerMessage> {
+        Ok(ServerMessage::Next { id: id.to_owned(), payload: serde_json::to_value(response).unwrap_or_default() })
+    }
+
+    fn error(id: &str, errors: &[async_graphql::ServerError]) -> ServerMessage {
+        let payload = errors.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
+        ServerMessage::Error { id: id.to_owned(), payload }
+    }
+
+    fn complete(id: &str) -> ServerMessage {
+        ServerMessage::Complete { id: id.to_owned() }
     }
 }
 
@@ -478,26 +441,6 @@ where
     let _ = tokio::time::timeout(CLOSE_LINGER, sink.close()).await;
 }
 
-async fn run_operation(
-    app: AppState,
-    identity: Option<Identity>,
-    id: String,
-    generation: u64,
-    (payload, subscribed_at): (SubscribePayload, i64),
-    out: mpsc::Sender<Outgoing>,
-) {
-    use futures_util::FutureExt;
-    let stream = stream_operation(app, identity, id.clone(), payload, subscribed_at, out.clone());
-    if let Err(panic) = std::panic::AssertUnwindSafe(stream).catch_unwind().await {
-        // A bug, not the client's doing: log it, and end the operation with an `error` naming only a reference.
-        let what = panic_text(&*panic);
-        let error = crate::schema::internal(format!("operation {id} panicked: {what}"));
-        let error = serde_json::to_value(error.into_server_error(async_graphql::Pos::default())).unwrap_or_default();
-        let _ = out.send(Outgoing::Frame(ServerMessage::Error { id: id.clone(), payload: vec![error] })).await;
-    }
-    let _ = out.send(Outgoing::Finished { id, generation }).await;
-}
-
 /// What a panic carried, as text.
 pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -525,31 +468,4 @@ pub(crate) fn graphql_request(
         request = request.data(identity);
     }
     request
-}
-
-async fn stream_operation(
-    app: AppState,
-    identity: Option<Identity>,
-    id: String,
-    payload: SubscribePayload,
-    subscribed_at: i64,
-    out: mpsc::Sender<Outgoing>,
-) {
-    let request = graphql_request(payload.query, payload.variables, payload.operation_name, identity, subscribed_at);
-    let mut responses = app.schema.execute_stream(request);
-    while let Some(response) = responses.next().await {
-        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-            // An error-only result ends the operation with `error`, and no `complete` follows.
-            let errors = response.errors.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
-            let _ = out.send(Outgoing::Frame(ServerMessage::Error { id, payload: errors })).await;
-            return;
-        }
-        let message =
-            ServerMessage::Next { id: id.clone(), payload: serde_json::to_value(&response).unwrap_or_default() };
-        // A full queue waits here: the subscription reads at its own cursor, so waiting loses nothing.
-        if out.send(Outgoing::Frame(message)).await.is_err() {
-            return;
-        }
-    }
-    let _ = out.send(Outgoing::Frame(ServerMessage::Complete { id })).await;
 }

@@ -1,0 +1,235 @@
+//! One WebSocket session engine for both wire protocols: the operation table, the select loop over reads, operation
+//! output, timers and shutdown, the shared read limits, running each operation's GraphQL stream, task cleanup and the
+//! closing handshake. A wire protocol is a small adapter, a [`Protocol`]: how client text becomes steps, what its
+//! timers and errors look like, and how a result is framed — graphql-transport-ws in `transport.rs`, AWS AppSync's
+//! real-time protocol in `appsync.rs`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use subsignal_protocol::transport_ws::CloseCode;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::transport::{deadline_of, finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
+use crate::AppState;
+
+/// What handling one input leads to: messages to send, then perhaps a close.
+pub(crate) struct Step<M> {
+    pub(crate) send: Vec<M>,
+    pub(crate) close: Option<(CloseCode, String)>,
+}
+
+impl<M> Step<M> {
+    /// Nothing to do.
+    pub(crate) fn none() -> Self {
+        Step { send: Vec::new(), close: None }
+    }
+
+    /// One message to send.
+    pub(crate) fn send(message: M) -> Self {
+        Step { send: vec![message], close: None }
+    }
+
+    /// Close the connection.
+    pub(crate) fn close(code: CloseCode, reason: impl Into<String>) -> Self {
+        Step { send: Vec::new(), close: Some((code, reason.into())) }
+    }
+}
+
+/// A wire protocol, as the engine drives it.
+pub(crate) trait Protocol: Send + 'static {
+    /// The protocol's server message.
+    type Message: serde::Serialize + Send + 'static;
+
+    /// Handles one text message; may start and stop operations in `session`.
+    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<Self::Message>
+    where
+        Self: Sized;
+
+    /// A message over the size limit (`reason` says so).
+    fn on_too_big(&mut self, reason: String) -> Step<Self::Message>;
+
+    /// A binary message.
+    fn on_binary(&mut self) -> Step<Self::Message>;
+
+    /// The connection's first `ws-init-timeout` has passed.
+    fn on_init_timeout(&mut self) -> Step<Self::Message>;
+
+    /// The earliest expiry (seconds since the epoch) of the tokens in use; the connection closes with 4403 then.
+    fn expires_at(&self) -> Option<i64>;
+
+    /// How often to send [`Protocol::keepalive`], if the protocol has one.
+    fn keepalive_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The keep-alive message, when one is due now.
+    fn keepalive(&self) -> Option<Self::Message> {
+        None
+    }
+
+    /// The message carrying one result of operation `id`, or (`Err`) the message that ends the operation instead.
+    fn result(id: &str, response: &async_graphql::Response, max_bytes: usize) -> Result<Self::Message, Self::Message>;
+
+    /// The message ending operation `id` with `errors`.
+    fn error(id: &str, errors: &[async_graphql::ServerError]) -> Self::Message;
+
+    /// The message saying operation `id` completed.
+    fn complete(id: &str) -> Self::Message;
+}
+
+/// What an operation's task sends to its connection: a message, or that it ended.
+pub(crate) enum Outgoing<M> {
+    Frame(M),
+    Finished { id: String, generation: u64 },
+}
+
+/// The operations of one connection: each runs as a task whose output comes back through the connection's queue.
+pub(crate) struct Session<P: Protocol> {
+    app: AppState,
+    operations: HashMap<String, (u64, AbortHandle)>,
+    generation: u64,
+    out: mpsc::Sender<Outgoing<P::Message>>,
+}
+
+impl<P: Protocol> Session<P> {
+    /// Whether operation `id` runs.
+    pub(crate) fn running(&self, id: &str) -> bool {
+        self.operations.contains_key(id)
+    }
+
+    /// How many operations run.
+    pub(crate) fn count(&self) -> usize {
+        self.operations.len()
+    }
+
+    /// Runs `request` as operation `id`. Its results go out in order; a panic ends it with an error naming only a
+    /// reference (the log has the rest).
+    pub(crate) fn start(&mut self, id: String, request: async_graphql::Request) {
+        self.generation += 1;
+        let (app, out, generation, op) = (self.app.clone(), self.out.clone(), self.generation, id.clone());
+        let handle = tokio::spawn(async move {
+            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out)).catch_unwind().await;
+            if let Err(panic) = ran {
+                let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
+                let error = error.into_server_error(async_graphql::Pos::default());
+                let _ = out.send(Outgoing::Frame(P::error(&op, &[error]))).await;
+            }
+            let _ = out.send(Outgoing::Finished { id: op, generation }).await;
+        })
+        .abort_handle();
+        self.operations.insert(id, (generation, handle));
+    }
+
+    /// Stops operation `id`; false if it was not running.
+    pub(crate) fn stop(&mut self, id: &str) -> bool {
+        self.operations.remove(id).map(|(_, handle)| handle.abort()).is_some()
+    }
+}
+
+/// One operation's GraphQL stream, framed by the protocol: results, then `complete`; an error-only result ends it
+/// with `error` and no `complete`. A full queue waits: a subscription reads at its own cursor, so waiting loses
+/// nothing.
+async fn run<P: Protocol>(
+    app: &AppState,
+    id: &str,
+    request: async_graphql::Request,
+    out: &mpsc::Sender<Outgoing<P::Message>>,
+) {
+    let mut responses = app.schema.execute_stream(request);
+    while let Some(response) = responses.next().await {
+        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            let _ = out.send(Outgoing::Frame(P::error(id, &response.errors))).await;
+            return;
+        }
+        match P::result(id, &response, app.config.max_message_bytes) {
+            Ok(message) => {
+                if out.send(Outgoing::Frame(message)).await.is_err() {
+                    return;
+                }
+            }
+            Err(last) => {
+                let _ = out.send(Outgoing::Frame(last)).await;
+                return;
+            }
+        }
+    }
+    let _ = out.send(Outgoing::Frame(P::complete(id))).await;
+}
+
+/// Speaks `protocol` over any message sink and stream (a WebSocket's halves; the fuzz harness passes in-memory
+/// ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then stops every
+/// operation and closes.
+pub(crate) async fn serve<P, S, R>(app: AppState, mut protocol: P, mut sink: S, mut stream: R)
+where
+    P: Protocol,
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let (out, mut outgoing) = mpsc::channel::<Outgoing<P::Message>>(256);
+    let mut session = Session::<P> { app: app.clone(), operations: HashMap::new(), generation: 0, out };
+    let mut bucket = Bucket::new(app.config.max_messages_per_sec);
+    let init_deadline = tokio::time::sleep(app.config.ws_init_timeout);
+    tokio::pin!(init_deadline);
+    let mut init_passed = false;
+    let keepalive_every = protocol.keepalive_every();
+    let period = keepalive_every.unwrap_or(Duration::from_secs(3600));
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let expiry = tokio::time::sleep_until(deadline_of(i64::MAX));
+    tokio::pin!(expiry);
+    let mut armed_for = None;
+    let mut shutdown = app.shutdown.clone();
+    let close_with = 'session: loop {
+        let step = tokio::select! {
+            _ = &mut init_deadline, if !init_passed => {
+                init_passed = true;
+                protocol.on_init_timeout()
+            }
+            _ = &mut expiry, if armed_for.is_some() => {
+                Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
+            }
+            _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
+            _ = shutdown.changed() => Step::close(CloseCode::GoingAway, "Server is shutting down"),
+            read = stream.next() => match incoming(&app, &mut bucket, read) {
+                Incoming::Gone => break None,
+                Incoming::TooBig(reason) => protocol.on_too_big(reason),
+                Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
+                Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()),
+                Incoming::Binary => protocol.on_binary(),
+                Incoming::Ignored => Step::none(),
+            },
+            Some(output) = outgoing.recv() => match output {
+                Outgoing::Frame(message) => Step::send(message),
+                Outgoing::Finished { id, generation } => {
+                    if session.operations.get(&id).is_some_and(|(g, _)| *g == generation) {
+                        session.operations.remove(&id);
+                    }
+                    Step::none()
+                }
+            },
+        };
+        let expires_at = protocol.expires_at();
+        if expires_at != armed_for {
+            if let Some(exp) = expires_at {
+                expiry.as_mut().reset(deadline_of(exp));
+            }
+            armed_for = expires_at;
+        }
+        for message in step.send {
+            let text = serde_json::to_string(&message).unwrap_or_default();
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break 'session None;
+            }
+        }
+        if let Some(close) = step.close {
+            break Some(close);
+        }
+    };
+    for (_, (_, handle)) in session.operations.drain() {
+        handle.abort();
+    }
+    finish(sink, stream, close_with).await;
+}
