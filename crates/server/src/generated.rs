@@ -33,7 +33,7 @@ use crate::schema::{
     changes_page, coded, identity, next_token_for, page_args, read_error, start_cursor, state, storage_error, Limits,
     SchemaState,
 };
-use crate::storage::{ChangeRecord, DomainError, IdempotencyKey, Item, StorageError, Stored, Write};
+use crate::storage::{op_name, ChangeRecord, DomainError, IdempotencyKey, Item, StorageError, Stored, Write};
 use crate::stream::{deliveries, Delivery};
 
 /// One model as the generated API serves it: its definition, its hooks, and the definitions its create and update
@@ -484,15 +484,6 @@ fn watermark_value(seq: i64, prev_seq: i64) -> Value {
     Value::Object(change)
 }
 
-fn op_name(op: ChangeOp) -> &'static str {
-    match op {
-        ChangeOp::Insert => "INSERT",
-        ChangeOp::Modify => "MODIFY",
-        ChangeOp::Remove => "REMOVE",
-        ChangeOp::Watermark => "WATERMARK",
-    }
-}
-
 /// Whether `who` may see `record` as a change of `model`.
 fn visible(model: &Model, who: &Caller, record: &ChangeRecord) -> bool {
     *record.model == *model.name && model.auth.allows(who, Operation::Read, Some(&record.owner))
@@ -526,7 +517,8 @@ fn changes_since_field(model: &Arc<Served>) -> Field {
     .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
 }
 
-fn now_rfc3339() -> String {
+/// Now, as AppSync's `AWSDateTime` (RFC 3339, UTC).
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 

@@ -13,7 +13,7 @@ use subsignal_orders::{check_email, check_expiry, check_items, check_name, total
 use subsignal_protocol::FieldError;
 
 use crate::auth::Identity;
-use crate::generated::{caller, json_to_value};
+use crate::generated::{caller, json_to_value, now_rfc3339};
 use crate::hooks::{Hooks, ModelHooks, Row};
 use crate::schema::{identity, state, storage_error};
 use crate::storage::{DomainError, IdempotencyKey, Item, Storage, StorageError, Stored, Write, WriteOutcome};
@@ -38,10 +38,6 @@ struct OrderHooks;
 
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn invalid(field: &str, code: &'static str, message: &str) -> DomainError {

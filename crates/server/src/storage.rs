@@ -310,7 +310,8 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn op_name(op: ChangeOp) -> &'static str {
+/// The wire name of a change op, as the change log stores it.
+pub(crate) fn op_name(op: ChangeOp) -> &'static str {
     match op {
         ChangeOp::Insert => "INSERT",
         ChangeOp::Modify => "MODIFY",
