@@ -163,7 +163,6 @@ pub fn build(
         .register(mutation)
         .register(subscription)
         .data(Arc::new(state))
-        .data(models)
         .extension(DocumentLimits::from(limits))
         .extension(crate::http::MarksExecution)
         .limit_depth(limits.max_depth)
