@@ -311,6 +311,18 @@ async fn declared_and_amplify_subscriptions_filter_as_appsync_does(backend: Back
     alice.data(set_status, json!({"id": ticket, "s": "DONE"})).await;
     // The first event is the update whose status equals the argument: neither the create nor OPEN came before it.
     assert_eq!(next_event(&mut done, "onTicketStatus").await, json!({"subject": "T", "status": "DONE"}));
+
+    let mut updated = subscribe(&server, "alice", "subscription { onUpdateNote { title version } }", json!({})).await;
+    let mut deleted = subscribe(&server, "alice", "subscription { onDeleteNote { title version } }", json!({})).await;
+    // Each subscription is live once a write after its subscribe message reaches it; a create reaches neither, so
+    // the first update and delete events are these.
+    let note = create_note(&alice, json!({"title": "Draft", "priority": "LOW"}), None).await;
+    alice
+        .data("mutation($id: ID!) { updateNote(input: {id: $id, title: \"Final\"}) { id } }", json!({"id": note["id"]}))
+        .await;
+    alice.data("mutation($id: ID!) { deleteNote(input: {id: $id}) { id } }", json!({"id": note["id"]})).await;
+    assert_eq!(next_event(&mut updated, "onUpdateNote").await, json!({"title": "Final", "version": 2}));
+    assert_eq!(next_event(&mut deleted, "onDeleteNote").await, json!({"title": "Final", "version": 2}));
 }
 
 async fn amplify_filters_select_rows_and_events(backend: Backend) {

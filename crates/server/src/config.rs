@@ -422,6 +422,22 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_setting_comes_from_subsignal_toml_and_is_parsed_at_start() {
+        let dir = std::env::temp_dir().join(format!("subsignal-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let schema = dir.join("app.graphql");
+        std::fs::write(&schema, "type Note @model {\n  id: ID!\n  title: String!\n}\n").unwrap();
+        let toml = dir.join("subsignal.toml");
+        std::fs::write(&toml, format!("schema = {:?}\n", schema.display().to_string())).unwrap();
+        let config = Settings::from_file(&toml).unwrap().resolve().unwrap();
+        assert_eq!(config.models.expect("models").models[0].name, "Note");
+        std::fs::write(&schema, "type Note @model {\n  title: String!\n}\n").unwrap();
+        let err = Settings::from_file(&toml).unwrap().resolve().unwrap_err().to_string();
+        assert!(err.contains("app.graphql:1:6: model `Note` needs an `id: ID!` field"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_database_defaults_to_sqlite_in_the_data_dir_and_takes_a_postgres_url() {
         let config = Settings { data_dir: Some("d".into()), ..Settings::default() }.resolve().unwrap();
         assert_eq!(config.database, Database::Sqlite("d".into()));

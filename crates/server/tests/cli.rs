@@ -23,3 +23,14 @@ fn a_missing_schema_file_is_named_at_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/app.graphql") && stderr.contains("cannot read"), "{stderr}");
 }
+
+#[test]
+fn the_schema_setting_is_read_from_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_subsignal"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SUBSIGNAL_SCHEMA", "/nonexistent/from-env.graphql")
+        .output()
+        .expect("run subsignal");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/from-env.graphql"));
+}
