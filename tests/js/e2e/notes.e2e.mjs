@@ -4,50 +4,21 @@
 // SUBSIGNAL_NPM_PACKAGE and CHROMIUM; a missing one fails the test.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Subsignal, launchChromium } from "./subsignal.mjs";
+import { startExampleSite } from "./subsignal.mjs";
 
 const example = fileURLToPath(new URL("../../../examples/notes", import.meta.url));
-const need = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this test through \`cargo xtask test-browser\``);
-  return value;
-};
-
-let server;
-let browser;
 let site;
-const problems = [];
+let openPage;
 
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), "subsignal-notes-"));
-  cpSync(example, site, { recursive: true });
-  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
-  server = new Subsignal({ web: site, args: ["--schema", join(example, "schema.graphql")] });
-  await server.start();
-  browser = await launchChromium();
+  site = await startExampleSite({ example, args: ["--schema", `${example}/schema.graphql`] });
+  ({ openPage } = site);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (site) rmSync(site, { recursive: true, force: true });
+  await site?.stop();
 });
-
-async function openPage(user) {
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    // The refused rename below is a 200 with errors, not a console error; anything else is a problem.
-    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
-  });
-  await page.goto(`${server.http}/index.html?user=${user}`);
-  await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 20_000 });
-  return page;
-}
 
 const note = (page, title) => page.locator("#notes li", { has: page.locator(".title", { hasText: title }) });
 
@@ -87,5 +58,5 @@ test("renaming another user's note is refused by the server and rolled back", as
 });
 
 test("no page errors", () => {
-  assert.deepEqual(problems, []);
+  assert.deepEqual(site.problems, []);
 });

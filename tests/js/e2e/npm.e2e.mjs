@@ -4,45 +4,20 @@
 // SUBSIGNAL_EXAMPLE and CHROMIUM; a missing one fails the test.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Subsignal, launchChromium } from "./subsignal.mjs";
+import { need, startExampleSite } from "./subsignal.mjs";
 
-const need = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this test through \`cargo xtask test-browser\``);
-  return value;
-};
-
-let server;
-let browser;
 let site;
-const problems = [];
+let server;
+let openPage;
 
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), "subsignal-site-"));
-  cpSync(need("SUBSIGNAL_EXAMPLE"), site, { recursive: true });
-  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
-  server = new Subsignal({ web: site, stepDelayMs: 1000 });
-  await server.start();
-  browser = await launchChromium();
+  site = await startExampleSite({ example: need("SUBSIGNAL_EXAMPLE"), stepDelayMs: 1000 });
+  ({ server, openPage } = site);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (site) rmSync(site, { recursive: true, force: true });
+  await site?.stop();
 });
-
-async function openPage(user = "alice") {
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
-  await page.goto(`${server.http}/index.html?user=${user}`);
-  await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 20_000 });
-  return page;
-}
 
 async function gql(user, query, variables) {
   const { token } = await (await fetch(`${server.http}/dev/token?user=${user}`)).json();
@@ -131,5 +106,5 @@ test("offerSubprotocol: false goes live on /graphql/ws, and is refused with AppS
 });
 
 test("no page errors", () => {
-  assert.deepEqual(problems, []);
+  assert.deepEqual(site.problems, []);
 });

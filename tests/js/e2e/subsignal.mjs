@@ -1,7 +1,7 @@
 // Starts and stops `subsignal serve` processes for the browser tests, keeping one data directory across restarts.
 // The binary comes from SUBSIGNAL_BIN (set by `cargo xtask`); there is no fallback, so a missing binary fails loudly.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -107,4 +107,45 @@ export async function launchChromium() {
     args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
       "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
+}
+
+/** An environment variable the test needs; a missing one fails loudly. */
+export function need(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this test through \`cargo xtask test-browser\``);
+  return value;
+}
+
+/**
+ * An example app (a folder with index.html and app.js) with the npm package from SUBSIGNAL_NPM_PACKAGE under its
+ * node_modules/@subsignal/store, served by a `subsignal serve` of its own, and a Chromium to open it in. Pages
+ * opened with `openPage` record their page and console errors in `problems`.
+ * @param {{ example: string, stepDelayMs?: number, args?: string[] }} options
+ */
+export async function startExampleSite({ example, stepDelayMs, args }) {
+  const site = mkdtempSync(join(tmpdir(), "subsignal-site-"));
+  cpSync(example, site, { recursive: true });
+  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
+  const server = new Subsignal({ web: site, stepDelayMs, args });
+  await server.start();
+  const browser = await launchChromium();
+  const problems = [];
+  return {
+    server,
+    problems,
+    /** Opens the example as `user` and waits until its store is live. */
+    async openPage(user = "alice") {
+      const page = await browser.newPage();
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
+      await page.goto(`${server.http}/index.html?user=${user}`);
+      await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 20_000 });
+      return page;
+    },
+    async stop() {
+      await browser.close();
+      await server.stop();
+      rmSync(site, { recursive: true, force: true });
+    },
+  };
 }
