@@ -1,0 +1,241 @@
+// The browser half of `cargo xtask bench`: store apply (benchmark 4) in headless Chromium and sizes (benchmark 5).
+//
+//   node crates/bench/browser/run.mjs [--quick] [--out FILE]
+//
+// Bundles the peers with esbuild into target/bench/browser/, serves store-bench.html (with the npm package under
+// /pkg/ and the bundles under /build/) from a small local HTTP server that also answers the store's snapshot query,
+// drives Debian's Chromium with playwright-core, prints one line per (implementation, rows, phase) as it goes and a
+// table at the end, and writes the JSON report to --out (default target/bench/browser.json).
+//
+// --quick: 1000 rows, 200 updates, 2 s per phase (the CI smoke test). Environment: SUBSIGNAL_NPM_PACKAGE (the package
+// folder, default target/npm/store), CHROMIUM (default /usr/bin/chromium).
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import os from "node:os";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BUILD_DIR, REPO, bundlePeers, measureSizes, packageDir, packageFiles, sizeTable } from "./sizes.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+const FULL = { sizes: [1000, 10_000, 100_000], maxUpdates: 10_000, budgetMs: 10_000, warmupRows: 5_000, warmupMs: 2_000 };
+const QUICK = { sizes: [1000], maxUpdates: 200, budgetMs: 2_000, warmupRows: 1_000, warmupMs: 500 };
+
+function usage(message) {
+  if (message) console.error(`run.mjs: ${message}`);
+  console.error("usage: node crates/bench/browser/run.mjs [--quick] [--out FILE]");
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const args = { quick: false, out: join(REPO, "target/bench/browser.json") };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--quick") args.quick = true;
+    else if (arg === "--out") {
+      if (!argv[i + 1]) usage("--out needs a file");
+      args.out = resolve(argv[++i]);
+    } else if (arg.startsWith("--out=")) args.out = resolve(arg.slice("--out=".length));
+    else if (arg === "--help" || arg === "-h") usage();
+    else usage(`unknown argument ${arg}`);
+  }
+  return args;
+}
+
+const say = (line) => process.stdout.write(`${line}\n`);
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+};
+
+/** The static server: the page, the package, the bundles, and the store's snapshot query (an empty list at seq 0). */
+function serve(pkgDir) {
+  const roots = { "/pkg/": pkgDir, "/build/": BUILD_DIR };
+  const pages = { "/": "store-bench.html", "/store-bench.html": "store-bench.html", "/store-bench.mjs": "store-bench.mjs" };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://localhost");
+    const headers = {
+      // Cross-origin isolation gives performance.now() its fine resolution.
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+      "cache-control": "no-store",
+    };
+    const send = (status, body, type = "text/plain; charset=utf-8") => {
+      res.writeHead(status, { ...headers, "content-type": type });
+      res.end(body);
+    };
+    if (req.method === "POST" && url.pathname === "/graphql") {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        let request;
+        try {
+          request = JSON.parse(body);
+        } catch {
+          return send(400, JSON.stringify({ errors: [{ message: "bad JSON" }] }), MIME[".json"]);
+        }
+        if (typeof request.query === "string" && request.query.includes("listNotes")) {
+          const page = { items: [], nextToken: null, seq: 0 };
+          return send(200, JSON.stringify({ data: { listNotes: page } }), MIME[".json"]);
+        }
+        send(200, JSON.stringify({ errors: [{ message: `the bench server answers only listNotes` }] }), MIME[".json"]);
+      });
+      return;
+    }
+    if (req.method !== "GET") return send(405, "method not allowed");
+    if (url.pathname === "/favicon.ico") return send(204, "");
+    let file = null;
+    if (pages[url.pathname]) file = join(here, pages[url.pathname]);
+    for (const [prefix, dir] of Object.entries(roots)) {
+      if (url.pathname.startsWith(prefix)) file = join(dir, basename(url.pathname));
+    }
+    if (!file || !existsSync(file)) return send(404, "not found");
+    send(200, readFileSync(file), MIME[extname(file)] ?? "application/octet-stream");
+  });
+  return new Promise((resolveServer, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolveServer(server));
+  });
+}
+
+function chromiumPath() {
+  const path = process.env.CHROMIUM || "/usr/bin/chromium";
+  try {
+    accessSync(path, fsConstants.X_OK);
+  } catch {
+    throw new Error(`Chromium not found at ${path}: install Debian's chromium or set CHROMIUM (no browser is downloaded)`);
+  }
+  return path;
+}
+
+async function loadPlaywright() {
+  try {
+    return await import("playwright-core");
+  } catch {
+    throw new Error(`playwright-core is not installed: run \`npm ci\` in ${here}`);
+  }
+}
+
+function progressLine(row) {
+  const sampled = row.sampled ? `  sampled: ${row.events} of ${row.planned} events in budget` : "";
+  return (
+    `store  ${row.impl.padEnd(24)} ${String(row.rows).padStart(6)} rows  ${row.phase.padEnd(6)} ` +
+    `${String(row.events).padStart(6)} events  ${row.us_per_event.toFixed(2).padStart(10)} µs/event` +
+    `  (${row.ms.toFixed(0)} ms)${sampled}`
+  );
+}
+
+const IMPL_ORDER = ["subsignal (npm)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
+
+/** The store rows as a table: one line per implementation and size, insert and update side by side. */
+function storeTable(store) {
+  const lines = [];
+  const cell = (row) => {
+    if (!row) return "—".padStart(24);
+    const mark = row.sampled ? ` (${row.events} ev)*` : "";
+    return `${row.us_per_event.toFixed(2)}${mark}`.padStart(24);
+  };
+  const ratio = (row, base) => (row && base ? `${(row.us_per_event / base.us_per_event).toFixed(1)}×` : "").padStart(10);
+  lines.push(
+    `${"store apply, µs per event".padEnd(26)}${"rows".padStart(8)}${"insert".padStart(24)}${"update".padStart(24)}` +
+      `${"ins ÷ subsignal".padStart(17)}${"upd ÷ subsignal".padStart(17)}`,
+  );
+  const sizes = [...new Set(store.map((r) => r.rows))];
+  for (const rows of sizes) {
+    const find = (impl, phase) => store.find((r) => r.impl === impl && r.rows === rows && r.phase === phase);
+    for (const impl of IMPL_ORDER) {
+      const ins = find(impl, "insert");
+      const upd = find(impl, "update");
+      if (!ins && !upd) continue;
+      const peer = impl !== IMPL_ORDER[0];
+      lines.push(
+        `${impl.padEnd(26)}${String(rows).padStart(8)}${cell(ins)}${cell(upd)}` +
+          `${(peer ? ratio(ins, find(IMPL_ORDER[0], "insert")) : "").padStart(17)}` +
+          `${(peer ? ratio(upd, find(IMPL_ORDER[0], "update")) : "").padStart(17)}`,
+      );
+    }
+  }
+  if (store.some((r) => r.sampled)) {
+    lines.push("* sampled: the phase ran out of its time budget after that many events; the figure is their average");
+  }
+  return lines.join("\n");
+}
+
+async function main() {
+  const started = Date.now();
+  const args = parseArgs(process.argv.slice(2));
+  const mode = args.quick ? QUICK : FULL;
+  const pkgDir = packageDir();
+  packageFiles(pkgDir);
+  const executablePath = chromiumPath();
+  const { chromium } = await loadPlaywright();
+
+  say(`bench browser: ${args.quick ? "quick" : "full"} mode, package ${pkgDir}`);
+  const bundles = await bundlePeers(BUILD_DIR);
+  const size = measureSizes({ bundles, pkgDir });
+  say(sizeTable(size));
+
+  const server = await serve(pkgDir);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        // window.gc() between phases, so that one phase's garbage is not collected on the next one's time.
+        "--js-flags=--expose-gc",
+      ],
+    });
+    const page = await browser.newPage();
+    const problems = [];
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+    });
+    await page.exposeFunction("benchProgress", (row) => say(row.warmup ? `warm-up  ${row.impl}` : progressLine(row)));
+    await page.goto(`${origin}/store-bench.html`);
+    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 30_000 }).catch(() => {
+      throw new Error(`the bench page did not start: ${problems.join("; ") || "no error reported"}`);
+    });
+    const info = await page.evaluate(() => window.benchInfo());
+    if (!info.crossOriginIsolated) say("warning: the page is not cross-origin isolated; performance.now() is coarse");
+    const store = await page.evaluate((options) => window.runStoreBench(options), mode);
+    if (problems.length) throw new Error(problems.join("\n"));
+
+    const cpus = os.cpus();
+    const report = {
+      machine: `${cpus[0]?.model?.trim() ?? "unknown CPU"}, ${cpus.length} cores, Chromium ${browser.version()}`,
+      date: new Date().toISOString(),
+      store,
+      size,
+    };
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`);
+    say("");
+    say(report.machine);
+    say(storeTable(store));
+    say("");
+    say(sizeTable(size));
+    say(`\nwrote ${args.out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await browser?.close();
+    server.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench browser failed: ${e.message}`);
+  process.exit(1);
+});
