@@ -31,7 +31,7 @@ fn main() {
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
         Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
         Some(name @ ("npm" | "test-browser" | "bench-store")) => wasm::command(name),
-        Some("bench") => wasm::command("bench-store"),
+        Some("bench") => bench(&args[1..]),
         Some("report") => report(&args[1..]),
         _ => {
             eprintln!(
@@ -44,7 +44,8 @@ fn main() {
                  npm                    build the @subsignal/store npm package into target/npm/store\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
-                 bench                  benchmarks (for now: events/second the store applies in Chromium)"
+                 bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/)\n  \
+                 bench-store            the store core's apply rate in Chromium, through wasm-bindgen-test"
             );
             std::process::exit(2);
         }
@@ -70,11 +71,13 @@ struct Steps {
     total: usize,
     done: usize,
     started: Instant,
+    /// Each finished step's name and seconds.
+    times: Vec<(String, f64)>,
 }
 
 impl Steps {
     fn new(total: usize) -> Self {
-        Steps { total, done: 0, started: Instant::now() }
+        Steps { total, done: 0, started: Instant::now(), times: Vec::new() }
     }
 
     fn run<T>(&mut self, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -82,6 +85,7 @@ impl Steps {
         println!("\n==> [{}/{}] {what}", self.done, self.total);
         let start = Instant::now();
         let out = step().with_context(|| format!("step {}/{} ({what}) failed", self.done, self.total))?;
+        self.times.push((what.to_owned(), start.elapsed().as_secs_f64()));
         println!(
             "==> [{}/{}] {what}: done in {:.1} s ({:.0} s so far)",
             self.done,
@@ -228,16 +232,20 @@ fn install_build_tools() -> Result<()> {
 fn install_tools() -> Result<()> {
     install_build_tools()?;
     apt_install(TEST_PACKAGES)?;
-    let js = root().join("tests/js");
     if output(Command::new("node").arg("--version")).is_none() {
-        bail!("Node.js is not installed; the JavaScript interop tests need Node 20 and npm");
+        bail!("Node.js is not installed; the JavaScript tests and benchmarks need Node 20 and npm");
     }
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&js))?;
+    // The test peers, and the benchmarks' peers (each folder pins its packages in its own lock file).
+    for dir in ["tests/js", "crates/bench/node-peer", "crates/bench/browser"] {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(root().join(dir)))?;
+    }
     Ok(())
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(9);
+    let mut steps = Steps::new(10);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
     let postgres_url = steps
@@ -341,6 +349,13 @@ fn test() -> Result<()> {
             Ok(())
         },
     )?;
+    steps.run(
+        "benchmarks, quick (a smoke run beside Node graphql-ws, a raw echo, Apollo, TanStack DB; asserts nothing)",
+        || {
+            run(cargo().args(["build", "-p", "subsignal-bench"]))?;
+            bench_run(true, &bin, &target_dir().join("debug/subsignal-bench"))
+        },
+    )?;
     if tally.passed == 0 {
         bail!("no test ran");
     }
@@ -348,6 +363,85 @@ fn test() -> Result<()> {
         bail!("{} test(s) failed", tally.failed);
     }
     println!("\nxtask test: {} passed, {} failed", tally.passed, tally.failed);
+    record_steps(&steps, &tally)
+}
+
+/// Keeps the test run's step times in `target/bench/test-steps.json` for `cargo xtask bench`'s report.
+fn record_steps(steps: &Steps, tally: &Tally) -> Result<()> {
+    let date = output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])).unwrap_or_default();
+    let record = serde_json::json!({
+        "date": date.trim(),
+        "total_secs": steps.started.elapsed().as_secs_f64(),
+        "passed": tally.passed,
+        "failed": tally.failed,
+        "steps": steps.times.iter().map(|(name, secs)| serde_json::json!({ "name": name, "secs": secs })).collect::<Vec<_>>(),
+    });
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("test-steps.json"), serde_json::to_string_pretty(&record)?)?;
+    Ok(())
+}
+
+/// `cargo xtask bench [--quick]`: the release server and load generator, the npm package and the web app, then the
+/// browser half (store apply, size) and the server half (fan-out, latency, memory), each side by side with its
+/// peers in the same run; the full run writes `docs/BENCHMARKS.md`, `--quick` writes `target/bench/BENCHMARKS.md`.
+fn bench(args: &[String]) -> Result<()> {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        other => bail!("unknown bench option(s) {other:?}; try `cargo xtask bench` or `cargo xtask bench --quick`"),
+    };
+    let profile = if quick { "debug" } else { "release" };
+    let mut steps = Steps::new(3);
+    steps.run("install tools", install_tools)?;
+    steps.run(&format!("build the server and the load generator ({profile}), the npm package, the web app"), || {
+        let mut build = cargo();
+        build.args(["build", "-p", "subsignal-server", "-p", "subsignal-bench"]);
+        if !quick {
+            build.arg("--release");
+        }
+        run(&mut build)?;
+        wasm::npm()?;
+        build_web_app()
+    })?;
+    let dir = target_dir().join(profile);
+    steps.run("measure, side by side", || bench_run(quick, &dir.join("subsignal"), &dir.join("subsignal-bench")))
+}
+
+/// Runs the browser half (store apply and size in Chromium) and then the server half, which writes the report.
+fn bench_run(quick: bool, server: &Path, load_generator: &Path) -> Result<()> {
+    let out = target_dir().join("bench");
+    std::fs::create_dir_all(&out)?;
+    let browser = out.join("browser.json");
+    let mut store = Command::new("node");
+    store.arg(root().join("crates/bench/browser/run.mjs")).arg("--out").arg(&browser);
+    if quick {
+        store.arg("--quick");
+    }
+    run(store.env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store")).env("CHROMIUM", "/usr/bin/chromium"))?;
+    let report = if quick { out.join("BENCHMARKS.md") } else { root().join("docs/BENCHMARKS.md") };
+    let mut servers = Command::new(load_generator);
+    servers
+        .arg("run")
+        .arg("--subsignal")
+        .arg(server)
+        .arg("--schema")
+        .arg(root().join("examples/notes/schema.graphql"))
+        .arg("--node-peer")
+        .arg(root().join("crates/bench/node-peer"))
+        .arg("--browser")
+        .arg(&browser)
+        .arg("--test-steps")
+        .arg(out.join("test-steps.json"))
+        .arg("--json")
+        .arg(out.join("servers.json"))
+        .arg("--out")
+        .arg(&report);
+    if quick {
+        servers.arg("--quick");
+    }
+    run(&mut servers)?;
+    println!("\n{}", std::fs::read_to_string(&report)?);
     Ok(())
 }
 
