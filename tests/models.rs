@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use subsignal_server::config::Settings;
-use subsignal_tests::{on_both_backends, Backend, Gql, TestServer, Ws};
+use subsignal_tests::{on_both_backends, Backend, Frame, Gql, TestServer, Ws};
 
 fn schema_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/two-models.graphql")
@@ -325,6 +325,53 @@ async fn declared_and_amplify_subscriptions_filter_as_appsync_does(backend: Back
     assert_eq!(next_event(&mut deleted, "onDeleteNote").await, json!({"title": "Final", "version": 2}));
 }
 
+/// Subscribers asking the same thing as the same caller share one execution (`fanout.rs`), yet each gets exactly
+/// its own events: from its own subscribe on, never a row it may not see, and on after another member leaves.
+async fn subscribers_who_ask_the_same_share_yet_each_gets_its_own_events(backend: Backend) {
+    let server = start(backend).await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    const CREATED: &str = "subscription { onCreateNote { title } }";
+    let title = |event: Value| event["title"].as_str().unwrap_or_default().to_owned();
+    let mut first = subscribe(&server, "alice", CREATED, json!({})).await;
+    let mut bobs = subscribe(&server, "bob", CREATED, json!({})).await;
+    create_note(&alice, json!({"title": "before", "priority": "LOW"}), None).await;
+    assert_eq!(title(next_event(&mut first, "onCreateNote").await), "before");
+
+    // A second subscriber joins the running execution: it is live once a note created after its subscribe reaches
+    // it, and the note created before never does.
+    let mut second = subscribe(&server, "alice", CREATED, json!({})).await;
+    let mut probes = Vec::new();
+    let first_seen = loop {
+        let probe = format!("probe {}", probes.len());
+        create_note(&alice, json!({"title": probe, "priority": "LOW"}), None).await;
+        probes.push(probe);
+        match second.next_frame_within(std::time::Duration::from_millis(500)).await {
+            Some(Frame::Json(event)) => break title(event["payload"]["data"]["onCreateNote"].clone()),
+            Some(Frame::Closed(code)) => panic!("the joiner's socket closed with {code}"),
+            None => continue,
+        }
+    };
+    assert!(first_seen.starts_with("probe"), "the joiner got a note from before its subscribe: {first_seen}");
+    for probe in &probes {
+        assert_eq!(&title(next_event(&mut first, "onCreateNote").await), probe, "the first member misses nothing");
+    }
+
+    // One member leaving does not end the execution for the other.
+    first.send(json!({"type": "complete", "id": "s"})).await;
+    create_note(&alice, json!({"title": "after", "priority": "LOW"}), None).await;
+    let mut rest = Vec::new();
+    while rest.last().map(String::as_str) != Some("after") {
+        rest.push(title(next_event(&mut second, "onCreateNote").await));
+    }
+    let expected: Vec<String> =
+        probes.iter().skip_while(|p| **p != first_seen).skip(1).cloned().chain(["after".into()]).collect();
+    assert_eq!(rest, expected, "the joiner gets every later note once, in order");
+
+    // Bob's identical document runs as bob: none of alice's notes reached him.
+    create_note(&bob, json!({"title": "bob's", "priority": "LOW"}), None).await;
+    assert_eq!(title(next_event(&mut bobs, "onCreateNote").await), "bob's");
+}
+
 async fn amplify_filters_select_rows_and_events(backend: Backend) {
     let server = start(backend).await;
     let alice = server.client("alice");
@@ -370,6 +417,7 @@ async fn the_notes_example_serves_as_shipped(backend: Backend) {
 }
 
 on_both_backends!(
+    subscribers_who_ask_the_same_share_yet_each_gets_its_own_events,
     amplify_filters_select_rows_and_events,
     the_notes_example_serves_as_shipped,
     every_generated_operation_works,

@@ -31,6 +31,7 @@ use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::CloseCode;
 
 use crate::auth::Identity;
+use crate::fanout::Operation;
 use crate::session::{self, Protocol, Session, Step};
 use crate::transport::{self, Subprotocol};
 use crate::AppState;
@@ -226,9 +227,14 @@ impl Realtime {
         }
         // The subscription starts here: every change committed after `start_ack` reaches it.
         let subscribed_at = self.app.storage.feed().head();
-        let request =
-            transport::graphql_request(data.query, data.variables, data.operation_name, Some(identity), subscribed_at);
-        session.start(id.clone(), request);
+        let op = Operation {
+            query: data.query,
+            variables: data.variables.unwrap_or_default(),
+            operation_name: data.operation_name,
+            identity: Some(identity),
+            subscribed_at,
+        };
+        session.start(id.clone(), op);
         // Sent before anything the task sends: this step's messages go out before the next output is read.
         Step::send(ServerMessage::StartAck { id })
     }
@@ -283,6 +289,15 @@ impl Protocol for Realtime {
             return Err(error(Some(id), error_type::LIMIT_EXCEEDED, text));
         }
         Ok(message)
+    }
+
+    fn shared_result(id: &str, payload: &str, max_bytes: usize) -> Result<String, ServerMessage> {
+        let text = format!(r#"{{"id":{},"type":"data","payload":{payload}}}"#, serde_json::Value::from(id));
+        if text.len() > max_bytes {
+            let message = format!("The event is {} bytes; the payload limit is {max_bytes} bytes.", text.len());
+            return Err(error(Some(id), error_type::LIMIT_EXCEEDED, message));
+        }
+        Ok(text)
     }
 
     fn error(id: &str, errors: &[async_graphql::ServerError]) -> ServerMessage {

@@ -47,8 +47,9 @@ pub async fn state(dir: &Path) -> AppState {
         demo_users: vec![],
         dev_token_ttl_secs: 60,
     });
+    let models = Arc::new(crate::orders::schema());
     let schema = crate::generated::build(
-        Arc::new(crate::orders::schema()),
+        models.clone(),
         &crate::orders::hooks(),
         SchemaState { storage: storage.clone(), watermark_every: Duration::from_millis(50) },
         Limits::from(&config),
@@ -57,7 +58,15 @@ pub async fn state(dir: &Path) -> AppState {
     // The sender is leaked so that the receiver never reports a shutdown.
     let (shutdown_tx, shutdown) = watch::channel(false);
     std::mem::forget(shutdown_tx);
-    AppState { schema, auth: Arc::new(auth), config: Arc::new(config), storage, shutdown, connections: Arc::default() }
+    AppState {
+        schema,
+        auth: Arc::new(auth),
+        config: Arc::new(config),
+        storage,
+        shutdown,
+        connections: Arc::default(),
+        fanout: crate::fanout::Fanout::new(crate::generated::shareable_subscriptions(&models)),
+    }
 }
 
 /// The protocol decoder alone.

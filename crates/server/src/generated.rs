@@ -27,6 +27,7 @@ use subsignal_protocol::change::error_code;
 use subsignal_protocol::ChangeOp;
 
 use crate::auth::Identity;
+use crate::fanout::SeqProbe;
 use crate::hooks::{merge_errors, Hooks, ModelHooks, Row};
 use crate::limits::DocumentLimits;
 use crate::schema::{
@@ -721,6 +722,16 @@ fn on_changed_field(model: &Arc<Served>) -> SubscriptionField {
     .argument(InputValue::new("afterSeq", TypeRef::named(TypeRef::INT)))
 }
 
+/// The subscription fields whose executions subscribers may share ([`crate::fanout`]): every field [`build`] makes
+/// with `on_op_field` — Amplify's `onCreateT`/`onUpdateT`/`onDeleteT` and the declared `@aws_subscribe` ones.
+pub(crate) fn shareable_subscriptions(models: &ModelSchema) -> std::collections::HashSet<String> {
+    let amplify = models.models.iter().flat_map(|m| {
+        let names = m.names();
+        [names.on_create, names.on_update, names.on_delete]
+    });
+    amplify.chain(models.subscriptions.iter().map(|s| s.name.clone())).collect()
+}
+
 /// Amplify's `onCreateT`/`onUpdateT`/`onDeleteT` and the declared `@aws_subscribe` subscriptions: the rows the
 /// caller may see as `ops` write them, from the moment the subscribe message arrived. Each argument given must
 /// equal the row's field of the same name (AppSync's argument filtering).
@@ -737,6 +748,8 @@ fn on_op_field(model: &Arc<Served>, name: &str, ops: &[ChangeOp], args: &[(Strin
             let filter = filter_arg(&ctx, &model)?;
             let state = state(&ctx);
             let after = start_cursor(&ctx, state, None).await?;
+            // Run shared, the execution says which record each result comes from.
+            let probe = ctx.data_opt::<SeqProbe>().cloned();
             let filter_model = model.clone();
             let stream = deliveries(
                 state.storage.clone(),
@@ -749,13 +762,19 @@ fn on_op_field(model: &Arc<Served>, name: &str, ops: &[ChangeOp], args: &[(Strin
                 },
                 state.watermark_every,
             );
-            Ok(stream.filter_map(|delivery| async move {
-                match delivery {
-                    Ok(Delivery::Change { record, .. }) => {
-                        Some(Ok(FieldValue::value(json_to_value((*record.image).clone()))))
+            Ok(stream.filter_map(move |delivery| {
+                let probe = probe.clone();
+                async move {
+                    match delivery {
+                        Ok(Delivery::Change { record, .. }) => {
+                            if let Some(probe) = probe {
+                                probe.set(record.seq);
+                            }
+                            Some(Ok(FieldValue::value(json_to_value((*record.image).clone()))))
+                        }
+                        Ok(Delivery::Watermark { .. }) => None,
+                        Err(e) => Some(Err(read_error(e))),
                     }
-                    Ok(Delivery::Watermark { .. }) => None,
-                    Err(e) => Some(Err(read_error(e))),
                 }
             }))
         })

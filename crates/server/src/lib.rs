@@ -9,6 +9,7 @@ mod appsync;
 pub mod auth;
 pub mod config;
 mod dev;
+mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generated;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Open WebSocket connections per client address.
     pub(crate) connections: Arc<transport::ConnectionCounts>,
+    /// The shared executions of subscriptions that ask the same thing.
+    pub(crate) fanout: Arc<fanout::Fanout>,
 }
 
 /// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/graphql/ws` (the same WebSocket on its own path),
@@ -211,7 +214,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(models) => (models.clone(), hooks::Hooks::default()),
         None => (Arc::new(orders::schema()), orders::hooks()),
     };
-    let schema = generated::build(models, &hooks, schema_state, Limits::from(&config))
+    let schema = generated::build(models.clone(), &hooks, schema_state, Limits::from(&config))
         .map_err(|e| StartError::Schema(e.to_string()))?;
     let serves_orders = config.models.is_none();
     if serves_orders && config.seed_demo {
@@ -228,6 +231,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         storage: storage.clone(),
         shutdown: shutdown_rx.clone(),
         connections: connections.clone(),
+        fanout: fanout::Fanout::new(generated::shareable_subscriptions(&models)),
     };
     let router = app(state);
     let mut graceful = shutdown_rx.clone();

@@ -5,6 +5,7 @@
 //! real-time protocol in `appsync.rs`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Message;
@@ -13,6 +14,7 @@ use subsignal_protocol::transport_ws::CloseCode;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use crate::fanout::{MemberSink, Membership, Offered, Operation, SharedEvent};
 use crate::transport::{deadline_of, finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
 use crate::AppState;
 
@@ -74,6 +76,10 @@ pub(crate) trait Protocol: Send + 'static {
     /// The message carrying one result of operation `id`, or (`Err`) the message that ends the operation instead.
     fn result(id: &str, response: &async_graphql::Response, max_bytes: usize) -> Result<Self::Message, Self::Message>;
 
+    /// The text of the message carrying one result of operation `id` that a shared execution serialized once
+    /// (`payload`, a GraphQL response as JSON), or (`Err`) the message that ends the operation instead.
+    fn shared_result(id: &str, payload: &str, max_bytes: usize) -> Result<String, Self::Message>;
+
     /// The message ending operation `id` with `errors`.
     fn error(id: &str, errors: &[async_graphql::ServerError]) -> Self::Message;
 
@@ -81,18 +87,68 @@ pub(crate) trait Protocol: Send + 'static {
     fn complete(id: &str) -> Self::Message;
 }
 
-/// What an operation's task sends to its connection: a message, or that it ended.
+/// What an operation sends to its connection: a message, that it ended, an event of the shared execution it is a
+/// member of, or that it fell behind that execution and goes on privately.
 pub(crate) enum Outgoing<M> {
     Frame(M),
     Finished { id: String, generation: u64 },
+    Shared { id: Arc<str>, generation: u64, event: Arc<SharedEvent> },
+    Resume { id: Arc<str>, generation: u64, after: i64 },
 }
 
-/// The operations of one connection: each runs as a task whose output comes back through the connection's queue.
+/// The operations of one connection: each runs as a task of its own, or as a member of a shared execution
+/// ([`crate::fanout`]); either way its output comes back through the connection's queue.
 pub(crate) struct Session<P: Protocol> {
     app: AppState,
-    operations: HashMap<String, (u64, AbortHandle)>,
+    operations: HashMap<String, Running>,
     generation: u64,
     out: mpsc::Sender<Outgoing<P::Message>>,
+}
+
+/// One running operation: what was asked, and how it runs. Dropping it stops it.
+struct Running {
+    generation: u64,
+    op: Operation,
+    _run: Run,
+}
+
+enum Run {
+    Task(AbortHandle),
+    /// The membership leaves its group as it drops.
+    Shared {
+        _membership: Membership,
+    },
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Run::Task(handle) = self {
+            handle.abort();
+        }
+    }
+}
+
+/// A member of a shared execution, as its connection's queue.
+struct Member<M> {
+    out: mpsc::Sender<Outgoing<M>>,
+    id: Arc<str>,
+    generation: u64,
+}
+
+impl<M: Send + 'static> MemberSink for Member<M> {
+    fn offer(&self, event: &Arc<SharedEvent>) -> Offered {
+        let (id, generation, event) = (self.id.clone(), self.generation, event.clone());
+        match self.out.try_send(Outgoing::Shared { id, generation, event }) {
+            Ok(()) => Offered::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => Offered::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Offered::Gone,
+        }
+    }
+
+    fn resume(&self, after: i64) {
+        let (out, id, generation) = (self.out.clone(), self.id.clone(), self.generation);
+        tokio::spawn(async move { out.send(Outgoing::Resume { id, generation, after }).await });
+    }
 }
 
 impl<P: Protocol> Session<P> {
@@ -106,12 +162,62 @@ impl<P: Protocol> Session<P> {
         self.operations.len()
     }
 
-    /// Runs `request` as operation `id`. Its results go out in order; a panic ends it with an error naming only a
-    /// reference (the log has the rest).
-    pub(crate) fn start(&mut self, id: String, request: async_graphql::Request) {
+    /// Runs `op` as operation `id`: as a member of the shared execution of its equals when it may share, else as
+    /// a task of its own.
+    pub(crate) fn start(&mut self, id: String, op: Operation) {
         self.generation += 1;
-        let (app, out, generation, op) = (self.app.clone(), self.out.clone(), self.generation, id.clone());
-        let handle = tokio::spawn(async move {
+        let generation = self.generation;
+        let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
+        let run = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
+            Some(membership) => Run::Shared { _membership: membership },
+            None => Run::Task(self.spawn(&id, op.request(), generation)),
+        };
+        self.operations.insert(id, Running { generation, op, _run: run });
+    }
+
+    /// Whether operation `id` is the run `generation` started.
+    fn current(&self, id: &str, generation: u64) -> bool {
+        self.operations.get(id).is_some_and(|running| running.generation == generation)
+    }
+
+    /// Operation `id` fell behind its shared execution: it goes on as a task of its own after `after`, the seq of
+    /// the last event it was given.
+    fn resume(&mut self, id: &str, generation: u64, after: i64) {
+        if !self.current(id, generation) {
+            return;
+        }
+        let Some(running) = self.operations.remove(id) else { return };
+        let op = Operation { subscribed_at: after, ..running.op.clone() };
+        self.generation += 1;
+        let generation = self.generation;
+        let handle = self.spawn(id, op.request(), generation);
+        self.operations.insert(id.to_owned(), Running { generation, op, _run: Run::Task(handle) });
+    }
+
+    /// One event of the shared execution operation `id` is a member of: the text to send (the payload, serialized
+    /// once for every member, framed for this operation), or the messages ending the operation.
+    fn shared(&mut self, id: &str, generation: u64, event: &SharedEvent) -> (Option<String>, Step<P::Message>) {
+        if !self.current(id, generation) {
+            return (None, Step::none());
+        }
+        let last = match event {
+            SharedEvent::Next { payload, .. } => match P::shared_result(id, payload, self.app.config.max_message_bytes)
+            {
+                Ok(text) => return (Some(text), Step::none()),
+                Err(last) => last,
+            },
+            SharedEvent::Error(errors) => P::error(id, errors),
+            SharedEvent::Complete => P::complete(id),
+        };
+        self.operations.remove(id);
+        (None, Step::send(last))
+    }
+
+    /// Runs `request` as operation `id` in a task of its own. Its results go out in order; a panic ends it with an
+    /// error naming only a reference (the log has the rest).
+    fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64) -> AbortHandle {
+        let (app, out, op) = (self.app.clone(), self.out.clone(), id.to_owned());
+        tokio::spawn(async move {
             let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out)).catch_unwind().await;
             if let Err(panic) = ran {
                 let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
@@ -120,13 +226,12 @@ impl<P: Protocol> Session<P> {
             }
             let _ = out.send(Outgoing::Finished { id: op, generation }).await;
         })
-        .abort_handle();
-        self.operations.insert(id, (generation, handle));
+        .abort_handle()
     }
 
     /// Stops operation `id`; false if it was not running.
     pub(crate) fn stop(&mut self, id: &str) -> bool {
-        self.operations.remove(id).map(|(_, handle)| handle.abort()).is_some()
+        self.operations.remove(id).is_some()
     }
 }
 
@@ -183,6 +288,8 @@ where
     let mut armed_for = None;
     let mut shutdown = app.shutdown.clone();
     let close_with = 'session: loop {
+        // A shared execution's event, already framed as text: it goes out before the step's messages.
+        let mut text = None;
         let step = tokio::select! {
             _ = &mut init_deadline, if !init_passed => {
                 init_passed = true;
@@ -204,9 +311,18 @@ where
             Some(output) = outgoing.recv() => match output {
                 Outgoing::Frame(message) => Step::send(message),
                 Outgoing::Finished { id, generation } => {
-                    if session.operations.get(&id).is_some_and(|(g, _)| *g == generation) {
+                    if session.current(&id, generation) {
                         session.operations.remove(&id);
                     }
+                    Step::none()
+                }
+                Outgoing::Shared { id, generation, event } => {
+                    let (framed, step) = session.shared(&id, generation, &event);
+                    text = framed;
+                    step
+                }
+                Outgoing::Resume { id, generation, after } => {
+                    session.resume(&id, generation, after);
                     Step::none()
                 }
             },
@@ -218,8 +334,8 @@ where
             }
             armed_for = expires_at;
         }
-        for message in step.send {
-            let text = serde_json::to_string(&message).unwrap_or_default();
+        let texts = text.into_iter().chain(step.send.iter().map(|m| serde_json::to_string(m).unwrap_or_default()));
+        for text in texts {
             if sink.send(Message::Text(text.into())).await.is_err() {
                 break 'session None;
             }
@@ -228,8 +344,6 @@ where
             break Some(close);
         }
     };
-    for (_, (_, handle)) in session.operations.drain() {
-        handle.abort();
-    }
+    session.operations.clear();
     finish(sink, stream, close_with).await;
 }

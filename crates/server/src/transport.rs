@@ -14,7 +14,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_graphql::Variables;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
@@ -26,6 +25,7 @@ use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, 
 use tokio::time::Instant;
 
 use crate::auth::Identity;
+use crate::fanout::Operation;
 use crate::session::{self, Protocol, Session, Step};
 use crate::AppState;
 
@@ -184,7 +184,10 @@ where
     let limit = app.config.max_message_bytes;
     let offered_none = !parts.headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL);
     let (Subprotocol::Required(name) | Subprotocol::ByPath(name)) = subprotocol;
-    let upgrade = upgrade.protocols([name]).max_message_size(limit).max_frame_size(limit);
+    // tungstenite allocates its whole read buffer (128 KiB by default) for every socket up front; GraphQL messages
+    // are small, and a larger one grows the buffer for as long as it needs it. The write side already grows on demand.
+    let upgrade =
+        upgrade.protocols([name]).max_message_size(limit).max_frame_size(limit).read_buffer_size(READ_BUFFER_BYTES);
     let acceptable =
         upgrade.selected_protocol().is_some() || (offered_none && matches!(subprotocol, Subprotocol::ByPath(_)));
     upgrade.on_upgrade(move |socket| async move {
@@ -197,6 +200,9 @@ where
         }
     })
 }
+
+/// Each WebSocket's initial read buffer.
+pub(crate) const READ_BUFFER_BYTES: usize = 4096;
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
 pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Message {
@@ -364,14 +370,14 @@ impl Protocol for Connection {
                 }
                 // A subscription without `afterSeq` starts here, at the moment the message arrived.
                 let subscribed_at = self.app.storage.feed().head();
-                let request = graphql_request(
-                    payload.query,
-                    payload.variables,
-                    payload.operation_name,
-                    self.identity.clone(),
+                let op = Operation {
+                    query: payload.query,
+                    variables: payload.variables.unwrap_or_default(),
+                    operation_name: payload.operation_name,
+                    identity: self.identity.clone(),
                     subscribed_at,
-                );
-                session.start(id, request);
+                };
+                session.start(id, op);
                 Step::none()
             }
             ClientMessage::Complete { id } => {
@@ -403,6 +409,10 @@ impl Protocol for Connection {
 
     fn result(id: &str, response: &async_graphql::Response, _max_bytes: usize) -> Result<ServerMessage, ServerMessage> {
         Ok(ServerMessage::Next { id: id.to_owned(), payload: serde_json::to_value(response).unwrap_or_default() })
+    }
+
+    fn shared_result(id: &str, payload: &str, _max_bytes: usize) -> Result<String, ServerMessage> {
+        Ok(format!(r#"{{"id":{},"type":"next","payload":{payload}}}"#, serde_json::Value::from(id)))
     }
 
     fn error(id: &str, errors: &[async_graphql::ServerError]) -> ServerMessage {
@@ -448,24 +458,4 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default()
-}
-
-/// A GraphQL request for the schema, carrying the caller's verified identity (never one from the request).
-pub(crate) fn graphql_request(
-    query: String,
-    variables: Option<serde_json::Value>,
-    operation_name: Option<String>,
-    identity: Option<Identity>,
-    subscribed_at: i64,
-) -> async_graphql::Request {
-    let mut request = async_graphql::Request::new(query)
-        .variables(Variables::from_json(variables.unwrap_or_default()))
-        .data(crate::schema::SubscribedAt(subscribed_at));
-    if let Some(name) = operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(identity) = identity {
-        request = request.data(identity);
-    }
-    request
 }
