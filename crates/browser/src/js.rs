@@ -1,6 +1,10 @@
 //! The JavaScript API of the `@subsignal/store` npm package (feature `js`): a `Store` class whose values cross as
 //! plain JSON-like objects (serde-wasm-bindgen, JSON-compatible), typed by the TypeScript declarations below.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use subsignal_store::MutationError;
@@ -162,10 +166,32 @@ fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError
     serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
 }
 
-/// Turns a listener guard into a JavaScript function that drops it (safe to call more than once).
-fn unsubscribe(guard: ListenerGuard) -> JsValue {
-    let mut guard = Some(guard);
-    Closure::<dyn FnMut()>::new(move || drop(guard.take())).into_js_value()
+/// The listeners a store's JavaScript caller added, kept by the store: a listener lives until its unsubscribe
+/// function is called or the store is freed, whether or not the caller keeps that function. (A guard captured by
+/// the function itself would be dropped, and the listener silently removed, when the garbage collector takes an
+/// unsubscribe function the caller threw away.)
+#[derive(Default)]
+struct Listeners {
+    next: u32,
+    guards: HashMap<u32, ListenerGuard>,
+}
+
+/// Keeps `guard` in `listeners`; gives a JavaScript function that drops it (safe to call more than once).
+fn unsubscribe(listeners: &Rc<RefCell<Listeners>>, guard: ListenerGuard) -> JsValue {
+    let id = {
+        let mut kept = listeners.borrow_mut();
+        kept.next += 1;
+        let id = kept.next;
+        kept.guards.insert(id, guard);
+        id
+    };
+    let listeners = Rc::downgrade(listeners);
+    Closure::<dyn FnMut()>::new(move || {
+        // Dropped after the borrow ends: dropping a guard may run code that adds or removes listeners.
+        let guard = listeners.upgrade().and_then(|l| l.borrow_mut().guards.remove(&id));
+        drop(guard);
+    })
+    .into_js_value()
 }
 
 fn report(result: Result<JsValue, JsValue>) {
@@ -194,6 +220,7 @@ pub fn is_mutation_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error
 #[wasm_bindgen(js_name = Store)]
 pub struct JsStore {
     store: BrowserStore,
+    listeners: Rc<RefCell<Listeners>>,
 }
 
 #[wasm_bindgen(js_class = Store)]
@@ -205,7 +232,7 @@ impl JsStore {
         if let Some(problem) = options.problem() {
             return Err(JsError::new(&format!("invalid StoreOptions: {problem}")));
         }
-        Ok(JsStore { store: BrowserStore::new(options) })
+        Ok(JsStore { store: BrowserStore::new(options), listeners: Rc::default() })
     }
 
     /// Starts connecting; also restarts after a fatal close. Puts the persisted offline queue back first.
@@ -280,9 +307,12 @@ impl JsStore {
         #[wasm_bindgen(unchecked_param_type = "(collection: string, change: RowChange) => void")]
         listener: js_sys::Function,
     ) -> JsValue {
-        unsubscribe(self.store.on_row(move |collection, change| {
-            report(listener.call2(&JsValue::NULL, &JsValue::from_str(collection), &to_js(change)));
-        }))
+        unsubscribe(
+            &self.listeners,
+            self.store.on_row(move |collection, change| {
+                report(listener.call2(&JsValue::NULL, &JsValue::from_str(collection), &to_js(change)));
+            }),
+        )
     }
 
     /// Calls `listener(status)` whenever the status changes; returns a function that stops it.
@@ -291,7 +321,10 @@ impl JsStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(status: Status) => void")] listener: js_sys::Function,
     ) -> JsValue {
-        unsubscribe(self.store.on_status(move |status| report(listener.call1(&JsValue::NULL, &to_js(status)))))
+        unsubscribe(
+            &self.listeners,
+            self.store.on_status(move |status| report(listener.call1(&JsValue::NULL, &to_js(status)))),
+        )
     }
 
     /// Calls `listener()` when the server refuses the credentials (answer with `setToken`/`setAuth`).
@@ -300,7 +333,7 @@ impl JsStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
     ) -> JsValue {
-        unsubscribe(self.store.on_auth_required(move || report(listener.call0(&JsValue::NULL))))
+        unsubscribe(&self.listeners, self.store.on_auth_required(move || report(listener.call0(&JsValue::NULL))))
     }
 
     /// Calls `listener(message)` for warnings (without a listener they go to `console.warn`).
@@ -310,6 +343,7 @@ impl JsStore {
         #[wasm_bindgen(unchecked_param_type = "(message: string) => void")] listener: js_sys::Function,
     ) -> JsValue {
         unsubscribe(
+            &self.listeners,
             self.store.on_warning(move |message| report(listener.call1(&JsValue::NULL, &JsValue::from_str(message)))),
         )
     }

@@ -105,6 +105,41 @@ test("offerSubprotocol: false goes live on /graphql/ws, and is refused with AppS
   await page.close();
 });
 
+test("a listener lives until unsubscribed, even when its unsubscribe function is thrown away and collected", async () => {
+  const page = await openPage();
+  const { token } = await (await fetch(`${server.http}/dev/token?user=alice`)).json();
+  const result = await page.evaluate(async ({ token }) => {
+    const { Store } = await import("@subsignal/store");
+    const wsUrl = location.origin.replace(/^http/, "ws") + "/graphql";
+    const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl, token });
+    let kept = 0;
+    let stopped = 0;
+    // The way the README and the examples use it: the returned function is dropped on the floor.
+    let collected = false;
+    const registry = new FinalizationRegistry(() => { collected = true; });
+    registry.register(store.onStatus(() => { kept++; }), "unsubscribe");
+    store.onStatus(() => { stopped++; })();
+    // Collect until that function is gone (its finalizers run in the same clean-up as ours), then one more turn.
+    for (let turn = 0; !collected; turn++) {
+      if (turn === 200) throw new Error("the unsubscribe function was never collected");
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    let resolveLive;
+    const live = new Promise((resolve) => (resolveLive = resolve));
+    const stopLive = store.onStatus((s) => { if (s.connection.state === "live") resolveLive(); });
+    store.connect();
+    await live;
+    stopLive();
+    store.disconnect();
+    return { kept, stopped };
+  }, { token });
+  assert.ok(result.kept > 0, "the listener whose unsubscribe function was collected still hears status changes");
+  assert.equal(result.stopped, 0, "the unsubscribed listener hears nothing");
+  await page.close();
+});
+
 test("no page errors", () => {
   assert.deepEqual(site.problems, []);
 });

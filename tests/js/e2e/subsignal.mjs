@@ -104,8 +104,10 @@ export async function launchChromium() {
   const { chromium } = await import("playwright-core");
   return chromium.launch({
     executablePath,
+    // --expose-gc: tests that check what survives garbage collection call gc().
     args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+      "--js-flags=--expose-gc"],
   });
 }
 
