@@ -32,7 +32,7 @@ async fn connection(stream: TcpStream, events: broadcast::Sender<Arc<str>>) -> R
         Ok(response)
     };
     // The same initial read buffer as subsignal's (tungstenite's default allocates 128 KiB per socket up front).
-    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let config = WebSocketConfig::default().read_buffer_size(1024);
     let socket = tokio_tungstenite::accept_hdr_async_with_config(stream, offer_subprotocol, Some(config)).await?;
     let (mut sink, mut stream) = socket.split();
     let mut received = events.subscribe();

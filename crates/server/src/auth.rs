@@ -34,6 +34,33 @@ pub enum Identity {
     },
 }
 
+/// The credentials a `connection_init` payload carries, kept (rather than the whole payload) so that every
+/// subscribe can verify them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// None given.
+    #[default]
+    None,
+    /// A JWT (`Authorization`, `authorization` or `token`).
+    Token(String),
+    /// An API key (`x-api-key` or `apiKey`).
+    ApiKey(String),
+}
+
+impl Credentials {
+    /// The credentials in a `connection_init` payload; a JWT wins over an API key.
+    pub fn from_params(payload: &serde_json::Value) -> Credentials {
+        let field = |names: &[&str]| names.iter().find_map(|n| payload.get(*n).and_then(|v| v.as_str()));
+        if let Some(token) = field(&["Authorization", "authorization", "token"]) {
+            return Credentials::Token(token.to_owned());
+        }
+        if let Some(key) = field(&["x-api-key", "apiKey"]) {
+            return Credentials::ApiKey(key.to_owned());
+        }
+        Credentials::None
+    }
+}
+
 impl Identity {
     /// The owner recorded on items this caller creates.
     pub fn owner(&self) -> String {
@@ -286,14 +313,16 @@ impl Auth {
     /// Credentials from a `connection_init` payload (browsers cannot set WebSocket headers): `Authorization`
     /// (or `authorization`, `token`) holding a JWT, or `x-api-key` (or `apiKey`).
     pub fn from_params(&self, payload: &serde_json::Value) -> Result<Option<Identity>, AuthError> {
-        let field = |names: &[&str]| names.iter().find_map(|n| payload.get(*n).and_then(|v| v.as_str()));
-        if let Some(token) = field(&["Authorization", "authorization", "token"]) {
-            return self.verify_jwt(token).map(Some);
+        self.verify(&Credentials::from_params(payload))
+    }
+
+    /// Verifies credentials kept from a `connection_init` payload.
+    pub fn verify(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError> {
+        match credentials {
+            Credentials::None => Ok(None),
+            Credentials::Token(token) => self.verify_jwt(token).map(Some),
+            Credentials::ApiKey(key) => self.verify_api_key(key).map(Some),
         }
-        if let Some(key) = field(&["x-api-key", "apiKey"]) {
-            return self.verify_api_key(key).map(Some);
-        }
-        Ok(None)
     }
 
     /// Issues a token for a demo user (dev mode only).

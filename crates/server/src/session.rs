@@ -90,10 +90,22 @@ pub(crate) trait Protocol: Send + 'static {
 /// What an operation sends to its connection: a message, that it ended, an event of the shared execution it is a
 /// member of, or that it fell behind that execution and goes on privately.
 pub(crate) enum Outgoing<M> {
-    Frame(M),
-    Finished { id: String, generation: u64 },
-    Shared { id: Arc<str>, generation: u64, event: Arc<SharedEvent> },
-    Resume { id: Arc<str>, generation: u64, after: i64 },
+    /// Boxed: most of what a connection's queue carries is shared events, which are small.
+    Frame(Box<M>),
+    Finished {
+        id: String,
+        generation: u64,
+    },
+    Shared {
+        id: Arc<str>,
+        generation: u64,
+        event: Arc<SharedEvent>,
+    },
+    Resume {
+        id: Arc<str>,
+        generation: u64,
+        after: i64,
+    },
 }
 
 /// The operations of one connection: each runs as a task of its own, or as a member of a shared execution
@@ -108,7 +120,8 @@ pub(crate) struct Session<P: Protocol> {
 /// One running operation: what was asked, and how it runs. Dropping it stops it.
 struct Running {
     generation: u64,
-    op: Operation,
+    /// Boxed: needed only to resume a shared operation privately.
+    op: Box<Operation>,
     _run: Run,
 }
 
@@ -172,7 +185,7 @@ impl<P: Protocol> Session<P> {
             Some(membership) => Run::Shared { _membership: membership },
             None => Run::Task(self.spawn(&id, op.request(), generation)),
         };
-        self.operations.insert(id, Running { generation, op, _run: run });
+        self.operations.insert(id, Running { generation, op: Box::new(op), _run: run });
     }
 
     /// Whether operation `id` is the run `generation` started.
@@ -187,11 +200,29 @@ impl<P: Protocol> Session<P> {
             return;
         }
         let Some(running) = self.operations.remove(id) else { return };
-        let op = Operation { subscribed_at: after, ..running.op.clone() };
+        let op = Box::new(Operation { subscribed_at: after, ..(*running.op).clone() });
         self.generation += 1;
         let generation = self.generation;
         let handle = self.spawn(id, op.request(), generation);
         self.operations.insert(id.to_owned(), Running { generation, op, _run: Run::Task(handle) });
+    }
+
+    /// What an operation sent: the text of a shared event, and the step it leads to.
+    fn output(&mut self, output: Outgoing<P::Message>) -> (Option<String>, Step<P::Message>) {
+        match output {
+            Outgoing::Frame(message) => (None, Step::send(*message)),
+            Outgoing::Finished { id, generation } => {
+                if self.current(&id, generation) {
+                    self.operations.remove(&id);
+                }
+                (None, Step::none())
+            }
+            Outgoing::Shared { id, generation, event } => self.shared(&id, generation, &event),
+            Outgoing::Resume { id, generation, after } => {
+                self.resume(&id, generation, after);
+                (None, Step::none())
+            }
+        }
     }
 
     /// One event of the shared execution operation `id` is a member of: the text to send (the payload, serialized
@@ -222,7 +253,7 @@ impl<P: Protocol> Session<P> {
             if let Err(panic) = ran {
                 let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
                 let error = error.into_server_error(async_graphql::Pos::default());
-                let _ = out.send(Outgoing::Frame(P::error(&op, &[error]))).await;
+                let _ = out.send(Outgoing::Frame(Box::new(P::error(&op, &[error])))).await;
             }
             let _ = out.send(Outgoing::Finished { id: op, generation }).await;
         })
@@ -247,22 +278,38 @@ async fn run<P: Protocol>(
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
         if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-            let _ = out.send(Outgoing::Frame(P::error(id, &response.errors))).await;
+            let _ = out.send(Outgoing::Frame(Box::new(P::error(id, &response.errors)))).await;
             return;
         }
         match P::result(id, &response, app.config.max_message_bytes) {
             Ok(message) => {
-                if out.send(Outgoing::Frame(message)).await.is_err() {
+                if out.send(Outgoing::Frame(Box::new(message))).await.is_err() {
                     return;
                 }
             }
             Err(last) => {
-                let _ = out.send(Outgoing::Frame(last)).await;
+                let _ = out.send(Outgoing::Frame(Box::new(last))).await;
                 return;
             }
         }
     }
-    let _ = out.send(Outgoing::Frame(P::complete(id))).await;
+    let _ = out.send(Outgoing::Frame(Box::new(P::complete(id)))).await;
+}
+
+/// Messages one write may carry at most, beyond the one that woke the connection.
+const BATCH: usize = 64;
+
+/// Queues a step's messages on `sink` (a shared event's `text` first) without flushing.
+async fn feed<S: Sink<Message> + Unpin, M: serde::Serialize>(
+    sink: &mut S,
+    text: Option<String>,
+    step: &Step<M>,
+) -> Result<(), S::Error> {
+    let texts = text.into_iter().chain(step.send.iter().map(|m| serde_json::to_string(m).unwrap_or_default()));
+    for text in texts {
+        sink.feed(Message::Text(text.into())).await?;
+    }
+    Ok(())
 }
 
 /// Speaks `protocol` over any message sink and stream (a WebSocket's halves; the fuzz harness passes in-memory
@@ -286,7 +333,14 @@ where
     let expiry = tokio::time::sleep_until(deadline_of(i64::MAX));
     tokio::pin!(expiry);
     let mut armed_for = None;
+    // One future for the whole session: a fresh `changed()` per loop turn would register with (and leave) the
+    // server-wide shutdown channel's waiter list at every event of every connection.
     let mut shutdown = app.shutdown.clone();
+    let shutdown = async move {
+        let _ = shutdown.changed().await;
+    };
+    tokio::pin!(shutdown);
+    let mut shutting_down = false;
     let close_with = 'session: loop {
         // A shared execution's event, already framed as text: it goes out before the step's messages.
         let mut text = None;
@@ -299,7 +353,10 @@ where
                 Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
             }
             _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
-            _ = shutdown.changed() => Step::close(CloseCode::GoingAway, "Server is shutting down"),
+            _ = &mut shutdown, if !shutting_down => {
+                shutting_down = true;
+                Step::close(CloseCode::GoingAway, "Server is shutting down")
+            }
             read = stream.next() => match incoming(&app, &mut bucket, read) {
                 Incoming::Gone => break None,
                 Incoming::TooBig(reason) => protocol.on_too_big(reason),
@@ -308,24 +365,11 @@ where
                 Incoming::Binary => protocol.on_binary(),
                 Incoming::Ignored => Step::none(),
             },
-            Some(output) = outgoing.recv() => match output {
-                Outgoing::Frame(message) => Step::send(message),
-                Outgoing::Finished { id, generation } => {
-                    if session.current(&id, generation) {
-                        session.operations.remove(&id);
-                    }
-                    Step::none()
-                }
-                Outgoing::Shared { id, generation, event } => {
-                    let (framed, step) = session.shared(&id, generation, &event);
-                    text = framed;
-                    step
-                }
-                Outgoing::Resume { id, generation, after } => {
-                    session.resume(&id, generation, after);
-                    Step::none()
-                }
-            },
+            Some(output) = outgoing.recv() => {
+                let (framed, step) = session.output(output);
+                text = framed;
+                step
+            }
         };
         let expires_at = protocol.expires_at();
         if expires_at != armed_for {
@@ -334,16 +378,28 @@ where
             }
             armed_for = expires_at;
         }
-        let texts = text.into_iter().chain(step.send.iter().map(|m| serde_json::to_string(m).unwrap_or_default()));
-        for text in texts {
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break 'session None;
-            }
+        if feed(&mut sink, text, &step).await.is_err() {
+            break 'session None;
         }
         if let Some(close) = step.close {
             break Some(close);
         }
+        // What the operations queued meanwhile goes out in the same write: a burst of events costs one flush.
+        for _ in 0..BATCH {
+            let Ok(output) = outgoing.try_recv() else { break };
+            let (text, step) = session.output(output);
+            if feed(&mut sink, text, &step).await.is_err() {
+                break 'session None;
+            }
+            if let Some(close) = step.close {
+                break 'session Some(close);
+            }
+        }
+        if sink.flush().await.is_err() {
+            break 'session None;
+        }
     };
     session.operations.clear();
-    finish(sink, stream, close_with).await;
+    // Boxed: the closing handshake's state would otherwise widen every connection's task for its whole life.
+    Box::pin(finish(sink, stream, close_with)).await;
 }

@@ -24,7 +24,7 @@ use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, SUBPROTOCOL};
 use tokio::time::Instant;
 
-use crate::auth::Identity;
+use crate::auth::{Credentials, Identity};
 use crate::fanout::Operation;
 use crate::session::{self, Protocol, Session, Step};
 use crate::AppState;
@@ -202,7 +202,7 @@ where
 }
 
 /// Each WebSocket's initial read buffer.
-pub(crate) const READ_BUFFER_BYTES: usize = 4096;
+pub(crate) const READ_BUFFER_BYTES: usize = 1024;
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
 pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Message {
@@ -307,12 +307,12 @@ pub(crate) struct Connection {
     acked: bool,
     identity: Option<Identity>,
     /// The `connection_init` payload, re-verified at every subscribe.
-    credentials: serde_json::Value,
+    credentials: Credentials,
 }
 
 impl Connection {
     pub(crate) fn new(app: AppState) -> Self {
-        Connection { app, init_seen: false, acked: false, identity: None, credentials: serde_json::Value::Null }
+        Connection { app, init_seen: false, acked: false, identity: None, credentials: Credentials::None }
     }
 }
 
@@ -330,8 +330,8 @@ impl Protocol for Connection {
                     return Step::close(CloseCode::TooManyInitialisationRequests, "Too many initialisation requests");
                 }
                 self.init_seen = true;
-                self.credentials = payload.unwrap_or_default();
-                match self.app.auth.from_params(&self.credentials) {
+                self.credentials = Credentials::from_params(&payload.unwrap_or_default());
+                match self.app.auth.verify(&self.credentials) {
                     Ok(identity) => {
                         self.identity = identity;
                         self.acked = true;
@@ -353,7 +353,7 @@ impl Protocol for Connection {
                     );
                 }
                 // Credentials are checked again at every subscribe: an expired token starts nothing.
-                if let Err(e) = self.app.auth.from_params(&self.credentials) {
+                if let Err(e) = self.app.auth.verify(&self.credentials) {
                     let error = serde_json::json!({
                         "message": format!("Unauthenticated: {e}"),
                         "extensions": {"code": error_code::UNAUTHENTICATED}
