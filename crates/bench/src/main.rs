@@ -56,6 +56,9 @@ enum Cmd {
         /// Where the report goes (Markdown; the charts are written beside it).
         #[arg(long)]
         out: PathBuf,
+        /// Only these servers (for working on one; the report then lacks the others' columns).
+        #[arg(long, value_delimiter = ',', default_value = "subsignal,node,echo")]
+        servers: Vec<String>,
     },
     /// The raw WebSocket broadcast server (the latency floor).
     Echo {
@@ -128,13 +131,13 @@ struct Latency {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Echo { listen } => echo::serve(&listen).await,
-        Cmd::Run { quick, subsignal, schema, node_peer, browser, test_steps, json, out } => {
+        Cmd::Run { quick, subsignal, schema, node_peer, browser, test_steps, json, out, servers } => {
             servers::require(&subsignal, "build it with `cargo build --release -p subsignal-server`")?;
             servers::require(&schema, "the notes schema ships in examples/notes/")?;
             let programs = Programs { subsignal, schema, node_peer };
             let plan = Plan::new(quick);
             let mut results = Vec::new();
-            for kind in [Kind::Subsignal, Kind::Node, Kind::Echo] {
+            for kind in servers.iter().map(|name| Kind::from_name(name)).collect::<Result<Vec<_>>>()? {
                 println!("==> {}", kind.name());
                 results
                     .push(measure(kind, &programs, &plan).await.with_context(|| format!("measuring {}", kind.name()))?);

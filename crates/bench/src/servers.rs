@@ -28,6 +28,16 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// `subsignal`, `node` or `echo`.
+    pub(crate) fn from_name(name: &str) -> Result<Kind> {
+        match name {
+            "subsignal" => Ok(Kind::Subsignal),
+            "node" => Ok(Kind::Node),
+            "echo" => Ok(Kind::Echo),
+            other => bail!("unknown server {other}: choose from subsignal, node, echo"),
+        }
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Subsignal => "subsignal",
