@@ -87,7 +87,7 @@ impl Plan {
             Plan {
                 crowds: vec![1000, 10_000],
                 burst: |n| if n >= 10_000 { 20 } else { 100 },
-                repeats: 3,
+                repeats: 5,
                 latency: (1000, 60, 5.0),
             }
         }

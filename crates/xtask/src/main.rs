@@ -165,21 +165,46 @@ fn pinned_wasm_bindgen() -> Result<String> {
         .context("Cargo.toml must pin wasm-bindgen exactly (wasm-bindgen = \"=X.Y.Z\")")
 }
 
-/// `cargo install --locked NAME@VERSION` unless `binary --version` already reports VERSION.
-fn cargo_install(name: &str, binary: &str, version: &str) -> Result<()> {
-    if output(Command::new(binary).arg("--version")).is_some_and(|v| v.contains(version)) {
-        println!("{name} {version}: already installed");
-        return Ok(());
+/// `cargo install --locked NAME@VERSION` for each `(crate, binary, version)` whose `binary --version` does not
+/// report VERSION, all at once: each build has serial stretches (big crates, linking) that the others fill.
+fn cargo_install(tools: &[(&str, &str, &str)]) -> Result<()> {
+    let mut building = Vec::new();
+    for &(name, binary, version) in tools {
+        if output(Command::new(binary).arg("--version")).is_some_and(|v| v.contains(version)) {
+            println!("{name} {version}: already installed");
+            continue;
+        }
+        println!("installing {name} {version} (a few minutes on a fresh machine)…");
+        let child = cargo_install_command(name, version).arg("--locked").spawn()?;
+        building.push((name, version, child));
     }
-    println!("installing {name} {version} (a few minutes on a fresh machine)…");
-    let locked = cargo().args(["install", name, "--version", version, "--locked"]).status()?;
-    if locked.success() {
-        return Ok(());
+    for (name, version, mut child) in building {
+        if child.wait()?.success() {
+            continue;
+        }
+        // The registry can lack a version named in the crate's own lock file (seen for wasm-bindgen-cli's
+        // webpki-roots); the same crate version then resolves its dependencies afresh.
+        println!("warning: `cargo install --locked {name}@{version}` failed; retrying without --locked");
+        run(&mut cargo_install_command(name, version))?;
     }
-    // The registry can lack a version named in the crate's own lock file (seen for wasm-bindgen-cli's
-    // webpki-roots); the same crate version then resolves its dependencies afresh.
-    println!("warning: `cargo install --locked {name}@{version}` failed; retrying without --locked");
-    run(cargo().args(["install", name, "--version", version]))
+    Ok(())
+}
+
+/// `cargo install NAME --version VERSION`, built for a quick build rather than peak speed, since a fresh machine
+/// builds these before any test runs. Trunk only orchestrates (cargo, wasm-bindgen, a file server): unoptimized, with
+/// no TLS stack and no update check, since subsignal runs it offline with the tools installed here (5.3 min to build
+/// on this kind of machine). wasm-bindgen transforms every test's wasm, so it keeps light optimization.
+fn cargo_install_command(name: &str, version: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["install", name, "--version", version])
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", if name == "trunk" { "0" } else { "1" })
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    if name == "trunk" {
+        cmd.arg("--no-default-features");
+    }
+    cmd
 }
 
 /// Installs the Debian packages of `packages` that are missing (`apt-get update` first, once, only if needed).
@@ -209,9 +234,8 @@ pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
     run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
 }
 
-/// What building the app needs: the wasm32 target, rustfmt/clippy, wasm-opt, wasm-bindgen-cli at the pinned
-/// version, and Trunk.
-fn install_build_tools() -> Result<()> {
+/// The wasm32 target and the rustfmt and clippy components.
+fn install_rust_parts() -> Result<()> {
     let targets = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !targets.contains("wasm32-unknown-unknown") {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
@@ -223,25 +247,42 @@ fn install_build_tools() -> Result<()> {
             run(Command::new("rustup").args(["component", "add", component]))?;
         }
     }
-    apt_install(BUILD_PACKAGES)?;
-    cargo_install("wasm-bindgen-cli", "wasm-bindgen", &pinned_wasm_bindgen()?)?;
-    cargo_install("trunk", "trunk", TRUNK_VERSION)
+    Ok(())
 }
 
-/// Everything: the build tools, then Chromium and its driver, and the pinned npm test tools.
+/// The CLIs built from crates.io: wasm-bindgen-cli at the pinned version, and Trunk.
+fn install_clis() -> Result<()> {
+    let wasm_bindgen = pinned_wasm_bindgen()?;
+    cargo_install(&[("wasm-bindgen-cli", "wasm-bindgen", &wasm_bindgen), ("trunk", "trunk", TRUNK_VERSION)])
+}
+
+/// What building the app needs: the wasm32 target, rustfmt/clippy, wasm-opt, wasm-bindgen-cli at the pinned
+/// version, and Trunk.
+fn install_build_tools() -> Result<()> {
+    install_rust_parts()?;
+    apt_install(BUILD_PACKAGES)?;
+    install_clis()
+}
+
+/// Everything: the build tools, Chromium and its driver, PostgreSQL, and the pinned npm packages of the tests and
+/// the benchmarks. Downloads (Debian packages, npm) run beside the CLIs' compilation, which is CPU-bound.
 fn install_tools() -> Result<()> {
-    install_build_tools()?;
-    apt_install(TEST_PACKAGES)?;
+    install_rust_parts()?;
     if output(Command::new("node").arg("--version")).is_none() {
         bail!("Node.js is not installed; the JavaScript tests and benchmarks need Node 20 and npm");
     }
-    // The test peers, and the benchmarks' peers (each folder pins its packages in its own lock file).
-    for dir in ["tests/js", "crates/bench/node-peer", "crates/bench/browser"] {
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(root().join(dir)))?;
-    }
-    Ok(())
+    let downloads = std::thread::spawn(|| -> Result<()> {
+        apt_install(&[BUILD_PACKAGES, TEST_PACKAGES, postgres::PACKAGES].concat())?;
+        // The test peers, and the benchmarks' peers (each folder pins its packages in its own lock file).
+        for dir in ["tests/js", "crates/bench/node-peer", "crates/bench/browser"] {
+            let mut npm = Command::new("npm");
+            run(npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root().join(dir)))?;
+        }
+        Ok(())
+    });
+    let clis = install_clis();
+    let downloads = downloads.join().map_err(|_| anyhow::anyhow!("installing the packages panicked"))?;
+    clis.and(downloads)
 }
 
 fn test() -> Result<()> {

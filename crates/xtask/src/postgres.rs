@@ -34,8 +34,11 @@ fn bin_dir() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
+/// The Debian packages the test cluster needs.
+pub(crate) const PACKAGES: &[&str] = &["postgresql"];
+
 fn install_package() -> Result<()> {
-    crate::apt_install(&["postgresql"])
+    crate::apt_install(PACKAGES)
 }
 
 /// A command run as the cluster's owner: `postgres` when we are root, else ourselves.
