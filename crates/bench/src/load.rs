@@ -49,6 +49,8 @@ struct Seen {
     probe_hits: AtomicU64,
     /// Latencies in µs, recorded only while a latency run is on.
     latencies: Mutex<Option<Vec<u32>>>,
+    /// Subscribers whose socket the server closed.
+    closed: AtomicU64,
 }
 
 impl Seen {
@@ -141,6 +143,7 @@ impl Crowd {
             probe: AtomicU64::new(0),
             probe_hits: AtomicU64::new(0),
             latencies: Mutex::new(None),
+            closed: AtomicU64::new(0),
         });
         let opened = AtomicU64::new(0);
         let sockets: Vec<Result<Socket>> = futures_util::stream::iter(0..size)
@@ -167,6 +170,7 @@ impl Crowd {
                         seen.next_message(text.as_str());
                     }
                 }
+                seen.closed.fetch_add(1, Ordering::AcqRel);
             }));
         }
         let (writer, mut responses) = connect(target).await?.split();
@@ -243,20 +247,24 @@ impl Crowd {
         before
     }
 
-    /// Waits until the expected receipts arrived (at most `limit`); gives when the last one did.
-    async fn arrived(&self, limit: Duration) -> Result<Instant> {
-        let deadline = Instant::now() + limit;
+    /// Waits until the expected receipts arrived, failing when none arrived for `stall`; gives when the last one
+    /// did.
+    async fn arrived(&self, stall: Duration) -> Result<Instant> {
+        let mut last = (self.seen.timed.load(Ordering::Acquire), Instant::now());
         loop {
             if let Some((_, at)) = *self.seen.reached.lock().unwrap() {
                 return Ok(at);
             }
             self.check_writer()?;
-            if Instant::now() > deadline {
+            let now = self.seen.timed.load(Ordering::Acquire);
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() > stall {
                 bail!(
-                    "only {} of {} events arrived within {} s",
-                    self.seen.timed.load(Ordering::Acquire),
+                    "only {now} of {} events arrived; none for {} s; the server closed {} subscribers' sockets",
                     self.seen.timed_target.load(Ordering::Acquire),
-                    limit.as_secs()
+                    stall.as_secs(),
+                    self.seen.closed.load(Ordering::Acquire)
                 );
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -273,7 +281,7 @@ impl Crowd {
             self.writer.feed(message).await?;
         }
         self.writer.flush().await?;
-        let done = self.arrived(Duration::from_secs(60)).await?;
+        let done = self.arrived(Duration::from_secs(10)).await?;
         Ok(events as f64 / done.duration_since(start).as_secs_f64())
     }
 
@@ -287,7 +295,7 @@ impl Crowd {
             let title = format!("t{}", self.seen.micros());
             self.send(&title).await?;
         }
-        self.arrived(Duration::from_secs(120)).await?;
+        self.arrived(Duration::from_secs(10)).await?;
         let mut latencies = self.seen.latencies.lock().unwrap().take().unwrap_or_default();
         latencies.sort_unstable();
         Ok(latencies)

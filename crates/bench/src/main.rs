@@ -60,6 +60,19 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "subsignal,node,echo")]
         servers: Vec<String>,
     },
+    /// Rewrite the report from a run's saved server results, with the browser results and test step times given
+    /// now (say, after a `cargo xtask test` recorded its steps).
+    Report {
+        /// The server results a `run` saved (JSON).
+        #[arg(long)]
+        json: PathBuf,
+        #[arg(long)]
+        browser: Option<PathBuf>,
+        #[arg(long)]
+        test_steps: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The raw WebSocket broadcast server (the latency floor).
     Echo {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -92,6 +105,15 @@ impl Plan {
             }
         }
     }
+}
+
+/// A run's server figures, as saved beside the report.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Results {
+    /// When the run measured (RFC 3339).
+    date: String,
+    quick: bool,
+    servers: Vec<Measured>,
 }
 
 /// One server's figures.
@@ -131,28 +153,31 @@ struct Latency {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Echo { listen } => echo::serve(&listen).await,
+        Cmd::Report { json, browser, test_steps, out } => {
+            let text = std::fs::read_to_string(&json).with_context(|| format!("cannot read {}", json.display()))?;
+            let results: Results = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not the server results of `subsignal-bench run`", json.display()))?;
+            report::write(&results, browser.as_deref(), test_steps.as_deref(), &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
         Cmd::Run { quick, subsignal, schema, node_peer, browser, test_steps, json, out, servers } => {
             servers::require(&subsignal, "build it with `cargo build --release -p subsignal-server`")?;
             servers::require(&schema, "the notes schema ships in examples/notes/")?;
             let programs = Programs { subsignal, schema, node_peer };
             let plan = Plan::new(quick);
-            let mut results = Vec::new();
+            let date = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+            let mut results = Results { date, quick, servers: Vec::new() };
             for kind in servers.iter().map(|name| Kind::from_name(name)).collect::<Result<Vec<_>>>()? {
                 println!("==> {}", kind.name());
-                results
-                    .push(measure(kind, &programs, &plan).await.with_context(|| format!("measuring {}", kind.name()))?);
+                let measured = measure(kind, &programs, &plan).await;
+                results.servers.push(measured.with_context(|| format!("measuring {}", kind.name()))?);
             }
             if let Some(dir) = json.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
-            let report = report::Inputs {
-                quick,
-                servers: &results,
-                browser: browser.as_deref(),
-                test_steps: test_steps.as_deref(),
-            };
-            report::write(&report, &out)?;
+            report::write(&results, browser.as_deref(), test_steps.as_deref(), &out)?;
             println!("wrote {} and {}", json.display(), out.display());
             Ok(())
         }

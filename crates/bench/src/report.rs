@@ -8,15 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::Measured;
-
-/// What the report is made of.
-pub(crate) struct Inputs<'a> {
-    pub(crate) quick: bool,
-    pub(crate) servers: &'a [Measured],
-    pub(crate) browser: Option<&'a Path>,
-    pub(crate) test_steps: Option<&'a Path>,
-}
+use crate::Results;
 
 /// The browser half's results (`browser/run.mjs`).
 #[derive(Debug, Deserialize)]
@@ -65,8 +57,9 @@ const SUBSIGNAL: &str = "subsignal";
 const NODE: &str = "Node graphql-ws";
 const ECHO: &str = "raw WebSocket echo";
 
-/// Writes the report to `out` and its charts beside it.
-pub(crate) fn write(inputs: &Inputs<'_>, out: &Path) -> Result<()> {
+/// Writes the report of `results` (with the browser half's results and the test run's steps, when given and
+/// present) to `out`, and its charts beside it.
+pub(crate) fn write(results: &Results, browser: Option<&Path>, test_steps: Option<&Path>, out: &Path) -> Result<()> {
     let dir = out.parent().context("the report path has no folder")?;
     std::fs::create_dir_all(dir)?;
     let chart = |name: &str, svg: String| -> Result<String> {
@@ -75,20 +68,19 @@ pub(crate) fn write(inputs: &Inputs<'_>, out: &Path) -> Result<()> {
         Ok(file)
     };
     let mut md = String::new();
-    let now = time::OffsetDateTime::now_utc();
-    let date = now.format(&time::format_description::well_known::Rfc3339)?;
     writeln!(md, "# Benchmarks\n")?;
     writeln!(
         md,
-        "Written by `cargo xtask bench{}` on {date}, on {}. Every ratio compares figures measured in this same run on \
+        "Measured by `cargo xtask bench{}` on {}, on {}. Every ratio compares figures measured in this same run on \
          this same machine; absolute numbers are context. One load generator (Rust, tokio-tungstenite) drives every \
          server the same way. Regenerate with `cargo xtask bench` (the full run takes a few minutes; `--quick` is the \
          smoke test CI runs, with small counts, and writes to `target/bench/` instead).\n",
-        if inputs.quick { " --quick" } else { "" },
+        if results.quick { " --quick" } else { "" },
+        results.date,
         machine()
     )?;
 
-    let server = |name: &str| inputs.servers.iter().find(|m| m.server == name);
+    let server = |name: &str| results.servers.iter().find(|m| m.server == name);
     let (ours, node, echo) = (server(SUBSIGNAL), server(NODE), server(ECHO));
 
     // 1. Fan-out.
@@ -122,12 +114,12 @@ pub(crate) fn write(inputs: &Inputs<'_>, out: &Path) -> Result<()> {
     }
     let file = chart("fanout", bar_chart("Events delivered per second (more is better)", "/s", &bars, false))?;
     writeln!(md, "\n![fan-out]({file})\n")?;
-    for m in inputs.servers {
+    for m in &results.servers {
         for problem in &m.problems {
             writeln!(md, "- {}: {problem}", m.server)?;
         }
     }
-    if inputs.servers.iter().any(|m| !m.problems.is_empty()) {
+    if results.servers.iter().any(|m| !m.problems.is_empty()) {
         writeln!(md, "\nA burst listed above is left out of its median.\n")?;
     }
 
@@ -146,7 +138,7 @@ pub(crate) fn write(inputs: &Inputs<'_>, out: &Path) -> Result<()> {
     writeln!(md, "|---|---:|---:|---:|---:|---:|")?;
     let our_p99 = ours.and_then(|m| m.latency.as_ref()).map(|l| l.p99_ms);
     let mut bars = Vec::new();
-    for m in inputs.servers {
+    for m in &results.servers {
         if let Some(l) = &m.latency {
             writeln!(
                 md,
@@ -195,7 +187,7 @@ pub(crate) fn write(inputs: &Inputs<'_>, out: &Path) -> Result<()> {
     writeln!(md, "\n![memory]({file})\n")?;
 
     // 4 and 5: the browser half.
-    let browser = match inputs.browser.filter(|p| p.exists()) {
+    let browser = match browser.filter(|p| p.exists()) {
         Some(path) => Some(
             serde_json::from_str::<Browser>(&std::fs::read_to_string(path)?)
                 .with_context(|| format!("{} is not the browser bench's JSON", path.display()))?,
@@ -209,7 +201,7 @@ pub(crate) fn write(inputs: &Inputs<'_>, out: &Path) -> Result<()> {
 
     // 6. The test command.
     writeln!(md, "## 6. `cargo xtask test`\n")?;
-    match inputs.test_steps.filter(|p| p.exists()) {
+    match test_steps.filter(|p| p.exists()) {
         Some(path) => {
             let steps: TestSteps = serde_json::from_str(&std::fs::read_to_string(path)?)?;
             writeln!(
