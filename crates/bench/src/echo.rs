@@ -27,6 +27,8 @@ pub(crate) async fn serve(listen: &str) -> Result<()> {
 }
 
 async fn connection(stream: TcpStream, events: broadcast::Sender<Arc<str>>) -> Result<()> {
+    // The error type is tungstenite's handshake callback signature, not ours to shrink.
+    #[allow(clippy::result_large_err)]
     let offer_subprotocol = |_: &Request, mut response: Response| {
         response.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
         Ok(response)

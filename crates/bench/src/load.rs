@@ -152,7 +152,7 @@ impl Crowd {
                 let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } });
                 socket.send(Message::text(subscribe.to_string())).await?;
                 let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 2000 == 0 {
+                if n.is_multiple_of(2000) {
                     println!("    {n}/{size} sockets subscribed");
                 }
                 Ok(socket)

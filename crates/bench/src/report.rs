@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::Results;
+use crate::{CrowdFigures, Results};
 
 /// The browser half's results (`browser/run.mjs`).
 #[derive(Debug, Deserialize)]
@@ -80,8 +80,7 @@ pub(crate) fn write(results: &Results, browser: Option<&Path>, test_steps: Optio
         machine()
     )?;
 
-    let server = |name: &str| results.servers.iter().find(|m| m.server == name);
-    let (ours, node, echo) = (server(SUBSIGNAL), server(NODE), server(ECHO));
+    let ours = results.servers.iter().find(|m| m.server == SUBSIGNAL);
 
     // 1. Fan-out.
     writeln!(md, "## 1. Fan-out: events delivered per second\n")?;
@@ -92,26 +91,7 @@ pub(crate) fn write(results: &Results, browser: Option<&Path>, test_steps: Optio
          subsignal runs its release build on SQLite (every mutation is a committed write); the Node peer keeps notes \
          in memory. Target: ≥ 5× the Node peer.\n"
     )?;
-    writeln!(md, "| subscribers | subsignal | Node graphql-ws | subsignal ÷ Node | raw echo (floor) |")?;
-    writeln!(md, "|---:|---:|---:|---:|---:|")?;
-    let mut bars = Vec::new();
-    for crowd in ours.map(|m| m.crowds.as_slice()).unwrap_or_default() {
-        let n = crowd.subscribers;
-        let peer = node.and_then(|m| m.crowds.iter().find(|c| c.subscribers == n)).and_then(|c| c.events_per_sec);
-        let floor = echo.and_then(|m| m.crowds.iter().find(|c| c.subscribers == n)).and_then(|c| c.events_per_sec);
-        writeln!(
-            md,
-            "| {n} | {} | {} | **{}** | {} |",
-            opt(crowd.events_per_sec, per_sec),
-            opt(peer, per_sec),
-            ratio(crowd.events_per_sec, peer),
-            opt(floor, per_sec)
-        )?;
-        let mut group: Vec<(&str, f64)> = crowd.events_per_sec.map(|v| (SUBSIGNAL, v)).into_iter().collect();
-        group.extend(peer.map(|v| (NODE, v)));
-        group.extend(floor.map(|v| (ECHO, v)));
-        bars.push((format!("{n} subscribers"), group));
-    }
+    let bars = crowd_table(&mut md, results, ("subscribers", "raw echo (floor)"), |c| c.events_per_sec, per_sec)?;
     let file = chart("fanout", bar_chart("Events delivered per second (more is better)", "/s", &bars, false))?;
     writeln!(md, "\n![fan-out]({file})\n")?;
     for m in &results.servers {
@@ -163,26 +143,8 @@ pub(crate) fn write(results: &Results, browser: Option<&Path>, test_steps: Optio
         "The server's resident set (`VmRSS`) before the crowd connects and after every socket has subscribed and \
          received one event, divided by the sockets. Target: ≤ ⅓ of the Node peer's.\n"
     )?;
-    writeln!(md, "| connections | subsignal | Node graphql-ws | subsignal ÷ Node | raw echo |")?;
-    writeln!(md, "|---:|---:|---:|---:|---:|")?;
-    let mut bars = Vec::new();
-    for crowd in ours.map(|m| m.crowds.as_slice()).unwrap_or_default() {
-        let n = crowd.subscribers;
-        let peer = node.and_then(|m| m.crowds.iter().find(|c| c.subscribers == n)).map(|c| c.kib_per_connection);
-        let floor = echo.and_then(|m| m.crowds.iter().find(|c| c.subscribers == n)).map(|c| c.kib_per_connection);
-        writeln!(
-            md,
-            "| {n} | {:.1} KiB | {} | **{}** | {} |",
-            crowd.kib_per_connection,
-            opt(peer, |v| format!("{v:.1} KiB")),
-            ratio(Some(crowd.kib_per_connection), peer),
-            opt(floor, |v| format!("{v:.1} KiB"))
-        )?;
-        let mut group = vec![(SUBSIGNAL, crowd.kib_per_connection)];
-        group.extend(peer.map(|v| (NODE, v)));
-        group.extend(floor.map(|v| (ECHO, v)));
-        bars.push((format!("{n} connections"), group));
-    }
+    let kib = |v: f64| format!("{v:.1} KiB");
+    let bars = crowd_table(&mut md, results, ("connections", "raw echo"), |c| Some(c.kib_per_connection), kib)?;
     let file = chart("memory", bar_chart("KiB per idle subscribed connection (less is better)", " KiB", &bars, false))?;
     writeln!(md, "\n![memory]({file})\n")?;
 
@@ -225,6 +187,43 @@ pub(crate) fn write(results: &Results, browser: Option<&Path>, test_steps: Optio
     }
     std::fs::write(out, md)?;
     Ok(())
+}
+
+/// A chart's block: its label, and a bar per series.
+type Group<'a> = (String, Vec<(&'a str, f64)>);
+
+/// One row per crowd size: subsignal's `figure`, the Node peer's, their ratio, and the echo's; gives the chart's
+/// groups. `columns` names the first and last columns.
+fn crowd_table(
+    md: &mut String,
+    results: &Results,
+    columns: (&str, &str),
+    figure: impl Fn(&CrowdFigures) -> Option<f64>,
+    show: impl Fn(f64) -> String,
+) -> Result<Vec<Group<'static>>> {
+    let at = |server: &str, n: usize| {
+        let measured = results.servers.iter().find(|m| m.server == server)?;
+        measured.crowds.iter().find(|c| c.subscribers == n).and_then(&figure)
+    };
+    writeln!(md, "| {} | subsignal | Node graphql-ws | subsignal ÷ Node | {} |", columns.0, columns.1)?;
+    writeln!(md, "|---:|---:|---:|---:|---:|")?;
+    let mut bars = Vec::new();
+    let ours = results.servers.iter().find(|m| m.server == SUBSIGNAL);
+    for crowd in ours.map(|m| m.crowds.as_slice()).unwrap_or_default() {
+        let n = crowd.subscribers;
+        let (mine, peer, floor) = (figure(crowd), at(NODE, n), at(ECHO, n));
+        writeln!(
+            md,
+            "| {n} | {} | {} | **{}** | {} |",
+            opt(mine, &show),
+            opt(peer, &show),
+            ratio(mine, peer),
+            opt(floor, &show)
+        )?;
+        let group = [(SUBSIGNAL, mine), (NODE, peer), (ECHO, floor)];
+        bars.push((format!("{n} {}", columns.0), group.into_iter().filter_map(|(s, v)| Some((s, v?))).collect()));
+    }
+    Ok(bars)
 }
 
 /// Sections 4 and 5, from the browser half's results.
@@ -348,7 +347,7 @@ fn per_sec(v: f64) -> String {
 }
 
 /// A horizontal bar chart: one block per group, one bar per series in it.
-fn bar_chart(title: &str, unit: &str, groups: &[(String, Vec<(&str, f64)>)], log: bool) -> String {
+fn bar_chart(title: &str, unit: &str, groups: &[Group<'_>], log: bool) -> String {
     const COLORS: [&str; 5] = ["#2563eb", "#f97316", "#6b7280", "#16a34a", "#a855f7"];
     let (label_w, bar_w, row_h, top) = (260.0, 420.0, 18.0, 36.0);
     let rows: usize = groups.iter().map(|(_, bars)| bars.len() + 1).sum();
