@@ -74,7 +74,7 @@ pub(crate) fn write(results: &Results, browser: Option<&Path>, test_steps: Optio
         "Measured by `cargo xtask bench{}` on {}, on {}. Every ratio compares figures measured in this same run on \
          this same machine; absolute numbers are context. One load generator (Rust, tokio-tungstenite) drives every \
          server the same way. Regenerate with `cargo xtask bench` (the full run takes a few minutes; `--quick` is the \
-         smoke test CI runs, with small counts, and writes to `target/bench/` instead).\n",
+         smoke test CI runs, with small counts, and writes to `target/bench/quick/` instead).\n",
         if results.quick { " --quick" } else { "" },
         results.date,
         machine()

@@ -44,7 +44,7 @@ fn main() {
                  npm                    build the @subsignal/store npm package into target/npm/store\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
-                 bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/)\n  \
+                 bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/quick/)\n  \
                  bench-store            the store core's apply rate in Chromium, through wasm-bindgen-test"
             );
             std::process::exit(2);
@@ -425,7 +425,7 @@ fn record_steps(steps: &Steps, tally: &Tally) -> Result<()> {
 
 /// `cargo xtask bench [--quick]`: the release server and load generator, the npm package and the web app, then the
 /// browser half (store apply, size) and the server half (fan-out, latency, memory), each side by side with its
-/// peers in the same run; the full run writes `docs/BENCHMARKS.md`, `--quick` writes `target/bench/BENCHMARKS.md`.
+/// peers in the same run; the full run writes `docs/BENCHMARKS.md`, `--quick` writes `target/bench/quick/BENCHMARKS.md`.
 fn bench(args: &[String]) -> Result<()> {
     let quick = match args {
         [] => false,
@@ -451,7 +451,10 @@ fn bench(args: &[String]) -> Result<()> {
 
 /// Runs the browser half (store apply and size in Chromium) and then the server half, which writes the report.
 fn bench_run(quick: bool, server: &Path, load_generator: &Path) -> Result<()> {
-    let out = target_dir().join("bench");
+    // The full run's results stay in target/bench/ (`subsignal-bench report` can rewrite the report from them);
+    // a quick run keeps its own in target/bench/quick/.
+    let bench = target_dir().join("bench");
+    let out = if quick { bench.join("quick") } else { bench.clone() };
     std::fs::create_dir_all(&out)?;
     let browser = out.join("browser.json");
     let mut store = Command::new("node");
@@ -473,7 +476,7 @@ fn bench_run(quick: bool, server: &Path, load_generator: &Path) -> Result<()> {
         .arg("--browser")
         .arg(&browser)
         .arg("--test-steps")
-        .arg(out.join("test-steps.json"))
+        .arg(bench.join("test-steps.json"))
         .arg("--json")
         .arg(out.join("servers.json"))
         .arg("--out")
