@@ -192,11 +192,20 @@ impl Fanout {
             variables: op.variables.to_string(),
             viewer: Viewer::of(&op.identity),
         };
-        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        let existing = groups.get(&key).and_then(Weak::upgrade);
-        if existing.is_none() && !self.may_share(op) {
-            return None;
-        }
+        // A document is parsed (outside the lock every subscribe takes) only when no group of it runs yet.
+        let mut parsed = false;
+        let (mut groups, existing) = loop {
+            let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let existing = groups.get(&key).and_then(Weak::upgrade);
+            if existing.is_some() || parsed {
+                break (groups, existing);
+            }
+            drop(groups);
+            if !self.may_share(op) {
+                return None;
+            }
+            parsed = true;
+        };
         let member = Member { sink, skip_through: op.subscribed_at, delivered: op.subscribed_at };
         if let Some(group) = existing {
             let mut state = group.state.lock().unwrap_or_else(|e| e.into_inner());
