@@ -748,7 +748,7 @@ fn on_op_field(model: &Arc<Served>, name: &str, ops: &[ChangeOp], args: &[(Strin
             let filter = filter_arg(&ctx, &model)?;
             let state = state(&ctx);
             let after = start_cursor(&ctx, state, None).await?;
-            // Run shared, the execution says which record each result comes from.
+            // In a shared execution, each result tells the group which record it comes from.
             let probe = ctx.data_opt::<SeqProbe>().cloned();
             let filter_model = model.clone();
             let stream = deliveries(

@@ -202,7 +202,7 @@ where
 }
 
 /// Each WebSocket's initial read buffer.
-pub(crate) const READ_BUFFER_BYTES: usize = 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
 pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Message {
@@ -306,7 +306,7 @@ pub(crate) struct Connection {
     init_seen: bool,
     acked: bool,
     identity: Option<Identity>,
-    /// The `connection_init` payload, re-verified at every subscribe.
+    /// The credentials the `connection_init` payload carried, verified again at every subscribe.
     credentials: Credentials,
 }
 
