@@ -42,7 +42,7 @@ struct Seen {
     /// `next` messages of timed mutations received, all subscribers together.
     timed: AtomicU64,
     /// When `timed` reached `timed_target`.
-    reached: Mutex<Option<(u64, Instant)>>,
+    reached: Mutex<Option<Instant>>,
     timed_target: AtomicU64,
     /// Receipts of the current probe.
     probe: AtomicU64,
@@ -73,7 +73,7 @@ impl Seen {
         }
         let count = self.timed.fetch_add(1, Ordering::AcqRel) + 1;
         if count == self.timed_target.load(Ordering::Acquire) {
-            *self.reached.lock().unwrap() = Some((count, Instant::now()));
+            *self.reached.lock().unwrap() = Some(Instant::now());
         }
     }
 }
@@ -239,12 +239,11 @@ impl Crowd {
         self.writer.send(message).await.context("the writer's socket failed")
     }
 
-    /// Expects `events` more timed receipts from now on; gives the count before.
-    fn expect(&self, events: u64) -> u64 {
+    /// Expects `events` more timed receipts from now on.
+    fn expect(&self, events: u64) {
         let before = self.seen.timed.load(Ordering::Acquire);
         *self.seen.reached.lock().unwrap() = None;
         self.seen.timed_target.store(before + events, Ordering::Release);
-        before
     }
 
     /// Waits until the expected receipts arrived, failing when none arrived for `stall`; gives when the last one
@@ -252,7 +251,7 @@ impl Crowd {
     async fn arrived(&self, stall: Duration) -> Result<Instant> {
         let mut last = (self.seen.timed.load(Ordering::Acquire), Instant::now());
         loop {
-            if let Some((_, at)) = *self.seen.reached.lock().unwrap() {
+            if let Some(at) = *self.seen.reached.lock().unwrap() {
                 return Ok(at);
             }
             self.check_writer()?;

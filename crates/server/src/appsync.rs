@@ -280,18 +280,7 @@ impl Protocol for Realtime {
 
     /// A `data` message; an event larger than the message limit is not delivered and ends the subscription, as
     /// AppSync's payload limit does.
-    fn result(id: &str, response: &async_graphql::Response, max_bytes: usize) -> Result<ServerMessage, ServerMessage> {
-        let message =
-            ServerMessage::Data { id: id.to_owned(), payload: serde_json::to_value(response).unwrap_or_default() };
-        let size = serde_json::to_string(&message).map_or(0, |text| text.len());
-        if size > max_bytes {
-            let text = format!("The event is {size} bytes; the payload limit is {max_bytes} bytes.");
-            return Err(error(Some(id), error_type::LIMIT_EXCEEDED, text));
-        }
-        Ok(message)
-    }
-
-    fn shared_result(id: &str, payload: &str, max_bytes: usize) -> Result<String, ServerMessage> {
+    fn result(id: &str, payload: &str, max_bytes: usize) -> Result<String, ServerMessage> {
         let text = format!(r#"{{"id":{},"type":"data","payload":{payload}}}"#, serde_json::Value::from(id));
         if text.len() > max_bytes {
             let message = format!("The event is {} bytes; the payload limit is {max_bytes} bytes.", text.len());

@@ -336,7 +336,7 @@ async fn execute(app: AppState, group: Arc<Group>, request: async_graphql::Reque
     let run = async {
         let mut responses = app.schema.execute_stream(request);
         while let Some(response) = responses.next().await {
-            if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            if crate::session::only_errors(&response) {
                 group.publish(SharedEvent::Error(response.errors));
                 return;
             }

@@ -73,12 +73,10 @@ pub(crate) trait Protocol: Send + 'static {
         None
     }
 
-    /// The message carrying one result of operation `id`, or (`Err`) the message that ends the operation instead.
-    fn result(id: &str, response: &async_graphql::Response, max_bytes: usize) -> Result<Self::Message, Self::Message>;
-
-    /// The text of the message carrying one result of operation `id` that a shared execution serialized once
-    /// (`payload`, a GraphQL response as JSON), or (`Err`) the message that ends the operation instead.
-    fn shared_result(id: &str, payload: &str, max_bytes: usize) -> Result<String, Self::Message>;
+    /// The text of the message carrying one result of operation `id` (`payload`: the GraphQL response, serialized
+    /// once, whether one operation or a shared execution made it), or (`Err`) the message that ends the operation
+    /// instead.
+    fn result(id: &str, payload: &str, max_bytes: usize) -> Result<String, Self::Message>;
 
     /// The message ending operation `id` with `errors`.
     fn error(id: &str, errors: &[async_graphql::ServerError]) -> Self::Message;
@@ -90,8 +88,10 @@ pub(crate) trait Protocol: Send + 'static {
 /// What an operation sends to its connection: a message, that it ended, an event of the shared execution it is a
 /// member of, or that it fell behind that execution and goes on privately.
 pub(crate) enum Outgoing<M> {
-    /// Boxed: most of what a connection's queue carries is shared events, which are small.
+    /// Boxed: most of what a connection's queue carries is results, which are small.
     Frame(Box<M>),
+    /// A result, framed as text.
+    Text(String),
     Finished {
         id: String,
         generation: u64,
@@ -211,6 +211,7 @@ impl<P: Protocol> Session<P> {
     fn output(&mut self, output: Outgoing<P::Message>) -> (Option<String>, Step<P::Message>) {
         match output {
             Outgoing::Frame(message) => (None, Step::send(*message)),
+            Outgoing::Text(text) => (Some(text), Step::none()),
             Outgoing::Finished { id, generation } => {
                 if self.current(&id, generation) {
                     self.operations.remove(&id);
@@ -232,8 +233,7 @@ impl<P: Protocol> Session<P> {
             return (None, Step::none());
         }
         let last = match event {
-            SharedEvent::Next { payload, .. } => match P::shared_result(id, payload, self.app.config.max_message_bytes)
-            {
+            SharedEvent::Next { payload, .. } => match P::result(id, payload, self.app.config.max_message_bytes) {
                 Ok(text) => return (Some(text), Step::none()),
                 Err(last) => last,
             },
@@ -277,13 +277,14 @@ async fn run<P: Protocol>(
 ) {
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
-        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+        if only_errors(&response) {
             let _ = out.send(Outgoing::Frame(Box::new(P::error(id, &response.errors)))).await;
             return;
         }
-        match P::result(id, &response, app.config.max_message_bytes) {
-            Ok(message) => {
-                if out.send(Outgoing::Frame(Box::new(message))).await.is_err() {
+        let payload = serde_json::to_string(&response).unwrap_or_default();
+        match P::result(id, &payload, app.config.max_message_bytes) {
+            Ok(text) => {
+                if out.send(Outgoing::Text(text)).await.is_err() {
                     return;
                 }
             }
@@ -294,6 +295,11 @@ async fn run<P: Protocol>(
         }
     }
     let _ = out.send(Outgoing::Frame(Box::new(P::complete(id)))).await;
+}
+
+/// Whether a response failed as a whole (no data, only errors): it ends its operation with `error`.
+pub(crate) fn only_errors(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null && !response.errors.is_empty()
 }
 
 /// Messages one write may carry at most, beyond the one that woke the connection.
@@ -340,7 +346,6 @@ where
         let _ = shutdown.changed().await;
     };
     tokio::pin!(shutdown);
-    let mut shutting_down = false;
     let close_with = 'session: loop {
         // A shared execution's event, already framed as text: it goes out before the step's messages.
         let mut text = None;
@@ -353,10 +358,8 @@ where
                 Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
             }
             _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
-            _ = &mut shutdown, if !shutting_down => {
-                shutting_down = true;
-                Step::close(CloseCode::GoingAway, "Server is shutting down")
-            }
+            // Polled no more once it fired: the close it leads to ends the loop.
+            _ = &mut shutdown => Step::close(CloseCode::GoingAway, "Server is shutting down"),
             read = stream.next() => match incoming(&app, &mut bucket, read) {
                 Incoming::Gone => break None,
                 Incoming::TooBig(reason) => protocol.on_too_big(reason),

@@ -407,11 +407,7 @@ impl Protocol for Connection {
         self.identity.as_ref().and_then(Identity::expires_at)
     }
 
-    fn result(id: &str, response: &async_graphql::Response, _max_bytes: usize) -> Result<ServerMessage, ServerMessage> {
-        Ok(ServerMessage::Next { id: id.to_owned(), payload: serde_json::to_value(response).unwrap_or_default() })
-    }
-
-    fn shared_result(id: &str, payload: &str, _max_bytes: usize) -> Result<String, ServerMessage> {
+    fn result(id: &str, payload: &str, _max_bytes: usize) -> Result<String, ServerMessage> {
         Ok(format!(r#"{{"id":{},"type":"next","payload":{payload}}}"#, serde_json::Value::from(id)))
     }
 
