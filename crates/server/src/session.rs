@@ -117,19 +117,19 @@ pub(crate) struct Session<P: Protocol> {
     out: mpsc::Sender<Outgoing<P::Message>>,
 }
 
-/// One running operation: what was asked, and how it runs. Dropping it stops it.
+/// One running operation and how it runs. Dropping it stops it.
 struct Running {
     generation: u64,
-    /// Boxed: needed only to resume a shared operation privately.
-    op: Box<Operation>,
-    _run: Run,
+    run: Run,
 }
 
 enum Run {
     Task(AbortHandle),
-    /// The membership leaves its group as it drops.
+    /// A member of a shared execution, with what it asked (boxed: needed only to resume it privately). The
+    /// membership leaves its group as it drops.
     Shared {
         _membership: Membership,
+        op: Box<Operation>,
     },
 }
 
@@ -182,10 +182,10 @@ impl<P: Protocol> Session<P> {
         let generation = self.generation;
         let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
         let run = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
-            Some(membership) => Run::Shared { _membership: membership },
+            Some(membership) => Run::Shared { _membership: membership, op: Box::new(op) },
             None => Run::Task(self.spawn(&id, op.request(), generation)),
         };
-        self.operations.insert(id, Running { generation, op: Box::new(op), _run: run });
+        self.operations.insert(id, Running { generation, run });
     }
 
     /// Whether operation `id` is the run `generation` started.
@@ -200,11 +200,12 @@ impl<P: Protocol> Session<P> {
             return;
         }
         let Some(running) = self.operations.remove(id) else { return };
-        let op = Box::new(Operation { subscribed_at: after, ..(*running.op).clone() });
+        let Run::Shared { op, .. } = &running.run else { return };
+        let op = Operation { subscribed_at: after, ..(**op).clone() };
         self.generation += 1;
         let generation = self.generation;
-        let handle = self.spawn(id, op.request(), generation);
-        self.operations.insert(id.to_owned(), Running { generation, op, _run: Run::Task(handle) });
+        let run = Run::Task(self.spawn(id, op.request(), generation));
+        self.operations.insert(id.to_owned(), Running { generation, run });
     }
 
     /// What an operation sent: the text of a shared event, and the step it leads to.
