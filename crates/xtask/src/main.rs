@@ -99,11 +99,22 @@ impl Steps {
 
 fn run(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
+    let start = Instant::now();
     let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
         bail!("{shown} exited with {status}");
     }
+    took(cmd, start);
     Ok(())
+}
+
+/// Says how long a command took when it was long enough to matter, so a slow step's log shows where its time went.
+fn took(cmd: &Command, start: Instant) {
+    let secs = start.elapsed().as_secs_f64();
+    if secs >= 5.0 {
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        println!("--> {secs:.1} s: {} {}", cmd.get_program().to_string_lossy(), args.join(" "));
+    }
 }
 
 fn output(cmd: &mut Command) -> Option<String> {
@@ -114,6 +125,7 @@ fn output(cmd: &mut Command) -> Option<String> {
 /// Runs a test command, echoing its output, and counts what its runner reports as passed and failed.
 fn run_counting(cmd: &mut Command, tally: &mut Tally) -> Result<()> {
     let shown = format!("{cmd:?}");
+    let start = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start {shown}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines() {
@@ -125,6 +137,7 @@ fn run_counting(cmd: &mut Command, tally: &mut Tally) -> Result<()> {
     if !status.success() {
         bail!("{shown} exited with {status}");
     }
+    took(cmd, start);
     Ok(())
 }
 
