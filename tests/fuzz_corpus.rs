@@ -58,3 +58,20 @@ async fn graphql_document_corpus_replays_without_panic_or_internal_error() {
         println!("{name}: {} bytes in {took:?}: {}", input.len(), &body[..body.len().min(160)]);
     }
 }
+
+/// The fuzz targets' own bodies (each target is one call to [`fuzzing::Harness`]) over both corpora, as libFuzzer
+/// would call them: the targets are thereby compiled and run on stable, although CI cannot run cargo-fuzz.
+#[test]
+fn the_fuzz_targets_bodies_run_their_corpus() {
+    let harness = fuzzing::Harness::get();
+    for (name, input) in corpus("ws_message") {
+        let sent = harness.ws_message(input.as_bytes());
+        assert!(!sent.iter().any(|s| s.contains("\"INTERNAL\"") || s.contains("close 4500")), "{name}: {sent:?}");
+    }
+    for (name, input) in corpus("graphql_document") {
+        let response = harness.graphql_document(input.as_bytes()).expect("the corpus is UTF-8");
+        let body = serde_json::to_string(&response).unwrap();
+        assert!(!body.contains("\"INTERNAL\""), "{name}: {body}");
+    }
+    std::fs::remove_dir_all(harness.dir()).ok();
+}

@@ -1,12 +1,16 @@
 // The browser half of `cargo xtask bench`: store apply (benchmark 4) in headless Chromium and sizes (benchmark 5).
 //
-//   node crates/bench/browser/run.mjs [--quick] [--out FILE]
+//   node crates/bench/browser/run.mjs [--quick] [--out FILE] [--only NAME[,NAME]] [--profile FILE]
 //
 // Bundles the peers with esbuild into target/bench/browser/, serves store-bench.html (with the npm package under
 // /pkg/ and the bundles under /build/) from a small local HTTP server that also answers the store's snapshot query,
 // drives Debian's Chromium with playwright-core, prints one line per (implementation, rows, phase) as it goes and a
 // table at the end, and writes the JSON report to --out (default target/bench/browser.json).
 //
+// --only: just the named implementations (as the table names them, e.g. "subsignal (npm)").
+// --profile: records a CPU profile of the store-apply runs (Chromium's sampling profiler, 100 µs), writes it to FILE
+// (open it in Chrome's DevTools, Performance panel) and prints the 30 functions with the most self time. Build the
+// package with `cargo xtask npm --names` so that its wasm functions have their Rust names.
 // --quick: 1000 rows, 200 updates, 2 s per phase (the CI smoke test). Environment: SUBSIGNAL_NPM_PACKAGE (the package
 // folder, default target/npm/store), CHROMIUM (default /usr/bin/chromium).
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -23,19 +27,20 @@ const QUICK = { sizes: [1000], maxUpdates: 200, budgetMs: 2_000, warmupRows: 1_0
 
 function usage(message) {
   if (message) console.error(`run.mjs: ${message}`);
-  console.error("usage: node crates/bench/browser/run.mjs [--quick] [--out FILE]");
+  console.error("usage: node crates/bench/browser/run.mjs [--quick] [--out FILE] [--only NAME[,NAME]] [--profile FILE]");
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const args = { quick: false, out: join(REPO, "target/bench/browser.json") };
+  const args = { quick: false, out: join(REPO, "target/bench/browser.json"), only: null, profile: null };
+  const value = (i, what) => argv[i + 1] ?? usage(`${argv[i]} needs ${what}`);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--quick") args.quick = true;
-    else if (arg === "--out") {
-      if (!argv[i + 1]) usage("--out needs a file");
-      args.out = resolve(argv[++i]);
-    } else if (arg.startsWith("--out=")) args.out = resolve(arg.slice("--out=".length));
+    else if (arg === "--out") args.out = resolve(value(i++, "a file"));
+    else if (arg.startsWith("--out=")) args.out = resolve(arg.slice("--out=".length));
+    else if (arg === "--only") args.only = value(i++, "implementation names").split(",");
+    else if (arg === "--profile") args.profile = resolve(value(i++, "a file"));
     else if (arg === "--help" || arg === "-h") usage();
     else usage(`unknown argument ${arg}`);
   }
@@ -165,6 +170,37 @@ function storeTable(store) {
   return lines.join("\n");
 }
 
+/** Starts Chromium's sampling CPU profiler on the page. */
+async function startProfile(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  await cdp.send("Profiler.start");
+  return cdp;
+}
+
+/** Stops the profiler, writes the profile, and prints the functions with the most self time. */
+async function stopProfile(cdp, file) {
+  const { profile } = await cdp.send("Profiler.stop");
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(profile));
+  const hits = new Map();
+  const node = new Map(profile.nodes.map((n) => [n.id, n]));
+  const deltas = profile.timeDeltas;
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const { functionName, url, lineNumber } = node.get(id).callFrame;
+    const name = `${functionName || "(anonymous)"} ${basename(url || "")}${url ? `:${lineNumber + 1}` : ""}`;
+    const us = deltas[i + 1] ?? 0;
+    total += us;
+    hits.set(name, (hits.get(name) ?? 0) + us);
+  });
+  say(`\nprofile written to ${file}; self time, top 30 of ${(total / 1000).toFixed(0)} ms:`);
+  for (const [name, us] of [...hits].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+    say(`${(us / 1000).toFixed(1).padStart(9)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
+  }
+}
+
 async function main() {
   const started = Date.now();
   const args = parseArgs(process.argv.slice(2));
@@ -211,7 +247,12 @@ async function main() {
     });
     const info = await page.evaluate(() => window.benchInfo());
     if (!info.crossOriginIsolated) say("warning: the page is not cross-origin isolated; performance.now() is coarse");
-    const store = await page.evaluate((options) => window.runStoreBench(options), mode);
+    const known = info.impls ?? [];
+    const unknown = (args.only ?? []).filter((name) => !known.includes(name));
+    if (unknown.length) usage(`--only: no implementation named ${unknown.join(", ")} (there are: ${known.join(", ")})`);
+    const profiler = args.profile ? await startProfile(page) : null;
+    const store = await page.evaluate((options) => window.runStoreBench(options), { ...mode, impls: args.only ?? undefined });
+    if (profiler) await stopProfile(profiler, args.profile);
     if (problems.length) throw new Error(problems.join("\n"));
 
     const cpus = os.cpus();

@@ -584,6 +584,6 @@ async function runStoreBench({ sizes, maxUpdates, budgetMs, warmupRows = 1000, w
 }
 
 window.runStoreBench = runStoreBench;
-window.benchInfo = () => ({ crossOriginIsolated, userAgent: navigator.userAgent });
+window.benchInfo = () => ({ crossOriginIsolated, userAgent: navigator.userAgent, impls: IMPLS.map((i) => i.name) });
 document.getElementById("status").textContent = "ready";
 window.benchReady = true;

@@ -1,10 +1,11 @@
 //! Entry points for the fuzz targets in `fuzz/` and for the stable test that replays their corpus
-//! (`tests/fuzz_corpus.rs`). They drive the same code as the server: the graphql-transport-ws connection machine over
+//! (`tests/fuzz_corpus.rs`). Each target's whole body is a [`Harness`] method, so that it is compiled, linted and run
+//! over the corpus on stable by `cargo xtask test`; the targets themselves are one line each. They drive the same code as the server: the graphql-transport-ws connection machine over
 //! in-memory message streams, and the schema's parse + limits + validation (+ execution, which stops at the first
 //! resolver without credentials). Not part of the supported API.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::Message;
@@ -116,4 +117,44 @@ pub async fn graphql(schema: &async_graphql::dynamic::Schema, input: &str) -> as
         Err(_) => async_graphql::Request::new(input),
     };
     schema.execute(request).await
+}
+
+/// What both fuzz targets drive: a server state on a SQLite database in a directory of its own under the system's
+/// temporary directory, and a runtime, made once per process.
+pub struct Harness {
+    runtime: tokio::runtime::Runtime,
+    app: AppState,
+    dir: PathBuf,
+}
+
+impl Harness {
+    /// The process's harness, made on first use.
+    pub fn get() -> &'static Harness {
+        static HARNESS: OnceLock<Harness> = OnceLock::new();
+        HARNESS.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("subsignal-fuzz-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a temporary directory for the fuzz database");
+            let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+            let app = runtime.block_on(state(&dir));
+            Harness { runtime, app, dir }
+        })
+    }
+
+    /// Where the database lives (removed by nobody: a fuzzing process ends by being killed).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `ws_message` target: `data` as text, each line one message on one connection, after [`decode`] alone.
+    pub fn ws_message(&self, data: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(data);
+        let _ = decode(&text);
+        self.runtime.block_on(ws_session(&self.app, &text, Duration::from_millis(2)))
+    }
+
+    /// The `graphql_document` target: `data`, if it is UTF-8, through [`graphql`].
+    pub fn graphql_document(&self, data: &[u8]) -> Option<async_graphql::Response> {
+        let text = std::str::from_utf8(data).ok()?;
+        Some(self.runtime.block_on(graphql(&self.app.schema, text)))
+    }
 }

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
+mod lint;
 mod postgres;
 mod wasm;
 
@@ -30,7 +31,7 @@ fn main() {
         Some("demo") => demo(&args[1..]),
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
         Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
-        Some(name @ ("npm" | "test-browser" | "bench-store")) => wasm::command(name),
+        Some(name @ ("npm" | "test-browser")) => wasm::command(name),
         Some("bench") => bench(&args[1..]),
         Some("report") => report(&args[1..]),
         _ => {
@@ -44,8 +45,7 @@ fn main() {
                  npm                    build the @subsignal/store npm package into target/npm/store\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
-                 bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/quick/)\n  \
-                 bench-store            the store core's apply rate in Chromium, through wasm-bindgen-test"
+                 bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/quick/)"
             );
             std::process::exit(2);
         }
@@ -299,51 +299,23 @@ fn install_tools() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(10);
+    let mut steps = Steps::new(9);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
     let postgres_url = steps
         .run("start PostgreSQL for the tests (Debian package, private cluster on loopback)", || {
             postgres::ensure_postgres()
         })?;
-    steps.run("check formatting", || run(cargo().args(["fmt", "--all", "--check"])))?;
-    steps.run("lint native and wasm32 code (clippy, warnings are errors), type-check the fuzz targets", || {
-        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-        // One pass for every wasm32 crate, the npm package's `js` feature included.
-        run(cargo().args([
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "subsignal-protocol",
-            "-p",
-            "subsignal-store",
-            "-p",
-            "subsignal-orders",
-            "-p",
-            "subsignal-browser",
-            "-p",
-            "subsignal-leptos",
-            "-p",
-            "subsignal-web",
-            "--features",
-            "subsignal-browser/js",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
-        // The fuzz targets need nightly to run, but they must keep compiling: type-check them on stable.
-        run(cargo()
-            .args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"])
-            .env("CARGO_TARGET_DIR", target_dir()))
+    steps.run("check formatting, and that clippy lints the builds to come", || {
+        run(cargo().args(["fmt", "--all", "--check"]))?;
+        lint::canary()
     })?;
     // The server binary every later step runs is the one this step's build makes (the server crate's own
     // integration test needs it): one build of the server and its dependencies, not a second one with other features.
     let bin = target_dir().join("debug/subsignal");
-    let native = steps.run("native tests (unit, proptest, end-to-end on SQLite and PostgreSQL)", || {
+    let native = steps.run("native build, linted (clippy, warnings are errors), and tests (unit, proptest, end-to-end on SQLite and PostgreSQL)", || {
         run_counting(
-            cargo()
-                .args(["test", "--workspace", "--", "--color", "never"])
+            lint::linted(cargo().args(["test", "--workspace", "--", "--color", "never"]))?
                 .env("SUBSIGNAL_BIN", &bin)
                 .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
                 .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
@@ -363,10 +335,13 @@ fn test() -> Result<()> {
             &mut tally,
         )
     })?;
-    steps.run("browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc)", || {
-        wasm::wasm_tests(&bin, &mut tally)?;
-        wasm::npm_tests(&bin, &mut tally)
-    })?;
+    steps.run(
+        "wasm32 build, linted, and browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc)",
+        || {
+            wasm::wasm_tests(&bin, &mut tally)?;
+            wasm::npm_tests(&bin, &mut tally)
+        },
+    )?;
     steps.run("mutations through a bad network: 200 via `flaky`, 1000 via `chaos` (RELIABILITY case 10)", || {
         for (profile, mutations) in [("flaky", "200"), ("chaos", "1000")] {
             run_counting(
@@ -406,8 +381,11 @@ fn test() -> Result<()> {
     steps.run(
         "benchmarks, quick (a smoke run beside Node graphql-ws, a raw echo, Apollo, TanStack DB; asserts nothing)",
         || {
-            run(cargo().args(["build", "-p", "subsignal-bench"]))?;
-            bench_run(true, &bin, &target_dir().join("debug/subsignal-bench"))
+            // The native test step built it (its integration test needs it), with the workspace's features: a
+            // `cargo build -p subsignal-bench` would build its dependencies again with the bench's features alone.
+            let load_generator = target_dir().join("debug/subsignal-bench");
+            ensure!(load_generator.exists(), "{} is missing: the native test step builds it", load_generator.display());
+            bench_run(true, &bin, &load_generator)
         },
     )?;
     if tally.passed == 0 {

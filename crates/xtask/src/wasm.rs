@@ -5,7 +5,6 @@
 //! - `cargo xtask test-browser` runs [`browser_tests`]: the wasm-bindgen tests of `subsignal-browser` and
 //!   `subsignal-leptos` in headless Chromium against a real server behind `tests/js/e2e/harness.mjs`, then the npm
 //!   package end to end (the plain-JS example driven by playwright-core) and `tsc --noEmit` on a TypeScript usage file.
-//! - `cargo xtask bench-store` runs [`store_bench`]: events per second the store applies in Chromium (printed only).
 //!
 //! Every test fails loudly when something it needs is missing; nothing is skipped.
 
@@ -32,12 +31,11 @@ const WASM_OPT_FEATURES: &[&str] = &[
     "--enable-mutable-globals",
 ];
 
-/// Dispatches `cargo xtask npm | test-browser | bench-store`.
+/// Dispatches `cargo xtask npm | test-browser`.
 pub(crate) fn command(name: &str) -> Result<()> {
     match name {
         "npm" => npm().map(|_| ()),
         "test-browser" => browser_tests(),
-        "bench-store" => store_bench(),
         other => bail!("unknown browser command {other}"),
     }
 }
@@ -222,11 +220,14 @@ fn wasm_test_command(harness_url: &str) -> Result<Command> {
     Ok(cmd)
 }
 
-/// The wasm-bindgen tests of `subsignal-browser` and `subsignal-leptos` in headless Chromium.
+/// The wasm-bindgen tests of `subsignal-browser` and `subsignal-leptos` in headless Chromium, in a build that clippy
+/// lints.
 pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
     let harness = Harness::start(bin)?;
+    // Linted (see `lint.rs`): the web app and the npm package's `js` feature are built here too, so that clippy sees
+    // every wasm32 crate in this one build.
     let result = run_counting(
-        wasm_test_command(&harness.url)?.args([
+        crate::lint::linted(wasm_test_command(&harness.url)?.args([
             "test",
             "--target",
             "wasm32-unknown-unknown",
@@ -234,8 +235,12 @@ pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
             "subsignal-browser",
             "-p",
             "subsignal-leptos",
+            "-p",
+            "subsignal-web",
+            "--features",
+            "subsignal-browser/js",
             "--tests",
-        ]),
+        ]))?,
         tally,
     );
     drop(harness);
@@ -268,20 +273,4 @@ pub(crate) fn npm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
             .env("CHROMIUM", CHROMIUM),
         tally,
     )
-}
-
-/// Prints the events per second the store applies in headless Chromium for 1000-event bursts (never asserted).
-pub(crate) fn store_bench() -> Result<()> {
-    run(wasm_test_command("")?.args([
-        "test",
-        "--release",
-        "--target",
-        "wasm32-unknown-unknown",
-        "-p",
-        "subsignal-browser",
-        "--test",
-        "store_bench",
-        "--",
-        "--nocapture",
-    ]))
 }
