@@ -9,8 +9,8 @@
 //
 // --only: just the named implementations (as the table names them, e.g. "subsignal (npm)").
 // --profile: records a CPU profile of the store-apply runs (Chromium's sampling profiler, 100 µs), writes it to FILE
-// (open it in Chrome's DevTools, Performance panel) and prints the 30 functions with the most self time. Build the
-// package with `cargo xtask npm --names` so that its wasm functions have their Rust names.
+// (open it in Chrome's DevTools, Performance panel) and prints the 30 functions with the most self time. For Rust
+// names on the wasm functions, build `cargo xtask npm --names` and set SUBSIGNAL_NPM_PACKAGE=target/npm/store-names.
 // --quick: 1000 rows, 200 updates, 2 s per phase (the CI smoke test). Environment: SUBSIGNAL_NPM_PACKAGE (the package
 // folder, default target/npm/store), CHROMIUM (default /usr/bin/chromium).
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -31,7 +31,12 @@ fn main() {
         Some("demo") => demo(&args[1..]),
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
         Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
-        Some(name @ ("npm" | "test-browser")) => wasm::command(name),
+        Some("npm") => match &args[1..] {
+            [] => wasm::command("npm"),
+            [flag] if flag == "--names" => wasm::command("npm-names"),
+            other => Err(anyhow::anyhow!("unknown npm option(s) {other:?}; try `cargo xtask npm [--names]`")),
+        },
+        Some("test-browser") => wasm::command("test-browser"),
         Some("bench") => bench(&args[1..]),
         Some("report") => report(&args[1..]),
         _ => {
@@ -42,7 +47,7 @@ fn main() {
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
                  postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
-                 npm                    build the @subsignal/store npm package into target/npm/store\n  \
+                 npm [--names]          build the @subsignal/store npm package into target/npm/store\n                        (--names: keeping Rust function names, into target/npm/store-names, for profiles)\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
                  bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/quick/)"

@@ -35,6 +35,7 @@ const WASM_OPT_FEATURES: &[&str] = &[
 pub(crate) fn command(name: &str) -> Result<()> {
     match name {
         "npm" => npm().map(|_| ()),
+        "npm-names" => npm_with(true).map(|_| ()),
         "test-browser" => browser_tests(),
         other => bail!("unknown browser command {other}"),
     }
@@ -47,6 +48,12 @@ fn need(path: &str, what: &str) -> Result<()> {
 
 /// Builds the npm package `@subsignal/store` into `target/npm/store/` and prints the gzip size of wasm + js.
 pub(crate) fn npm() -> Result<PathBuf> {
+    npm_with(false)
+}
+
+/// [`npm`], or with `names` the same package keeping its wasm functions' Rust names, into `target/npm/store-names/`
+/// (`cargo xtask npm --names`): for profiles (`crates/bench/browser/run.mjs --profile`), never for sizes.
+fn npm_with(names: bool) -> Result<PathBuf> {
     let pinned = crate::pinned_wasm_bindgen()?;
     let cli = output(Command::new("wasm-bindgen").arg("--version")).context("the wasm-bindgen CLI is not installed")?;
     ensure!(cli.contains(&pinned), "wasm-bindgen CLI is {}, the workspace pins {pinned}", cli.trim());
@@ -55,7 +62,8 @@ pub(crate) fn npm() -> Result<PathBuf> {
         "wasm-opt (Debian's binaryen) is not installed"
     );
 
-    run(cargo().args([
+    let mut build = cargo();
+    build.args([
         "build",
         "-p",
         "subsignal-browser",
@@ -65,10 +73,16 @@ pub(crate) fn npm() -> Result<PathBuf> {
         "wasm32-unknown-unknown",
         "--profile",
         "wasm-release",
-    ]))?;
-    let raw = target_dir().join("wasm32-unknown-unknown/wasm-release/subsignal_browser.wasm");
+    ]);
+    if names {
+        // Its own target directory, so that the shipped build's artifacts stay as they are.
+        build.env("CARGO_PROFILE_WASM_RELEASE_STRIP", "false").env("CARGO_TARGET_DIR", target_dir().join("names"));
+    }
+    run(&mut build)?;
+    let built = if names { target_dir().join("names") } else { target_dir() };
+    let raw = built.join("wasm32-unknown-unknown/wasm-release/subsignal_browser.wasm");
     let work = target_dir().join("npm/build");
-    let out = target_dir().join("npm/store");
+    let out = target_dir().join(if names { "npm/store-names" } else { "npm/store" });
     std::fs::create_dir_all(&work)?;
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
@@ -79,7 +93,7 @@ pub(crate) fn npm() -> Result<PathBuf> {
     run(Command::new("wasm-opt")
         .arg("-Oz")
         .args(WASM_OPT_FEATURES)
-        .args(["--strip-debug", "--strip-producers"])
+        .args(if names { &["--debuginfo"][..] } else { &["--strip-debug", "--strip-producers"][..] })
         .arg(&raw)
         .arg("-o")
         .arg(&opt))?;
