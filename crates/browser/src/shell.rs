@@ -379,7 +379,9 @@ impl Inner {
         let mut timer = this.timer.borrow_mut();
         match next {
             None => *timer = None,
-            Some(at) if timer.as_ref().is_some_and(|(armed, _)| *armed == at) => {}
+            // A timer due no later is armed: it re-arms for `at` when it fires. (Every frame received moves the
+            // liveness deadline later; re-arming on each would cost a closure and two timer calls per event.)
+            Some(at) if timer.as_ref().is_some_and(|(armed, _)| *armed <= at) => {}
             Some(at) => {
                 let delay = at.saturating_sub(now_ms()).min(i32::MAX as u64) as u32;
                 let weak = Rc::downgrade(this);

@@ -297,15 +297,16 @@ impl Collection {
         entity.get(&self.cfg.version_field).and_then(Value::as_i64)
     }
 
-    /// Reads the change event out of a `next` payload (`{data: {<field>: change}}`).
-    pub(crate) fn parse_event(&self, payload: &Value) -> Result<Event, String> {
-        let change =
-            payload.get("data").and_then(|d| d.get(&self.cfg.subscription_field)).filter(|c| !c.is_null()).ok_or_else(
-                || format!("{}: a `next` without data.{}: {payload}", self.cfg.name, self.cfg.subscription_field),
-            )?;
-        let env: ChangeEnvelope = serde_json::from_value(change.clone())
+    /// Reads the change event out of a `next` payload (`{data: {<field>: change}}`), taking the entity out of it
+    /// rather than copying it.
+    pub(crate) fn parse_event(&self, mut payload: Value) -> Result<Event, String> {
+        let field = &self.cfg.subscription_field;
+        let Some(change) = payload.get_mut("data").and_then(|d| d.get_mut(field)).filter(|c| !c.is_null()) else {
+            return Err(format!("{}: a `next` without data.{field}: {payload}", self.cfg.name));
+        };
+        let env = ChangeEnvelope::deserialize(&*change)
             .map_err(|e| format!("{}: unreadable change envelope: {e}", self.cfg.name))?;
-        let entity = change.get(&self.cfg.entity_field).filter(|e| !e.is_null()).cloned();
+        let entity = change.get_mut(&self.cfg.entity_field).map(Value::take).filter(|e| !e.is_null());
         Ok(Event { env, entity })
     }
 
@@ -467,9 +468,31 @@ impl Collection {
     }
 
     fn upsert_confirmed(&mut self, key: &str, value: Value, version: Option<i64>, changes: &mut Vec<RowChange>) {
-        let before = self.visible(key);
         let stale =
             matches!((self.rows.get(key).and_then(|r| r.version), version), (Some(stored), Some(v)) if v <= stored);
+        if !self.overlays.iter().any(|o| o.key == key) {
+            // The common case, no optimistic effect on this key: what shows is the row itself, so the change is
+            // told by the row replaced, without copying either.
+            if stale {
+                return;
+            }
+            let row = Row { value, version };
+            match self.rows.get_mut(key) {
+                Some(old) => {
+                    let changed = old.value != row.value;
+                    *old = row;
+                    if changed {
+                        changes.push(RowChange::Updated { key: key.to_owned() });
+                    }
+                }
+                None => {
+                    self.rows.insert(key.to_owned(), row);
+                    changes.push(RowChange::Inserted { key: key.to_owned() });
+                }
+            }
+            return;
+        }
+        let before = self.visible(key);
         if !stale {
             self.rows.insert(key.to_owned(), Row { value, version });
         }

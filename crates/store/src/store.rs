@@ -421,7 +421,7 @@ impl Store {
                     self.auth_required = true;
                     out.push(Output::AuthRequired);
                 }
-                ConnEvent::Next { id, payload } => self.on_next(&id, &payload, out),
+                ConnEvent::Next { id, payload } => self.on_next(&id, payload, out),
                 ConnEvent::Error { id, errors } => {
                     let Some(i) = self.owner_of(&id) else { continue };
                     self.subs.remove(&id);
@@ -474,7 +474,7 @@ impl Store {
         self.index(name).filter(|&i| self.collections[i].sub_id.as_deref() == Some(id))
     }
 
-    fn on_next(&mut self, id: &str, payload: &Value, out: &mut Vec<Output>) {
+    fn on_next(&mut self, id: &str, payload: Value, out: &mut Vec<Output>) {
         let Some(i) = self.owner_of(id) else { return };
         let event = match self.collections[i].parse_event(payload) {
             Ok(event) => event,
