@@ -1,7 +1,8 @@
 //! The browser side: the `@subsignal/store` npm package, the browser tests and the store bench.
 //!
 //! - `cargo xtask npm` builds `subsignal-browser --features js` for wasm32 (profile `wasm-release`), shrinks it with
-//!   `wasm-opt -Oz`, runs `wasm-bindgen --target web`, and writes the package to `target/npm/store/`.
+//!   `wasm-opt -Oz`, runs `wasm-bindgen --target web`, and writes the package to `target/npm/store/`
+//!   (`--names`: a copy keeping the Rust function names, in `target/npm/store-names/`, for profiles).
 //! - `cargo xtask test-browser` runs [`browser_tests`]: the wasm-bindgen tests of `subsignal-browser` and
 //!   `subsignal-leptos` in headless Chromium against a real server behind `tests/js/e2e/harness.mjs`, then the npm
 //!   package end to end (the plain-JS example driven by playwright-core) and `tsc --noEmit` on a TypeScript usage file.
