@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/` and for the stable test that replays their corpus
 //! (`tests/fuzz_corpus.rs`). Each target's whole body is a [`Harness`] method, so that it is compiled, linted and run
-//! over the corpus on stable by `cargo xtask test`; the targets themselves are one line each. They drive the same code as the server: the graphql-transport-ws connection machine over
-//! in-memory message streams, and the schema's parse + limits + validation (+ execution, which stops at the first
-//! resolver without credentials). Not part of the supported API.
+//! over the corpus on stable by `cargo xtask test`; the targets themselves are one line each. They drive the same
+//! code as the server: the graphql-transport-ws connection machine over in-memory message streams, and the schema's
+//! parse + limits + validation (+ execution, which stops at the first resolver without credentials). Not part of the
+//! supported API.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -140,7 +141,7 @@ impl Harness {
         })
     }
 
-    /// Where the database lives (removed by nobody: a fuzzing process ends by being killed).
+    /// Where the database lives. A fuzzing process, which ends by being killed, leaves it; a test removes it.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

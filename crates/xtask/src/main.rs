@@ -32,11 +32,11 @@ fn main() {
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
         Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
         Some("npm") => match &args[1..] {
-            [] => wasm::command("npm"),
-            [flag] if flag == "--names" => wasm::command("npm-names"),
+            [] => wasm::npm().map(drop),
+            [flag] if flag == "--names" => wasm::npm_with(true).map(drop),
             other => Err(anyhow::anyhow!("unknown npm option(s) {other:?}; try `cargo xtask npm [--names]`")),
         },
-        Some("test-browser") => wasm::command("test-browser"),
+        Some("test-browser") => wasm::browser_tests(),
         Some("bench") => bench(&args[1..]),
         Some("report") => report(&args[1..]),
         _ => {
@@ -318,15 +318,19 @@ fn test() -> Result<()> {
     // The server binary every later step runs is the one this step's build makes (the server crate's own
     // integration test needs it): one build of the server and its dependencies, not a second one with other features.
     let bin = target_dir().join("debug/subsignal");
-    let native = steps.run("native build, linted (clippy, warnings are errors), and tests (unit, proptest, end-to-end on SQLite and PostgreSQL)", || {
-        run_counting(
-            lint::linted(cargo().args(["test", "--workspace", "--", "--color", "never"]))?
-                .env("SUBSIGNAL_BIN", &bin)
-                .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
-                .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
-            &mut tally,
-        )
-    });
+    let native = steps.run(
+        "native build, linted (clippy, warnings are errors), and tests (unit, proptest, end-to-end on SQLite and \
+         PostgreSQL)",
+        || {
+            run_counting(
+                lint::linted(cargo().args(["test", "--workspace", "--", "--color", "never"]))?
+                    .env("SUBSIGNAL_BIN", &bin)
+                    .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
+                    .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
+                &mut tally,
+            )
+        },
+    );
     if let Err(e) = postgres::stop_postgres() {
         println!("warning: cannot stop the PostgreSQL test cluster: {e:#}");
     }

@@ -32,16 +32,6 @@ const WASM_OPT_FEATURES: &[&str] = &[
     "--enable-mutable-globals",
 ];
 
-/// Dispatches `cargo xtask npm | test-browser`.
-pub(crate) fn command(name: &str) -> Result<()> {
-    match name {
-        "npm" => npm().map(|_| ()),
-        "npm-names" => npm_with(true).map(|_| ()),
-        "test-browser" => browser_tests(),
-        other => bail!("unknown browser command {other}"),
-    }
-}
-
 fn need(path: &str, what: &str) -> Result<()> {
     ensure!(Path::new(path).exists(), "{path} is missing: {what} (run `cargo xtask tools` or apt-get install it)");
     Ok(())
@@ -54,7 +44,7 @@ pub(crate) fn npm() -> Result<PathBuf> {
 
 /// [`npm`], or with `names` the same package keeping its wasm functions' Rust names, into `target/npm/store-names/`
 /// (`cargo xtask npm --names`): for profiles (`crates/bench/browser/run.mjs --profile`), never for sizes.
-fn npm_with(names: bool) -> Result<PathBuf> {
+pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
     let pinned = crate::pinned_wasm_bindgen()?;
     let cli = output(Command::new("wasm-bindgen").arg("--version")).context("the wasm-bindgen CLI is not installed")?;
     ensure!(cli.contains(&pinned), "wasm-bindgen CLI is {}, the workspace pins {pinned}", cli.trim());
