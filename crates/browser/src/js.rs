@@ -1,5 +1,10 @@
 //! The JavaScript API of the `@subsignal/store` npm package (feature `js`): a `Store` class whose values cross as
-//! plain JSON-like objects (serde-wasm-bindgen, JSON-compatible), typed by the TypeScript declarations below.
+//! plain JSON objects, typed by the TypeScript declarations below.
+//!
+//! What JavaScript passes in (options, collection configs, mutations: rare, small) is read from the object itself
+//! with serde-wasm-bindgen. What goes out (rows, row changes, statuses) crosses as
+//! JSON text, `serde_json` on this side and the engine's `JSON.parse` on the other: one call per value instead of one
+//! per field, and no second serializer in the wasm.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -159,7 +164,8 @@ export type Unsubscribe = () => void;
 "#;
 
 fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
+    // The store's own types always serialize (string keys, finite numbers) and their JSON always parses.
+    serde_json::to_string(value).ok().and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
@@ -262,13 +268,16 @@ impl JsStore {
     /// The visible rows of a collection, in order (optimistic effects applied).
     #[wasm_bindgen(unchecked_return_type = "unknown[]")]
     pub fn rows(&self, collection: &str) -> JsValue {
-        to_js(&self.store.rows(collection))
+        self.store.with_collection(collection, |c| {
+            let rows = c.map(|c| c.keys().iter().filter_map(|k| c.row_ref(k)).collect::<Vec<_>>());
+            to_js(&rows.unwrap_or_default())
+        })
     }
 
     /// One visible row, or `null`.
     #[wasm_bindgen(unchecked_return_type = "unknown")]
     pub fn row(&self, collection: &str, key: &str) -> JsValue {
-        to_js(&self.store.row(collection, key))
+        self.store.with_collection(collection, |c| to_js(&c.and_then(|c| c.row_ref(key))))
     }
 
     /// The visible keys of a collection, in order.

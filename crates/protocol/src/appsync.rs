@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::wire;
+
 /// The WebSocket subprotocol name AppSync uses.
 pub const SUBPROTOCOL: &str = "graphql-ws";
 
@@ -77,13 +79,15 @@ pub struct ErrorPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AckPayload {
-    /// A client that sees no `ka` for this long closes and reconnects.
+    /// A client that sees no `ka` for this long closes and reconnects. Some AppSync-compatible servers spell it
+    /// `connectionTimeout`.
+    #[serde(alias = "connectionTimeout")]
     pub connection_timeout_ms: u64,
 }
 
-/// A message the server sends.
+/// A message the server sends (read in one pass, see [`crate::wire`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "wire::Message")]
 pub enum ServerMessage {
     /// Accepts the connection.
     ConnectionAck {
@@ -122,6 +126,23 @@ pub enum ServerMessage {
         /// The subscription's id.
         id: String,
     },
+}
+
+impl TryFrom<wire::Message> for ServerMessage {
+    type Error = String;
+
+    fn try_from(mut wire: wire::Message) -> Result<Self, String> {
+        Ok(match wire.kind.as_str() {
+            "connection_ack" => ServerMessage::ConnectionAck { payload: wire.payload_as()? },
+            "connection_error" => ServerMessage::ConnectionError { payload: wire.payload_as()? },
+            "ka" => ServerMessage::Ka,
+            "start_ack" => ServerMessage::StartAck { id: wire.id()? },
+            "data" => ServerMessage::Data { id: wire.id()?, payload: wire.payload()? },
+            "error" => ServerMessage::Error { id: wire.id.take(), payload: wire.payload_as()? },
+            "complete" => ServerMessage::Complete { id: wire.id()? },
+            _ => return Err(wire.unknown()),
+        })
+    }
 }
 
 /// AppSync's `errorType` names that subsignal emits.
@@ -181,6 +202,13 @@ mod tests {
             ServerMessage::ConnectionAck { payload: AckPayload { connection_timeout_ms: 300_000 } },
             json!({"type": "connection_ack", "payload": {"connectionTimeoutMs": 300000}}),
         );
+        assert_eq!(
+            serde_json::from_value::<ServerMessage>(
+                json!({"type": "connection_ack", "payload": {"connectionTimeout": 5}})
+            )
+            .unwrap(),
+            ServerMessage::ConnectionAck { payload: AckPayload { connection_timeout_ms: 5 } }
+        );
         round_trip(ServerMessage::Ka, json!({"type": "ka"}));
         round_trip(ServerMessage::StartAck { id: "a1".into() }, json!({"type": "start_ack", "id": "a1"}));
         round_trip(
@@ -213,5 +241,15 @@ mod tests {
             json!({"type": "connection_error", "payload": {"errors": [{"errorType": "UnauthorizedException", "message": "no", "errorCode": 401}]}}),
         );
         round_trip(ServerMessage::Complete { id: "a1".into() }, json!({"type": "complete", "id": "a1"}));
+    }
+
+    #[test]
+    fn malformed_server_messages_say_what_is_wrong() {
+        let read = |wire: Value| serde_json::from_value::<ServerMessage>(wire).unwrap_err().to_string();
+        assert!(read(json!({"type": "data", "payload": {}})).contains("a `data` message without an id"));
+        assert!(read(json!({"type": "start_ack"})).contains("a `start_ack` message without an id"));
+        assert!(read(json!({"type": "connection_ack", "payload": {}})).contains("connectionTimeoutMs"));
+        assert!(read(json!({"type": "hello"})).contains("unknown message type `hello`"));
+        assert!(read(json!({"id": "a1"})).contains("missing field `type`"));
     }
 }

@@ -8,6 +8,7 @@
 pub mod appsync;
 pub mod change;
 pub mod transport_ws;
+mod wire;
 
 pub use change::{ChangeEnvelope, ChangeOp, FieldError};
 pub use transport_ws::{ClientMessage, CloseCode, ServerMessage, SubscribePayload};

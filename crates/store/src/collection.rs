@@ -7,6 +7,7 @@
 //! In AppSync mode ([`Protocol::AppSync`](crate::Protocol)) nothing is replayed, so there is no gap repair: events are
 //! applied by `seq` and row `version` ([`Collection::feed_unchained`]), and a fresh snapshot follows every reconnect.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
@@ -451,8 +452,8 @@ impl Collection {
             return;
         };
         let old_key = self.overlays[index].key.clone();
-        let before = self.visible(&old_key);
-        let before_new = self.visible(key);
+        let before = self.visible(&old_key).map(Cow::into_owned);
+        let before_new = self.visible(key).map(Cow::into_owned);
         let overlay = &mut self.overlays[index];
         overlay.key = key.to_owned();
         if overlay.kind != OverlayKind::Remove {
@@ -462,8 +463,8 @@ impl Collection {
         overlay.confirmed_epoch = self.epoch;
         if old_key != key {
             // The overlay has moved: what showed under the old (temporary) key is gone, and shows under the new one.
-            diff(&old_key, before.as_ref(), self.visible(&old_key).as_ref(), false, changes);
-            diff(key, before_new.as_ref(), self.visible(key).as_ref(), false, changes);
+            diff(&old_key, before.as_ref(), self.visible(&old_key).as_deref(), false, changes);
+            diff(key, before_new.as_ref(), self.visible(key).as_deref(), false, changes);
         }
     }
 
@@ -492,16 +493,16 @@ impl Collection {
             }
             return;
         }
-        let before = self.visible(key);
+        let before = self.visible(key).map(Cow::into_owned);
         if !stale {
             self.rows.insert(key.to_owned(), Row { value, version });
         }
         self.resolve_overlays(key);
-        diff(key, before.as_ref(), self.visible(key).as_ref(), false, changes);
+        diff(key, before.as_ref(), self.visible(key).as_deref(), false, changes);
     }
 
     fn remove_confirmed(&mut self, key: &str, version: Option<i64>, expired: bool, changes: &mut Vec<RowChange>) {
-        let before = self.visible(key);
+        let before = self.visible(key).map(Cow::into_owned);
         let removable = match (self.rows.get(key), version) {
             (Some(row), Some(v)) => row.version.is_none_or(|stored| v >= stored),
             (Some(_), None) => true,
@@ -512,7 +513,7 @@ impl Collection {
         }
         self.tombstone(key, version.unwrap_or(i64::MAX));
         self.resolve_overlays(key);
-        diff(key, before.as_ref(), self.visible(key).as_ref(), expired, changes);
+        diff(key, before.as_ref(), self.visible(key).as_deref(), expired, changes);
     }
 
     fn tombstone(&mut self, key: &str, version: i64) {
@@ -555,7 +556,7 @@ impl Collection {
     /// Replaces the confirmed rows with a complete snapshot consistent with `seq`.
     pub(crate) fn replace(&mut self, items: Vec<Value>, seq: i64, changes: &mut Vec<RowChange>) {
         let before: BTreeMap<String, Value> =
-            self.visible_keys().into_iter().filter_map(|k| self.visible(&k).map(|v| (k, v))).collect();
+            self.visible_keys().into_iter().filter_map(|k| self.visible(&k).map(|v| (k, v.into_owned()))).collect();
         let mut rows = BTreeMap::new();
         for value in items {
             let Some(key) = self.key_of(&value) else { continue };
@@ -596,25 +597,25 @@ impl Collection {
         let mut keys: BTreeSet<String> = before.keys().cloned().collect();
         keys.extend(self.visible_keys());
         for key in keys {
-            diff(&key, before.get(&key), self.visible(&key).as_ref(), false, changes);
+            diff(&key, before.get(&key), self.visible(&key).as_deref(), false, changes);
         }
     }
 
-    /// What readers see for `key`: the confirmed row with this key's overlays applied in mutation order.
-    pub(crate) fn visible(&self, key: &str) -> Option<Value> {
-        let mut value = self.rows.get(key).map(|r| r.value.clone());
-        for overlay in self.overlays.iter().filter(|o| o.key == key) {
-            match &overlay.kind {
-                OverlayKind::Upsert(row) => value = Some(row.clone()),
-                OverlayKind::Patch(fields) => {
-                    if let Some(Value::Object(map)) = &mut value {
-                        map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    }
+    /// What readers see for `key`: the confirmed row with this key's overlays applied in mutation order. Borrowed
+    /// unless a patch overlay had to merge fields into a copy.
+    pub(crate) fn visible(&self, key: &str) -> Option<Cow<'_, Value>> {
+        let confirmed = self.rows.get(key).map(|r| Cow::Borrowed(&r.value));
+        self.overlays.iter().filter(|o| o.key == key).fold(confirmed, |value, overlay| match &overlay.kind {
+            OverlayKind::Upsert(row) => Some(Cow::Borrowed(row)),
+            OverlayKind::Patch(fields) => value.map(|value| match value.into_owned() {
+                Value::Object(mut map) => {
+                    map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    Cow::Owned(Value::Object(map))
                 }
-                OverlayKind::Remove => value = None,
-            }
-        }
-        value
+                other => Cow::Owned(other),
+            }),
+            OverlayKind::Remove => None,
+        })
     }
 
     /// The confirmed row for `key`, without overlays.
@@ -652,7 +653,7 @@ impl Collection {
             }
             Optimistic::Remove { key } => (key.clone(), OverlayKind::Remove),
         };
-        let before = self.visible(&key);
+        let before = self.visible(&key).map(Cow::into_owned);
         self.overlays.push(Overlay {
             mutation_id: mutation_id.to_owned(),
             key: key.clone(),
@@ -660,7 +661,7 @@ impl Collection {
             confirmed_version: None,
             confirmed_epoch: 0,
         });
-        diff(&key, before.as_ref(), self.visible(&key).as_ref(), false, changes);
+        diff(&key, before.as_ref(), self.visible(&key).as_deref(), false, changes);
         Ok(())
     }
 
@@ -675,7 +676,7 @@ impl Collection {
         if let Some(k) = new_key.as_ref().filter(|k| **k != old_key) {
             keys.push(k.clone());
         }
-        let before: Vec<Option<Value>> = keys.iter().map(|k| self.visible(k)).collect();
+        let before: Vec<Option<Value>> = keys.iter().map(|k| self.visible(k).map(Cow::into_owned)).collect();
         match (version, new_key) {
             (Some(version), Some(new_key)) => {
                 let overlay = &mut self.overlays[index];
@@ -695,7 +696,7 @@ impl Collection {
             self.resolve_overlays(key);
         }
         for (key, before) in keys.iter().zip(before) {
-            diff(key, before.as_ref(), self.visible(key).as_ref(), false, changes);
+            diff(key, before.as_ref(), self.visible(key).as_deref(), false, changes);
         }
     }
 
@@ -703,9 +704,9 @@ impl Collection {
     pub(crate) fn rollback_overlay(&mut self, mutation_id: &str, changes: &mut Vec<RowChange>) {
         let Some(index) = self.overlays.iter().position(|o| o.mutation_id == mutation_id) else { return };
         let key = self.overlays[index].key.clone();
-        let before = self.visible(&key);
+        let before = self.visible(&key).map(Cow::into_owned);
         self.overlays.remove(index);
-        diff(&key, before.as_ref(), self.visible(&key).as_ref(), false, changes);
+        diff(&key, before.as_ref(), self.visible(&key).as_deref(), false, changes);
     }
 
     /// The number of overlays shown.

@@ -1,6 +1,7 @@
 //! The facade the shells drive: one [`Store`] owns the connection, the collections and the mutation queue, takes
 //! [`Input`]s and returns [`Output`]s.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
@@ -772,6 +773,12 @@ impl<'a> CollectionView<'a> {
 
     /// The visible row for `key`.
     pub fn row(&self, key: &str) -> Option<Value> {
+        self.row_ref(key).map(Cow::into_owned)
+    }
+
+    /// The visible row for `key`, borrowed from the collection unless an optimistic patch had to be merged into a
+    /// copy: for reading or serializing a row without copying it.
+    pub fn row_ref(&self, key: &str) -> Option<Cow<'a, Value>> {
         self.inner.visible(key)
     }
 

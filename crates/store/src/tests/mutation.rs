@@ -294,3 +294,20 @@ fn an_event_echoing_our_mutation_id_retires_the_placeholder_before_the_answer() 
     assert_eq!(settled(&out).len(), 1);
     assert_eq!(store.collection("orders").unwrap().keys(), vec!["k1"]);
 }
+
+#[test]
+fn optimistic_effects_read_from_json_and_bad_ones_say_why() {
+    for optimistic in [
+        Optimistic::Upsert { row: json!({"id": "a", "value": 1}) },
+        Optimistic::Patch { key: "a".into(), fields: json!({"value": 2}) },
+        Optimistic::Remove { key: "a".into() },
+    ] {
+        let wire = serde_json::to_value(&optimistic).unwrap();
+        assert_eq!(serde_json::from_value::<Optimistic>(wire).unwrap(), optimistic);
+    }
+    let read = |wire: Value| serde_json::from_value::<Optimistic>(wire).unwrap_err().to_string();
+    assert!(read(json!({"kind": "patch", "key": "a"})).contains("an optimistic `patch` without `fields`"));
+    assert!(read(json!({"kind": "remove"})).contains("an optimistic `remove` without `key`"));
+    assert!(read(json!({"kind": "merge", "key": "a"})).contains("unknown optimistic kind `merge`"));
+    assert!(read(json!({"key": "a"})).contains("missing field `kind`"));
+}
