@@ -12,13 +12,15 @@
 // (open it in Chrome's DevTools, Performance panel) and prints the 30 functions with the most self time. For Rust
 // names on the wasm functions, build `cargo xtask npm --names` and set SUBSIGNAL_NPM_PACKAGE=target/npm/store-names.
 // --quick: 1000 rows, 200 updates, 2 s per phase (the CI smoke test). Environment: SUBSIGNAL_NPM_PACKAGE (the package
-// folder, default target/npm/store), CHROMIUM (default /usr/bin/chromium).
+// folder, default target/npm/store), SUBSIGNAL_LEPTOS_PACKAGE (the Leptos entry `cargo xtask bench` builds from
+// crates/bench/leptos, default target/bench/leptos; needed unless --only leaves "subsignal (Leptos)" out), CHROMIUM
+// (default /usr/bin/chromium).
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import os from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BUILD_DIR, REPO, bundlePeers, measureSizes, packageDir, packageFiles, sizeTable } from "./sizes.mjs";
+import { BUILD_DIR, REPO, bundlePeers, leptosDir, measureSizes, packageDir, packageFiles, sizeTable } from "./sizes.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -59,7 +61,7 @@ const MIME = {
 
 /** The static server: the page, the package, the bundles, and the store's snapshot query (an empty list at seq 0). */
 function serve(pkgDir) {
-  const roots = { "/pkg/": pkgDir, "/build/": BUILD_DIR };
+  const roots = { "/pkg/": pkgDir, "/build/": BUILD_DIR, "/leptos/": leptosDir() };
   const pages = { "/": "store-bench.html", "/store-bench.html": "store-bench.html", "/store-bench.mjs": "store-bench.mjs" };
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -134,7 +136,7 @@ function progressLine(row) {
   );
 }
 
-const IMPL_ORDER = ["subsignal (npm)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
+const IMPL_ORDER = ["subsignal (npm)", "subsignal (Leptos)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
 
 /** The store rows as a table: one line per implementation and size, insert and update side by side. */
 function storeTable(store) {
@@ -207,6 +209,10 @@ async function main() {
   const mode = args.quick ? QUICK : FULL;
   const pkgDir = packageDir();
   packageFiles(pkgDir);
+  const leptosEntry = join(leptosDir(), "subsignal_bench_leptos.js");
+  if ((!args.only || args.only.includes("subsignal (Leptos)")) && !existsSync(leptosEntry)) {
+    throw new Error(`${leptosEntry} is missing: \`cargo xtask bench\` builds it (or point SUBSIGNAL_LEPTOS_PACKAGE at it)`);
+  }
   const executablePath = chromiumPath();
   const { chromium } = await loadPlaywright();
 

@@ -23,6 +23,11 @@ export function packageDir() {
   return resolve(process.env.SUBSIGNAL_NPM_PACKAGE || join(REPO, "target/npm/store"));
 }
 
+/** Benchmark 4's Leptos entry: SUBSIGNAL_LEPTOS_PACKAGE, or what `cargo xtask bench` builds. */
+export function leptosDir() {
+  return resolve(process.env.SUBSIGNAL_LEPTOS_PACKAGE || join(REPO, "target/bench/leptos"));
+}
+
 /** The package's browser files, or an error that says how to build them. */
 export function packageFiles(dir = packageDir()) {
   const files = ["subsignal_store.js", "subsignal_store_bg.wasm"].map((f) => join(dir, f));

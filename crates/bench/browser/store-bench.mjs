@@ -305,6 +305,63 @@ const subsignal = {
   },
 };
 
+// subsignal through Leptos: crates/bench/leptos, a wasm module whose collection is subsignal-leptos's
+// `use_live_collection` (every event decodes its row into a typed struct and sets that row's signal), with one effect
+// per row reading its signal, as a rendered row would. Loaded on first use, so the page works without it.
+let leptosReady = null;
+
+const leptos = {
+  name: "subsignal (Leptos)",
+  async create() {
+    leptosReady ??= import("/leptos/subsignal_bench_leptos.js").then(async (module) => {
+      await module.default({ module_or_path: "/leptos/subsignal_bench_leptos_bg.wasm" });
+      return module;
+    });
+    const { LeptosBench } = await leptosReady;
+    const before = new Set(fake.subscriptions.keys());
+    const bench = new LeptosBench(`${location.origin}/graphql`, `ws://${location.host}/graphql`, notesCollection);
+    const mine = () => [...fake.subscriptions].find(([id]) => !before.has(id));
+    await waitUntil("the Leptos store's snapshot and subscription", () => mine() && bench.isLive("notes"));
+    const [subId, { socket }] = mine();
+    const completedBefore = fake.completed.length;
+    // Effect runs the current phase must see before its last event counts as reflected: each row effect runs
+    // once after it is made, then once per update of its row (updates of one row between runs coalesce, but a
+    // phase's updates touch distinct rows).
+    let expectedRuns = 0;
+    let baseRuns = 0;
+    let watching = false;
+    return {
+      subId,
+      push: (text) => socket.deliver(text),
+      phaseEvents(events) {
+        const updates = events.filter((e) => e.op === "MODIFY");
+        if (!watching && updates.length === events.length) {
+          // The update phase starts: every row gets its effect now, untimed (their first runs happen before t0).
+          watching = true;
+          baseRuns = bench.effectRuns() + bench.watchRows();
+        }
+        expectedRuns = baseRuns + new Set(updates.map((e) => e.note.id)).size;
+      },
+      reflected: (event) => bench.version(event.note.id) === event.note.version && bench.effectRuns() >= expectedRuns,
+      reader: () => ({ size: bench.size(), get: (key) => bench.row(key) }),
+      async preload(work, from, to) {
+        const frames = work.frames(subId);
+        for (let k = from; k < to; k++) socket.deliver(frames[k]);
+      },
+      check(applied) {
+        const stats = bench.stats("notes");
+        if (stats.applied !== applied || stats.gaps !== 0 || stats.duplicates !== 0) {
+          fail(leptos.name, `stats ${JSON.stringify(stats)} after ${applied} events`);
+        }
+        if (fake.completed.length !== completedBefore) fail(leptos.name, "the store completed its subscription (a gap?)");
+      },
+      dispose() {
+        bench.dispose();
+      },
+    };
+  },
+};
+
 const NOTES_QUERY = gql`query Notes { notes { ${NOTE_FIELDS} } }`;
 const NOTE_FRAGMENT = gql`fragment NoteFields on Note { ${NOTE_FIELDS} }`;
 
@@ -446,7 +503,7 @@ function tanstack(live) {
   };
 }
 
-const IMPLS = [subsignal, apollo, tanstack(false), tanstack(true)];
+const IMPLS = [subsignal, leptos, apollo, tanstack(false), tanstack(true)];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Phases and checks.

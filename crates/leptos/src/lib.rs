@@ -90,8 +90,8 @@ impl<T: Clone + Send + Sync + 'static> LiveCollection<T> {
     }
 }
 
-fn decode<T: DeserializeOwned>(collection: &str, key: &str, value: Value) -> Option<T> {
-    match serde_json::from_value(value) {
+fn decode<T: DeserializeOwned>(collection: &str, key: &str, value: &Value) -> Option<T> {
+    match T::deserialize(value) {
         Ok(row) => Some(row),
         Err(e) => {
             leptos::logging::warn!("subsignal: row {key} of {collection} does not fit the view's type: {e}");
@@ -109,6 +109,7 @@ where
     T: DeserializeOwned + Clone + PartialEq + Send + Sync + 'static,
 {
     let name = config.name.clone();
+    let descending = config.descending;
     if store.with_collection(&name, |c| c.is_none()) {
         store.watch(config);
     }
@@ -117,13 +118,17 @@ where
         let Some(view) = view else { return Vec::new() };
         let keys = view.keys();
         for key in &keys {
-            if let Some(row) = view.row(key).and_then(|v| decode::<T>(&name, key, v)) {
+            if let Some(row) = view.row_ref(key).and_then(|v| decode::<T>(&name, key, &v)) {
                 rows.insert(key.clone(), ArcRwSignal::new(row));
             }
         }
         keys
     });
     let live = LiveCollection { keys: RwSignal::new(keys), rows: StoredValue::new(rows) };
+    // Where a key sits in the collection's order (key order, or reversed).
+    let position = move |keys: &[String], key: &str| {
+        keys.binary_search_by(|k| if descending { key.cmp(k) } else { k.as_str().cmp(key) })
+    };
     let reader = store.clone();
     let guard = store.on_row(move |collection, change| {
         if collection != name {
@@ -132,7 +137,7 @@ where
         let key = change.key();
         let value = match change {
             RowChange::Removed { .. } => None,
-            _ => reader.row(&name, key).and_then(|v| decode::<T>(&name, key, v)),
+            _ => reader.with_collection(&name, |c| c?.row_ref(key).and_then(|v| decode::<T>(&name, key, &v))),
         };
         // Take the row's signal out first: no lock on the map is held while a signal is set.
         let Some(existing) = live.rows.try_with_value(|rows| rows.get(key).cloned()) else {
@@ -153,12 +158,24 @@ where
             }),
             (None, None) => {}
         }
-        // Only insertions and removals touch the key list; an update costs the same whatever the list's size.
-        if !matches!(change, RowChange::Updated { .. }) {
-            let keys = reader.keys(&name);
-            if live.keys.with_untracked(|old| *old != keys) {
-                live.keys.set(keys);
-            }
+        // Only insertions and removals touch the key list, each at its place (a binary search and a move, no copy
+        // of the list); an update costs the same whatever the list's size.
+        match change {
+            RowChange::Inserted { .. } => live.keys.maybe_update(|keys| match position(keys, key) {
+                Err(at) => {
+                    keys.insert(at, key.to_owned());
+                    true
+                }
+                Ok(_) => false,
+            }),
+            RowChange::Removed { .. } => live.keys.maybe_update(|keys| match position(keys, key) {
+                Ok(at) => {
+                    keys.remove(at);
+                    true
+                }
+                Err(_) => false,
+            }),
+            RowChange::Updated { .. } => {}
         }
     });
     // Dropped, and so unregistered, when the owner is cleaned up.

@@ -183,6 +183,14 @@ fn pinned_wasm_bindgen() -> Result<String> {
         .context("Cargo.toml must pin wasm-bindgen exactly (wasm-bindgen = \"=X.Y.Z\")")
 }
 
+/// Fails unless the installed wasm-bindgen CLI is the version the workspace pins.
+fn check_wasm_bindgen_cli() -> Result<()> {
+    let pinned = pinned_wasm_bindgen()?;
+    let cli = output(Command::new("wasm-bindgen").arg("--version")).context("the wasm-bindgen CLI is not installed")?;
+    ensure!(cli.contains(&pinned), "wasm-bindgen CLI is {}, the workspace pins {pinned}", cli.trim());
+    Ok(())
+}
+
 /// `cargo install --locked NAME@VERSION` for each `(crate, binary, version)` whose `binary --version` does not
 /// report VERSION, all at once: each build has serial stretches (big crates, linking) that the others fill.
 fn cargo_install(tools: &[(&str, &str, &str)]) -> Result<()> {
@@ -457,12 +465,16 @@ fn bench_run(quick: bool, server: &Path, load_generator: &Path) -> Result<()> {
     let out = if quick { bench.join("quick") } else { bench.clone() };
     std::fs::create_dir_all(&out)?;
     let browser = out.join("browser.json");
+    let leptos = wasm::bench_leptos()?;
     let mut store = Command::new("node");
     store.arg(root().join("crates/bench/browser/run.mjs")).arg("--out").arg(&browser);
     if quick {
         store.arg("--quick");
     }
-    run(store.env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store")).env("CHROMIUM", "/usr/bin/chromium"))?;
+    run(store
+        .env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store"))
+        .env("SUBSIGNAL_LEPTOS_PACKAGE", leptos)
+        .env("CHROMIUM", "/usr/bin/chromium"))?;
     let report = if quick { out.join("BENCHMARKS.md") } else { root().join("docs/BENCHMARKS.md") };
     let mut servers = Command::new(load_generator);
     servers

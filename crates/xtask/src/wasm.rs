@@ -45,32 +45,19 @@ pub(crate) fn npm() -> Result<PathBuf> {
 /// [`npm`], or with `names` the same package keeping its wasm functions' Rust names, into `target/npm/store-names/`
 /// (`cargo xtask npm --names`): for profiles (`crates/bench/browser/run.mjs --profile`), never for sizes.
 pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
-    let pinned = crate::pinned_wasm_bindgen()?;
-    let cli = output(Command::new("wasm-bindgen").arg("--version")).context("the wasm-bindgen CLI is not installed")?;
-    ensure!(cli.contains(&pinned), "wasm-bindgen CLI is {}, the workspace pins {pinned}", cli.trim());
+    crate::check_wasm_bindgen_cli()?;
     ensure!(
         output(Command::new("wasm-opt").arg("--version")).is_some(),
         "wasm-opt (Debian's binaryen) is not installed"
     );
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "-p",
-        "subsignal-browser",
-        "--features",
-        "js",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        "wasm-release",
-    ]);
-    if names {
-        // Its own target directory, so that the shipped build's artifacts stay as they are.
-        build.env("CARGO_PROFILE_WASM_RELEASE_STRIP", "false").env("CARGO_TARGET_DIR", target_dir().join("names"));
-    }
-    run(&mut build)?;
     let built = if names { target_dir().join("names") } else { target_dir() };
+    build_wasm("subsignal-browser", &["js"], |build| {
+        if names {
+            // Its own target directory, so that the shipped build's artifacts stay as they are.
+            build.env("CARGO_PROFILE_WASM_RELEASE_STRIP", "false").env("CARGO_TARGET_DIR", &built);
+        }
+    })?;
     let raw = built.join("wasm32-unknown-unknown/wasm-release/subsignal_browser.wasm");
     let work = target_dir().join("npm/build");
     let out = target_dir().join(if names { "npm/store-names" } else { "npm/store" });
@@ -125,6 +112,30 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
         js as f64 / 1024.0,
         (wasm + js) as f64 / 1024.0
     );
+    Ok(out)
+}
+
+/// `cargo build` of a wasm32 crate (profile `wasm-release`) with these features; `adjust` may set more.
+fn build_wasm(package: &str, features: &[&str], adjust: impl FnOnce(&mut Command)) -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "-p", package, "--target", "wasm32-unknown-unknown", "--profile", "wasm-release"]);
+    if !features.is_empty() {
+        build.arg("--features").arg(features.join(","));
+    }
+    adjust(&mut build);
+    run(&mut build)
+}
+
+/// Builds benchmark 4's Leptos entry (`crates/bench/leptos`) into `target/bench/leptos/` for the store-bench page.
+pub(crate) fn bench_leptos() -> Result<PathBuf> {
+    crate::check_wasm_bindgen_cli()?;
+    build_wasm("subsignal-bench-leptos", &[], |_| {})?;
+    let raw = target_dir().join("wasm32-unknown-unknown/wasm-release/subsignal_bench_leptos.wasm");
+    let out = target_dir().join("bench/leptos");
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-name", "subsignal_bench_leptos", "--out-dir"])
+        .arg(&out)
+        .arg(&raw))?;
     Ok(out)
 }
 
