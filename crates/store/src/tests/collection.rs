@@ -219,3 +219,24 @@ fn watch_and_unwatch_at_runtime() {
     assert!(store.collection("orders").is_none());
     assert!(store.handle(4, next(socket, &id, change(1, 0, "WATERMARK", None, None, None))).is_empty());
 }
+
+#[test]
+fn an_unreadable_event_is_a_warning_and_changes_nothing() {
+    let (mut store, socket, id) = live_orders(vec![order("a", 1, 1)], 10);
+    let warnings = |out: &[Output]| -> Vec<String> {
+        out.iter().filter_map(|o| if let Output::Warning(w) = o { Some(w.clone()) } else { None }).collect()
+    };
+    // A seq that is not a number, a change without the subscription's field, and a null change.
+    let bad_seq = json!({"data": {"onOrderChanged": {"seq": "11", "prevSeq": 10, "op": "MODIFY", "key": "a"}}});
+    let out = store.handle(1, next(socket, &id, bad_seq));
+    assert!(warnings(&out)[0].contains("orders: unreadable change envelope: invalid type"), "{out:?}");
+    let out = store.handle(1, next(socket, &id, json!({"data": {"onSomethingElse": null}})));
+    assert!(warnings(&out)[0].starts_with("orders: a `next` without data.onOrderChanged"), "{out:?}");
+    let out = store.handle(1, next(socket, &id, json!({"data": null, "errors": [{"message": "boom"}]})));
+    assert!(warnings(&out)[0].starts_with("orders: a `next` without data.onOrderChanged"), "{out:?}");
+    assert_eq!(store.status().connection, ConnectionStatus::Live);
+    // The next good event still applies.
+    let out = store.handle(1, next(socket, &id, change(11, 10, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 5)))));
+    assert_eq!(row_changes(&out), vec![upd("a")]);
+    assert_eq!(store.collection("orders").unwrap().row("a"), Some(order("a", 2, 5)));
+}
