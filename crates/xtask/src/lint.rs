@@ -7,8 +7,8 @@
 //! variables on the test builds themselves: the workspace's crates are compiled by `clippy-driver` (which lints, then
 //! compiles as rustc does), dependencies by plain rustc, once. The lints are those of
 //! `cargo clippy --all-targets -- -D warnings`, on every target the tests build: native libraries, binaries, tests
-//! and examples; on wasm32, the browser crates (the npm package's `js` feature included), the Leptos crate and the web
-//! app, with the store, protocol and orders crates they use.
+//! and examples; on wasm32, the browser crates (the npm package's `js` feature included), the Leptos crate, the web
+//! app and the bench's Leptos entry, with the store, protocol and orders crates they use.
 //!
 //! Only the test builds go through it: clippy-driver leaves MIR unoptimized, so the release builds (the npm package,
 //! the web app, the benchmarked server) stay with rustc. `CLIPPY_ARGS` is how cargo-clippy talks to clippy-driver, not

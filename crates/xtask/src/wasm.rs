@@ -240,8 +240,8 @@ fn wasm_test_command(harness_url: &str) -> Result<Command> {
 /// lints.
 pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
     let harness = Harness::start(bin)?;
-    // Linted (see `lint.rs`): the web app and the npm package's `js` feature are built here too, so that clippy sees
-    // every wasm32 crate in this one build.
+    // Linted (see `lint.rs`): the web app, the bench's Leptos entry and the npm package's `js` feature are built here
+    // too, so that clippy sees every wasm32 crate in this one build.
     let result = run_counting(
         crate::lint::linted(wasm_test_command(&harness.url)?.args([
             "test",
@@ -253,6 +253,8 @@ pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
             "subsignal-leptos",
             "-p",
             "subsignal-web",
+            "-p",
+            "subsignal-bench-leptos",
             "--features",
             "subsignal-browser/js",
             "--tests",
