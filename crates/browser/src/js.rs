@@ -2,9 +2,9 @@
 //! plain JSON objects, typed by the TypeScript declarations below.
 //!
 //! What JavaScript passes in (options, collection configs, mutations: rare, small) is read from the object itself
-//! with serde-wasm-bindgen. What goes out (rows, row changes, statuses) crosses as
-//! JSON text, `serde_json` on this side and the engine's `JSON.parse` on the other: one call per value instead of one
-//! per field, and no second serializer in the wasm.
+//! with serde-wasm-bindgen. What goes out (rows, row changes, statuses) crosses as JSON text, `serde_json` on this
+//! side and the engine's `JSON.parse` on the other: one call per value instead of one per field, and no second
+//! serializer in the wasm.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

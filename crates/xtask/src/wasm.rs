@@ -107,10 +107,10 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
     println!(
         "@subsignal/store written to {}\n  wasm {:.1} KB ({:.1} KB gzip), js {:.1} KB gzip: {:.1} KB gzip in all",
         out.display(),
-        raw_wasm as f64 / 1024.0,
-        wasm as f64 / 1024.0,
-        js as f64 / 1024.0,
-        (wasm + js) as f64 / 1024.0
+        raw_wasm as f64 / 1000.0,
+        wasm as f64 / 1000.0,
+        js as f64 / 1000.0,
+        (wasm + js) as f64 / 1000.0
     );
     Ok(out)
 }
