@@ -290,8 +290,9 @@ fn install_build_tools() -> Result<()> {
     install_clis()
 }
 
-/// Everything: the build tools, Chromium and its driver, PostgreSQL, and the pinned npm packages of the tests and
-/// the benchmarks. Downloads (Debian packages, npm) run beside the CLIs' compilation, which is CPU-bound.
+/// Everything: the build tools, Chromium and its driver, PostgreSQL, the pinned npm packages of the tests and the
+/// benchmarks, and the workspace's crates. Downloads (Debian packages, npm, crates) run beside the CLIs' compilation,
+/// which is CPU-bound.
 fn install_tools() -> Result<()> {
     install_rust_parts()?;
     if output(Command::new("node").arg("--version")).is_none() {
@@ -304,7 +305,8 @@ fn install_tools() -> Result<()> {
             let mut npm = Command::new("npm");
             run(npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root().join(dir)))?;
         }
-        Ok(())
+        // Every crate the builds to come need, for the host and wasm32, so that they start compiling at once.
+        run(cargo().args(["fetch", "--locked"]))
     });
     let clis = install_clis();
     let downloads = downloads.join().map_err(|_| anyhow::anyhow!("installing the packages panicked"))?;
