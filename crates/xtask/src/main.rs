@@ -467,7 +467,7 @@ fn bench_run(quick: bool, server: &Path, load_generator: &Path) -> Result<()> {
     let out = if quick { bench.join("quick") } else { bench.clone() };
     std::fs::create_dir_all(&out)?;
     let browser = out.join("browser.json");
-    let leptos = wasm::bench_leptos()?;
+    let leptos = wasm::bench_leptos(quick)?;
     let mut store = Command::new("node");
     store.arg(root().join("crates/bench/browser/run.mjs")).arg("--out").arg(&browser);
     if quick {

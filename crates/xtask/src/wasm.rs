@@ -126,11 +126,36 @@ fn build_wasm(package: &str, features: &[&str], adjust: impl FnOnce(&mut Command
     run(&mut build)
 }
 
-/// Builds benchmark 4's Leptos entry (`crates/bench/leptos`) into `target/bench/leptos/` for the store-bench page.
-pub(crate) fn bench_leptos() -> Result<PathBuf> {
+/// The wasm32 crates the test build compiles (and clippy lints) in one cargo invocation, with the npm package's
+/// feature: every wasm32 crate of the workspace.
+const WASM_CRATES: &[&str] = &[
+    "-p",
+    "subsignal-browser",
+    "-p",
+    "subsignal-leptos",
+    "-p",
+    "subsignal-web",
+    "-p",
+    "subsignal-bench-leptos",
+    "--features",
+    "subsignal-browser/js",
+];
+
+/// Builds benchmark 4's Leptos entry (`crates/bench/leptos`) into `target/bench/leptos/` for the store-bench page:
+/// with `wasm-release` for the full bench; for the quick one, a debug build of the same crates and features as the
+/// wasm32 test build, which then compiles only the workspace's crates (a `wasm-release` build of leptos and its
+/// dependencies took 75 s of a fresh machine's test run). Its figures then are a debug build's: the quick bench
+/// only shows that the entry runs.
+pub(crate) fn bench_leptos(quick: bool) -> Result<PathBuf> {
     crate::check_wasm_bindgen_cli()?;
-    build_wasm("subsignal-bench-leptos", &[], |_| {})?;
-    let raw = target_dir().join("wasm32-unknown-unknown/wasm-release/subsignal_bench_leptos.wasm");
+    let profile = if quick {
+        run(cargo().args(["build", "--target", "wasm32-unknown-unknown"]).args(WASM_CRATES))?;
+        "debug"
+    } else {
+        build_wasm("subsignal-bench-leptos", &[], |_| {})?;
+        "wasm-release"
+    };
+    let raw = target_dir().join(format!("wasm32-unknown-unknown/{profile}/subsignal_bench_leptos.wasm"));
     let out = target_dir().join("bench/leptos");
     run(Command::new("wasm-bindgen")
         .args(["--target", "web", "--out-name", "subsignal_bench_leptos", "--out-dir"])
@@ -243,22 +268,12 @@ pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
     // Linted (see `lint.rs`): the web app, the bench's Leptos entry and the npm package's `js` feature are built here
     // too, so that clippy sees every wasm32 crate in this one build.
     let result = run_counting(
-        crate::lint::linted(wasm_test_command(&harness.url)?.args([
-            "test",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "subsignal-browser",
-            "-p",
-            "subsignal-leptos",
-            "-p",
-            "subsignal-web",
-            "-p",
-            "subsignal-bench-leptos",
-            "--features",
-            "subsignal-browser/js",
-            "--tests",
-        ]))?,
+        crate::lint::linted(
+            wasm_test_command(&harness.url)?
+                .args(["test", "--target", "wasm32-unknown-unknown"])
+                .args(WASM_CRATES)
+                .arg("--tests"),
+        )?,
         tally,
     );
     drop(harness);
