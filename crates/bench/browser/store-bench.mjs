@@ -253,6 +253,21 @@ const notesCollection = {
 
 let wasmReady = null;
 
+/** Delivers frames [from, to) of `work` on subscription `subId` of the fake `socket`, untimed. */
+function deliverAll(socket, subId) {
+  return async (work, from, to) => {
+    const frames = work.frames(subId);
+    for (let k = from; k < to; k++) socket.deliver(frames[k]);
+  };
+}
+
+/** Fails unless a subsignal collection's counters say exactly `applied` events, with no gap and no duplicate. */
+function checkStats(name, stats, applied) {
+  if (stats.applied !== applied || stats.gaps !== 0 || stats.duplicates !== 0) {
+    fail(name, `stats ${JSON.stringify(stats)} after ${applied} events`);
+  }
+}
+
 const subsignal = {
   name: "subsignal (npm)",
   async create() {
@@ -282,15 +297,9 @@ const subsignal = {
       push: (text) => socket.deliver(text),
       reflected: (event) => store.row("notes", event.note.id)?.version === event.note.version,
       reader: () => ({ size: store.keys("notes").length, get: (key) => store.row("notes", key) }),
-      async preload(work, from, to) {
-        const frames = work.frames(subId);
-        for (let k = from; k < to; k++) socket.deliver(frames[k]);
-      },
+      preload: deliverAll(socket, subId),
       check(applied) {
-        const stats = store.stats("notes");
-        if (stats.applied !== applied || stats.gaps !== 0 || stats.duplicates !== 0) {
-          fail(subsignal.name, `stats ${JSON.stringify(stats)} after ${applied} events`);
-        }
+        checkStats(subsignal.name, store.stats("notes"), applied);
         if (rowChanges !== applied) fail(subsignal.name, `${rowChanges} row changes heard for ${applied} events`);
         if (fake.completed.length !== completedBefore) fail(subsignal.name, "the store completed its subscription (a gap?)");
         if (warnings.length) fail(subsignal.name, `warnings: ${warnings.join("; ")}`);
@@ -344,15 +353,9 @@ const leptos = {
       },
       reflected: (event) => bench.version(event.note.id) === event.note.version && bench.effectRuns() >= expectedRuns,
       reader: () => ({ size: bench.size(), get: (key) => bench.row(key) }),
-      async preload(work, from, to) {
-        const frames = work.frames(subId);
-        for (let k = from; k < to; k++) socket.deliver(frames[k]);
-      },
+      preload: deliverAll(socket, subId),
       check(applied) {
-        const stats = bench.stats("notes");
-        if (stats.applied !== applied || stats.gaps !== 0 || stats.duplicates !== 0) {
-          fail(leptos.name, `stats ${JSON.stringify(stats)} after ${applied} events`);
-        }
+        checkStats(leptos.name, bench.stats("notes"), applied);
         if (fake.completed.length !== completedBefore) fail(leptos.name, "the store completed its subscription (a gap?)");
       },
       dispose() {
