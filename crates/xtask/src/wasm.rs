@@ -1,4 +1,4 @@
-//! The browser side: the `@subsignal/store` npm package, the browser tests and the store bench.
+//! The browser side: the `@subsignal/store` npm package, the browser tests and the store bench's Leptos entry.
 //!
 //! - `cargo xtask npm` builds `subsignal-browser --features js` for wasm32 (profile `wasm-release`), shrinks it with
 //!   `wasm-opt -Oz`, runs `wasm-bindgen --target web`, and writes the package to `target/npm/store/`
@@ -6,6 +6,7 @@
 //! - `cargo xtask test-browser` runs [`browser_tests`]: the wasm-bindgen tests of `subsignal-browser` and
 //!   `subsignal-leptos` in headless Chromium against a real server behind `tests/js/e2e/harness.mjs`, then the npm
 //!   package end to end (the plain-JS example driven by playwright-core) and `tsc --noEmit` on a TypeScript usage file.
+//! - [`bench_leptos`] builds the store bench's Leptos entry (`crates/bench/leptos`) for `cargo xtask bench`.
 //!
 //! Every test fails loudly when something it needs is missing; nothing is skipped.
 
