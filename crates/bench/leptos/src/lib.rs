@@ -7,7 +7,7 @@
 //! it under `/leptos/`.
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -35,7 +35,7 @@ pub struct LeptosBench {
     notes: LiveCollection<Note>,
     owner: Owner,
     /// Rows that already have their effect.
-    watched: Rc<std::cell::RefCell<HashSet<String>>>,
+    watched: RefCell<HashSet<String>>,
     /// How many times a row effect ran.
     effect_runs: Rc<Cell<u64>>,
 }
@@ -53,7 +53,7 @@ impl LeptosBench {
         let owner = Owner::new();
         let notes = owner.with(|| use_live_collection::<Note>(&store, config));
         store.connect();
-        Ok(LeptosBench { store, notes, owner, watched: Rc::default(), effect_runs: Rc::default() })
+        Ok(LeptosBench { store, notes, owner, watched: RefCell::default(), effect_runs: Rc::default() })
     }
 
     /// Whether the collection's snapshot arrived and its subscription runs.
