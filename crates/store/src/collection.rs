@@ -1,125 +1,21 @@
-//! Live collections: keyed entities kept in step with a change stream by `seq`/`prevSeq`, plus optimistic overlays.
-//!
-//! A collection holds the *confirmed* rows (what the server's change log says) and, on top of them, overlays of
+//! A collection's rows: the confirmed rows (what the server's events and lists say) and, on top of them, overlays of
 //! pending mutations. Readers see the overlays applied; every change to what a reader sees is reported as a
 //! [`RowChange`] for exactly the rows it touched.
 //!
-//! In AppSync mode ([`Protocol::AppSync`](crate::Protocol)) nothing is replayed, so there is no gap repair: events are
-//! applied by `seq` and row `version` ([`Collection::feed_unchained`]), and a fresh snapshot follows every reconnect.
+//! The [`Table`] knows nothing of where rows come from: the sync strategies (`crate::sync`) feed it upserts, removals
+//! and whole lists, each row guarded by its [`Version`] so that an older image never replaces a newer one.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use subsignal_protocol::{ChangeEnvelope, ChangeOp};
 
-/// Gap buffers larger than this are discarded: the resubscription replays those events anyway.
-const MAX_BUFFER: usize = 4096;
+use crate::source::CollectionConfig;
 
 /// How many removed keys are remembered (oldest forgotten first), so that a late mutation result cannot resurrect a
 /// removed row.
 const MAX_TOMBSTONES: usize = 4096;
-
-/// How to sync one collection: its GraphQL documents and the names of the fields the store reads.
-///
-/// The subscription document must take `$afterSeq: Int` and select the change envelope (`seq prevSeq op key version
-/// expired`) plus the entity under `entity_field`. The snapshot query must take `$limit: Int` and `$nextToken: String`
-/// and return `{ items nextToken seq }` under `snapshot_field`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CollectionConfig {
-    /// The collection's name, used in every output and accessor.
-    pub name: String,
-    /// The subscription document.
-    pub subscription: String,
-    /// The subscription's root field, e.g. `onOrderChanged`.
-    pub subscription_field: String,
-    /// The field of the change that holds the entity, e.g. `order`.
-    pub entity_field: String,
-    /// The snapshot (list) query document.
-    pub snapshot_query: String,
-    /// The snapshot query's root field, e.g. `listOrders`.
-    pub snapshot_field: String,
-    /// The `limit` passed to each snapshot page; `None` leaves it to the server.
-    #[serde(default)]
-    pub page_size: Option<u32>,
-    /// The entity's key field (default `id`).
-    #[serde(default = "default_key_field")]
-    pub key_field: String,
-    /// The entity's version field (default `version`).
-    #[serde(default = "default_version_field")]
-    pub version_field: String,
-    /// Rows are listed in key order; this reverses it (handy for time-ordered keys such as UUIDv7, newest first).
-    #[serde(default)]
-    pub descending: bool,
-}
-
-fn default_key_field() -> String {
-    "id".to_owned()
-}
-
-fn default_version_field() -> String {
-    "version".to_owned()
-}
-
-impl CollectionConfig {
-    /// A collection with the given name, `id`/`version` fields and no documents yet: set them with
-    /// [`CollectionConfig::subscription`] and [`CollectionConfig::snapshot`].
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            subscription: String::new(),
-            subscription_field: String::new(),
-            entity_field: String::new(),
-            snapshot_query: String::new(),
-            snapshot_field: String::new(),
-            page_size: None,
-            key_field: default_key_field(),
-            version_field: default_version_field(),
-            descending: false,
-        }
-    }
-
-    /// Sets the subscription document, its root field and the change's entity field.
-    pub fn subscription(
-        mut self,
-        document: impl Into<String>,
-        field: impl Into<String>,
-        entity_field: impl Into<String>,
-    ) -> Self {
-        self.subscription = document.into();
-        self.subscription_field = field.into();
-        self.entity_field = entity_field.into();
-        self
-    }
-
-    /// Sets the snapshot query document and its root field.
-    pub fn snapshot(mut self, query: impl Into<String>, field: impl Into<String>) -> Self {
-        self.snapshot_query = query.into();
-        self.snapshot_field = field.into();
-        self
-    }
-
-    /// Sets the snapshot page size.
-    pub fn page_size(mut self, limit: u32) -> Self {
-        self.page_size = Some(limit);
-        self
-    }
-
-    /// Sets the key and version field names.
-    pub fn fields(mut self, key_field: impl Into<String>, version_field: impl Into<String>) -> Self {
-        self.key_field = key_field.into();
-        self.version_field = version_field.into();
-        self
-    }
-
-    /// Lists rows in descending key order.
-    pub fn descending(mut self) -> Self {
-        self.descending = true;
-        self
-    }
-}
 
 /// A change to what readers of one collection see, for one row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +53,8 @@ impl RowChange {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionStats {
+    /// Events received from the collection's subscriptions.
+    pub events: u64,
     /// Events applied (watermarks included).
     pub applied: u64,
     /// Events dropped because their seq was not after `lastSeq`.
@@ -165,29 +63,27 @@ pub struct CollectionStats {
     pub gaps: u64,
     /// Subscriptions started (the first one included).
     pub subscriptions: u64,
-    /// Snapshots completed.
+    /// Snapshots, lists and live-query results taken in whole (the first one included).
     pub snapshots: u64,
+    /// Times the rows had to be fetched again because events may have been missed (a reconnect without replay, a
+    /// lost subscription, an expired cursor).
+    pub resyncs: u64,
 }
 
-/// A change event as read from a `next` payload.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Event {
-    pub(crate) env: ChangeEnvelope,
-    pub(crate) entity: Option<Value>,
-}
-
-/// What became of an event fed to a collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Feed {
-    Applied,
-    Duplicate,
-    Gap,
+/// The order of one row's versions, read from the first of the collection's version fields that the row has:
+/// numbers compare as numbers, strings (ISO timestamps) as strings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Version {
+    Number(i64),
+    Text(String),
+    /// After every version: a removal whose version is unknown.
+    Last,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
     value: Value,
-    version: Option<i64>,
+    version: Option<Version>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -203,49 +99,24 @@ struct Overlay {
     key: String,
     kind: OverlayKind,
     /// The version the server reported for the mutation; `None` while the result is outstanding.
-    confirmed_version: Option<i64>,
+    confirmed_version: Option<Version>,
     /// The snapshot epoch in which the result arrived.
     confirmed_epoch: u64,
 }
 
-/// A snapshot being fetched page by page.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SnapshotFetch {
-    pub(crate) request_id: u64,
-    pub(crate) first_seq: Option<i64>,
-    pub(crate) items: Vec<Value>,
-}
-
-/// One page of a snapshot.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Page {
-    pub(crate) items: Vec<Value>,
-    pub(crate) next_token: Option<String>,
-    pub(crate) seq: i64,
-}
-
-/// One live collection.
+/// The rows of one collection, with the overlays of pending mutations.
 #[derive(Debug)]
-pub(crate) struct Collection {
-    pub(crate) cfg: CollectionConfig,
+pub(crate) struct Table {
+    key_field: String,
+    version_fields: Vec<String>,
+    deleted_field: String,
+    descending: bool,
     rows: BTreeMap<String, Row>,
-    pub(crate) last_seq: Option<i64>,
-    buffer: BTreeMap<i64, Event>,
-    /// The active subscription's id.
-    pub(crate) sub_id: Option<String>,
-    /// AppSync: `start_ack` arrived for `sub_id`.
-    pub(crate) sub_acked: bool,
-    pub(crate) snapshot: Option<SnapshotFetch>,
-    /// True until a snapshot completes, and again after `CURSOR_EXPIRED`.
-    pub(crate) needs_snapshot: bool,
-    /// Do nothing before this time (after a failure).
-    pub(crate) retry_at: Option<u64>,
-    pub(crate) failures: u32,
     overlays: Vec<Overlay>,
     /// Removal versions of recently removed keys (keys are never reused), oldest first in `tombstone_order`.
-    tombstones: HashMap<String, i64>,
+    tombstones: HashMap<String, Version>,
     tombstone_order: VecDeque<String>,
-    /// Counts snapshot fetches started, to tell which mutation results a snapshot must already reflect.
+    /// Counts whole fetches started, to tell which mutation results a fetched list must already reflect.
     epoch: u64,
     pub(crate) stats: CollectionStats,
     /// Every seq ever applied, in order (tests check that none is applied twice).
@@ -263,19 +134,14 @@ fn diff(key: &str, before: Option<&Value>, after: Option<&Value>, expired: bool,
     }
 }
 
-impl Collection {
-    pub(crate) fn new(cfg: CollectionConfig) -> Self {
+impl Table {
+    pub(crate) fn new(cfg: &CollectionConfig) -> Self {
         Self {
-            cfg,
+            key_field: cfg.key_field.clone(),
+            version_fields: cfg.version_fields.clone(),
+            deleted_field: cfg.deleted_field.clone(),
+            descending: cfg.descending,
             rows: BTreeMap::new(),
-            last_seq: None,
-            buffer: BTreeMap::new(),
-            sub_id: None,
-            sub_acked: false,
-            snapshot: None,
-            needs_snapshot: true,
-            retry_at: None,
-            failures: 0,
             overlays: Vec::new(),
             tombstones: HashMap::new(),
             tombstone_order: VecDeque::new(),
@@ -286,164 +152,55 @@ impl Collection {
         }
     }
 
-    fn key_of(&self, entity: &Value) -> Option<String> {
-        match entity.get(&self.cfg.key_field)? {
+    /// The entity's key, a string or a number.
+    pub(crate) fn key_of(&self, entity: &Value) -> Option<String> {
+        match entity.get(&self.key_field)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
     }
 
-    fn version_of(&self, entity: &Value) -> Option<i64> {
-        entity.get(&self.cfg.version_field).and_then(Value::as_i64)
+    /// The entity's version: its first version field that holds a number or a string.
+    pub(crate) fn version_of(&self, entity: &Value) -> Option<Version> {
+        self.version_fields.iter().find_map(|field| match entity.get(field)? {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Version::Number),
+            Value::String(s) => Some(Version::Text(s.clone())),
+            _ => None,
+        })
     }
 
-    /// Reads the change event out of a `next` payload (`{data: {<field>: change}}`), taking the entity out of it
-    /// rather than copying it.
-    pub(crate) fn parse_event(&self, mut payload: Value) -> Result<Event, String> {
-        let field = &self.cfg.subscription_field;
-        let Some(change) = payload.get_mut("data").and_then(|d| d.get_mut(field)).filter(|c| !c.is_null()) else {
-            return Err(format!("{}: a `next` without data.{field}: {payload}", self.cfg.name));
-        };
-        let env = ChangeEnvelope::deserialize(&*change)
-            .map_err(|e| format!("{}: unreadable change envelope: {e}", self.cfg.name))?;
-        let entity = change.get_mut(&self.cfg.entity_field).map(Value::take).filter(|e| !e.is_null());
-        Ok(Event { env, entity })
+    /// Whether the entity is soft-deleted (its deleted field is `true`).
+    pub(crate) fn is_deleted(&self, entity: &Value) -> bool {
+        entity.get(&self.deleted_field).and_then(Value::as_bool) == Some(true)
     }
 
-    /// Reads one snapshot page out of a GraphQL response's `data`.
-    pub(crate) fn parse_page(&self, data: &Value) -> Result<Page, String> {
-        let conn = data
-            .get(&self.cfg.snapshot_field)
-            .filter(|c| !c.is_null())
-            .ok_or_else(|| format!("{}: a snapshot page without data.{}", self.cfg.name, self.cfg.snapshot_field))?;
-        let items = conn.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-        let next_token = conn.get("nextToken").and_then(Value::as_str).map(str::to_owned);
-        let seq = conn
-            .get("seq")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| format!("{}: a snapshot page without seq", self.cfg.name))?;
-        Ok(Page { items, next_token, seq })
-    }
-
-    /// Feeds one event from the active subscription.
-    pub(crate) fn feed(&mut self, event: Event, changes: &mut Vec<RowChange>) -> Feed {
-        let Some(last) = self.last_seq else { return Feed::Duplicate };
-        if event.env.seq <= last {
-            self.stats.duplicates += 1;
-            return Feed::Duplicate;
-        }
-        if event.env.prev_seq != last {
-            self.stats.gaps += 1;
-            if self.buffer.len() >= MAX_BUFFER {
-                self.buffer.clear();
+    /// Applies one entity event: the entity is the row's state (`remove` false, unless soft-deleted) or its removal.
+    /// Returns false when the entity has no key.
+    pub(crate) fn apply_entity(&mut self, entity: Value, remove: bool, changes: &mut Vec<RowChange>) -> bool {
+        let Some(key) = self.key_of(&entity) else { return false };
+        let version = self.version_of(&entity);
+        if remove || self.is_deleted(&entity) {
+            self.remove_confirmed(&key, version, false, changes);
+        } else {
+            if let Some(id) = entity.get("clientMutationId").and_then(Value::as_str).map(str::to_owned) {
+                self.settle_overlay_by_event(&id, &key, &entity, version.clone(), changes);
             }
-            self.buffer.insert(event.env.seq, event);
-            return Feed::Gap;
+            self.upsert_confirmed(&key, entity, version, changes);
         }
-        self.apply(event, changes);
-        self.drain(changes);
-        Feed::Applied
-    }
-
-    /// Feeds one event in AppSync mode, where nothing is ever replayed and so `prevSeq` gaps cannot be filled: while a
-    /// snapshot is due the event waits in the buffer; afterwards anything after `lastSeq` applies at once, each row
-    /// guarded by its version (a stale image never overwrites a newer one).
-    pub(crate) fn feed_unchained(&mut self, event: Event, changes: &mut Vec<RowChange>) -> Feed {
-        if self.needs_snapshot || self.last_seq.is_none() {
-            if self.buffer.len() >= MAX_BUFFER {
-                // Too much arrived during one snapshot: take another one.
-                self.buffer.clear();
-                self.snapshot = None;
-            }
-            self.buffer.insert(event.env.seq, event);
-            return Feed::Duplicate;
-        }
-        if self.last_seq.is_some_and(|last| event.env.seq <= last) {
-            self.stats.duplicates += 1;
-            return Feed::Duplicate;
-        }
-        self.apply(event, changes);
-        Feed::Applied
-    }
-
-    /// AppSync mode: a fresh snapshot is due (after a reconnect or a lost subscription).
-    pub(crate) fn resync(&mut self) {
-        self.needs_snapshot = true;
-        self.snapshot = None;
-        self.sub_acked = false;
-        self.buffer.clear();
-    }
-
-    /// The events buffered while a snapshot was fetched, in seq order.
-    pub(crate) fn take_buffer(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.buffer).into_values().collect()
-    }
-
-    /// Applies events that arrived during a snapshot and are newer than it.
-    pub(crate) fn apply_after_snapshot(&mut self, events: Vec<Event>, changes: &mut Vec<RowChange>) {
-        for event in events {
-            if self.last_seq.is_some_and(|last| event.env.seq <= last) {
-                self.stats.duplicates += 1;
-            } else {
-                self.apply(event, changes);
-            }
-        }
-    }
-
-    /// Applies buffered events that now chain on, dropping those that became duplicates.
-    fn drain(&mut self, changes: &mut Vec<RowChange>) {
-        while let Some(last) = self.last_seq {
-            let stale: Vec<i64> = self.buffer.range(..=last).map(|(seq, _)| *seq).collect();
-            for seq in stale {
-                self.buffer.remove(&seq);
-                self.stats.duplicates += 1;
-            }
-            let next = self.buffer.iter().find(|(_, e)| e.env.prev_seq == last).map(|(seq, _)| *seq);
-            match next.and_then(|seq| self.buffer.remove(&seq)) {
-                Some(event) => self.apply(event, changes),
-                None => break,
-            }
-        }
-    }
-
-    /// Drops the gap buffer (its events will be replayed).
-    pub(crate) fn clear_buffer(&mut self) {
-        self.buffer.clear();
-    }
-
-    fn apply(&mut self, event: Event, changes: &mut Vec<RowChange>) {
-        let Event { env, entity } = event;
-        let key = env.key.clone().or_else(|| entity.as_ref().and_then(|e| self.key_of(e)));
-        let version = env.version.or_else(|| entity.as_ref().and_then(|e| self.version_of(e)));
-        match (env.op, key) {
-            (ChangeOp::Insert | ChangeOp::Modify, Some(key)) => {
-                if let Some(entity) = entity {
-                    if let Some(id) = env.client_mutation_id.as_deref() {
-                        self.settle_overlay_by_event(id, &key, &entity, version, changes);
-                    }
-                    self.upsert_confirmed(&key, entity, version, changes);
-                }
-            }
-            (ChangeOp::Remove, Some(key)) => self.remove_confirmed(&key, version, env.expired, changes),
-            _ => {}
-        }
-        self.last_seq = Some(env.seq);
-        self.stats.applied += 1;
-        #[cfg(test)]
-        self.applied_log.push(env.seq);
+        true
     }
 
     /// The event of our own mutation `id` arrived (the server echoes its `clientMutationId`): its overlay now
     /// belongs to the event's key at the event's version, so it ends with this event instead of waiting for the
     /// mutation's answer. For an optimistic create this retires the placeholder row at once, so the placeholder and
     /// the server's row never show side by side.
-    fn settle_overlay_by_event(
+    pub(crate) fn settle_overlay_by_event(
         &mut self,
         id: &str,
         key: &str,
         entity: &Value,
-        version: Option<i64>,
+        version: Option<Version>,
         changes: &mut Vec<RowChange>,
     ) {
         let Some(version) = version else { return };
@@ -468,9 +225,15 @@ impl Collection {
         }
     }
 
-    fn upsert_confirmed(&mut self, key: &str, value: Value, version: Option<i64>, changes: &mut Vec<RowChange>) {
-        let stale =
-            matches!((self.rows.get(key).and_then(|r| r.version), version), (Some(stored), Some(v)) if v <= stored);
+    /// Shows `value` as the confirmed row `key`, unless the stored row is as new or newer.
+    pub(crate) fn upsert_confirmed(
+        &mut self,
+        key: &str,
+        value: Value,
+        version: Option<Version>,
+        changes: &mut Vec<RowChange>,
+    ) {
+        let stale = matches!((self.rows.get(key).and_then(|r| r.version.as_ref()), &version), (Some(stored), Some(v)) if v <= stored);
         if !self.overlays.iter().any(|o| o.key == key) {
             // The common case, no optimistic effect on this key: what shows is the row itself, so the change is
             // told by the row replaced, without copying either.
@@ -501,24 +264,35 @@ impl Collection {
         diff(key, before.as_ref(), self.visible(key).as_deref(), false, changes);
     }
 
-    fn remove_confirmed(&mut self, key: &str, version: Option<i64>, expired: bool, changes: &mut Vec<RowChange>) {
+    /// Removes the confirmed row `key`, unless the stored row is newer than the removal.
+    pub(crate) fn remove_confirmed(
+        &mut self,
+        key: &str,
+        version: Option<Version>,
+        expired: bool,
+        changes: &mut Vec<RowChange>,
+    ) {
         let before = self.visible(key).map(Cow::into_owned);
-        let removable = match (self.rows.get(key), version) {
-            (Some(row), Some(v)) => row.version.is_none_or(|stored| v >= stored),
+        let removable = match (self.rows.get(key), &version) {
+            (Some(row), Some(v)) => row.version.as_ref().is_none_or(|stored| v >= stored),
             (Some(_), None) => true,
             (None, _) => false,
         };
         if removable {
             self.rows.remove(key);
         }
-        self.tombstone(key, version.unwrap_or(i64::MAX));
+        self.tombstone(key, version.unwrap_or(Version::Last));
         self.resolve_overlays(key);
         diff(key, before.as_ref(), self.visible(key).as_deref(), expired, changes);
     }
 
-    fn tombstone(&mut self, key: &str, version: i64) {
+    fn tombstone(&mut self, key: &str, version: Version) {
         match self.tombstones.get_mut(key) {
-            Some(v) => *v = (*v).max(version),
+            Some(v) => {
+                if version > *v {
+                    *v = version;
+                }
+            }
             None => {
                 if self.tombstone_order.len() >= MAX_TOMBSTONES {
                     if let Some(old) = self.tombstone_order.pop_front() {
@@ -531,38 +305,43 @@ impl Collection {
         }
     }
 
-    /// Starts a snapshot fetch.
-    pub(crate) fn begin_snapshot(&mut self, request_id: u64) {
+    /// A whole fetch (snapshot, list) starts: mutation results from now on may be missing from it.
+    pub(crate) fn begin_fetch(&mut self) {
         self.epoch += 1;
-        self.snapshot = Some(SnapshotFetch { request_id, first_seq: None, items: Vec::new() });
     }
 
     /// Drops the overlays on `key` that the confirmed state has made redundant.
     fn resolve_overlays(&mut self, key: &str) {
-        let row_version = self.rows.get(key).map(|r| r.version.unwrap_or(i64::MAX));
-        let tombstone = self.tombstones.get(key).copied();
+        let row_version = self.rows.get(key).map(|r| r.version.clone().unwrap_or(Version::Last));
+        let tombstone = self.tombstones.get(key).cloned();
         self.overlays.retain(|o| {
-            let Some(confirmed) = o.confirmed_version.filter(|_| o.key == key) else { return true };
-            let redundant = match (&o.kind, row_version) {
+            let Some(confirmed) = o.confirmed_version.as_ref().filter(|_| o.key == key) else { return true };
+            let redundant = match (&o.kind, &row_version) {
                 (OverlayKind::Remove, None) => true,
                 (OverlayKind::Remove, Some(v)) => v > confirmed,
                 (_, Some(v)) => v >= confirmed,
-                (_, None) => tombstone.is_some_and(|t| t >= confirmed),
+                (_, None) => tombstone.as_ref().is_some_and(|t| t >= confirmed),
             };
             !redundant
         });
     }
 
-    /// Replaces the confirmed rows with a complete snapshot consistent with `seq`.
-    pub(crate) fn replace(&mut self, items: Vec<Value>, seq: i64, changes: &mut Vec<RowChange>) {
+    /// Replaces the confirmed rows with a complete list (a snapshot, a list, a live query's result); its
+    /// soft-deleted items are removals.
+    pub(crate) fn replace(&mut self, items: Vec<Value>, changes: &mut Vec<RowChange>) {
         let before: BTreeMap<String, Value> =
             self.visible_keys().into_iter().filter_map(|k| self.visible(&k).map(|v| (k, v.into_owned()))).collect();
         let mut rows = BTreeMap::new();
+        let mut deleted = Vec::new();
         for value in items {
             let Some(key) = self.key_of(&value) else { continue };
             let version = self.version_of(&value);
+            if self.is_deleted(&value) {
+                deleted.push((key, version));
+                continue;
+            }
             let newer = match rows.get(&key) {
-                Some(Row { version: Some(old), .. }) => version.is_some_and(|v| v > *old),
+                Some(Row { version: Some(old), .. }) => version.as_ref().is_some_and(|v| v > old),
                 _ => true,
             };
             if newer {
@@ -582,13 +361,12 @@ impl Collection {
                 .map(|o| o.key.clone()),
         );
         for key in gone {
-            self.tombstone(&key, i64::MAX);
+            self.tombstone(&key, Version::Last);
+        }
+        for (key, version) in deleted {
+            self.tombstone(&key, version.unwrap_or(Version::Last));
         }
         self.rows = rows;
-        self.last_seq = Some(seq);
-        self.buffer.clear();
-        self.needs_snapshot = false;
-        self.snapshot = None;
         self.stats.snapshots += 1;
         let overlay_keys: BTreeSet<String> = self.overlays.iter().map(|o| o.key.clone()).collect();
         for key in &overlay_keys {
@@ -599,6 +377,15 @@ impl Collection {
         for key in keys {
             diff(&key, before.get(&key), self.visible(&key).as_deref(), false, changes);
         }
+    }
+
+    /// Applies a delta list (Amplify's delta sync) on top of the rows: each item an upsert by version, or a removal
+    /// when soft-deleted.
+    pub(crate) fn merge(&mut self, items: Vec<Value>, changes: &mut Vec<RowChange>) {
+        for item in items {
+            self.apply_entity(item, false, changes);
+        }
+        self.stats.snapshots += 1;
     }
 
     /// What readers see for `key`: the confirmed row with this key's overlays applied in mutation order. Borrowed
@@ -628,7 +415,7 @@ impl Collection {
         let mut keys: BTreeSet<&str> = self.rows.keys().map(String::as_str).collect();
         keys.extend(self.overlays.iter().map(|o| o.key.as_str()));
         let mut keys: Vec<String> = keys.into_iter().filter(|k| self.visible(k).is_some()).map(str::to_owned).collect();
-        if self.cfg.descending {
+        if self.descending {
             keys.reverse();
         }
         keys
@@ -644,7 +431,7 @@ impl Collection {
         use crate::mutation::Optimistic;
         let (key, kind) = match optimistic {
             Optimistic::Upsert { row } => {
-                let key = self.key_of(row).ok_or_else(|| format!("optimistic row without `{}`", self.cfg.key_field))?;
+                let key = self.key_of(row).ok_or_else(|| format!("optimistic row without `{}`", self.key_field))?;
                 (key, OverlayKind::Upsert(row.clone()))
             }
             Optimistic::Patch { key, fields } => {

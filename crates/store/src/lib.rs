@@ -30,13 +30,20 @@ mod collection;
 mod connection;
 mod mutation;
 mod rng;
+mod source;
 mod store;
+mod sync;
+mod timers;
 
 #[cfg(test)]
 mod tests;
 
-pub use collection::{CollectionConfig, CollectionStats, RowChange};
+pub use collection::{CollectionStats, RowChange};
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
 pub use rng::uuid_v4;
+pub use source::{
+    CollectionConfig, EntityAction, EntityEventsSource, EntitySubscription, Guarantee, ListQuery, LiveQuerySource,
+    Source, SubsignalSource, WireCollection,
+};
 pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig};

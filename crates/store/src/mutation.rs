@@ -205,8 +205,9 @@ pub(crate) struct Queue {
     pub(crate) in_flight: Option<u64>,
     /// Whether the head has been sent at least once: from then on the server may have committed it.
     pub(crate) head_sent: bool,
-    /// Do not send before this time (after a network failure).
-    pub(crate) retry_at: Option<u64>,
+    /// Consecutive retryable failures of the head (its retry waits in the store's [`Timer::Queue`]).
+    ///
+    /// [`Timer::Queue`]: crate::timers::Timer::Queue
     pub(crate) failures: u32,
 }
 

@@ -6,15 +6,18 @@ use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use subsignal_protocol::appsync;
 use subsignal_protocol::change::error_code;
-use subsignal_protocol::transport_ws::{ClientMessage, SubscribePayload};
+use subsignal_protocol::transport_ws::ClientMessage;
 
-use crate::collection::{Collection, CollectionConfig, CollectionStats, Feed, RowChange};
-use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Protocol};
+use crate::collection::{CollectionStats, RowChange, Table};
+use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Protocol};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
 use crate::rng::{backoff_delay, Rng};
+use crate::source::{CollectionConfig, Guarantee, Source};
+use crate::sync::{self, Action, Fed, Paged, SyncStrategy};
+use crate::timers::{Timer, Timers};
 
 /// Everything a [`Store`] needs at construction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,8 +232,39 @@ pub struct Status {
 
 #[derive(Debug, Clone, PartialEq)]
 enum RequestOwner {
-    Snapshot(String),
+    /// A page of a collection's snapshot or list.
+    Fetch(String),
     Mutation(String),
+}
+
+/// One live collection: its rows, and the strategy of its source that keeps them in step.
+#[derive(Debug)]
+struct Collection {
+    /// Names the collection's retry timer.
+    id: u64,
+    cfg: CollectionConfig,
+    table: Table,
+    sync: Box<dyn SyncStrategy>,
+    guarantee: Guarantee,
+    /// Consecutive failures (subscriptions, fetches), for the retry backoff.
+    failures: u32,
+}
+
+impl Collection {
+    fn new(id: u64, cfg: CollectionConfig, protocol: Protocol) -> Self {
+        let name = cfg.name.as_str();
+        let sync: Box<dyn SyncStrategy> = match &cfg.source {
+            Source::Subsignal(src) => Box::new(sync::subsignal::SubsignalSync::new(
+                name,
+                src.clone(),
+                cfg.page_size,
+                protocol == Protocol::TransportWs,
+            )),
+            Source::EntityEvents(src) => Box::new(sync::entity::EntitySync::new(name, src.clone(), cfg.page_size)),
+            Source::LiveQuery(src) => Box::new(sync::live::LiveSync::new(name, src.clone())),
+        };
+        Self { id, table: Table::new(&cfg), guarantee: cfg.guarantee(protocol), cfg, sync, failures: 0 }
+    }
 }
 
 /// The sans-IO store: feed it inputs with the current time, do what its outputs say, and call it again at
@@ -248,9 +282,11 @@ pub struct Store {
     conn: Connection,
     cfg: ConnectionConfig,
     rng: Rng,
+    timers: Timers,
     collections: Vec<Collection>,
-    /// Active subscription id → collection name.
-    subs: HashMap<String, String>,
+    next_collection: u64,
+    /// Active subscription id → (collection name, slot).
+    subs: HashMap<String, (String, usize)>,
     next_sub: u64,
     next_request: u64,
     requests: HashMap<u64, RequestOwner>,
@@ -265,12 +301,15 @@ impl Store {
     /// A store with the given configuration, disconnected until [`Input::Connect`].
     pub fn new(config: StoreConfig) -> Self {
         let conn = Connection::new(config.connection.clone(), config.auth, config.protocol, config.host);
-        let last_status = Status { connection: conn.status(), pending_mutations: 0 };
-        Self {
+        let timers = Timers::default();
+        let last_status = Status { connection: conn.status(&timers), pending_mutations: 0 };
+        let mut store = Self {
             conn,
             cfg: config.connection,
             rng: Rng::new(config.seed),
-            collections: config.collections.into_iter().map(Collection::new).collect(),
+            timers,
+            collections: Vec::new(),
+            next_collection: 1,
             subs: HashMap::new(),
             next_sub: 1,
             next_request: 1,
@@ -279,46 +318,55 @@ impl Store {
             now: 0,
             last_status,
             auth_required: false,
+        };
+        for cfg in config.collections {
+            store.add_collection(cfg);
         }
+        store
+    }
+
+    fn add_collection(&mut self, cfg: CollectionConfig) {
+        let id = self.next_collection;
+        self.next_collection += 1;
+        self.collections.push(Collection::new(id, cfg, self.conn.protocol()));
     }
 
     /// Handles one input at time `now_ms` (any monotonic millisecond clock) and returns what to do.
     pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
         self.now = self.now.max(now_ms);
-        let now = self.now;
         let mut out = Vec::new();
         let mut ev = Vec::new();
+        let mut io = Io { now: self.now, timers: &mut self.timers, rng: &mut self.rng, out: &mut out, ev: &mut ev };
         match input {
-            Input::Connect => self.conn.connect(now, &mut out),
-            Input::Disconnect => self.conn.disconnect(&mut out, &mut ev),
-            Input::Online => self.conn.online(now, &mut out),
-            Input::Offline => self.conn.offline(&mut out, &mut ev),
+            Input::Connect => self.conn.connect(&mut io),
+            Input::Disconnect => self.conn.disconnect(&mut io),
+            Input::Online => self.conn.online(&mut io),
+            Input::Offline => self.conn.offline(&mut io),
             Input::SetAuth(auth) => {
                 self.conn.set_auth(auth);
                 if std::mem::take(&mut self.auth_required) {
-                    self.conn.reconnect_now(now, &mut out, &mut ev);
+                    self.conn.reconnect_now(&mut io);
                 }
             }
-            Input::SocketOpened { socket } => self.conn.on_opened(socket, now, &mut out),
-            Input::SocketClosed { socket, code, reason } => {
-                self.conn.on_closed(socket, code, &reason, now, &mut self.rng, &mut ev)
-            }
-            Input::Frame { socket, text } => self.conn.on_frame(socket, &text, now, &mut self.rng, &mut out, &mut ev),
+            Input::SocketOpened { socket } => self.conn.on_opened(socket, &mut io),
+            Input::SocketClosed { socket, code, reason } => self.conn.on_closed(socket, code, &reason, &mut io),
+            Input::Frame { socket, text } => self.conn.on_frame(socket, &text, &mut io),
             Input::Tick => {}
             Input::Http { request_id, response } => self.on_http(request_id, response, &mut out),
             Input::Watch(cfg) => {
                 if self.index(&cfg.name).is_some() {
                     out.push(Output::Warning(format!("collection {} is already watched", cfg.name)));
                 } else {
-                    self.collections.push(Collection::new(cfg));
+                    self.add_collection(cfg);
                 }
             }
             Input::Unwatch(name) => {
                 if let Some(i) = self.index(&name) {
                     let c = self.collections.remove(i);
-                    if let Some(id) = c.sub_id {
+                    self.timers.clear(Timer::Collection(c.id));
+                    for id in c.sync.slots().iter().filter_map(|s| s.id.clone()) {
                         self.subs.remove(&id);
-                        self.conn.send(ClientMessage::Complete { id }, &mut out);
+                        self.conn.stop(id, &mut out);
                     }
                 }
             }
@@ -343,15 +391,19 @@ impl Store {
 
     /// When to feed [`Input::Tick`] next, if anything is scheduled.
     pub fn next_wake_ms(&self) -> Option<u64> {
+        // Collection and queue retries wait for a live connection; the connection's own deadline always counts.
         let live = self.conn.is_live();
-        let collections = self.collections.iter().filter(|_| live).filter_map(|c| c.retry_at);
-        let queue = self.queue.retry_at.filter(|_| live && !self.queue.items.is_empty());
-        self.conn.next_wake().into_iter().chain(collections).chain(queue).min()
+        let queue_waits = !self.queue.items.is_empty();
+        self.timers.next(|timer| match timer {
+            Timer::Connection => true,
+            Timer::Collection(_) => live,
+            Timer::Queue => live && queue_waits,
+        })
     }
 
     /// The current status.
     pub fn status(&self) -> Status {
-        Status { connection: self.conn.status(), pending_mutations: self.queue.items.len() }
+        Status { connection: self.conn.status(&self.timers), pending_mutations: self.queue.items.len() }
     }
 
     /// A read view of one collection.
@@ -399,23 +451,18 @@ impl Store {
         for event in events {
             match event {
                 ConnEvent::Up => {
-                    let appsync = self.appsync();
                     for c in &mut self.collections {
-                        c.retry_at = None;
+                        self.timers.clear(Timer::Collection(c.id));
                         c.failures = 0;
-                        if appsync {
-                            // No replay in AppSync: whatever happened while away is only in a fresh snapshot.
-                            c.resync();
-                        }
+                        c.sync.on_up(&mut c.table);
                     }
-                    self.queue.retry_at = None;
+                    self.timers.clear(Timer::Queue);
                     self.queue.failures = 0;
                 }
                 ConnEvent::Down => {
                     self.subs.clear();
                     for c in &mut self.collections {
-                        c.sub_id = None;
-                        c.clear_buffer();
+                        c.sync.on_down();
                     }
                 }
                 ConnEvent::AuthRejected => {
@@ -424,79 +471,69 @@ impl Store {
                 }
                 ConnEvent::Next { id, payload } => self.on_next(&id, payload, out),
                 ConnEvent::Error { id, errors } => {
-                    let Some(i) = self.owner_of(&id) else { continue };
-                    self.subs.remove(&id);
-                    self.collections[i].sub_id = None;
-                    let expired = errors.iter().any(|e| {
-                        e.pointer("/extensions/code").and_then(Value::as_str) == Some(error_code::CURSOR_EXPIRED)
-                    });
+                    let Some((i, slot)) = self.take_sub(&id) else { continue };
+                    let code = |e: &Value| e.pointer("/extensions/code").and_then(Value::as_str).map(str::to_owned);
+                    let expired = errors.iter().any(|e| code(e).as_deref() == Some(error_code::CURSOR_EXPIRED));
                     let auth = errors.iter().any(|e| {
-                        let code = e.pointer("/extensions/code").and_then(Value::as_str);
-                        code == Some(error_code::UNAUTHENTICATED) || code == Some(error_code::FORBIDDEN)
+                        matches!(code(e).as_deref(), Some(error_code::UNAUTHENTICATED | error_code::FORBIDDEN))
                     });
                     if auth && !self.auth_required {
                         self.auth_required = true;
                         out.push(Output::AuthRequired);
                     }
-                    let appsync = self.appsync();
                     let c = &mut self.collections[i];
-                    if appsync {
-                        c.resync();
-                    }
-                    if expired {
-                        c.needs_snapshot = true;
-                        c.clear_buffer();
-                    } else {
+                    if c.sync.failed(slot, expired, &mut c.table) {
                         out.push(Output::Warning(format!("subscription of {} failed: {errors:?}", c.cfg.name)));
                         self.schedule_collection_retry(i);
                     }
                 }
                 ConnEvent::Complete { id } => {
-                    let Some(i) = self.owner_of(&id) else { continue };
-                    self.subs.remove(&id);
-                    self.collections[i].sub_id = None;
-                    if self.appsync() {
-                        self.collections[i].resync();
-                    }
+                    let Some((i, slot)) = self.take_sub(&id) else { continue };
+                    let c = &mut self.collections[i];
+                    c.sync.completed(slot, &mut c.table);
                     self.schedule_collection_retry(i);
                 }
                 ConnEvent::Started { id } => {
-                    if let Some(i) = self.owner_of(&id) {
-                        self.collections[i].sub_acked = true;
+                    if let Some((i, slot)) = self.owner_of(&id) {
+                        self.collections[i].sync.slots_mut()[slot].running = true;
                     }
                 }
             }
         }
     }
 
-    /// The collection whose active subscription has this id (completed ids have none: late messages are ignored).
-    fn owner_of(&self, id: &str) -> Option<usize> {
-        let name = self.subs.get(id)?;
-        self.index(name).filter(|&i| self.collections[i].sub_id.as_deref() == Some(id))
+    /// The collection and slot whose running subscription has this id (stopped ids have none: late messages are
+    /// ignored).
+    fn owner_of(&self, id: &str) -> Option<(usize, usize)> {
+        let (name, slot) = self.subs.get(id)?;
+        let i = self.index(name)?;
+        let running = self.collections[i].sync.slots().get(*slot)?.id.as_deref() == Some(id);
+        running.then_some((i, *slot))
+    }
+
+    /// [`Store::owner_of`], forgetting the subscription (it failed, ended, or is being stopped).
+    fn take_sub(&mut self, id: &str) -> Option<(usize, usize)> {
+        let (i, slot) = self.owner_of(id)?;
+        self.subs.remove(id);
+        self.collections[i].sync.slots_mut()[slot].clear();
+        Some((i, slot))
     }
 
     fn on_next(&mut self, id: &str, payload: Value, out: &mut Vec<Output>) {
-        let Some(i) = self.owner_of(id) else { return };
-        let event = match self.collections[i].parse_event(payload) {
-            Ok(event) => event,
-            Err(warning) => return out.push(Output::Warning(warning)),
-        };
+        let Some((i, slot)) = self.owner_of(id) else { return };
         let mut changes = Vec::new();
-        let fed = if self.appsync() {
-            self.collections[i].feed_unchained(event, &mut changes)
-        } else {
-            self.collections[i].feed(event, &mut changes)
-        };
+        let c = &mut self.collections[i];
+        let fed = c.sync.next(slot, payload, &mut c.table, &mut changes);
         self.emit_rows(i, changes, out);
         match fed {
-            Feed::Applied => self.collections[i].failures = 0,
-            Feed::Duplicate => {}
-            // Resubscribe from lastSeq: the replay fills the gap, then the buffer drains.
-            Feed::Gap => {
-                self.subs.remove(id);
-                self.collections[i].sub_id = None;
-                self.conn.send(ClientMessage::Complete { id: id.to_owned() }, out);
+            Ok(Fed::Applied) => self.collections[i].failures = 0,
+            Ok(Fed::Ignored) => {}
+            // Stop and start again from lastSeq: the replay fills the gap, then the buffer drains.
+            Ok(Fed::Resubscribe) => {
+                self.take_sub(id);
+                self.conn.stop(id.to_owned(), out);
             }
+            Err(warning) => out.push(Output::Warning(warning)),
         }
     }
 
@@ -505,14 +542,28 @@ impl Store {
         let delay = self.retry_delay(failures);
         let c = &mut self.collections[i];
         c.failures = failures;
-        c.retry_at = Some(self.now.saturating_add(delay));
+        self.timers.set(Timer::Collection(c.id), self.now.saturating_add(delay));
     }
 
-    /// Fires due timers, then starts whatever subscriptions, snapshots and mutations can start.
+    /// Fires due timers, then starts whatever subscriptions, fetches and mutations can start.
     fn pump(&mut self, out: &mut Vec<Output>) {
-        let mut ev = Vec::new();
-        self.conn.tick(self.now, &mut self.rng, out, &mut ev);
-        self.process(ev, out);
+        // Firing a deadline can set another for now (a zero backoff): a few rounds at most.
+        for _ in 0..4 {
+            let due = self.timers.take_due(self.now);
+            if due.is_empty() {
+                break;
+            }
+            for timer in due {
+                // Collection and queue retries end by leaving the table; they start below.
+                if timer == Timer::Connection {
+                    let mut ev = Vec::new();
+                    let mut io =
+                        Io { now: self.now, timers: &mut self.timers, rng: &mut self.rng, out: &mut *out, ev: &mut ev };
+                    self.conn.fire(&mut io);
+                    self.process(ev, out);
+                }
+            }
+        }
         if !self.conn.is_live() {
             return;
         }
@@ -522,83 +573,51 @@ impl Store {
         self.pump_queue(out);
     }
 
+    /// Whether the head of the queue is a mutation of collection `name` that was sent and has not settled: it may
+    /// have committed, so a list fetched now could not tell whether it reflects it.
+    fn head_unsettled(&self, name: &str) -> bool {
+        self.queue.head_sent && self.queue.items.front().and_then(|m| m.mutation.collection.as_deref()) == Some(name)
+    }
+
     fn pump_collection(&mut self, i: usize, out: &mut Vec<Output>) {
-        let now = self.now;
-        let c = &mut self.collections[i];
-        if let Some(at) = c.retry_at {
-            if now < at {
-                return;
-            }
-            c.retry_at = None;
-        }
-        if self.conn.protocol() == Protocol::AppSync {
-            // Subscribe first and snapshot once `start_ack` says the subscription runs: events that arrive meanwhile
-            // are buffered and applied on top of the snapshot, so nothing between the two is lost.
-            if c.sub_id.is_none() {
-                return self.subscribe(i, None, out);
-            }
-            let head_unsettled = self.queue.head_sent
-                && self.queue.items.front().and_then(|m| m.mutation.collection.as_deref()) == Some(c.cfg.name.as_str());
-            if c.needs_snapshot && c.sub_acked && c.snapshot.is_none() && !head_unsettled {
-                self.request_page(i, None, out);
-            }
+        if self.timers.pending(Timer::Collection(self.collections[i].id), self.now) {
             return;
         }
-        if c.needs_snapshot {
-            // A snapshot must not overlap a mutation of this collection that may have committed but not settled:
-            // otherwise its result could not tell whether the snapshot already reflects it.
-            let head_unsettled = self.queue.head_sent
-                && self.queue.items.front().and_then(|m| m.mutation.collection.as_deref()) == Some(c.cfg.name.as_str());
-            if c.snapshot.is_none() && !head_unsettled {
-                self.request_page(i, None, out);
+        let may_fetch = !self.head_unsettled(&self.collections[i].cfg.name);
+        // Each action changes the strategy's state, so the loop ends; the bound only guards against a bug.
+        for _ in 0..64 {
+            let Some(action) = self.collections[i].sync.poll(may_fetch) else { break };
+            match action {
+                Action::Subscribe { slot, query, variables } => {
+                    let id = match self.conn.protocol() {
+                        Protocol::TransportWs => format!("s{}", self.next_sub),
+                        // AWS clients use UUIDs; AppSync servers may expect them.
+                        Protocol::AppSync => self.new_mutation_id(),
+                    };
+                    self.next_sub += 1;
+                    if !self.conn.subscribe(id.clone(), &query, variables, out) {
+                        break;
+                    }
+                    let running = !self.conn.acknowledges_subscriptions();
+                    let c = &mut self.collections[i];
+                    c.sync.slots_mut()[slot] = sync::Slot { id: Some(id.clone()), running };
+                    c.table.stats.subscriptions += 1;
+                    self.subs.insert(id, (c.cfg.name.clone(), slot));
+                }
+                Action::Fetch { body } => self.fetch(i, body, out),
             }
-        } else if c.sub_id.is_none() {
-            let variables = json!({ "afterSeq": c.last_seq });
-            self.subscribe(i, Some(variables), out);
         }
     }
 
-    fn appsync(&self) -> bool {
-        self.conn.protocol() == Protocol::AppSync
-    }
-
-    fn subscribe(&mut self, i: usize, variables: Option<Value>, out: &mut Vec<Output>) {
-        let id = match self.conn.protocol() {
-            Protocol::TransportWs => format!("s{}", self.next_sub),
-            // AWS clients use UUIDs; AppSync servers may expect them.
-            Protocol::AppSync => self.new_mutation_id(),
-        };
-        self.next_sub += 1;
+    fn fetch(&mut self, i: usize, body: Value, out: &mut Vec<Output>) {
+        let request_id = self.http(RequestOwner::Fetch(self.collections[i].cfg.name.clone()), body, out);
         let c = &mut self.collections[i];
-        let payload =
-            SubscribePayload { query: c.cfg.subscription.clone(), operation_name: None, variables, extensions: None };
-        if self.conn.send(ClientMessage::Subscribe { id: id.clone(), payload }, out) {
-            c.sub_id = Some(id.clone());
-            c.sub_acked = false;
-            c.stats.subscriptions += 1;
-            self.subs.insert(id, c.cfg.name.clone());
-        }
-    }
-
-    fn request_page(&mut self, i: usize, next_token: Option<String>, out: &mut Vec<Output>) {
-        let cfg = &self.collections[i].cfg;
-        let mut variables = serde_json::Map::new();
-        if let Some(limit) = cfg.page_size {
-            variables.insert("limit".to_owned(), json!(limit));
-        }
-        variables.insert("nextToken".to_owned(), json!(next_token));
-        let body = json!({ "query": cfg.snapshot_query, "variables": variables });
-        let request_id = self.http(RequestOwner::Snapshot(cfg.name.clone()), body, out);
-        let c = &mut self.collections[i];
-        match &mut c.snapshot {
-            Some(fetch) => fetch.request_id = request_id,
-            None => c.begin_snapshot(request_id),
-        }
+        c.sync.fetch_started(request_id, &mut c.table);
     }
 
     fn on_http(&mut self, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {
         match self.requests.remove(&request_id) {
-            Some(RequestOwner::Snapshot(name)) => self.on_page(&name, request_id, response, out),
+            Some(RequestOwner::Fetch(name)) => self.on_page(&name, request_id, response, out),
             Some(RequestOwner::Mutation(id)) => self.on_mutation_result(&id, request_id, response, out),
             None => {}
         }
@@ -606,40 +625,29 @@ impl Store {
 
     fn on_page(&mut self, name: &str, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {
         let Some(i) = self.index(name) else { return };
-        if self.collections[i].snapshot.as_ref().map(|s| s.request_id) != Some(request_id) {
+        if self.collections[i].sync.fetching() != Some(request_id) {
             return;
         }
-        let page = match &response {
-            HttpResponse::Ok { body } => match body.get("data").filter(|d| !d.is_null()) {
-                Some(data) => self.collections[i].parse_page(data),
-                None => Err(format!("snapshot of {name} failed: {}", body.get("errors").unwrap_or(body))),
-            },
-            HttpResponse::Status { status, .. } => Err(format!("snapshot of {name} failed: HTTP {status}")),
-            HttpResponse::NetworkError { message } => Err(format!("snapshot of {name} failed: {message}")),
-        };
-        let page = match page {
-            Ok(page) => page,
-            Err(warning) => {
-                out.push(Output::Warning(warning));
-                self.collections[i].snapshot = None;
-                return self.schedule_collection_retry(i);
-            }
-        };
-        let Some(fetch) = self.collections[i].snapshot.as_mut() else { return };
-        let first_seq = *fetch.first_seq.get_or_insert(page.seq);
-        fetch.items.extend(page.items);
-        if page.next_token.is_some() {
-            return self.request_page(i, page.next_token, out);
-        }
-        let items = std::mem::take(&mut fetch.items);
         let mut changes = Vec::new();
-        let appsync = self.appsync();
         let c = &mut self.collections[i];
-        let buffered = if appsync { c.take_buffer() } else { Vec::new() };
-        c.replace(items, first_seq, &mut changes);
-        c.apply_after_snapshot(buffered, &mut changes);
-        c.failures = 0;
+        let paged = match &response {
+            HttpResponse::Ok { body } => match body.get("data").filter(|d| !d.is_null()) {
+                Some(data) => c.sync.page(data, &mut c.table, &mut changes).map_err(|e| (e, true)),
+                None => Err((format!("fetch of {name} failed: {}", body.get("errors").unwrap_or(body)), true)),
+            },
+            HttpResponse::Status { status, .. } => Err((format!("fetch of {name} failed: HTTP {status}"), false)),
+            HttpResponse::NetworkError { message } => Err((format!("fetch of {name} failed: {message}"), false)),
+        };
         self.emit_rows(i, changes, out);
+        match paged {
+            Ok(Paged::More { body }) => self.fetch(i, body, out),
+            Ok(Paged::Done) => self.collections[i].failures = 0,
+            Err((warning, graphql)) => {
+                out.push(Output::Warning(warning));
+                self.collections[i].sync.fetch_failed(graphql);
+                self.schedule_collection_retry(i);
+            }
+        }
     }
 
     fn new_mutation_id(&mut self) -> String {
@@ -663,7 +671,7 @@ impl Store {
             match self.index(name) {
                 Some(i) => {
                     let mut changes = Vec::new();
-                    if let Err(warning) = self.collections[i].add_overlay(&item.id, optimistic, &mut changes) {
+                    if let Err(warning) = self.collections[i].table.add_overlay(&item.id, optimistic, &mut changes) {
                         out.push(Output::Warning(warning));
                     }
                     self.emit_rows(i, changes, out);
@@ -676,18 +684,18 @@ impl Store {
     }
 
     fn pump_queue(&mut self, out: &mut Vec<Output>) {
-        if self.queue.in_flight.is_some() || self.queue.retry_at.is_some_and(|at| self.now < at) {
+        if self.queue.in_flight.is_some() || self.timers.pending(Timer::Queue, self.now) {
             return;
         }
-        self.queue.retry_at = None;
+        self.timers.clear(Timer::Queue);
         let Some(head) = self.queue.items.front() else { return };
-        // A first send waits until the collection it shows in has a snapshot (see `pump_collection`).
+        // A first send waits until the collection it shows in has its rows (see `head_unsettled`).
         let syncing = head
             .mutation
             .collection
             .as_deref()
             .and_then(|name| self.index(name))
-            .is_some_and(|i| head.mutation.optimistic.is_some() && self.collections[i].needs_snapshot);
+            .is_some_and(|i| head.mutation.optimistic.is_some() && self.collections[i].sync.awaiting_rows());
         if syncing && !self.queue.head_sent {
             return;
         }
@@ -696,7 +704,6 @@ impl Store {
         let request_id = self.http(RequestOwner::Mutation(id), body, out);
         self.queue.in_flight = Some(request_id);
     }
-
     fn on_mutation_result(&mut self, id: &str, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {
         if self.queue.in_flight != Some(request_id) || self.queue.items.front().map(|m| m.id.as_str()) != Some(id) {
             return;
@@ -731,7 +738,7 @@ impl Store {
             // Keep it queued and try again later (or at once on the next reconnect); replay is idempotent.
             self.queue.failures = self.queue.failures.saturating_add(1);
             let delay = self.retry_delay(self.queue.failures);
-            self.queue.retry_at = Some(self.now.saturating_add(delay));
+            self.timers.set(Timer::Queue, self.now.saturating_add(delay));
             return;
         };
         self.queue.failures = 0;
@@ -740,8 +747,8 @@ impl Store {
         if let Some(i) = item.mutation.collection.as_deref().and_then(|name| self.index(name)) {
             let mut changes = Vec::new();
             match &result {
-                Ok(value) => self.collections[i].confirm_overlay(&item.id, value, &mut changes),
-                Err(_) => self.collections[i].rollback_overlay(&item.id, &mut changes),
+                Ok(value) => self.collections[i].table.confirm_overlay(&item.id, value, &mut changes),
+                Err(_) => self.collections[i].table.rollback_overlay(&item.id, &mut changes),
             }
             self.emit_rows(i, changes, out);
         }
@@ -754,8 +761,8 @@ impl Store {
     }
 
     #[cfg(test)]
-    pub(crate) fn inner(&self, name: &str) -> &Collection {
-        &self.collections[self.index(name).expect("collection")]
+    pub(crate) fn inner(&self, name: &str) -> &Table {
+        &self.collections[self.index(name).expect("collection")].table
     }
 }
 
@@ -768,7 +775,7 @@ pub struct CollectionView<'a> {
 impl<'a> CollectionView<'a> {
     /// The visible keys, in key order (or reversed, see [`CollectionConfig::descending`]).
     pub fn keys(&self) -> Vec<String> {
-        self.inner.visible_keys()
+        self.inner.table.visible_keys()
     }
 
     /// The visible row for `key`.
@@ -779,7 +786,7 @@ impl<'a> CollectionView<'a> {
     /// The visible row for `key`, borrowed from the collection unless an optimistic patch had to be merged into a
     /// copy: for reading or serializing a row without copying it.
     pub fn row_ref(&self, key: &str) -> Option<Cow<'a, Value>> {
-        self.inner.visible(key)
+        self.inner.table.visible(key)
     }
 
     /// The visible row for `key`, deserialized.
@@ -799,26 +806,32 @@ impl<'a> CollectionView<'a> {
 
     /// The confirmed row for `key`: the server's state as of [`CollectionView::last_seq`], without overlays.
     pub fn confirmed(&self, key: &str) -> Option<&'a Value> {
-        self.inner.confirmed(key)
+        self.inner.table.confirmed(key)
     }
 
-    /// The seq the confirmed rows are consistent with; `None` before the first snapshot.
+    /// The seq the confirmed rows are consistent with (subsignal source); `None` before the first snapshot and for
+    /// the other sources.
     pub fn last_seq(&self) -> Option<i64> {
-        self.inner.last_seq
+        self.inner.sync.last_seq()
     }
 
-    /// Whether the collection has a snapshot and a running subscription.
+    /// Whether the rows are current: fetched (snapshot, list, first result) and every subscription running.
     pub fn is_live(&self) -> bool {
-        !self.inner.needs_snapshot && self.inner.sub_id.is_some()
+        self.inner.sync.is_live()
+    }
+
+    /// What the collection's source promises over the store's protocol.
+    pub fn guarantee(&self) -> Guarantee {
+        self.inner.guarantee
     }
 
     /// The number of optimistic overlays shown.
     pub fn overlays(&self) -> usize {
-        self.inner.overlay_count()
+        self.inner.table.overlay_count()
     }
 
-    /// Counters of applied, duplicate and gap events, subscriptions and snapshots.
+    /// Counters of events, applied, duplicate and gap events, subscriptions, snapshots and resyncs.
     pub fn stats(&self) -> CollectionStats {
-        self.inner.stats
+        self.inner.table.stats
     }
 }

@@ -1,0 +1,302 @@
+//! subsignal's change stream: a snapshot consistent with a `seq`, then change envelopes chained by `prevSeq`.
+//!
+//! Over graphql-transport-ws (`replay`) an event whose `prevSeq` is not `lastSeq` is a gap: it waits in a buffer while
+//! the subscription starts again from `afterSeq: lastSeq`, whose replay fills the gap; duplicates (`seq ≤ lastSeq`) are
+//! dropped, so every change applies exactly once, in order. `CURSOR_EXPIRED` (the cursor is past retention) takes a new
+//! snapshot.
+//!
+//! AppSync never replays, so there (`replay` false) nothing chains: after every (re)connect and every lost
+//! subscription the collection subscribes and, once `start_ack` says the subscription runs, takes a fresh snapshot;
+//! events arriving meanwhile are buffered and applied on top of it when newer than its `seq`, and afterwards every
+//! event newer than `lastSeq` applies at once, each row guarded by its version.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subsignal_protocol::{ChangeEnvelope, ChangeOp};
+
+use super::{body, page_request, read_connection, take_field, Action, Fed, Paged, Slot, SyncStrategy, MAX_BUFFER};
+use crate::collection::{RowChange, Table, Version};
+use crate::source::SubsignalSource;
+
+/// A change event as read from a `next` payload.
+#[derive(Debug, Clone, PartialEq)]
+struct Event {
+    env: ChangeEnvelope,
+    entity: Option<Value>,
+}
+
+/// A snapshot being fetched page by page.
+#[derive(Debug, Clone, PartialEq)]
+struct Fetch {
+    request_id: u64,
+    first_seq: Option<i64>,
+    items: Vec<Value>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SubsignalSync {
+    name: String,
+    src: SubsignalSource,
+    page_size: Option<u32>,
+    replay: bool,
+    slots: [Slot; 1],
+    last_seq: Option<i64>,
+    buffer: BTreeMap<i64, Event>,
+    fetch: Option<Fetch>,
+    /// True until a snapshot completes, and again after `CURSOR_EXPIRED` (or, without replay, any reset).
+    needs_snapshot: bool,
+}
+
+impl SubsignalSync {
+    pub(crate) fn new(name: &str, src: SubsignalSource, page_size: Option<u32>, replay: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            src,
+            page_size,
+            replay,
+            slots: Default::default(),
+            last_seq: None,
+            buffer: BTreeMap::new(),
+            fetch: None,
+            needs_snapshot: true,
+        }
+    }
+
+    fn request(&self, next_token: Option<String>) -> Value {
+        let (query, variables) = page_request(&self.src.snapshot_query, None, self.page_size, next_token);
+        body(query, variables)
+    }
+
+    /// Without replay: a fresh snapshot is due (after a reconnect or a lost subscription).
+    fn resync(&mut self, table: &mut Table) {
+        if !self.needs_snapshot {
+            table.stats.resyncs += 1;
+        }
+        self.needs_snapshot = true;
+        self.fetch = None;
+        self.buffer.clear();
+    }
+
+    /// Reads the change event out of a `next` payload (`{data: {<field>: change}}`), taking the entity out of it
+    /// rather than copying it.
+    fn parse_event(&self, mut payload: Value) -> Result<Event, String> {
+        let mut change = take_field(&mut payload, &self.src.subscription_field, &self.name)?;
+        let env = ChangeEnvelope::deserialize(&change)
+            .map_err(|e| format!("{}: unreadable change envelope: {e}", self.name))?;
+        let entity = change.get_mut(&self.src.entity_field).map(Value::take).filter(|e| !e.is_null());
+        Ok(Event { env, entity })
+    }
+
+    /// Feeds one event in replay mode.
+    fn feed(&mut self, event: Event, table: &mut Table, changes: &mut Vec<RowChange>) -> Fed {
+        let Some(last) = self.last_seq else { return Fed::Ignored };
+        if event.env.seq <= last {
+            table.stats.duplicates += 1;
+            return Fed::Ignored;
+        }
+        if event.env.prev_seq != last {
+            table.stats.gaps += 1;
+            if self.buffer.len() >= MAX_BUFFER {
+                self.buffer.clear();
+            }
+            self.buffer.insert(event.env.seq, event);
+            return Fed::Resubscribe;
+        }
+        self.apply(event, table, changes);
+        self.drain(table, changes);
+        Fed::Applied
+    }
+
+    /// Feeds one event without replay: while a snapshot is due the event waits in the buffer; afterwards anything
+    /// after `lastSeq` applies at once.
+    fn feed_unchained(&mut self, event: Event, table: &mut Table, changes: &mut Vec<RowChange>) -> Fed {
+        if self.needs_snapshot || self.last_seq.is_none() {
+            if self.buffer.len() >= MAX_BUFFER {
+                // Too much arrived during one snapshot: take another one.
+                self.buffer.clear();
+                self.fetch = None;
+            }
+            self.buffer.insert(event.env.seq, event);
+            return Fed::Ignored;
+        }
+        if self.last_seq.is_some_and(|last| event.env.seq <= last) {
+            table.stats.duplicates += 1;
+            return Fed::Ignored;
+        }
+        self.apply(event, table, changes);
+        Fed::Applied
+    }
+
+    /// Applies buffered events that now chain on, dropping those that became duplicates.
+    fn drain(&mut self, table: &mut Table, changes: &mut Vec<RowChange>) {
+        while let Some(last) = self.last_seq {
+            let stale: Vec<i64> = self.buffer.range(..=last).map(|(seq, _)| *seq).collect();
+            for seq in stale {
+                self.buffer.remove(&seq);
+                table.stats.duplicates += 1;
+            }
+            let next = self.buffer.iter().find(|(_, e)| e.env.prev_seq == last).map(|(seq, _)| *seq);
+            match next.and_then(|seq| self.buffer.remove(&seq)) {
+                Some(event) => self.apply(event, table, changes),
+                None => break,
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Event, table: &mut Table, changes: &mut Vec<RowChange>) {
+        let Event { env, entity } = event;
+        let key = env.key.clone().or_else(|| entity.as_ref().and_then(|e| table.key_of(e)));
+        let version = env.version.map(Version::Number).or_else(|| entity.as_ref().and_then(|e| table.version_of(e)));
+        match (env.op, key) {
+            (ChangeOp::Insert | ChangeOp::Modify, Some(key)) => {
+                if let Some(entity) = entity {
+                    if let Some(id) = env.client_mutation_id.as_deref() {
+                        table.settle_overlay_by_event(id, &key, &entity, version.clone(), changes);
+                    }
+                    table.upsert_confirmed(&key, entity, version, changes);
+                }
+            }
+            (ChangeOp::Remove, Some(key)) => table.remove_confirmed(&key, version, env.expired, changes),
+            _ => {}
+        }
+        self.last_seq = Some(env.seq);
+        table.stats.applied += 1;
+        #[cfg(test)]
+        table.applied_log.push(env.seq);
+    }
+}
+
+impl SyncStrategy for SubsignalSync {
+    fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    fn slots_mut(&mut self) -> &mut [Slot] {
+        &mut self.slots
+    }
+
+    fn poll(&mut self, may_fetch: bool) -> Option<Action> {
+        let subscribe = |variables| Action::Subscribe { slot: 0, query: self.src.subscription.clone(), variables };
+        if !self.replay {
+            // Subscribe first and snapshot once `start_ack` says the subscription runs: events that arrive meanwhile
+            // are buffered and applied on top of the snapshot, so nothing between the two is lost.
+            if self.slots[0].id.is_none() {
+                return Some(subscribe(None));
+            }
+            let due = self.needs_snapshot && self.slots[0].running && self.fetch.is_none() && may_fetch;
+            return due.then(|| Action::Fetch { body: self.request(None) });
+        }
+        if self.needs_snapshot {
+            return (self.fetch.is_none() && may_fetch).then(|| Action::Fetch { body: self.request(None) });
+        }
+        self.slots[0].id.is_none().then(|| subscribe(Some(json!({ "afterSeq": self.last_seq }))))
+    }
+
+    fn on_up(&mut self, table: &mut Table) {
+        if !self.replay {
+            // No replay: whatever happened while away is only in a fresh snapshot.
+            self.resync(table);
+        }
+    }
+
+    fn on_down(&mut self) {
+        self.slots[0].clear();
+        self.buffer.clear();
+    }
+
+    fn next(
+        &mut self,
+        _: usize,
+        payload: Value,
+        table: &mut Table,
+        changes: &mut Vec<RowChange>,
+    ) -> Result<Fed, String> {
+        let event = self.parse_event(payload)?;
+        table.stats.events += 1;
+        Ok(if self.replay { self.feed(event, table, changes) } else { self.feed_unchained(event, table, changes) })
+    }
+
+    fn failed(&mut self, _: usize, expired: bool, table: &mut Table) -> bool {
+        if !self.replay {
+            self.resync(table);
+        }
+        if expired {
+            if !self.needs_snapshot {
+                table.stats.resyncs += 1;
+            }
+            self.needs_snapshot = true;
+            self.buffer.clear();
+        }
+        !expired
+    }
+
+    fn completed(&mut self, _: usize, table: &mut Table) {
+        if !self.replay {
+            self.resync(table);
+        }
+    }
+
+    fn fetch_started(&mut self, request_id: u64, table: &mut Table) {
+        match &mut self.fetch {
+            Some(fetch) => fetch.request_id = request_id,
+            None => {
+                table.begin_fetch();
+                self.fetch = Some(Fetch { request_id, first_seq: None, items: Vec::new() });
+            }
+        }
+    }
+
+    fn fetching(&self) -> Option<u64> {
+        self.fetch.as_ref().map(|f| f.request_id)
+    }
+
+    fn page(&mut self, data: &Value, table: &mut Table, changes: &mut Vec<RowChange>) -> Result<Paged, String> {
+        let (items, next_token) = read_connection(data, &self.src.snapshot_field, &self.name)?;
+        let seq = data
+            .get(&self.src.snapshot_field)
+            .and_then(|c| c.get("seq"))
+            .and_then(Value::as_i64)
+            .ok_or_else(|| format!("{}: a snapshot page without seq", self.name))?;
+        let Some(fetch) = self.fetch.as_mut() else { return Ok(Paged::Done) };
+        let first_seq = *fetch.first_seq.get_or_insert(seq);
+        fetch.items.extend(items);
+        if next_token.is_some() {
+            return Ok(Paged::More { body: self.request(next_token) });
+        }
+        let items = std::mem::take(&mut fetch.items);
+        self.fetch = None;
+        let buffered = std::mem::take(&mut self.buffer);
+        table.replace(items, changes);
+        self.last_seq = Some(first_seq);
+        self.needs_snapshot = false;
+        if !self.replay {
+            // Events that arrived during the snapshot, applied on top of it when newer.
+            for event in buffered.into_values() {
+                if self.last_seq.is_some_and(|last| event.env.seq <= last) {
+                    table.stats.duplicates += 1;
+                } else {
+                    self.apply(event, table, changes);
+                }
+            }
+        }
+        Ok(Paged::Done)
+    }
+
+    fn fetch_failed(&mut self, _: bool) {
+        self.fetch = None;
+    }
+
+    fn is_live(&self) -> bool {
+        !self.needs_snapshot && self.slots[0].id.is_some()
+    }
+
+    fn awaiting_rows(&self) -> bool {
+        self.needs_snapshot
+    }
+
+    fn last_seq(&self) -> Option<i64> {
+        self.last_seq
+    }
+}
