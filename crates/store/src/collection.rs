@@ -233,7 +233,10 @@ impl Table {
         version: Option<Version>,
         changes: &mut Vec<RowChange>,
     ) {
-        let stale = matches!((self.rows.get(key).and_then(|r| r.version.as_ref()), &version), (Some(stored), Some(v)) if v <= stored);
+        // Older than the stored row, or than the row's removal: an image that arrives late (reordered, or buffered
+        // during a list) never brings back an older state.
+        let stored = self.rows.get(key).and_then(|r| r.version.as_ref()).or_else(|| self.tombstones.get(key));
+        let stale = matches!((stored, &version), (Some(stored), Some(v)) if v <= stored);
         if !self.overlays.iter().any(|o| o.key == key) {
             // The common case, no optimistic effect on this key: what shows is the row itself, so the change is
             // told by the row replaced, without copying either.
@@ -326,11 +329,27 @@ impl Table {
         });
     }
 
+    /// Runs `f` on the table, then reports the net change of every row, so that a row inserted and removed again
+    /// inside (a list, then the events buffered during it) shows nothing.
+    pub(crate) fn batch(&mut self, f: impl FnOnce(&mut Table), changes: &mut Vec<RowChange>) {
+        let before: BTreeMap<String, Value> =
+            self.visible_keys().into_iter().filter_map(|k| self.visible(&k).map(|v| (k, v.into_owned()))).collect();
+        f(self);
+        let mut keys: BTreeSet<String> = before.keys().cloned().collect();
+        keys.extend(self.visible_keys());
+        for key in keys {
+            diff(&key, before.get(&key), self.visible(&key).as_deref(), false, changes);
+        }
+    }
+
     /// Replaces the confirmed rows with a complete list (a snapshot, a list, a live query's result); its
     /// soft-deleted items are removals.
     pub(crate) fn replace(&mut self, items: Vec<Value>, changes: &mut Vec<RowChange>) {
-        let before: BTreeMap<String, Value> =
-            self.visible_keys().into_iter().filter_map(|k| self.visible(&k).map(|v| (k, v.into_owned()))).collect();
+        self.batch(|table| table.replace_rows(items), changes);
+    }
+
+    /// [`Table::replace`] without reporting.
+    pub(crate) fn replace_rows(&mut self, items: Vec<Value>) {
         let mut rows = BTreeMap::new();
         let mut deleted = Vec::new();
         for value in items {
@@ -348,8 +367,8 @@ impl Table {
                 rows.insert(key, Row { value, version });
             }
         }
-        // Rows that existed before and are gone from the snapshot were removed meanwhile, and so were the rows of
-        // mutations confirmed before this fetch started that the snapshot lacks: remember that, so no overlay
+        // Rows that existed before and are gone from the list were removed meanwhile, and so were the rows of
+        // mutations confirmed before this fetch started that the list lacks: remember that, so no overlay
         // resurrects them.
         let mut gone: Vec<String> = self.rows.keys().filter(|k| !rows.contains_key(*k)).cloned().collect();
         gone.extend(
@@ -372,18 +391,14 @@ impl Table {
         for key in &overlay_keys {
             self.resolve_overlays(key);
         }
-        let mut keys: BTreeSet<String> = before.keys().cloned().collect();
-        keys.extend(self.visible_keys());
-        for key in keys {
-            diff(&key, before.get(&key), self.visible(&key).as_deref(), false, changes);
-        }
     }
 
-    /// Applies a delta list (Amplify's delta sync) on top of the rows: each item an upsert by version, or a removal
-    /// when soft-deleted.
-    pub(crate) fn merge(&mut self, items: Vec<Value>, changes: &mut Vec<RowChange>) {
+    /// Applies a delta list (Amplify's delta sync) on top of the rows, without reporting: each item an upsert by
+    /// version, or a removal when soft-deleted.
+    pub(crate) fn merge_rows(&mut self, items: Vec<Value>) {
+        let mut ignored = Vec::new();
         for item in items {
-            self.apply_entity(item, false, changes);
+            self.apply_entity(item, false, &mut ignored);
         }
         self.stats.snapshots += 1;
     }

@@ -175,16 +175,23 @@ impl SyncStrategy for EntitySync {
             return Ok(Paged::More { body: self.request(next_token) });
         }
         let Some(fetch) = self.fetch.take() else { return Ok(Paged::Done) };
-        if fetch.delta {
-            table.merge(fetch.items, changes);
-        } else {
-            table.replace(fetch.items, changes);
-        }
-        for (entity, removal) in std::mem::take(&mut self.buffer) {
-            if table.apply_entity(entity, removal, changes) {
-                table.stats.applied += 1;
-            }
-        }
+        let buffered = std::mem::take(&mut self.buffer);
+        table.batch(
+            |table| {
+                if fetch.delta {
+                    table.merge_rows(fetch.items);
+                } else {
+                    table.replace_rows(fetch.items);
+                }
+                let mut ignored = Vec::new();
+                for (entity, removal) in buffered {
+                    if table.apply_entity(entity, removal, &mut ignored) {
+                        table.stats.applied += 1;
+                    }
+                }
+            },
+            changes,
+        );
         if self.src.delta.is_some() {
             self.last_sync = fetch.started_at;
         }

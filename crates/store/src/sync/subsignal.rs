@@ -268,19 +268,25 @@ impl SyncStrategy for SubsignalSync {
         let items = std::mem::take(&mut fetch.items);
         self.fetch = None;
         let buffered = std::mem::take(&mut self.buffer);
-        table.replace(items, changes);
         self.last_seq = Some(first_seq);
         self.needs_snapshot = false;
-        if !self.replay {
-            // Events that arrived during the snapshot, applied on top of it when newer.
-            for event in buffered.into_values() {
-                if self.last_seq.is_some_and(|last| event.env.seq <= last) {
-                    table.stats.duplicates += 1;
-                } else {
-                    self.apply(event, table, changes);
+        table.batch(
+            |table| {
+                table.replace_rows(items);
+                if !self.replay {
+                    // Events that arrived during the snapshot, applied on top of it when newer.
+                    let mut ignored = Vec::new();
+                    for event in buffered.into_values() {
+                        if self.last_seq.is_some_and(|last| event.env.seq <= last) {
+                            table.stats.duplicates += 1;
+                        } else {
+                            self.apply(event, table, &mut ignored);
+                        }
+                    }
                 }
-            }
-        }
+            },
+            changes,
+        );
         Ok(Paged::Done)
     }
 

@@ -5,6 +5,8 @@ mod collection;
 mod connection;
 mod model;
 mod mutation;
+mod sources;
+mod sources_model;
 
 use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
