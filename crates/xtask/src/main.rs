@@ -129,13 +129,21 @@ fn output(cmd: &mut Command) -> Option<String> {
 
 /// Runs a test command, echoing its output, and counts what its runner reports as passed and failed.
 fn run_counting(cmd: &mut Command, tally: &mut Tally) -> Result<()> {
+    run_counting_as(cmd, tally, None)
+}
+
+/// [`run_counting`], each echoed line prefixed with `[label] ` when given.
+fn run_counting_as(cmd: &mut Command, tally: &mut Tally, label: Option<&str>) -> Result<()> {
     let shown = format!("{cmd:?}");
     let start = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start {shown}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines() {
         let line = line?;
-        println!("{line}");
+        match label {
+            Some(label) => println!("[{label}] {line}"),
+            None => println!("{line}"),
+        }
         tally.read(&line);
     }
     let status = child.wait()?;
@@ -144,6 +152,48 @@ fn run_counting(cmd: &mut Command, tally: &mut Tally) -> Result<()> {
     }
     took(cmd, start);
     Ok(())
+}
+
+/// RELIABILITY case 10: `mutations` mutations from the npm package in Chromium through the netsim `profile`.
+fn bad_network(bin: &Path, package: &Path, profile: &str, mutations: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=tap", "e2e/flaky.e2e.mjs"])
+        .current_dir(root().join("tests/js"))
+        .env("SUBSIGNAL_BIN", bin)
+        .env("SUBSIGNAL_NPM_PACKAGE", package)
+        .env("CHROMIUM", "/usr/bin/chromium")
+        .env("FLAKY_PROFILE", profile)
+        .env("FLAKY_MUTATIONS", mutations)
+        .env("FLAKY_PROFILES_FILE", root().join("tests/js/e2e/chaos-profiles.toml"));
+    cmd
+}
+
+/// Test commands run one after another on a thread of their own, beside a step that keeps the CPU busy; each output
+/// line is echoed with a `[label]` prefix as it comes.
+struct Beside(std::thread::JoinHandle<(Result<()>, Tally)>);
+
+impl Beside {
+    fn spawn(label: &'static str, commands: Vec<Command>) -> Self {
+        Beside(std::thread::spawn(move || {
+            let mut tally = Tally::default();
+            let mut result = Ok(());
+            for mut cmd in commands {
+                result = run_counting_as(&mut cmd, &mut tally, Some(label));
+                if result.is_err() {
+                    break;
+                }
+            }
+            (result, tally)
+        }))
+    }
+
+    /// Waits for the commands and adds their counts to `tally`.
+    fn join(self, tally: &mut Tally) -> Result<()> {
+        let (result, counted) = self.0.join().map_err(|_| anyhow::anyhow!("the tests run beside panicked"))?;
+        tally.passed += counted.passed;
+        tally.failed += counted.failed;
+        result
+    }
 }
 
 #[derive(Default)]
@@ -314,7 +364,7 @@ fn install_tools() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    let mut steps = Steps::new(9);
+    let mut steps = Steps::new(8);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
     let postgres_url = steps
@@ -345,39 +395,26 @@ fn test() -> Result<()> {
         println!("warning: cannot stop the PostgreSQL test cluster: {e:#}");
     }
     native?;
-    steps.run("JavaScript interop tests (graphql-ws reference client, Node)", || {
-        run_counting(
-            Command::new("node")
-                .args(["--test", "--test-reporter=tap"])
-                .current_dir(root().join("tests/js"))
-                .env("SUBSIGNAL_BIN", &bin),
-            &mut tally,
-        )
-    })?;
+    let package = steps.run("the npm package @subsignal/store (wasm32, profile wasm-release)", wasm::npm)?;
+    // What only waits on sockets and timers runs beside the wasm32 build, which keeps both cores busy: the Node
+    // interop tests, and the mutations through a bad network (three minutes of simulated latency and resets).
+    let mut interop = Command::new("node");
+    interop.args(["--test", "--test-reporter=tap"]).current_dir(root().join("tests/js")).env("SUBSIGNAL_BIN", &bin);
+    let beside = Beside::spawn(
+        "beside",
+        vec![interop, bad_network(&bin, &package, "flaky", "200"), bad_network(&bin, &package, "chaos", "1000")],
+    );
     steps.run(
-        "wasm32 build, linted, and browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc)",
+        "wasm32 build, linted, and browser tests (wasm-bindgen in Chromium, the npm package end to end, tsc); beside \
+         them, the JavaScript interop tests (graphql-ws reference client, Node) and mutations through a bad network: \
+         200 via `flaky`, 1000 via `chaos` (RELIABILITY case 10)",
         || {
-            wasm::wasm_tests(&bin, &mut tally)?;
-            wasm::npm_tests(&bin, &mut tally)
+            let browser = wasm::wasm_tests(&bin, &mut tally).and_then(|()| wasm::npm_tests(&bin, &package, &mut tally));
+            // Always waited for, so that a failure in either half leaves no test process behind.
+            let beside = beside.join(&mut tally);
+            browser.and(beside)
         },
     )?;
-    steps.run("mutations through a bad network: 200 via `flaky`, 1000 via `chaos` (RELIABILITY case 10)", || {
-        for (profile, mutations) in [("flaky", "200"), ("chaos", "1000")] {
-            run_counting(
-                Command::new("node")
-                    .args(["--test", "--test-reporter=tap", "e2e/flaky.e2e.mjs"])
-                    .current_dir(root().join("tests/js"))
-                    .env("SUBSIGNAL_BIN", &bin)
-                    .env("SUBSIGNAL_NPM_PACKAGE", target_dir().join("npm/store"))
-                    .env("CHROMIUM", "/usr/bin/chromium")
-                    .env("FLAKY_PROFILE", profile)
-                    .env("FLAKY_MUTATIONS", mutations)
-                    .env("FLAKY_PROFILES_FILE", root().join("tests/js/e2e/chaos-profiles.toml")),
-                &mut tally,
-            )?;
-        }
-        Ok(())
-    })?;
     steps.run(
         "the web app: trunk build --release, end to end in Chromium, through `trunk serve`, and the demo",
         || {

@@ -176,8 +176,9 @@ fn gzip_size(path: &Path) -> Result<u64> {
 pub(crate) fn browser_tests() -> Result<()> {
     let mut tally = Tally::default();
     let bin = crate::server_binary()?;
+    let package = npm()?;
     wasm_tests(&bin, &mut tally)?;
-    npm_tests(&bin, &mut tally)?;
+    npm_tests(&bin, &package, &mut tally)?;
     ensure!(tally.passed > 0, "no browser test ran");
     ensure!(tally.failed == 0, "{} browser test(s) failed", tally.failed);
     println!("\nbrowser tests: {} passed, {} failed", tally.passed, tally.failed);
@@ -281,28 +282,44 @@ pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
     result
 }
 
-/// The npm package end to end (the plain-JS order example, and the notes example on a schema with no Rust, in
-/// Chromium via playwright-core) and `tsc --noEmit`.
-pub(crate) fn npm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
+/// The npm package end to end (the plain-JS order example, the notes example on a schema with no Rust, and the
+/// entity-events and live-query sources against subsignal and a Node graphql-ws server, in Chromium via
+/// playwright-core) and `tsc --noEmit`.
+pub(crate) fn npm_tests(bin: &Path, package: &Path, tally: &mut Tally) -> Result<()> {
     need(CHROMIUM, "Debian's chromium")?;
     let js = root().join("tests/js");
     ensure!(
         js.join("node_modules/playwright-core").exists() && js.join("node_modules/typescript").exists(),
         "tests/js/node_modules lacks playwright-core or typescript: run `npm ci` in tests/js (cargo xtask tools does)"
     );
-    let package = npm()?;
+    // The usage file's tsconfig maps `@subsignal/store` to `target/npm/store`; a config beside the package points it
+    // at the package just built, wherever the target directory is.
+    let tsconfig = package.with_file_name("tsconfig.usage.json");
+    let config = serde_json::json!({
+        "extends": js.join("e2e/tsconfig.json"),
+        "compilerOptions": { "paths": { "@subsignal/store": [package] } },
+    });
+    std::fs::write(&tsconfig, serde_json::to_string_pretty(&config)?)?;
     run(Command::new("node")
-        .args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "e2e/tsconfig.json"])
+        .args(["node_modules/typescript/bin/tsc", "--noEmit", "-p"])
+        .arg(&tsconfig)
         .current_dir(&js))?;
     println!("tsc --noEmit: the TypeScript usage file type-checks against the generated declarations");
     tally.passed += 1;
     run_counting(
         Command::new("node")
             // One file at a time: each drives Chromium against a server of its own.
-            .args(["--test", "--test-concurrency=1", "--test-reporter=tap", "e2e/npm.e2e.mjs", "e2e/notes.e2e.mjs"])
+            .args([
+                "--test",
+                "--test-concurrency=1",
+                "--test-reporter=tap",
+                "e2e/npm.e2e.mjs",
+                "e2e/notes.e2e.mjs",
+                "e2e/sources.e2e.mjs",
+            ])
             .current_dir(&js)
             .env("SUBSIGNAL_BIN", bin)
-            .env("SUBSIGNAL_NPM_PACKAGE", &package)
+            .env("SUBSIGNAL_NPM_PACKAGE", package)
             .env("SUBSIGNAL_EXAMPLE", root().join("examples/plain-js"))
             .env("CHROMIUM", CHROMIUM),
         tally,
