@@ -30,10 +30,28 @@ export interface ConnectionConfig {
   backoffCapMs?: number;
 }
 
-/** How to keep one collection live: its GraphQL documents and the fields the store reads. */
-export interface CollectionConfig {
+/** What every collection has, whatever its source. */
+interface CollectionBase {
   /** The collection's name, used by `rows`, `row`, `keys` and in row changes. */
   name: string;
+  /** The `limit` of each snapshot or list page (default: the server's). */
+  pageSize?: number | null;
+  /** The entity's key field (default `id`). */
+  keyField?: string;
+  /** The fields that order versions of one row, the first present counting (default `version`, `_version`,
+   * `_lastChangedAt`, `updatedAt`): an older version never replaces a newer one. */
+  versionFields?: string[];
+  /** One version field (shorthand for `versionFields: [versionField]`). */
+  versionField?: string;
+  /** The field that marks a soft-deleted row, a removal (default `_deleted`). */
+  deletedField?: string;
+  /** List rows in descending key order. */
+  descending?: boolean;
+}
+
+/** subsignal's own change stream (the default): gapless and exactly-once, replayed by `afterSeq`. */
+export interface SubsignalCollection extends CollectionBase {
+  source?: "subsignal";
   /** The subscription document; it takes `$afterSeq: Int` and selects `seq prevSeq op key version expired` and the entity. */
   subscription: string;
   /** The subscription's root field, e.g. `onOrderChanged`. */
@@ -44,14 +62,52 @@ export interface CollectionConfig {
   snapshotQuery: string;
   /** The snapshot query's root field, e.g. `listOrders`. */
   snapshotField: string;
-  pageSize?: number | null;
-  /** The entity's key field (default `id`). */
-  keyField?: string;
-  /** The entity's version field (default `version`). */
-  versionField?: string;
-  /** List rows in descending key order. */
-  descending?: boolean;
 }
+
+/** One subscription of an entity-events collection, e.g. `onCreateTodo` (an upsert) or `onDeleteTodo` (a removal). */
+export interface EntitySubscription {
+  document: string;
+  /** Its root field, which holds the entity. */
+  field: string;
+  action: "upsert" | "remove";
+  /** Its variables: AppSync filter arguments, `filter` for enhanced filters, `owner`… */
+  variables?: Record<string, unknown>;
+}
+
+/** A paged list query: it takes `$limit` and `$nextToken` and returns `{ items nextToken }` under `field`. */
+export interface ListQuery {
+  document: string;
+  field: string;
+  /** More variables; the store sets `limit`, `nextToken` (and `lastSync`). */
+  variables?: Record<string, unknown>;
+}
+
+/** Entity events (AppSync/Amplify `onCreateT`/`onUpdateT`/`onDeleteT`, any graphql-ws server publishing the bare
+ * entity): re-listed after every reconnect, events applied by version; converges, may skip intermediate versions. */
+export interface EntityEventsCollection extends CollectionBase {
+  source: "entityEvents";
+  subscriptions: EntitySubscription[];
+  list: ListQuery;
+  /** Amplify's delta query (`syncTodos(lastSync, limit, nextToken) { items nextToken startedAt }`): lists through
+   * it, and after a reconnect asks only for what changed since the last `startedAt`. */
+  delta?: ListQuery;
+}
+
+/** A live query (Hasura style): the subscription pushes the whole result each time; only changed rows publish. */
+export interface LiveQueryCollection extends CollectionBase {
+  source: "liveQuery";
+  subscription: string;
+  /** The root field holding the rows (a list, or an object whose `items` is the list). */
+  subscriptionField: string;
+  variables?: Record<string, unknown>;
+}
+
+/** How to keep one collection live: its source, documents, and the fields the store reads. */
+export type CollectionConfig = SubsignalCollection | EntityEventsCollection | LiveQueryCollection;
+
+/** What a collection's source promises: `gapless` (every change once, in order) or `converges` (equal to the
+ * server after every reconnect and result; intermediate versions may be skipped). */
+export type Guarantee = "gapless" | "converges";
 
 /** Where the server is, how to authenticate, and where to keep the offline queue. */
 export interface StoreOptions {
@@ -152,11 +208,16 @@ export type MutationError = Error & MutationErrorKind;
 
 /** Counters of what a collection has done. */
 export interface CollectionStats {
+  /** Events received from the collection's subscriptions. */
+  events: number;
   applied: number;
   duplicates: number;
   gaps: number;
   subscriptions: number;
+  /** Snapshots, lists and live-query results taken whole. */
   snapshots: number;
+  /** Times the rows were fetched again because events may have been missed. */
+  resyncs: number;
 }
 
 /** Stops a listener. */
@@ -289,6 +350,12 @@ impl JsStore {
     #[wasm_bindgen(unchecked_return_type = "CollectionStats | null")]
     pub fn stats(&self, collection: &str) -> JsValue {
         to_js(&self.store.with_collection(collection, |c| c.map(|c| c.stats())))
+    }
+
+    /// What a collection's source promises over this store's protocol, or `null` if it is not watched.
+    #[wasm_bindgen(unchecked_return_type = "Guarantee | null")]
+    pub fn guarantee(&self, collection: &str) -> JsValue {
+        to_js(&self.store.with_collection(collection, |c| c.map(|c| c.guarantee())))
     }
 
     /// Whether a collection has its snapshot and a running subscription.

@@ -35,6 +35,7 @@ pub use js::{is_mutation_error, JsStore};
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
-    CollectionConfig, CollectionStats, CollectionView, ConnectionConfig, ConnectionStatus, FieldError, Mutation,
-    MutationError, Optimistic, PendingMutation, Protocol, RowChange, Status,
+    CollectionConfig, CollectionStats, CollectionView, ConnectionConfig, ConnectionStatus, EntityAction,
+    EntitySubscription, FieldError, Guarantee, ListQuery, Mutation, MutationError, Optimistic, PendingMutation,
+    Protocol, RowChange, Source, Status,
 };

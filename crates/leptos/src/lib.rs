@@ -36,8 +36,8 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 pub use subsignal_browser::{
-    BrowserStore, CollectionConfig, ConnectionStatus, Mutation, MutationError, Optimistic, RowChange, Status,
-    StoreOptions,
+    BrowserStore, CollectionConfig, ConnectionStatus, EntityAction, Guarantee, Mutation, MutationError, Optimistic,
+    RowChange, Source, Status, StoreOptions,
 };
 
 /// One live collection: a signal of its keys, and one signal per row.
