@@ -5,6 +5,7 @@ import init, {
   isMutationError,
   type CollectionConfig,
   type ConnectionStatus,
+  type Guarantee,
   type Mutation,
   type RowChange,
   type Status,
@@ -40,6 +41,23 @@ export async function main(token: string): Promise<void> {
     snapshotField: "listOrders",
   };
   store.watch(orders);
+  // An Amplify API: entity events, listed AppSync-style, with the delta query.
+  const todos: CollectionConfig = {
+    name: "todos",
+    source: "entityEvents",
+    subscriptions: [
+      { document: "subscription { onCreateTodo { id _version } }", field: "onCreateTodo", action: "upsert" },
+      { document: "subscription($owner: String) { onDeleteTodo(owner: $owner) { id _version } }", field: "onDeleteTodo", action: "remove", variables: { owner: "alice" } },
+    ],
+    list: { document: "query($limit: Int, $nextToken: String) { listTodos(limit: $limit, nextToken: $nextToken) { items { id _version } nextToken } }", field: "listTodos" },
+    delta: { document: "query($lastSync: AWSTimestamp) { syncTodos(lastSync: $lastSync) { items { id } nextToken startedAt } }", field: "syncTodos" },
+    versionFields: ["_version"],
+  };
+  store.watch(todos);
+  store.watch({ name: "top", source: "liveQuery", subscription: "subscription { todos { id } }", subscriptionField: "todos" });
+  const promise: Guarantee | null = store.guarantee("todos");
+  const resyncs: number | undefined = store.stats("todos")?.resyncs;
+  console.log(promise, resyncs);
 
   const stop: Unsubscribe = store.onRow((collection: string, change: RowChange) => {
     if (change.kind === "removed") {
