@@ -350,8 +350,9 @@ fn install_tools() -> Result<()> {
     }
     let downloads = std::thread::spawn(|| -> Result<()> {
         apt_install(&[BUILD_PACKAGES, TEST_PACKAGES, postgres::PACKAGES].concat())?;
-        // The test peers, and the benchmarks' peers (each folder pins its packages in its own lock file).
-        for dir in ["tests/js", "crates/bench/node-peer", "crates/bench/browser"] {
+        // The test peers (AWS's AppSync simulator in its own folder: it needs graphql 14), and the benchmarks' peers
+        // (each folder pins its packages in its own lock file).
+        for dir in ["tests/js", "crates/bench/node-peer", "crates/bench/browser", "tests/js/appsync-simulator"] {
             let mut npm = Command::new("npm");
             run(npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root().join(dir)))?;
         }

@@ -1,7 +1,9 @@
 // The store against APIs people already have, through the npm package in Debian's headless Chromium:
 // - entity events from subsignal's own generated onCreateNote/onUpdateNote/onDeleteNote (examples/notes), over
 //   graphql-transport-ws and over the AppSync real-time protocol (/graphql/realtime);
-// - entity events and a live query from a Node graphql-ws + graphql-js server with an in-memory pub/sub (peer.mjs).
+// - entity events and a live query from a Node graphql-ws + graphql-js server with an in-memory pub/sub (peer.mjs);
+// - entity events from AWS's own AppSync simulator (amplify-appsync-simulator, ../appsync-simulator) serving the API
+//   Amplify generates for a `@model` type with conflict detection: `_version`, `_deleted`, listTodos and syncTodos.
 // Each store reaches the server through `subsignal netsim`, which cuts every connection mid-test; writes continue
 // meanwhile. Each test waits until the store's rows equal a fresh list from the server, and checks that no row ever
 // showed an older version after a newer one. Run by `cargo xtask test-browser`, which sets SUBSIGNAL_BIN,
@@ -14,10 +16,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchChromium, need, startNetsim, Subsignal } from "./subsignal.mjs";
 import { startPeer } from "./peer.mjs";
+import { startSimulator } from "../appsync-simulator/simulator.mjs";
 
 const notesSchema = fileURLToPath(new URL("../../../examples/notes/schema.graphql", import.meta.url));
 const NOTE = "id owner title version";
-let site, server, peer, browser, serverNet, peerNet;
+let site, server, peer, browser, serverNet, peerNet, simulator, simulatorNet;
 const problems = [];
 
 before(async () => {
@@ -36,7 +39,7 @@ before(async () => {
     store.onRow((collection, change) => {
       window.changes[collection] = (window.changes[collection] ?? 0) + 1;
       const row = store.row(collection, change.key);
-      if (row) (versions[collection + "/" + change.key] ??= []).push(row.version);
+      if (row) (versions[collection + "/" + change.key] ??= []).push(row.version ?? row._version);
     });
     for (const c of collections) store.watch(c);
     store.connect();
@@ -50,6 +53,8 @@ before(async () => {
   serverNet = await startNetsim({ upstream: server.addr });
   peer = await startPeer();
   peerNet = await startNetsim({ upstream: peer.addr });
+  simulator = await startSimulator();
+  simulatorNet = await startNetsim({ upstream: simulator.addr });
   browser = await launchChromium();
 });
 
@@ -58,6 +63,8 @@ after(async () => {
   await serverNet?.stop();
   await peerNet?.stop();
   await peer?.stop();
+  await simulatorNet?.stop();
+  simulator?.stop();
   await server?.stop();
   if (site) rmSync(site, { recursive: true, force: true });
 });
@@ -104,7 +111,7 @@ async function converges(page, collection, expected) {
   const deadline = Date.now() + 30_000;
   let shown, want;
   while (Date.now() < deadline) {
-    shown = await page.evaluate((c) => window.store.rows(c).map((r) => [r.id, r.title, r.version]), collection);
+    shown = await page.evaluate((c) => window.store.rows(c).map((r) => [r.id, r.title, r.version ?? r._version]), collection);
     want = await expected();
     if (JSON.stringify(shown.sort((a, b) => a[0].localeCompare(b[0]))) === JSON.stringify(want)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -217,6 +224,53 @@ test("entity events and a live query from a Node graphql-ws server converge acro
   const after = await page.evaluate(() => ({ ...window.changes }));
   assert.equal(after.live - before.live, 1, "one row change for one changed row of the live list");
   assert.equal(after.todos - before.todos, 1);
+  await neverWentBack(page);
+  await page.evaluate(() => window.store.disconnect());
+  await page.close();
+});
+
+test("entity events from AWS's AppSync simulator (an Amplify @model API) converge across a cut connection, by list and by delta sync", async () => {
+  const page = await openPage(server.http);
+  const TODO = "id title done _version _deleted _lastChangedAt";
+  const subscriptions = ["Create", "Update", "Delete"].map((op) => ({
+    document: `subscription { on${op}Todo { ${TODO} } }`, field: `on${op}Todo`, action: op === "Delete" ? "remove" : "upsert",
+  }));
+  const list = { document: `query($limit: Int, $nextToken: String) { listTodos(limit: $limit, nextToken: $nextToken) { items { ${TODO} } nextToken } }`, field: "listTodos" };
+  const delta = { document: `query($lastSync: AWSTimestamp, $limit: Int, $nextToken: String) { syncTodos(lastSync: $lastSync, limit: $limit, nextToken: $nextToken) { items { ${TODO} } nextToken startedAt } }`, field: "syncTodos" };
+  const listed = { name: "listed", source: "entityEvents", subscriptions, list, pageSize: 2 };
+  const synced = { name: "synced", source: "entityEvents", subscriptions, list, delta, pageSize: 2 };
+  const options = {
+    protocol: "appsync",
+    httpUrl: `http://${simulatorNet.addr}/graphql`,
+    wsUrl: `ws://${simulatorNet.addr}/graphql`,
+    realtimeUrl: `ws://${simulatorNet.addr}/graphql`,
+    auth: { "x-api-key": simulator.apiKey },
+  };
+  const mutate = (query, variables) => simulator.gql(query, variables).then((r) => { assert.ok(!r.errors, JSON.stringify(r.errors)); return r.data; });
+  const add = (title) => mutate(`mutation($t: String!) { createTodo(input: {title: $t}) { id } }`, { t: title }).then((d) => d.createTodo.id);
+  const retitle = (id, title) => mutate(`mutation($id: ID!, $t: String!) { updateTodo(input: {id: $id, title: $t}) { id } }`, { id, t: title });
+  const drop = (id) => mutate(`mutation($id: ID!) { deleteTodo(input: {id: $id}) { id } }`, { id });
+  const truth = async () => simulator.list().map((t) => [t.id, t.title, t._version]);
+
+  const a = await add("a");
+  const b = await add("b");
+  await page.evaluate(([o, c]) => window.open_store(o, c), [options, [listed, synced]]);
+  for (const name of ["listed", "synced"]) await converges(page, name, truth);
+  await retitle(a, "a2");
+  await drop(b);
+  const c = await add("c");
+  await retitle(c, "c2");
+  for (const name of ["listed", "synced"]) await converges(page, name, truth);
+  // Cut every connection; write meanwhile (a rename, a delete, a create): a re-list and a delta sync catch up.
+  const deltasBefore = simulator.deltas();
+  await fetch(`${simulatorNet.control}/reset`, { method: "POST" });
+  await retitle(c, "c while cut");
+  await drop(a);
+  await add("d");
+  for (const name of ["listed", "synced"]) await converges(page, name, truth);
+  assert.ok(simulator.deltas() > deltasBefore, "the synced collection caught up through syncTodos(lastSync)");
+  const stats = await page.evaluate(() => [window.store.stats("listed"), window.store.stats("synced")]);
+  for (const s of stats) assert.ok(s.resyncs >= 1 && s.events >= 4, JSON.stringify(s));
   await neverWentBack(page);
   await page.evaluate(() => window.store.disconnect());
   await page.close();
