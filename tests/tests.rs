@@ -26,5 +26,7 @@ mod workers;
 mod process;
 // Several instances on one PostgreSQL: fan-out, resume after kill -9, concurrent writers, leases, reapers.
 mod instances;
+// Operations: stop signals and draining, health and readiness.
+mod operations;
 // The network simulator in front of the real server: HTTP and WebSocket through it, offline and resume.
 mod netsim;

@@ -271,6 +271,10 @@ settings! {
     /// Folder of the built web app to serve at / (the flag is --web, the variable SUBSIGNAL_WEB).
     #[arg(long = "web", env = "SUBSIGNAL_WEB", value_name = "DIR")]
     web_dir: PathBuf, default "dist";
+    /// How long a shutdown (SIGTERM or SIGINT) lets the requests, mutations and worker batches under way finish,
+    /// in ms; subscriptions stop at once and WebSockets close with 1001.
+    #[arg(value_name = "MS")]
+    shutdown_grace_ms: u64, default "10000", 0..=600_000;
     /// SDL file of models and subscriptions (`type Note @model { ... }`) to serve instead of the built-in order
     /// service: queries, mutations and subscriptions are generated for every `@model` type.
     #[arg(value_name = "FILE")]
@@ -354,6 +358,8 @@ pub struct Config {
     pub introspection: bool,
     /// Built web app folder.
     pub web_dir: PathBuf,
+    /// How long a shutdown waits for work under way.
+    pub shutdown_grace: Duration,
     /// The models of `--schema`, parsed and checked; `None` serves the order service.
     pub models: Option<std::sync::Arc<subsignal_models::ModelSchema>>,
 }
@@ -481,6 +487,7 @@ impl Settings {
             max_header_bytes: v.max_header_bytes,
             introspection: v.introspection,
             web_dir: v.web_dir,
+            shutdown_grace: ms(v.shutdown_grace_ms),
             models: v.schema.as_deref().map(load_models).transpose()?,
         })
     }

@@ -179,7 +179,7 @@ pub(crate) async fn post(State(app): State<AppState>, headers: HeaderMap, body: 
 }
 
 /// The type of the operation `request` would run, if its document parses and names one.
-fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+pub(crate) fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(query).ok()?;
     let operation = match operation_name {
         Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?.1,

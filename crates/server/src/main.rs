@@ -116,13 +116,15 @@ async fn netsim(config: subsignal_netsim::NetsimConfig) -> anyhow::Result<()> {
         ),
         None => tracing::info!("control API: off"),
     }
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    tracing::info!("shutting down");
+    let signal = StopSignals::listen()?.next().await;
+    tracing::info!("{signal}: shutting down");
     netsim.shutdown().await;
     Ok(())
 }
 
 async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Result<()> {
+    // Before anything starts: from here on a stop signal is a graceful shutdown, not the default kill.
+    let mut signals = StopSignals::listen()?;
     let file = match config_file {
         Some(path) => Settings::from_file(&path)?,
         None if std::path::Path::new("subsignal.toml").is_file() => Settings::from_file("subsignal.toml".as_ref())?,
@@ -150,9 +152,35 @@ async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Resu
     if let Some(users) = dev {
         tracing::info!("dev tokens ON for demo users {users}: {url}/dev/token?user=NAME");
     }
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    tracing::info!("shutting down");
-    server.shutdown().await;
+    let signal = signals.next().await;
+    tracing::info!("{signal}");
+    tokio::select! {
+        () = server.shutdown() => {}
+        signal = signals.next() => anyhow::bail!("{signal} again: stopped at once, without waiting for the work under way"),
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGTERM (what systemd, Docker and Kubernetes send) and SIGINT (Ctrl-C), listened for from now on.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        Ok(StopSignals { term, int })
+    }
+
+    /// Waits for the next one, and says which came.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

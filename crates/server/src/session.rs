@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::Message;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use subsignal_protocol::transport_ws::CloseCode;
@@ -121,6 +122,8 @@ pub(crate) struct Session<P: Protocol> {
 struct Running {
     generation: u64,
     run: Run,
+    /// A query or mutation: it ends by itself, and a shutdown lets it finish (a subscription it stops).
+    finite: bool,
 }
 
 enum Run {
@@ -181,11 +184,20 @@ impl<P: Protocol> Session<P> {
         self.generation += 1;
         let generation = self.generation;
         let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
-        let run = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
-            Some(membership) => Run::Shared { _membership: membership, op: Box::new(op) },
-            None => Run::Task(self.spawn(&id, op.request(), generation)),
+        let (run, finite) = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
+            Some(membership) => (Run::Shared { _membership: membership, op: Box::new(op) }, false),
+            None => {
+                let ty = crate::http::operation_type(&op.query, op.operation_name.as_deref());
+                (Run::Task(self.spawn(&id, op.request(), generation)), ty != Some(OperationType::Subscription))
+            }
         };
-        self.operations.insert(id, Running { generation, run });
+        self.operations.insert(id, Running { generation, run, finite });
+    }
+
+    /// Stops every subscription (at shutdown); queries and mutations go on. Returns whether any still runs.
+    fn stop_subscriptions(&mut self) -> bool {
+        self.operations.retain(|_, running| running.finite);
+        !self.operations.is_empty()
     }
 
     /// Whether operation `id` is the run `generation` started.
@@ -205,7 +217,7 @@ impl<P: Protocol> Session<P> {
         self.generation += 1;
         let generation = self.generation;
         let run = Run::Task(self.spawn(id, op.request(), generation));
-        self.operations.insert(id.to_owned(), Running { generation, run });
+        self.operations.insert(id.to_owned(), Running { generation, run, finite: false });
     }
 
     /// What an operation sent: the text of a shared event, and the step it leads to.
@@ -319,6 +331,11 @@ async fn feed<S: Sink<Message> + Unpin, M: serde::Serialize>(
     Ok(())
 }
 
+/// The close at shutdown: 1001, going away.
+fn going_away<M>() -> Step<M> {
+    Step::close(CloseCode::GoingAway, "Server is shutting down")
+}
+
 /// Speaks `protocol` over any message sink and stream (a WebSocket's halves; the fuzz harness passes in-memory
 /// ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then stops every
 /// operation and closes.
@@ -344,9 +361,14 @@ where
     // server-wide shutdown channel's waiter list at every event of every connection.
     let mut shutdown = app.shutdown.clone();
     let shutdown = async move {
-        let _ = shutdown.changed().await;
+        let _ = shutdown.wait_for(|stop| *stop).await;
     };
     tokio::pin!(shutdown);
+    // Once the server shuts down: the session reads no more, its subscriptions stop, and its queries and mutations
+    // under way finish (until `shutdown-grace-ms` has passed), then it closes with 1001.
+    let mut draining = false;
+    let drain_deadline = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(drain_deadline);
     let close_with = 'session: loop {
         // A shared execution's event, already framed as text: it goes out before the step's messages.
         let mut text = None;
@@ -359,9 +381,14 @@ where
                 Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
             }
             _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
-            // Polled no more once it fired: the close it leads to ends the loop.
-            _ = &mut shutdown => Step::close(CloseCode::GoingAway, "Server is shutting down"),
-            read = stream.next() => match incoming(&app, &mut bucket, read) {
+            // Polled no more once it fired.
+            _ = &mut shutdown, if !draining => {
+                draining = true;
+                drain_deadline.as_mut().reset(tokio::time::Instant::now() + app.config.shutdown_grace);
+                if session.stop_subscriptions() { Step::none() } else { going_away() }
+            }
+            _ = &mut drain_deadline, if draining => going_away(),
+            read = stream.next(), if !draining => match incoming(&app, &mut bucket, read) {
                 Incoming::Gone => break None,
                 Incoming::TooBig(reason) => protocol.on_too_big(reason),
                 Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
@@ -401,6 +428,9 @@ where
         }
         if sink.flush().await.is_err() {
             break 'session None;
+        }
+        if draining && session.operations.is_empty() {
+            break going_away::<P::Message>().close;
         }
     };
     session.operations.clear();

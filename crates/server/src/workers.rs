@@ -49,7 +49,9 @@ pub struct ConsumerConfig {
     pub lease: Duration,
 }
 
-/// Runs a consumer until `shutdown` turns true, consuming batches only while this instance holds its lease.
+/// Runs a consumer until `shutdown` turns true, consuming batches only while this instance holds its lease. A batch
+/// under way when `shutdown` turns finishes first (the server bounds that wait by `shutdown-grace-ms`, then releases
+/// every lease this instance holds).
 pub async fn run_consumer(
     storage: Storage,
     config: ConsumerConfig,
@@ -57,20 +59,19 @@ pub async fn run_consumer(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut head = storage.feed().watch();
+    let mut released = storage.lease_releases();
     loop {
         if *shutdown.borrow() {
-            if let Err(e) = storage.release_lease(&config.name).await {
-                tracing::warn!(consumer = %config.name, error = %e, "cannot release the lease");
-            }
             return;
         }
         match storage.acquire_lease(&config.name, config.lease).await {
             Ok(true) => {}
             Ok(false) => {
-                // Another instance holds it; look again before it could expire.
+                // Another instance holds it; look again before it could expire, or as soon as one is released.
                 tokio::select! {
                     _ = tokio::time::sleep(config.lease / 2) => {}
                     _ = shutdown.changed() => {}
+                    _ = released.changed() => {}
                 }
                 continue;
             }
@@ -245,10 +246,12 @@ async fn holds(storage: &Storage, name: &str, lease: Duration) -> bool {
 /// Only the holder of the [`REAPER`] lease reaps; even two reapers at once would be safe, since the write path locks
 /// the row and re-checks that it is still expired.
 pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut released = storage.lease_releases();
     loop {
         if !holds(&storage, REAPER, lease.max(every * 3)).await {
             tokio::select! {
                 _ = tokio::time::sleep(every) => continue,
+                _ = released.changed() => continue,
                 _ = shutdown.changed() => return,
             }
         }
@@ -264,20 +267,19 @@ pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut 
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {
-                let _ = storage.release_lease(REAPER).await;
-                return;
-            }
+            _ = shutdown.changed() => return,
         }
     }
 }
 
 /// Prunes change-log records older than `retention`, checking every `every`, while holding the [`PRUNER`] lease.
 pub async fn run_pruner(storage: Storage, retention: Duration, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut released = storage.lease_releases();
     loop {
         if !holds(&storage, PRUNER, every * 3).await {
             tokio::select! {
                 _ = tokio::time::sleep(every) => continue,
+                _ = released.changed() => continue,
                 _ = shutdown.changed() => return,
             }
         }

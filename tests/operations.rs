@@ -1,0 +1,219 @@
+use base64::Engine;
+use serde_json::json;
+use sqlx::Connection;
+use subsignal_tests::{
+    database_for, eventually, fresh_postgres_schema, postgres_available, Backend, ServerProcess, TestServer, Ws,
+    ON_ORDER_CHANGED,
+};
+
+/// The leases in the database of a server: (name, holder, held now).
+async fn leases(database: &Option<String>, dir: &std::path::Path) -> Vec<(String, String, bool)> {
+    let sql = "SELECT consumer, holder, expires_at_ms FROM stream_leases ORDER BY consumer";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let rows: Vec<(String, String, i64)> = match database {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+        }
+        None => {
+            let url = format!("sqlite:{}", dir.join("subsignal.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    };
+    rows.into_iter().map(|(name, holder, expires)| (name, holder, expires > now)).collect()
+}
+
+/// An AppSync real-time socket with one subscription started (`start_ack` seen).
+async fn appsync_subscription(server: &ServerProcess, token: &str) -> Ws {
+    let header = json!({"host": server.addr.to_string(), "Authorization": token}).to_string();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header);
+    let url = format!("ws://{}/graphql/realtime", server.addr);
+    let mut ws = Ws::open_with(&url, Some(&format!("graphql-ws, header-{header}")), None).await.expect("upgrade");
+    ws.send(json!({"type": "connection_init"})).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack");
+    let data = json!({"query": ON_ORDER_CHANGED, "variables": {}}).to_string();
+    let auth = json!({"host": server.addr.to_string(), "Authorization": token});
+    ws.send(json!({"id": "s", "type": "start", "payload": {"data": data, "extensions": {"authorization": auth}}}))
+        .await;
+    loop {
+        let message = ws.next_json().await;
+        if message["type"] == "start_ack" {
+            return ws;
+        }
+        assert_eq!(message["type"], "ka", "{message}");
+    }
+}
+
+/// SIGTERM (and SIGINT) stop the server as an orchestrator expects: both WebSocket protocols close with 1001, the
+/// process exits 0, and the leases it held are released in the database.
+async fn a_stop_signal_closes_websockets_with_1001_releases_the_leases_and_exits_0(backend: Backend) {
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let database = database_for(backend).await;
+        let args: Vec<&str> = database.iter().flat_map(|url| ["--database", url.as_str()]).collect();
+        let mut server = ServerProcess::start(dir.path(), &args).await;
+        let held = eventually("the worker, reaper and pruner leases", || async {
+            let leases = leases(&database, dir.path()).await;
+            (leases.len() == 3 && leases.iter().all(|(_, _, held)| *held)).then_some(leases)
+        })
+        .await;
+        let pid = server.pid().to_string();
+        assert!(held.iter().all(|(_, holder, _)| holder.starts_with(&format!("{pid}-"))), "{held:?}");
+        let token = server.dev_token("alice").await;
+        let mut graphql_ws = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
+        graphql_ws.subscribe_changes("1", Some(0)).await;
+        let mut appsync = appsync_subscription(&server, &token).await;
+
+        server.signal(signal);
+        assert_eq!(graphql_ws.closed().await, 1001, "SIG{signal}: graphql-transport-ws is told the server goes away");
+        assert_eq!(appsync.closed().await, 1001, "SIG{signal}: AppSync real-time is told the server goes away");
+        let status = server.exited().await;
+        assert!(status.success(), "SIG{signal}: a graceful shutdown exits 0, got {status}");
+        let after = leases(&database, dir.path()).await;
+        assert!(after.iter().all(|(_, _, held)| !held), "SIG{signal}: every lease is released: {after:?}");
+        server.log_line("the shutdown's lease release", |l| l.contains("released this instance's leases")).await;
+    }
+}
+
+/// With two instances on PostgreSQL and a lease far longer than the test, SIGTERM of the holder passes every lease to
+/// the other instance at once (it is told of the release), not when the lease lapses.
+#[tokio::test]
+async fn sigterm_passes_the_leases_to_another_instance_at_once() {
+    if !postgres_available() {
+        return;
+    }
+    let url = fresh_postgres_schema().await;
+    let args = ["--database", url.as_str(), "--worker-lease-ms", "3600000"];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = ServerProcess::start(dir_a.path(), &args).await;
+    let database = Some(url.clone());
+    eventually("A holding the three leases", || async {
+        let leases = leases(&database, dir_a.path()).await;
+        let mine = format!("{}-", a.pid());
+        (leases.len() == 3 && leases.iter().all(|(_, holder, held)| *held && holder.starts_with(&mine))).then_some(())
+    })
+    .await;
+    let b = ServerProcess::start(dir_b.path(), &args).await;
+    a.signal("TERM");
+    assert!(a.exited().await.success());
+    let moved = eventually("B taking over the three leases", || async {
+        let leases = leases(&database, dir_b.path()).await;
+        let theirs = format!("{}-", b.pid());
+        leases.iter().all(|(_, holder, held)| *held && holder.starts_with(&theirs)).then_some(leases)
+    })
+    .await;
+    assert_eq!(moved.len(), 3);
+}
+
+/// A mutation under way when SIGTERM comes finishes and is answered, over HTTP and over WebSocket, before the
+/// WebSocket closes with 1001; a mutation sent after SIGTERM finds no server. On PostgreSQL, where the test can hold
+/// the seq counter's row lock to keep both mutations waiting inside the write path, and see them wait there.
+#[tokio::test]
+async fn mutations_under_way_at_sigterm_finish_and_are_answered() {
+    if !postgres_available() {
+        return;
+    }
+    let url = fresh_postgres_schema().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &["--database", &url]).await;
+    let alice = server.client("alice").await;
+    let token = server.dev_token("alice").await;
+    let mut ws = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
+
+    // Hold the row every write increments last: both mutations wait inside their transactions.
+    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut tx = blocker.begin().await.unwrap();
+    sqlx::query("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE").execute(&mut *tx).await.unwrap();
+    let http = tokio::spawn(async move { alice.create_order("Over HTTP", Some("http-1")).await });
+    let create =
+        "mutation($i: CreateOrderInput!) { createOrder(input: $i, clientMutationId: \"ws-1\") { id customerName } }";
+    ws.send(json!({"type": "subscribe", "id": "m", "payload": {"query": create,
+        "variables": {"i": subsignal_tests::sample_input("Over WebSocket")}}}))
+        .await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let watcher = &pool;
+    eventually("both mutations waiting for the seq counter", move || async move {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'subsignal' \
+             AND wait_event_type = 'Lock' AND query LIKE 'UPDATE counters%'",
+        )
+        .fetch_one(watcher)
+        .await
+        .unwrap();
+        (waiting == 2).then_some(())
+    })
+    .await;
+
+    server.signal("TERM");
+    server.log_line("the shutdown starting", |l| l.contains("shutting down")).await;
+    tx.commit().await.unwrap();
+    let order = http.await.unwrap();
+    assert_eq!(order["customerName"], "Over HTTP");
+    let next = ws.next_json().await;
+    assert_eq!(next["payload"]["data"]["createOrder"]["customerName"], "Over WebSocket", "{next}");
+    assert_eq!(ws.next_json().await, json!({"type": "complete", "id": "m"}));
+    assert_eq!(ws.closed().await, 1001);
+    assert!(server.exited().await.success());
+    let names: Vec<String> = sqlx::query_scalar("SELECT body::json->>'customerName' FROM items ORDER BY 1")
+        .fetch_all(watcher)
+        .await
+        .unwrap();
+    assert_eq!(names, ["Over HTTP", "Over WebSocket"]);
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("GET");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// `/readyz` is 200 while the database answers and has every migration; 503 with the reason when a migration is
+/// missing. `/healthz` says the process is up either way.
+#[tokio::test]
+async fn readyz_is_503_with_the_reason_when_a_migration_is_missing() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    assert_eq!(get(&format!("{}/readyz", t.http())).await, (200, "ready".into()));
+    let db = format!("sqlite:{}", t.dir.path().join("subsignal.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4").execute(&mut conn).await.unwrap();
+    let (status, body) = get(&format!("{}/readyz", t.http())).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("migrations not applied: 4 (items)") && body.contains("subsignal migrate"), "{body}");
+    assert_eq!(get(&format!("{}/healthz", t.http())).await, (200, "ok".into()));
+}
+
+/// With PostgreSQL out of reach (through the network simulator, switched offline) `/readyz` is 503 and says the
+/// database does not answer; back online, it is 200 again. `/healthz` stays 200.
+#[tokio::test]
+async fn readyz_is_503_while_postgres_is_out_of_reach_and_200_again_after() {
+    if !postgres_available() {
+        return;
+    }
+    let url = fresh_postgres_schema().await;
+    let (authority, rest) = url.split_once('@').unwrap().1.split_once('/').unwrap();
+    let netsim = subsignal_netsim::start(subsignal_netsim::NetsimConfig {
+        upstream: authority.to_owned(),
+        control: None,
+        ..subsignal_netsim::NetsimConfig::default()
+    })
+    .await
+    .expect("netsim starts");
+    let through = format!("{}@{}/{rest}", url.split_once('@').unwrap().0, netsim.addr);
+    let t = TestServer::start_on(Some(through), |s| s).await;
+    let (readyz, healthz) = (format!("{}/readyz", t.http()), format!("{}/healthz", t.http()));
+    assert_eq!(get(&readyz).await, (200, "ready".into()));
+
+    netsim.select_profile("offline").unwrap();
+    let reason = eventually("/readyz saying 503", || async {
+        let (status, body) = get(&readyz).await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert!(reason.starts_with("not ready: the database does not answer"), "{reason}");
+    assert_eq!(get(&healthz).await, (200, "ok".into()));
+
+    netsim.select_profile("none").unwrap();
+    eventually("/readyz saying 200 again", || async { (get(&readyz).await.0 == 200).then_some(()) }).await;
+}
+
+subsignal_tests::on_both_backends!(a_stop_signal_closes_websockets_with_1001_releases_the_leases_and_exits_0);
