@@ -216,4 +216,71 @@ async fn readyz_is_503_while_postgres_is_out_of_reach_and_200_again_after() {
     eventually("/readyz saying 200 again", || async { (get(&readyz).await.0 == 200).then_some(()) }).await;
 }
 
-subsignal_tests::on_both_backends!(a_stop_signal_closes_websockets_with_1001_releases_the_leases_and_exits_0);
+/// Runs the `subsignal` binary with `args` (and no settings file), giving its exit status, stdout and stderr.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(subsignal_tests::server_binary())
+        .args(args)
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `subsignal check-config` prints the effective settings without secrets and exits 0, or names what is wrong and
+/// exits 1 (a bad value, a bad schema), without touching a database.
+#[test]
+fn check_config_prints_the_effective_settings_without_secrets_and_exits_0_or_1() {
+    let secret = [("SUBSIGNAL_JWT_SECRET", "a-secret-nobody-may-read"), ("SUBSIGNAL_STEP_DELAY_MS", "7")];
+    let (ok, out, err) = run(&["check-config", "--api-keys", "ci:key-nobody-may-read"], &secret);
+    assert!(ok, "{out}{err}");
+    for line in ["step-delay-ms = 7\n", "listen = \"127.0.0.1:4000\"\n", "# jwt-secret: set (hidden)\n"] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    assert!(out.contains("# OK: every setting is valid"), "{out}");
+    assert!(!out.contains("nobody-may-read") && !err.contains("nobody-may-read"), "{out}{err}");
+
+    let (ok, _, err) = run(&["check-config", "--worker-parallelism", "0"], &[]);
+    assert!(!ok);
+    assert!(err.contains("invalid setting `worker-parallelism`: must be between 1 and 256 (got 0)"), "{err}");
+
+    let schema = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(schema.path(), "type Note @model {\n  title: String!\n}\n").unwrap();
+    let (ok, _, err) = run(&["check-config", "--schema", schema.path().to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(err.contains(":1:6: model `Note` needs an `id: ID!` field"), "{err}");
+}
+
+/// `subsignal migrate` applies the migrations to a new database and exits 0; a server started on it is ready.
+async fn migrate_applies_the_migrations_and_exits(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_for(backend).await;
+    let mut args = vec!["migrate", "--data-dir", dir.path().to_str().unwrap()];
+    args.extend(database.iter().flat_map(|url| ["--database", url.as_str()]));
+    let (ok, out, err) = run(&args, &[]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("every migration is applied"), "{out}");
+    let versions: Vec<i64> = match &database {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY 1").fetch_all(&mut conn).await.unwrap()
+        }
+        None => {
+            let url = format!("sqlite:{}", dir.path().join("subsignal.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY 1").fetch_all(&mut conn).await.unwrap()
+        }
+    };
+    assert_eq!(versions, [1, 2, 3, 4]);
+    let server_args: Vec<&str> = database.iter().flat_map(|url| ["--database", url.as_str()]).collect();
+    let server = ServerProcess::start(dir.path(), &server_args).await;
+    assert_eq!(get(&format!("http://{}/readyz", server.addr)).await, (200, "ready".into()));
+}
+
+subsignal_tests::on_both_backends!(
+    a_stop_signal_closes_websockets_with_1001_releases_the_leases_and_exits_0,
+    migrate_applies_the_migrations_and_exits,
+);

@@ -415,6 +415,29 @@ impl Settings {
         serde_json::from_value(merged).unwrap_or_default()
     }
 
+    /// The effective settings as `subsignal.toml` text (defaults applied, ranges checked): every setting in
+    /// declaration order, unset ones and secrets as comments (a secret's value is never shown).
+    pub fn effective(&self) -> Result<String, ConfigError> {
+        let values = serde_json::to_value(self.values()?).unwrap_or_default();
+        let mut text =
+            String::from("# The effective settings: flags over SUBSIGNAL_* variables over the file over defaults.\n");
+        for info in SETTINGS {
+            let key = info.key();
+            let value = &values[key.as_str()];
+            let line = match (value, info.secret) {
+                (serde_json::Value::Null, _) => format!("# {key}: unset ({})", info.default),
+                (_, true) => format!("# {key}: set (hidden)"),
+                (value, false) => match toml::Value::try_from(value) {
+                    Ok(value) => format!("{key} = {value}"),
+                    Err(e) => format!("# {key}: {e}"),
+                },
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
     /// Applies defaults and checks every value, and what depends on several of them.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let v = self.values()?;
@@ -541,6 +564,24 @@ mod tests {
             assert!(keys.contains_key(&info.key()), "{} is the file key", info.key());
         }
         assert_eq!(keys.len(), SETTINGS.len());
+    }
+
+    #[test]
+    fn the_effective_settings_are_toml_without_secrets() {
+        let settings = Settings {
+            jwt_secret: Some("hunter2-hunter2-hunter2".into()),
+            api_keys: Some(vec!["backend:sup3rsecret".into()]),
+            step_delay_ms: Some(5),
+            demo_users: Some(vec!["ann".into()]),
+            ..Settings::default()
+        };
+        let text = settings.effective().unwrap();
+        assert!(!text.contains("hunter2") && !text.contains("sup3rsecret"), "{text}");
+        assert!(text.contains("# jwt-secret: set (hidden)\n# jwt-public-key: unset (none, RS256 refused)\n"), "{text}");
+        let parsed: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(parsed.step_delay_ms, Some(5));
+        assert_eq!(parsed.listen, Some("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(parsed.demo_users, Some(vec!["ann".to_owned()]));
     }
 
     #[test]

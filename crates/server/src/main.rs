@@ -1,5 +1,6 @@
-//! The `subsignal` command. Run with `cargo run -p subsignal-server -- serve --help` (the server) or
-//! `cargo run -p subsignal-server -- netsim --help` (the network simulator and its profiles).
+//! The `subsignal` command. Run with `cargo run -p subsignal-server -- serve --help` (the server),
+//! `-- migrate --help` and `-- check-config --help` (for deploy pipelines) or `-- netsim --help` (the network
+//! simulator and its profiles).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,13 +20,12 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the GraphQL server (HTTP and WebSocket on one port), its stream workers and the TTL reaper.
-    Serve {
-        /// Settings file [default: ./subsignal.toml when it exists].
-        #[arg(long, env = "SUBSIGNAL_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
-        #[command(flatten)]
-        settings: Box<Settings>,
-    },
+    Serve(Sources),
+    /// Apply the database migrations and exit (`serve` applies them too; this lets a deploy do it first, once).
+    Migrate(Sources),
+    /// Check every setting and the schema, print the effective settings (secrets hidden) and exit: 0 when the
+    /// server would start with them, 1 with the reason when not. Does not connect to the database.
+    CheckConfig(Sources),
     /// Run the network simulator: a TCP proxy in front of the server that adds latency, caps bandwidth, stalls and
     /// resets connections as a profile says, with an HTTP control API to switch profiles while connections are open.
     #[command(after_help = netsim_help())]
@@ -49,6 +49,28 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+}
+
+/// Where settings come from: flags, `SUBSIGNAL_*` variables, then the settings file.
+#[derive(clap::Args, Debug)]
+struct Sources {
+    /// Settings file [default: ./subsignal.toml when it exists].
+    #[arg(long, env = "SUBSIGNAL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Box<Settings>,
+}
+
+impl Sources {
+    /// The settings, layered: flags and variables over the file.
+    fn load(self) -> anyhow::Result<Settings> {
+        let file = match self.config {
+            Some(path) => Settings::from_file(&path)?,
+            None if std::path::Path::new("subsignal.toml").is_file() => Settings::from_file("subsignal.toml".as_ref())?,
+            None => Settings::default(),
+        };
+        Ok(self.settings.over(file))
+    }
 }
 
 /// The control API's address, or none.
@@ -84,7 +106,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { config, settings } => serve(config, *settings).await,
+        Command::Serve(sources) => serve(sources.load()?).await,
+        Command::Migrate(sources) => {
+            let config = sources.load()?.resolve()?;
+            let done = subsignal_server::migrate(&config).await.context("cannot migrate the database")?;
+            tracing::info!("{done}");
+            Ok(())
+        }
+        Command::CheckConfig(sources) => check_config(sources.load()?),
         Command::Netsim { listen, upstream, control, profile, profiles_file, seed } => {
             netsim(subsignal_netsim::NetsimConfig {
                 listen,
@@ -122,15 +151,18 @@ async fn netsim(config: subsignal_netsim::NetsimConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Result<()> {
+/// Prints the effective settings, then whether they are usable (the exit status says it too).
+fn check_config(settings: Settings) -> anyhow::Result<()> {
+    println!("{}", settings.effective()?);
+    let config = settings.resolve()?;
+    println!("# OK: every setting is valid; database: {}", config.database.describe());
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Before anything starts: from here on a stop signal is a graceful shutdown, not the default kill.
     let mut signals = StopSignals::listen()?;
-    let file = match config_file {
-        Some(path) => Settings::from_file(&path)?,
-        None if std::path::Path::new("subsignal.toml").is_file() => Settings::from_file("subsignal.toml".as_ref())?,
-        None => Settings::default(),
-    };
-    let config = settings.over(file).resolve()?;
+    let config = settings.resolve()?;
     let data_dir = config.data_dir.clone();
     let database = config.database.describe();
     let web_dir = config.web_dir.clone();
