@@ -240,7 +240,8 @@ pub fn sample_input(name: &str) -> Value {
     json!({"customerName": name, "email": "someone@example.com", "items": [{"sku": "tea", "quantity": 2, "unitPriceCents": 450}]})
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A client WebSocket.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A raw graphql-transport-ws client.
 pub struct Ws {
@@ -257,6 +258,11 @@ pub enum Frame {
 }
 
 impl Ws {
+    /// Wraps a socket opened by hand.
+    pub fn from_socket(socket: Socket) -> Ws {
+        Ws { socket }
+    }
+
     /// Opens a socket offering `graphql-transport-ws`.
     pub async fn open(url: &str) -> Ws {
         Self::open_with(url, Some("graphql-transport-ws"), None).await.expect("WebSocket upgrade")

@@ -284,3 +284,94 @@ subsignal_tests::on_both_backends!(
     a_stop_signal_closes_websockets_with_1001_releases_the_leases_and_exits_0,
     migrate_applies_the_migrations_and_exits,
 );
+
+/// A CORS preflight as a browser on `origin` sends it before a POST with a token.
+async fn preflight(t: &TestServer, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", t.http()))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A Vite dev server on another port may call the API with a token: its origin is listed in `allowed-origins`, so the
+/// preflight allows it and the POST's answer names it; another origin gets no CORS headers (the browser refuses).
+/// With no list, any origin may.
+#[tokio::test]
+async fn cors_follows_allowed_origins() {
+    let vite = "http://localhost:5173";
+    let t = TestServer::start_with(Backend::Sqlite, |s| subsignal_server::config::Settings {
+        allowed_origins: Some(vec![vite.into()]),
+        ..s
+    })
+    .await;
+    let allowed = preflight(&t, vite).await;
+    assert!(allowed.status().is_success());
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-origin"], vite);
+    let allow_headers = headers["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allow_headers.contains("authorization") && allow_headers.contains("content-type"), "{allow_headers}");
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+
+    let post = reqwest::Client::new()
+        .post(format!("{}/graphql", t.http()))
+        .header("origin", vite)
+        .header("authorization", format!("Bearer {}", t.token("alice")))
+        .json(&json!({"query": "{ listOrders { items { id } } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.headers()["access-control-allow-origin"], vite);
+    let body: serde_json::Value = post.json().await.unwrap();
+    assert_eq!(body["data"]["listOrders"]["items"], json!([]), "{body}");
+
+    let refused = preflight(&t, "https://evil.example").await;
+    assert!(refused.headers().get("access-control-allow-origin").is_none(), "{:?}", refused.headers());
+
+    let open = TestServer::start(Backend::Sqlite).await;
+    assert_eq!(preflight(&open, "https://anywhere.example").await.headers()["access-control-allow-origin"], "*");
+}
+
+/// Opens a graphql-transport-ws socket with extra request headers; gives the handshake's HTTP status.
+async fn upgrade_status(t: &TestServer, headers: &[(&'static str, &str)]) -> (u16, Option<Ws>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = t.ws().into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, response)) => (response.status().as_u16(), Some(Ws::from_socket(socket))),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => (response.status().as_u16(), None),
+        Err(e) => panic!("upgrade failed: {e}"),
+    }
+}
+
+/// The per-address WebSocket limit counts the client named by `X-Forwarded-For` or `Forwarded` when the peer is a
+/// trusted proxy, and the peer itself otherwise: an untrusted peer cannot pick its address by sending the header.
+#[tokio::test]
+async fn forwarding_headers_name_the_client_only_from_trusted_proxies() {
+    let limit_one = |proxies: Vec<String>| {
+        move |s| subsignal_server::config::Settings {
+            max_connections_per_addr: Some(1),
+            trusted_proxies: Some(proxies),
+            ..s
+        }
+    };
+    let behind_proxy = TestServer::start_with(Backend::Sqlite, limit_one(vec!["127.0.0.0/8".into()])).await;
+    let (status, _first) = upgrade_status(&behind_proxy, &[("x-forwarded-for", "203.0.113.1")]).await;
+    assert_eq!(status, 101);
+    let (status, _other) = upgrade_status(&behind_proxy, &[("forwarded", "for=203.0.113.2;proto=https")]).await;
+    assert_eq!(status, 101, "another client behind the same proxy has its own count");
+    let (status, _) = upgrade_status(&behind_proxy, &[("x-forwarded-for", "203.0.113.1")]).await;
+    assert_eq!(status, 429, "the first client's second socket is over its limit");
+
+    let direct = TestServer::start_with(Backend::Sqlite, limit_one(vec!["10.0.0.0/8".into()])).await;
+    let (status, _first) = upgrade_status(&direct, &[("x-forwarded-for", "203.0.113.1")]).await;
+    assert_eq!(status, 101);
+    let (status, _) = upgrade_status(&direct, &[("x-forwarded-for", "203.0.113.2")]).await;
+    assert_eq!(status, 429, "from an untrusted peer the header is ignored: both sockets are the peer's");
+}

@@ -240,9 +240,15 @@ settings! {
     /// must exceed the ka interval.
     #[arg(value_name = "MS")]
     appsync_connection_timeout_ms: u64, default "300000", 11..=86_400_000;
-    /// Origins allowed to open WebSockets, comma-separated.
+    /// Origins (`https://app.example.com`) allowed to open WebSockets and to call the HTTP API from a browser
+    /// (CORS), comma-separated.
     #[arg(value_delimiter = ',')]
     allowed_origins: Vec<String>, unset "any origin";
+    /// Addresses or CIDR ranges of the reverse proxies in front of the server, comma-separated: a request from one
+    /// of them is from the client its `Forwarded` or `X-Forwarded-For` header names (for the per-address limits and
+    /// the logs); from anyone else, those headers are ignored.
+    #[arg(value_delimiter = ',', value_name = "ADDRS")]
+    trusted_proxies: Vec<String>, unset "none";
     /// Maximum GraphQL query depth.
     #[arg(value_name = "N")]
     max_depth: usize, default "16", 2..=256;
@@ -338,8 +344,10 @@ pub struct Config {
     pub appsync_ka_interval: Duration,
     /// AppSync real-time `connectionTimeoutMs`.
     pub appsync_connection_timeout: Duration,
-    /// WebSocket Origin allow-list (empty: any).
+    /// WebSocket and CORS Origin allow-list (empty: any).
     pub allowed_origins: Vec<String>,
+    /// The reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Query depth limit.
     pub max_depth: usize,
     /// Query complexity limit.
@@ -468,6 +476,17 @@ impl Settings {
         crate::auth::Rs256Keys::load(v.jwt_public_key.as_deref(), None)
             .map_err(|reason| invalid("jwt-public-key", reason))?;
         crate::auth::Rs256Keys::load(None, v.jwks.as_deref()).map_err(|reason| invalid("jwks", reason))?;
+        if let Some(bad) = v.allowed_origins.iter().flatten().find(|origin| {
+            !origin.is_empty()
+                && (axum::http::HeaderValue::from_str(origin).is_err()
+                    || !origin.contains("://")
+                    || origin.ends_with('/'))
+        }) {
+            return Err(invalid(
+                "allowed-origins",
+                format!("{bad:?} is not an origin: write scheme://host[:port], as browsers send it"),
+            ));
+        }
         let database = match v.database.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
             None => Database::Sqlite(v.data_dir.clone()),
             Some(url) => Database::parse_url(url).map_err(|reason| invalid("database", reason))?,
@@ -501,6 +520,21 @@ impl Settings {
             appsync_ka_interval: ms(v.appsync_ka_interval_ms),
             appsync_connection_timeout: ms(v.appsync_connection_timeout_ms),
             allowed_origins: v.allowed_origins.unwrap_or_default().into_iter().filter(|o| !o.is_empty()).collect(),
+            trusted_proxies: v
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| entry.trim())
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    entry
+                        .parse::<ipnet::IpNet>()
+                        .or_else(|_| entry.parse::<std::net::IpAddr>().map(Into::into))
+                        .map_err(|_| {
+                            invalid("trusted-proxies", format!("{entry:?} is not an IP address or a CIDR range"))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
             max_depth: v.max_depth,
             max_complexity: v.max_complexity,
             max_aliases: v.max_aliases,
@@ -592,6 +626,13 @@ mod tests {
         assert!(err.to_string().contains("step-dleay-ms"), "{err}");
         let err = Settings { api_keys: Some(vec!["nokey".into()]), ..Settings::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("api-keys"));
+        let err = Settings { trusted_proxies: Some(vec!["10.0.0.0/8".into(), "proxy".into()]), ..Settings::default() }
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid setting `trusted-proxies`: \"proxy\" is not an IP address or a CIDR range"
+        );
         let err = Settings { database: Some("mysql://x".into()), ..Settings::default() }.resolve().unwrap_err();
         assert!(err.to_string().starts_with("invalid setting `database`"), "{err}");
     }

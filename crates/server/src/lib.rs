@@ -9,6 +9,7 @@ mod appsync;
 pub mod auth;
 pub mod config;
 mod dev;
+mod edge;
 mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -94,7 +95,10 @@ pub fn app(state: AppState) -> Router {
         );
         router.fallback(move || async move { (axum::http::StatusCode::NOT_FOUND, message) })
     };
-    router.layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers)).with_state(state)
+    router
+        .layer(edge::cors(&state.config))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers))
+        .with_state(state)
 }
 
 /// `GET /readyz`: 200 `ready` when the database answers and has every migration this build knows, else 503 with the

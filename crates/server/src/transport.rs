@@ -10,12 +10,12 @@
 //! credentials and resume with `afterSeq`), and every subscribe re-verifies the credentials first.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -143,11 +143,7 @@ pub(crate) async fn admit(
             return Err((StatusCode::FORBIDDEN, "Origin not allowed").into_response());
         }
     }
-    // Without ConnectInfo (a router driven directly, in tests), every caller counts as one address.
-    let addr = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let addr = crate::edge::client_addr(&app.config, request.extensions(), request.headers());
     let max = app.config.max_connections_per_addr;
     let Some(slot) = app.connections.take(addr, max) else {
         let message = format!("Too many WebSocket connections from {addr} (the limit is {max}).");
