@@ -362,6 +362,13 @@ impl Ws {
         }
     }
 
+    /// Closes the socket from the client's side with `code`, and waits for the server's answer.
+    pub async fn close(&mut self, code: u16) {
+        let frame = CloseFrame { code: code.into(), reason: "".into() };
+        self.socket.close(Some(frame)).await.expect("close");
+        while let Some(Ok(_)) = self.socket.next().await {}
+    }
+
     /// Waits for the close code.
     pub async fn closed(&mut self) -> u16 {
         loop {

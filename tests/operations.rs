@@ -375,3 +375,79 @@ async fn forwarding_headers_name_the_client_only_from_trusted_proxies() {
     let (status, _) = upgrade_status(&direct, &[("x-forwarded-for", "203.0.113.2")]).await;
     assert_eq!(status, 429, "from an untrusted peer the header is ignored: both sockets are the peer's");
 }
+
+/// The log line of `lines` that `matches`, as JSON.
+fn json_line(
+    lines: &[serde_json::Value],
+    what: &str,
+    matches: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    lines.iter().find(|l| matches(l)).cloned().unwrap_or_else(|| panic!("no {what} line in {lines:#?}"))
+}
+
+/// `--log-format json` writes one JSON object per line: one per HTTP request (status, latency, and in its span the
+/// method, path and client), one per WebSocket connection as it ends (protocol, client, close code, who closed,
+/// duration, operations), and an internal error's line carries the reference its client was given, in the span of
+/// the request that failed.
+#[tokio::test]
+async fn json_logs_have_a_line_per_request_and_per_websocket_and_errors_carry_their_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(&["migrate", "--data-dir", dir.path().to_str().unwrap()], &[]);
+    assert!(ok, "{out}{err}");
+    // A change-log record no writer writes: reading it fails inside the server.
+    let db = format!("sqlite:{}", dir.path().join("subsignal.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query(
+        "INSERT INTO change_log (seq, model, op, key, owner, version, image, committed_at_ms) \
+         VALUES (1, 'Order', 'BOGUS', 'k', 'alice', 1, '{}', $1)",
+    )
+    .bind(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE counters SET value = 1 WHERE name = 'seq'").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    let server = ServerProcess::start(dir.path(), &["--log-format", "json"]).await;
+    assert_eq!(get(&format!("http://{}/readyz", server.addr)).await.0, 200);
+    let token = server.dev_token("alice").await;
+    let mut ws = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
+    ws.subscribe_changes("1", None).await;
+    ws.close(1000).await;
+    let admin = server.client("admin").await;
+    let failed = admin.run("{ orderChangesSince(afterSeq: 0) { changes { seq } } }", json!({})).await;
+    let message = failed["errors"][0]["message"].as_str().unwrap().to_owned();
+    assert_eq!(failed["errors"][0]["extensions"]["code"], "INTERNAL", "{failed}");
+    let reference = message.split("reference ").nth(1).unwrap().trim_end_matches('.').to_owned();
+    server.log_line("the error's reference", |l| l.contains(&reference)).await;
+    server.log_line("the websocket's line", |l| l.contains("websocket connection closed")).await;
+
+    let lines: Vec<serde_json::Value> = server
+        .log()
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let readyz = json_line(&lines, "/readyz request", |l| l["message"] == "request" && l["span"]["path"] == "/readyz");
+    assert_eq!((readyz["status"].as_u64(), readyz["level"].as_str()), (Some(200), Some("INFO")), "{readyz}");
+    assert!(readyz["latency_ms"].is_u64() && readyz["timestamp"].is_string(), "{readyz}");
+    assert_eq!((&readyz["span"]["method"], &readyz["span"]["client"]), (&json!("GET"), &json!("127.0.0.1")));
+
+    let socket = json_line(&lines, "websocket", |l| l["message"] == "websocket connection closed");
+    assert_eq!(socket["span"]["protocol"], "graphql-transport-ws", "{socket}");
+    assert_eq!(
+        (&socket["close_code"], &socket["closed_by"], &socket["operations"]),
+        (&json!(1000), &json!("client"), &json!(1))
+    );
+    assert!(socket["duration_ms"].is_u64(), "{socket}");
+
+    let error = json_line(&lines, "error", |l| l["reference"] == json!(reference));
+    assert_eq!(error["level"], "ERROR", "{error}");
+    assert!(error["error"].as_str().unwrap().contains("BOGUS"), "the details stay in the log: {error}");
+    let request =
+        json_line(&lines, "failed request", |l| l["message"] == "request" && l["span"]["id"] == error["span"]["id"]);
+    assert_eq!(
+        (&request["span"]["path"], &request["span"]["method"]),
+        (&json!("/graphql"), &json!("POST")),
+        "{request}"
+    );
+}

@@ -44,10 +44,17 @@ pub(crate) async fn realtime(State(app): State<AppState>, request: Request) -> R
     };
     let credentials = handshake_identity(&app, &parts);
     // Only `graphql-ws` is ever selected: the `header-…` entry is credentials, not a protocol.
-    transport::accept(app, slot, upgrade, &parts, Subprotocol::Required(SUBPROTOCOL), |app, socket| async move {
-        let (sink, stream) = socket.split();
-        session::serve(app.clone(), Realtime::new(app, credentials), sink, stream).await;
-    })
+    transport::accept(
+        app,
+        slot,
+        upgrade,
+        &parts,
+        Subprotocol::Required(SUBPROTOCOL),
+        |app, client, socket| async move {
+            let (sink, stream) = socket.split();
+            session::serve(app.clone(), client, Realtime::new(app, credentials), sink, stream).await;
+        },
+    )
 }
 
 /// Decodes base64 in any of the alphabets AWS clients use (standard or URL-safe, padded or not); a `+` that a query
@@ -241,6 +248,7 @@ impl Realtime {
 }
 
 impl Protocol for Realtime {
+    const NAME: &'static str = "appsync";
     type Message = ServerMessage;
 
     fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {

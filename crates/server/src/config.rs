@@ -90,6 +90,28 @@ macro_rules! settings {
     (@value secret $value:expr, $text:literal) => { $value };
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not a log format: use text or json")),
+        }
+    }
+}
+
 /// One setting, as declared.
 #[derive(Debug, Clone, Copy)]
 pub struct SettingInfo {
@@ -141,7 +163,7 @@ macro_rules! from_str_defaults {
     )+};
 }
 
-from_str_defaults!(u32, u64, usize, bool, String, PathBuf, SocketAddr);
+from_str_defaults!(u32, u64, usize, bool, String, PathBuf, SocketAddr, LogFormat);
 
 impl FromDefault for Vec<String> {
     fn from_default(text: &str) -> Self {
@@ -277,6 +299,9 @@ settings! {
     /// Folder of the built web app to serve at / (the flag is --web, the variable SUBSIGNAL_WEB).
     #[arg(long = "web", env = "SUBSIGNAL_WEB", value_name = "DIR")]
     web_dir: PathBuf, default "dist";
+    /// Log lines as `text` (for people) or `json` (one object per line, for log collectors).
+    #[arg(value_name = "FORMAT")]
+    log_format: LogFormat, default "text";
     /// How long a shutdown (SIGTERM or SIGINT) lets the requests, mutations and worker batches under way finish,
     /// in ms; subscriptions stop at once and WebSockets close with 1001.
     #[arg(value_name = "MS")]
@@ -368,6 +393,8 @@ pub struct Config {
     pub web_dir: PathBuf,
     /// How long a shutdown waits for work under way.
     pub shutdown_grace: Duration,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// The models of `--schema`, parsed and checked; `None` serves the order service.
     pub models: Option<std::sync::Arc<subsignal_models::ModelSchema>>,
 }
@@ -545,6 +572,7 @@ impl Settings {
             introspection: v.introspection,
             web_dir: v.web_dir,
             shutdown_grace: ms(v.shutdown_grace_ms),
+            log_format: v.log_format,
             models: v.schema.as_deref().map(load_models).transpose()?,
         })
     }

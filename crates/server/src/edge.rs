@@ -1,7 +1,9 @@
-//! The server's edge, what every request passes before a route: CORS from `allowed-origins`, and the client's address
+//! The server's edge, what every request passes before a route: the request log (one line per request, in a
+//! `request` span that whatever the request logs shares), CORS from `allowed-origins`, and the client's address
 //! behind the reverse proxies listed in `trusted-proxies` (the per-address limits and the logs use it).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -10,6 +12,25 @@ use ipnet::IpNet;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
+
+/// The span of one request: its number in this process, method, path (never the query string, which may carry
+/// credentials) and client address.
+pub(crate) fn request_span(config: &Config, request: &axum::extract::Request) -> tracing::Span {
+    static REQUESTS: AtomicU64 = AtomicU64::new(0);
+    let client = client_addr(config, request.extensions(), request.headers());
+    tracing::info_span!(
+        "request",
+        id = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1,
+        method = %request.method(),
+        path = request.uri().path(),
+        %client,
+    )
+}
+
+/// The request log's line, in the request's span: status and latency.
+pub(crate) fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "request");
+}
 
 /// CORS for the HTTP API: browsers on the `allowed-origins` (any origin when the list is empty) may call it with
 /// `Authorization` or `x-api-key`. No cookies are involved (credentials travel in headers), so answering any origin

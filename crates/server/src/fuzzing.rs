@@ -98,6 +98,7 @@ pub async fn ws_session(app: &AppState, input: &str, linger: Duration) -> Vec<St
     });
     crate::session::serve(
         app.clone(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
         crate::transport::Connection::new(app.clone()),
         Box::pin(sink),
         Box::pin(stream),

@@ -95,9 +95,16 @@ pub fn app(state: AppState) -> Router {
         );
         router.fallback(move || async move { (axum::http::StatusCode::NOT_FOUND, message) })
     };
+    let config = state.config.clone();
+    let request_log = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(move |request: &axum::extract::Request| edge::request_span(&config, request))
+        .on_request(())
+        .on_response(edge::log_response)
+        .on_failure(());
     router
         .layer(edge::cors(&state.config))
         .layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers))
+        .layer(request_log)
         .with_state(state)
 }
 

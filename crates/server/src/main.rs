@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use subsignal_server::config::Settings;
+use subsignal_server::config::{LogFormat, Settings};
 
 /// subsignal: GraphQL subscriptions as front-end state.
 #[derive(Parser, Debug)]
@@ -97,24 +97,34 @@ fn netsim_help() -> String {
     text
 }
 
+/// Writes log lines to standard output as `format` says, filtered by `RUST_LOG` [default: info, quieter sqlx].
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        // Each line one object: `timestamp`, `level`, `target`, the event's fields (`message`, `reference`…) at
+        // the top, and the innermost span's fields (`request`: id, method, path, client; `websocket`: protocol,
+        // client) under `span`.
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .init();
     match Cli::parse().command {
         Command::Serve(sources) => serve(sources.load()?).await,
         Command::Migrate(sources) => {
             let config = sources.load()?.resolve()?;
+            init_logs(config.log_format);
             let done = subsignal_server::migrate(&config).await.context("cannot migrate the database")?;
             tracing::info!("{done}");
             Ok(())
         }
         Command::CheckConfig(sources) => check_config(sources.load()?),
         Command::Netsim { listen, upstream, control, profile, profiles_file, seed } => {
+            init_logs(LogFormat::Text);
             netsim(subsignal_netsim::NetsimConfig {
                 listen,
                 upstream,
@@ -163,6 +173,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Before anything starts: from here on a stop signal is a graceful shutdown, not the default kill.
     let mut signals = StopSignals::listen()?;
     let config = settings.resolve()?;
+    init_logs(config.log_format);
     let data_dir = config.data_dir.clone();
     let database = config.database.describe();
     let web_dir = config.web_dir.clone();

@@ -5,6 +5,7 @@
 //! real-time protocol in `appsync.rs`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use subsignal_protocol::transport_ws::CloseCode;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
 use crate::fanout::{MemberSink, Membership, Offered, Operation, SharedEvent};
 use crate::transport::{deadline_of, finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
@@ -44,6 +46,9 @@ impl<M> Step<M> {
 
 /// A wire protocol, as the engine drives it.
 pub(crate) trait Protocol: Send + 'static {
+    /// The protocol's name in logs and metrics.
+    const NAME: &'static str;
+
     /// The protocol's server message.
     type Message: serde::Serialize + Send + 'static;
 
@@ -115,6 +120,8 @@ pub(crate) struct Session<P: Protocol> {
     app: AppState,
     operations: HashMap<String, Running>,
     generation: u64,
+    /// Operations the client started.
+    started: u64,
     out: mpsc::Sender<Outgoing<P::Message>>,
 }
 
@@ -181,6 +188,7 @@ impl<P: Protocol> Session<P> {
     /// Runs `op` as operation `id`: as a member of the shared execution of its equals when it may share, else as
     /// a task of its own.
     pub(crate) fn start(&mut self, id: String, op: Operation) {
+        self.started += 1;
         self.generation += 1;
         let generation = self.generation;
         let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
@@ -261,7 +269,8 @@ impl<P: Protocol> Session<P> {
     /// error naming only a reference (the log has the rest).
     fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64) -> AbortHandle {
         let (app, out, op) = (self.app.clone(), self.out.clone(), id.to_owned());
-        tokio::spawn(async move {
+        let span = tracing::info_span!("operation", id = %op);
+        let task = async move {
             let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out)).catch_unwind().await;
             if let Err(panic) = ran {
                 let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
@@ -269,8 +278,8 @@ impl<P: Protocol> Session<P> {
                 let _ = out.send(Outgoing::Frame(Box::new(P::error(&op, &[error])))).await;
             }
             let _ = out.send(Outgoing::Finished { id: op, generation }).await;
-        })
-        .abort_handle()
+        };
+        tokio::spawn(task.instrument(span)).abort_handle()
     }
 
     /// Stops operation `id`; false if it was not running.
@@ -336,17 +345,49 @@ fn going_away<M>() -> Step<M> {
     Step::close(CloseCode::GoingAway, "Server is shutting down")
 }
 
-/// Speaks `protocol` over any message sink and stream (a WebSocket's halves; the fuzz harness passes in-memory
-/// ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then stops every
-/// operation and closes.
-pub(crate) async fn serve<P, S, R>(app: AppState, mut protocol: P, mut sink: S, mut stream: R)
+/// How a connection ended.
+struct Ended {
+    /// The close code: the server's, the client's, or 1006 when the socket went without a close frame.
+    code: u16,
+    /// Who closed: `server`, `client`, or `network` (no close frame).
+    by: &'static str,
+    /// Operations the client started.
+    operations: u64,
+}
+
+/// Speaks `protocol` with `client` over any message sink and stream (a WebSocket's halves; the fuzz harness passes
+/// in-memory ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then
+/// stops every operation and closes. Logs one line for the connection as it ends (protocol, client, close code,
+/// duration, operations); what its operations log carries the connection's `websocket` span.
+pub(crate) async fn serve<P, S, R>(app: AppState, client: IpAddr, protocol: P, sink: S, stream: R)
+where
+    P: Protocol,
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let opened = std::time::Instant::now();
+    let span = tracing::info_span!("websocket", protocol = P::NAME, %client);
+    let ended = converse(app, protocol, sink, stream).instrument(span.clone()).await;
+    tracing::info!(
+        parent: &span,
+        close_code = ended.code,
+        closed_by = ended.by,
+        duration_ms = opened.elapsed().as_millis() as u64,
+        operations = ended.operations,
+        "websocket connection closed"
+    );
+}
+
+async fn converse<P, S, R>(app: AppState, mut protocol: P, mut sink: S, mut stream: R) -> Ended
 where
     P: Protocol,
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     let (out, mut outgoing) = mpsc::channel::<Outgoing<P::Message>>(256);
-    let mut session = Session::<P> { app: app.clone(), operations: HashMap::new(), generation: 0, out };
+    let mut session = Session::<P> { app: app.clone(), operations: HashMap::new(), generation: 0, started: 0, out };
+    // The client's close code, when the client closed.
+    let mut client_closed = None;
     let mut bucket = Bucket::new(app.config.max_messages_per_sec);
     let init_deadline = tokio::time::sleep(app.config.ws_init_timeout);
     tokio::pin!(init_deadline);
@@ -389,7 +430,10 @@ where
             }
             _ = &mut drain_deadline, if draining => going_away(),
             read = stream.next(), if !draining => match incoming(&app, &mut bucket, read) {
-                Incoming::Gone => break None,
+                Incoming::Gone(code) => {
+                    client_closed = code;
+                    break None;
+                }
                 Incoming::TooBig(reason) => protocol.on_too_big(reason),
                 Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
                 Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()),
@@ -434,6 +478,12 @@ where
         }
     };
     session.operations.clear();
+    let ended = match (&close_with, client_closed) {
+        (Some((code, _)), _) => Ended { code: code.code(), by: "server", operations: session.started },
+        (None, Some(code)) => Ended { code, by: "client", operations: session.started },
+        (None, None) => Ended { code: 1006, by: "network", operations: session.started },
+    };
     // Boxed: the closing handshake's state would otherwise widen every connection's task for its whole life.
     Box::pin(finish(sink, stream, close_with)).await;
+    ended
 }

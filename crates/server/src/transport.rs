@@ -124,9 +124,9 @@ async fn transport_ws(State(app): State<AppState>, request: Request, subprotocol
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    accept(app, slot, upgrade, &parts, subprotocol, |app, socket| async move {
+    accept(app, slot, upgrade, &parts, subprotocol, |app, client, socket| async move {
         let (sink, stream) = socket.split();
-        session::serve(app.clone(), Connection::new(app), sink, stream).await;
+        session::serve(app.clone(), client, Connection::new(app), sink, stream).await;
     })
 }
 
@@ -174,7 +174,7 @@ pub(crate) fn accept<F, Fut>(
     serve: F,
 ) -> Response
 where
-    F: FnOnce(AppState, WebSocket) -> Fut + Send + 'static,
+    F: FnOnce(AppState, IpAddr, WebSocket) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let limit = app.config.max_message_bytes;
@@ -187,9 +187,10 @@ where
     let acceptable =
         upgrade.selected_protocol().is_some() || (offered_none && matches!(subprotocol, Subprotocol::ByPath(_)));
     upgrade.on_upgrade(move |socket| async move {
-        let _slot = slot;
+        // Held until the connection ends.
+        let slot = slot;
         if acceptable {
-            serve(app, socket).await;
+            serve(app, slot.addr, socket).await;
         } else {
             let reason = format!("Subprotocol not acceptable; use {name}");
             close(socket, CloseCode::SubprotocolNotAcceptable, &reason).await;
@@ -261,8 +262,9 @@ fn too_big(error: &axum::Error) -> bool {
 
 /// One WebSocket read, after the limits every endpoint shares: message size, and messages per second.
 pub(crate) enum Incoming {
-    /// The client closed, or the read failed: stop, without a close frame of ours.
-    Gone,
+    /// The client closed (with this code, if its close frame had one), or the read failed: stop, without a close
+    /// frame of ours.
+    Gone(Option<u16>),
     /// Over the size limit; the reason to close with.
     TooBig(String),
     /// Over the message rate; the reason to close with.
@@ -276,14 +278,14 @@ pub(crate) enum Incoming {
 /// Applies the shared limits to one read (every message, a close included, takes a token from `bucket`).
 pub(crate) fn incoming(app: &AppState, bucket: &mut Bucket, read: Option<Result<Message, axum::Error>>) -> Incoming {
     match read {
-        None => Incoming::Gone,
+        None => Incoming::Gone(None),
         Some(Err(e)) if too_big(&e) => {
             tracing::debug!(error = %e, "websocket message too big");
             Incoming::TooBig(format!("Message too big: the limit is {} bytes", app.config.max_message_bytes))
         }
         Some(Err(e)) => {
             tracing::debug!(error = %e, "websocket read failed");
-            Incoming::Gone
+            Incoming::Gone(None)
         }
         Some(Ok(_)) if !bucket.take() => Incoming::TooFast(format!(
             "Rate limit exceeded: more than {} messages per second",
@@ -291,7 +293,7 @@ pub(crate) fn incoming(app: &AppState, bucket: &mut Bucket, read: Option<Result<
         )),
         Some(Ok(Message::Text(text))) => Incoming::Text(text),
         Some(Ok(Message::Binary(_))) => Incoming::Binary,
-        Some(Ok(Message::Close(_))) => Incoming::Gone,
+        Some(Ok(Message::Close(frame))) => Incoming::Gone(Some(frame.map_or(1005, |f| f.code))),
         Some(Ok(_)) => Incoming::Ignored,
     }
 }
@@ -313,6 +315,7 @@ impl Connection {
 }
 
 impl Protocol for Connection {
+    const NAME: &'static str = "graphql-transport-ws";
     type Message = ServerMessage;
 
     fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
