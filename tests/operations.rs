@@ -451,3 +451,121 @@ async fn json_logs_have_a_line_per_request_and_per_websocket_and_errors_carry_th
         "{request}"
     );
 }
+
+/// The value of the sample `series` (`name` or `name{labels}`, as rendered) in a Prometheus text exposition.
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+async fn scrape(addr: &str) -> String {
+    let (status, body) = get(&format!("http://{addr}/metrics")).await;
+    assert_eq!(status, 200);
+    body
+}
+
+/// `/metrics`, on its own address, counts what traffic did: connections and subscriptions by protocol, events
+/// delivered and their lag, mutation latency, conflicts, validation failures, worker batches, TTL expiries, the
+/// change log's size, and rate-limit refusals.
+#[tokio::test]
+async fn metrics_count_what_traffic_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--metrics-listen", "127.0.0.1:0", "--max-messages-per-sec", "5", "--reap-interval-ms", "100"];
+    let server = ServerProcess::start(dir.path(), &args).await;
+    let line = server.log_line("the metrics address", |l| l.contains("metrics: http://")).await;
+    let metrics = line.split("metrics: http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
+    assert_ne!(metrics, server.addr.to_string(), "metrics are served on their own address");
+    assert_eq!(get(&format!("http://{}/metrics", server.addr)).await.0, 404, "and not beside the API");
+
+    let token = server.dev_token("alice").await;
+    let mut subscriber = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
+    subscriber.subscribe_changes("1", None).await;
+    let _appsync = appsync_subscription(&server, &token).await;
+    let alice = server.client("alice").await;
+    let order = alice.create_order("Counted", None).await;
+    assert_eq!(subscriber.next_real_change().await["op"], "INSERT");
+    let stale = alice
+        .run(
+            "mutation($id: ID!) { updateOrder(input: {id: $id, customerName: \"Late\"}, expectedVersion: 99) { id } }",
+            json!({"id": order["id"]}),
+        )
+        .await;
+    assert_eq!(stale["errors"][0]["extensions"]["code"], "CONFLICT", "{stale}");
+    let mut bad = subsignal_tests::sample_input("Bad");
+    bad["email"] = json!("not an email");
+    let invalid =
+        alice.run("mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }", json!({"i": bad})).await;
+    assert_eq!(invalid["errors"][0]["extensions"]["code"], "VALIDATION", "{invalid}");
+    assert!(alice.run("{ noSuchField }", json!({})).await["errors"].is_array());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut brief = subsignal_tests::sample_input("Brief");
+    brief["expiresAt"] = json!(now + 1);
+    alice.data("mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }", json!({"i": brief})).await;
+    let mut flooder = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
+    for _ in 0..20 {
+        flooder.send_text_lenient(r#"{"type":"ping"}"#).await;
+    }
+    assert_eq!(flooder.closed().await, 1008);
+
+    let text = eventually("the TTL expiry, the worker's batches and the flooder's close in /metrics", || async {
+        let text = scrape(&metrics).await;
+        let done = sample(&text, "subsignal_ttl_expiries_total") == Some(1.0)
+            && sample(&text, "subsignal_worker_batches_total{consumer=\"order-processor\"}").is_some()
+            && sample(&text, "subsignal_websocket_connections{protocol=\"graphql-transport-ws\"}") == Some(1.0);
+        done.then_some(text)
+    })
+    .await;
+    for (series, expected) in [
+        ("subsignal_websocket_connections{protocol=\"appsync\"}", 1.0),
+        ("subsignal_subscriptions{protocol=\"graphql-transport-ws\"}", 1.0),
+        ("subsignal_subscriptions{protocol=\"appsync\"}", 1.0),
+        ("subsignal_write_conflicts_total", 1.0),
+        ("subsignal_validation_failures_total{kind=\"input\"}", 1.0),
+        ("subsignal_validation_failures_total{kind=\"document\"}", 1.0),
+        ("subsignal_limit_refusals_total{limit=\"messages_per_sec\"}", 1.0),
+        ("subsignal_change_log_pruned_seq", 0.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(expected), "{series} in\n{text}");
+    }
+    let at_least = |series: &str, min: f64| {
+        let value = sample(&text, series).unwrap_or_else(|| panic!("{series} in\n{text}"));
+        assert!(value >= min, "{series} = {value}, expected at least {min}");
+        value
+    };
+    at_least("subsignal_events_delivered_total{protocol=\"graphql-transport-ws\"}", 1.0);
+    at_least("subsignal_events_delivered_total{protocol=\"appsync\"}", 1.0);
+    at_least("subsignal_subscription_lag_seqs_count", 2.0);
+    at_least("subsignal_subscription_lag_seqs_bucket{le=\"+Inf\"}", 2.0);
+    // Two creates, the stale update and the invalid create ran as mutations.
+    at_least("subsignal_mutation_duration_seconds_count", 4.0);
+    at_least("subsignal_mutation_duration_seconds_bucket{le=\"10\"}", 4.0);
+    let head = at_least("subsignal_change_log_head_seq", 3.0);
+    assert_eq!(sample(&text, "subsignal_change_log_records"), Some(head));
+}
+
+/// Worker retries and dead letters are counted by consumer.
+#[tokio::test]
+async fn metrics_count_worker_retries_and_dead_letters() {
+    let t = TestServer::start_with(Backend::Sqlite, |s| subsignal_server::config::Settings {
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        step_delay_ms: Some(60_000),
+        ..s
+    })
+    .await;
+    t.client("alice").create_order("Poison", None).await;
+    let handler: subsignal_server::workers::Handler =
+        std::sync::Arc::new(|_| Box::pin(async { Err("cannot handle this one".to_owned()) }));
+    let consumer = subsignal_server::workers::ConsumerConfig {
+        name: "metrics-test-consumer".into(),
+        batch_size: 10,
+        parallelism: 1,
+        max_attempts: 3,
+        backoff: std::time::Duration::from_millis(1),
+        lease: std::time::Duration::from_secs(10),
+    };
+    subsignal_server::workers::consume_batch(&t.server.storage, &consumer, &handler).await.unwrap();
+    let text = scrape(&t.server.metrics_addr.unwrap().to_string()).await;
+    let series = |name: &str| sample(&text, &format!("{name}{{consumer=\"metrics-test-consumer\"}}"));
+    assert_eq!(series("subsignal_worker_retries_total"), Some(2.0), "{text}");
+    assert_eq!(series("subsignal_worker_dead_letters_total"), Some(1.0), "{text}");
+    assert_eq!(series("subsignal_worker_batches_total"), Some(1.0), "{text}");
+}

@@ -299,6 +299,10 @@ settings! {
     /// Folder of the built web app to serve at / (the flag is --web, the variable SUBSIGNAL_WEB).
     #[arg(long = "web", env = "SUBSIGNAL_WEB", value_name = "DIR")]
     web_dir: PathBuf, default "dist";
+    /// Address of the Prometheus `/metrics` endpoint (a port of its own, so that it need not be exposed with the
+    /// API).
+    #[arg(value_name = "ADDR")]
+    metrics_listen: SocketAddr, unset "off";
     /// Log lines as `text` (for people) or `json` (one object per line, for log collectors).
     #[arg(value_name = "FORMAT")]
     log_format: LogFormat, default "text";
@@ -395,6 +399,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// The models of `--schema`, parsed and checked; `None` serves the order service.
     pub models: Option<std::sync::Arc<subsignal_models::ModelSchema>>,
 }
@@ -573,6 +579,7 @@ impl Settings {
             web_dir: v.web_dir,
             shutdown_grace: ms(v.shutdown_grace_ms),
             log_format: v.log_format,
+            metrics_listen: v.metrics_listen,
             models: v.schema.as_deref().map(load_models).transpose()?,
         })
     }

@@ -180,7 +180,14 @@ pub(crate) async fn post(State(app): State<AppState>, headers: HeaderMap, body: 
 
 /// The type of the operation `request` would run, if its document parses and names one.
 pub(crate) fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
+    operation_type_in(&async_graphql::parser::parse_query(query).ok()?, operation_name)
+}
+
+/// The type of the operation a parsed document runs for `operation_name`, if it names one.
+pub(crate) fn operation_type_in(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationType> {
     let operation = match operation_name {
         Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?.1,
         None => document.operations.iter().next()?.1,

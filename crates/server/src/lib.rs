@@ -22,6 +22,7 @@ pub mod schema;
 mod session;
 pub mod storage;
 pub mod stream;
+mod telemetry;
 mod transport;
 pub mod workers;
 
@@ -178,6 +179,8 @@ pub enum StartError {
 pub struct RunningServer {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`metrics-listen`), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// The database, for tests and tools in the same process.
     pub storage: Storage,
     /// The auth verifier (tests sign tokens with it).
@@ -286,6 +289,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let router = app(state);
     let mut graceful = shutdown_rx.clone();
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => {
+            let (bound, task) = telemetry::serve(addr, storage.clone(), shutdown_rx.clone())
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            Some((bound, task))
+        }
+        None => None,
+    };
+    let (metrics_addr, metrics_task) = metrics_addr.unzip();
     let mut tasks = vec![tokio::spawn(async move {
         let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -316,7 +329,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     )));
     let prune_every = (config.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
     tasks.push(tokio::spawn(workers::run_pruner(storage.clone(), config.retention, prune_every, shutdown_rx)));
-    Ok(RunningServer { addr, storage, auth, shutdown: shutdown_tx, grace: config.shutdown_grace, connections, tasks })
+    tasks.extend(metrics_task);
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        storage,
+        auth,
+        shutdown: shutdown_tx,
+        grace: config.shutdown_grace,
+        connections,
+        tasks,
+    })
 }
 
 /// Applies the database's migrations (creating the SQLite file if needed), checks them, and says what it did.

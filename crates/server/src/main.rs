@@ -192,6 +192,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             web_dir.display()
         );
     }
+    if let Some(addr) = server.metrics_addr {
+        tracing::info!("metrics: http://{addr}/metrics");
+    }
     if let Some(users) = dev {
         tracing::info!("dev tokens ON for demo users {users}: {url}/dev/token?user=NAME");
     }

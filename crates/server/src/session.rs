@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::fanout::{MemberSink, Membership, Offered, Operation, SharedEvent};
 use crate::transport::{deadline_of, finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
-use crate::AppState;
+use crate::{telemetry, AppState};
 
 /// What handling one input leads to: messages to send, then perhaps a close.
 pub(crate) struct Step<M> {
@@ -129,8 +129,31 @@ pub(crate) struct Session<P: Protocol> {
 struct Running {
     generation: u64,
     run: Run,
-    /// A query or mutation: it ends by itself, and a shutdown lets it finish (a subscription it stops).
-    finite: bool,
+    /// Set for a subscription (counted while it runs); a query or mutation ends by itself, and a shutdown lets it
+    /// finish, where it stops a subscription.
+    subscription: Option<Subscribed>,
+}
+
+/// A running subscription in the [`telemetry::SUBSCRIPTIONS`] gauge; dropping it takes it out.
+struct Subscribed(metrics::Gauge);
+
+impl Subscribed {
+    fn new<P: Protocol>() -> Self {
+        let gauge = metrics::gauge!(telemetry::SUBSCRIPTIONS, "protocol" => P::NAME);
+        gauge.increment(1.0);
+        Subscribed(gauge)
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// The counter of events delivered over protocol `P`.
+fn delivered<P: Protocol>() -> metrics::Counter {
+    metrics::counter!(telemetry::EVENTS_DELIVERED, "protocol" => P::NAME)
 }
 
 enum Run {
@@ -192,19 +215,22 @@ impl<P: Protocol> Session<P> {
         self.generation += 1;
         let generation = self.generation;
         let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
-        let (run, finite) = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
-            Some(membership) => (Run::Shared { _membership: membership, op: Box::new(op) }, false),
+        let (run, subscription) = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
+            Some(membership) => {
+                (Run::Shared { _membership: membership, op: Box::new(op) }, Some(Subscribed::new::<P>()))
+            }
             None => {
                 let ty = crate::http::operation_type(&op.query, op.operation_name.as_deref());
-                (Run::Task(self.spawn(&id, op.request(), generation)), ty != Some(OperationType::Subscription))
+                let subscription = (ty == Some(OperationType::Subscription)).then(Subscribed::new::<P>);
+                (Run::Task(self.spawn(&id, op.request(), generation, subscription.is_some())), subscription)
             }
         };
-        self.operations.insert(id, Running { generation, run, finite });
+        self.operations.insert(id, Running { generation, run, subscription });
     }
 
     /// Stops every subscription (at shutdown); queries and mutations go on. Returns whether any still runs.
     fn stop_subscriptions(&mut self) -> bool {
-        self.operations.retain(|_, running| running.finite);
+        self.operations.retain(|_, running| running.subscription.is_none());
         !self.operations.is_empty()
     }
 
@@ -224,8 +250,8 @@ impl<P: Protocol> Session<P> {
         let op = Operation { subscribed_at: after, ..(**op).clone() };
         self.generation += 1;
         let generation = self.generation;
-        let run = Run::Task(self.spawn(id, op.request(), generation));
-        self.operations.insert(id.to_owned(), Running { generation, run, finite: false });
+        let run = Run::Task(self.spawn(id, op.request(), generation, true));
+        self.operations.insert(id.to_owned(), Running { generation, run, subscription: Some(Subscribed::new::<P>()) });
     }
 
     /// What an operation sent: the text of a shared event, and the step it leads to.
@@ -255,7 +281,10 @@ impl<P: Protocol> Session<P> {
         }
         let last = match event {
             SharedEvent::Next { payload, .. } => match P::result(id, payload, self.app.config.max_message_bytes) {
-                Ok(text) => return (Some(text), Step::none()),
+                Ok(text) => {
+                    delivered::<P>().increment(1);
+                    return (Some(text), Step::none());
+                }
                 Err(last) => last,
             },
             SharedEvent::Error(errors) => P::error(id, errors),
@@ -267,11 +296,12 @@ impl<P: Protocol> Session<P> {
 
     /// Runs `request` as operation `id` in a task of its own. Its results go out in order; a panic ends it with an
     /// error naming only a reference (the log has the rest).
-    fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64) -> AbortHandle {
+    fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64, subscription: bool) -> AbortHandle {
+        let delivered = subscription.then(delivered::<P>);
         let (app, out, op) = (self.app.clone(), self.out.clone(), id.to_owned());
         let span = tracing::info_span!("operation", id = %op);
         let task = async move {
-            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out)).catch_unwind().await;
+            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out, delivered)).catch_unwind().await;
             if let Err(panic) = ran {
                 let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
                 let error = error.into_server_error(async_graphql::Pos::default());
@@ -296,6 +326,7 @@ async fn run<P: Protocol>(
     id: &str,
     request: async_graphql::Request,
     out: &mpsc::Sender<Outgoing<P::Message>>,
+    delivered: Option<metrics::Counter>,
 ) {
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
@@ -308,6 +339,9 @@ async fn run<P: Protocol>(
             Ok(text) => {
                 if out.send(Outgoing::Text(text)).await.is_err() {
                     return;
+                }
+                if let Some(delivered) = &delivered {
+                    delivered.increment(1);
                 }
             }
             Err(last) => {
@@ -367,7 +401,10 @@ where
 {
     let opened = std::time::Instant::now();
     let span = tracing::info_span!("websocket", protocol = P::NAME, %client);
+    let connections = metrics::gauge!(telemetry::CONNECTIONS, "protocol" => P::NAME);
+    connections.increment(1.0);
     let ended = converse(app, protocol, sink, stream).instrument(span.clone()).await;
+    connections.decrement(1.0);
     tracing::info!(
         parent: &span,
         close_code = ended.code,

@@ -38,9 +38,15 @@ pub(crate) async fn limit_headers(State(app): State<AppState>, request: Request,
             "Request header fields too large: {bytes} bytes of headers; the limit is {}.",
             app.config.max_header_bytes
         );
+        refused("header_bytes");
         return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message).into_response();
     }
     next.run(request).await
+}
+
+/// Counts a refusal by `limit` in [`crate::telemetry::LIMIT_REFUSALS`].
+fn refused(limit: &'static str) {
+    metrics::counter!(crate::telemetry::LIMIT_REFUSALS, "limit" => limit).increment(1);
 }
 
 /// Open WebSocket connections per client address.
@@ -147,6 +153,7 @@ pub(crate) async fn admit(
     let max = app.config.max_connections_per_addr;
     let Some(slot) = app.connections.take(addr, max) else {
         let message = format!("Too many WebSocket connections from {addr} (the limit is {max}).");
+        refused("connections_per_addr");
         return Err((StatusCode::TOO_MANY_REQUESTS, message).into_response());
     };
     let (mut parts, _) = request.into_parts();
@@ -281,16 +288,20 @@ pub(crate) fn incoming(app: &AppState, bucket: &mut Bucket, read: Option<Result<
         None => Incoming::Gone(None),
         Some(Err(e)) if too_big(&e) => {
             tracing::debug!(error = %e, "websocket message too big");
+            refused("message_bytes");
             Incoming::TooBig(format!("Message too big: the limit is {} bytes", app.config.max_message_bytes))
         }
         Some(Err(e)) => {
             tracing::debug!(error = %e, "websocket read failed");
             Incoming::Gone(None)
         }
-        Some(Ok(_)) if !bucket.take() => Incoming::TooFast(format!(
-            "Rate limit exceeded: more than {} messages per second",
-            app.config.max_messages_per_sec
-        )),
+        Some(Ok(_)) if !bucket.take() => {
+            refused("messages_per_sec");
+            Incoming::TooFast(format!(
+                "Rate limit exceeded: more than {} messages per second",
+                app.config.max_messages_per_sec
+            ))
+        }
         Some(Ok(Message::Text(text))) => Incoming::Text(text),
         Some(Ok(Message::Binary(_))) => Incoming::Binary,
         Some(Ok(Message::Close(frame))) => Incoming::Gone(Some(frame.map_or(1005, |f| f.code))),

@@ -21,9 +21,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::orders;
 use crate::storage::{now_ms, ChangeRecord, DeadLetter, Storage};
 use crate::stream::{read_after, ReadError};
+use crate::{orders, telemetry};
 use subsignal_protocol::ChangeOp;
 
 /// A boxed future, for handlers.
@@ -163,6 +163,7 @@ pub async fn consume_batch(
         result.map_err(|e| crate::storage::StorageError::Db(sqlx::Error::Protocol(e.to_string())))??;
     }
     storage.set_checkpoint(&config.name, last).await?;
+    metrics::counter!(telemetry::WORKER_BATCHES, "consumer" => config.name.clone()).increment(1);
     Ok(true)
 }
 
@@ -180,6 +181,7 @@ async fn handle_with_retries(
             Err(error) if attempt >= config.max_attempts => {
                 tracing::error!(consumer = %config.name, seq = record.seq, key = %record.key, %error, attempt,
                     "giving up on record; dead-lettered");
+                metrics::counter!(telemetry::DEAD_LETTERS, "consumer" => config.name.clone()).increment(1);
                 return storage
                     .dead_letter(&DeadLetter {
                         consumer: config.name.clone(),
@@ -192,6 +194,7 @@ async fn handle_with_retries(
             }
             Err(error) => {
                 tracing::warn!(consumer = %config.name, seq = record.seq, %error, attempt, "record failed; retrying");
+                metrics::counter!(telemetry::WORKER_RETRIES, "consumer" => config.name.clone()).increment(1);
                 tokio::time::sleep(delay).await;
                 delay = delay.saturating_mul(2);
                 attempt += 1;
@@ -258,8 +261,10 @@ pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut 
         match storage.expired_items(500).await {
             Ok(items) => {
                 for (model, id) in items {
-                    if let Err(e) = storage.reap(&model, &id).await {
-                        tracing::error!(%model, %id, error = %e, "TTL reaper failed");
+                    match storage.reap(&model, &id).await {
+                        Ok(true) => metrics::counter!(telemetry::TTL_EXPIRIES).increment(1),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(%model, %id, error = %e, "TTL reaper failed"),
                     }
                 }
             }
