@@ -227,6 +227,15 @@ settings! {
     /// JWKS file whose RSA keys verify RS256 user JWTs, chosen by the token's `kid`.
     #[arg(value_name = "FILE")]
     jwks: PathBuf, unset "none";
+    /// JWKS URL of an identity provider (Cognito, Auth0, Keycloak…) whose RSA keys verify RS256 user JWTs, chosen by
+    /// the token's `kid`; fetched at start, again when a token names an unknown `kid`, and when the response's
+    /// `Cache-Control: max-age` has passed. http:// or https:// (the system's CA certificates).
+    #[arg(value_name = "URL")]
+    jwks_url: String, unset "none";
+    /// The least time between two fetches of the JWKS URL, in ms: tokens with unknown `kid`s cause at most one
+    /// fetch per this long.
+    #[arg(value_name = "MS")]
+    jwks_min_refresh_ms: u64, default "10000", 0..=3_600_000;
     /// Required JWT issuer.
     jwt_issuer: String, default "subsignal";
     /// Required JWT audience.
@@ -349,6 +358,10 @@ pub struct Config {
     pub jwt_public_key: Option<PathBuf>,
     /// RS256 JWKS file.
     pub jwks: Option<PathBuf>,
+    /// RS256 JWKS URL.
+    pub jwks_url: Option<String>,
+    /// The least time between two fetches of the JWKS URL.
+    pub jwks_min_refresh: Duration,
     /// JWT issuer.
     pub jwt_issuer: String,
     /// JWT audience.
@@ -540,6 +553,15 @@ impl Settings {
             jwt_secret: v.jwt_secret,
             jwt_public_key: v.jwt_public_key,
             jwks: v.jwks,
+            jwks_url: v
+                .jwks_url
+                .filter(|url| !url.trim().is_empty())
+                .map(|url| match reqwest::Url::parse(url.trim()) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url.trim().to_owned()),
+                    _ => Err(invalid("jwks-url", format!("{url:?} is not an http:// or https:// URL"))),
+                })
+                .transpose()?,
+            jwks_min_refresh: ms(v.jwks_min_refresh_ms),
             jwt_issuer: v.jwt_issuer,
             jwt_audience: v.jwt_audience,
             admin_group: v.admin_group,

@@ -47,6 +47,7 @@ pub async fn state(dir: &Path) -> AppState {
         api_keys: config.api_keys.iter().map(|(name, key)| (key.clone(), name.clone())).collect(),
         dev_tokens: false,
         demo_users: vec![],
+        jwks_url: None,
         dev_token_ttl_secs: 60,
     });
     let models = Arc::new(crate::orders::schema());

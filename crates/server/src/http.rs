@@ -110,7 +110,7 @@ impl async_graphql::extensions::Extension for MarksExecution {
 
 /// Runs `request` for the caller its headers name, and encodes the result as `media` asks.
 async fn execute(app: &AppState, headers: &HeaderMap, media: Media, mut request: GqlRequest) -> Response {
-    match app.auth.from_headers(headers) {
+    match app.auth.from_headers(headers).await {
         Ok(Some(identity)) => request = request.data(identity),
         Ok(None) => {}
         Err(e) => {

@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod generated;
 pub mod hooks;
 mod http;
+pub mod jwks;
 mod limits;
 pub mod orders;
 pub mod schema;
@@ -262,6 +263,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         dev_tokens: config.dev_tokens,
         demo_users: config.demo_users.clone(),
         dev_token_ttl_secs: 12 * 3600,
+        jwks_url: match &config.jwks_url {
+            Some(url) => Some(Arc::new(jwks::JwksUrl::start(url, config.jwks_min_refresh).await)),
+            None => None,
+        },
     }));
     let schema_state = SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval };
     let (models, hooks) = match &config.models {

@@ -52,8 +52,13 @@ pub(crate) trait Protocol: Send + 'static {
     /// The protocol's server message.
     type Message: serde::Serialize + Send + 'static;
 
-    /// Handles one text message; may start and stop operations in `session`.
-    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<Self::Message>
+    /// Handles one text message; may start and stop operations in `session`. Asynchronous only to verify
+    /// credentials, which may fetch keys from a JWKS URL.
+    fn on_text(
+        &mut self,
+        session: &mut Session<Self>,
+        text: &str,
+    ) -> impl std::future::Future<Output = Step<Self::Message>> + Send
     where
         Self: Sized;
 
@@ -473,7 +478,7 @@ where
                 }
                 Incoming::TooBig(reason) => protocol.on_too_big(reason),
                 Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
-                Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()),
+                Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()).await,
                 Incoming::Binary => protocol.on_binary(),
                 Incoming::Ignored => Step::none(),
             },

@@ -329,7 +329,7 @@ impl Protocol for Connection {
     const NAME: &'static str = "graphql-transport-ws";
     type Message = ServerMessage;
 
-    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
+    async fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => return Step::close(CloseCode::BadRequest, format!("Invalid message received: {e}")),
@@ -341,7 +341,7 @@ impl Protocol for Connection {
                 }
                 self.init_seen = true;
                 self.credentials = Credentials::from_params(&payload.unwrap_or_default());
-                match self.app.auth.verify(&self.credentials) {
+                match self.app.auth.verify(&self.credentials).await {
                     Ok(identity) => {
                         self.identity = identity;
                         self.acked = true;
@@ -363,7 +363,7 @@ impl Protocol for Connection {
                     );
                 }
                 // Credentials are checked again at every subscribe: an expired token starts nothing.
-                if let Err(e) = self.app.auth.verify(&self.credentials) {
+                if let Err(e) = self.app.auth.verify(&self.credentials).await {
                     let error = serde_json::json!({
                         "message": format!("Unauthenticated: {e}"),
                         "extensions": {"code": error_code::UNAUTHENTICATED}
