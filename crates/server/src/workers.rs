@@ -8,7 +8,8 @@
 //!
 //! With several server instances on one PostgreSQL database, each consumer (and the reaper and the pruner) runs only
 //! on the instance holding its lease (`stream_leases`): the holder renews it while it works, and when an instance
-//! dies its lease expires and another instance takes over from the checkpoint in the database. A holder that stalls
+//! dies its lease expires and another instance takes over from the checkpoint in the database; when one stops, it
+//! releases its leases (`RunningServer::shutdown`) and a waiting instance takes them at once. A holder that stalls
 //! past its lease may overlap with the next holder for one batch; that is the at-least-once case handlers already
 //! tolerate.
 
