@@ -240,7 +240,8 @@ pub fn sample_input(name: &str) -> Value {
     json!({"customerName": name, "email": "someone@example.com", "items": [{"sku": "tea", "quantity": 2, "unitPriceCents": 450}]})
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A client WebSocket.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A raw graphql-transport-ws client.
 pub struct Ws {
@@ -257,6 +258,11 @@ pub enum Frame {
 }
 
 impl Ws {
+    /// Wraps a socket opened by hand.
+    pub fn from_socket(socket: Socket) -> Ws {
+        Ws { socket }
+    }
+
     /// Opens a socket offering `graphql-transport-ws`.
     pub async fn open(url: &str) -> Ws {
         Self::open_with(url, Some("graphql-transport-ws"), None).await.expect("WebSocket upgrade")
@@ -356,6 +362,13 @@ impl Ws {
         }
     }
 
+    /// Closes the socket from the client's side with `code`, and waits for the server's answer.
+    pub async fn close(&mut self, code: u16) {
+        let frame = CloseFrame { code: code.into(), reason: "".into() };
+        self.socket.close(Some(frame)).await.expect("close");
+        while let Some(Ok(_)) = self.socket.next().await {}
+    }
+
     /// Waits for the close code.
     pub async fn closed(&mut self) -> u16 {
         loop {
@@ -384,12 +397,30 @@ pub fn server_binary() -> PathBuf {
     target.join("debug").join("subsignal")
 }
 
+/// Calls `probe` every 50 ms until it gives `Some`, and returns that; fails the test, naming `what`, after [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A `subsignal serve` child process.
 pub struct ServerProcess {
     /// The child.
     pub child: tokio::process::Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Every line it has logged so far (its standard output).
+    log: tokio::sync::watch::Receiver<Vec<String>>,
 }
 
 impl ServerProcess {
@@ -415,18 +446,50 @@ impl ServerProcess {
             .spawn()
             .expect("spawn subsignal");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = tokio::time::timeout(WAIT, async {
-            while let Some(line) = lines.next_line().await.expect("read log") {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    return rest.trim().parse::<SocketAddr>().expect("address in log");
-                }
+        let (log_tx, log) = tokio::sync::watch::channel(Vec::new());
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                log_tx.send_modify(|log| log.push(line));
             }
-            panic!("subsignal exited before listening");
-        })
-        .await
-        .expect("subsignal starts listening in time");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        ServerProcess { child, addr }
+        });
+        let mut server = ServerProcess { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), log };
+        let line = server.log_line("the line saying where it listens", |l| l.contains("listening on http://")).await;
+        let rest = line.split("listening on http://").nth(1).expect("address");
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c))).unwrap_or(rest.len());
+        server.addr = rest[..end].parse().expect("address in log");
+        server
+    }
+
+    /// The first line of the server's log that `matches`; fails the test after [`WAIT`].
+    pub async fn log_line(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let mut log = self.log.clone();
+        let waited = tokio::time::timeout(WAIT, log.wait_for(|lines| lines.iter().any(|l| matches(l)))).await;
+        let lines = self.log.borrow();
+        match waited {
+            Ok(_) => lines.iter().find(|l| matches(l)).cloned().expect("a matching line"),
+            Err(_) => panic!("no log line for {what} in:\n{}", lines.join("\n")),
+        }
+    }
+
+    /// Every line the server has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Sends a signal (`TERM`, `INT`…) to the server.
+    pub fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status();
+        assert!(sent.expect("kill runs").success(), "kill -{name}");
+    }
+
+    /// Waits for the server to exit; fails the test after [`WAIT`].
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait()).await.expect("exits in time").expect("wait")
     }
 
     /// A token from the dev endpoint.

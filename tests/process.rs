@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use subsignal_tests::{database_for, server_binary, Backend, ServerProcess, Ws};
+use subsignal_tests::{database_for, server_binary, Backend, ServerProcess};
 
 async fn an_acknowledged_mutation_survives_kill_9(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -35,22 +35,6 @@ async fn an_acknowledged_mutation_survives_kill_9(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "SHIPPED");
-}
-
-#[tokio::test]
-async fn ctrl_c_closes_websockets_with_1001_and_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(dir.path(), &[]).await;
-    let token = server.dev_token("alice").await;
-    let mut ws = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
-    ws.subscribe_changes("1", Some(0)).await;
-    let pid = server.child.id().expect("running").to_string();
-    let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(sent.success());
-    assert_eq!(ws.closed().await, 1001, "open sockets are told the server is going away");
-    let status =
-        tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await.expect("exits in time").unwrap();
-    assert!(status.success(), "a graceful shutdown exits 0, got {status}");
 }
 
 /// Runs `subsignal serve` with `args` (the data folder in `SUBSIGNAL_DATA_DIR`), expects it to refuse to start, and

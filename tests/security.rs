@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use subsignal_server::config::Settings;
-use subsignal_tests::{Backend, Frame, Gql, ServerProcess, TestServer, Ws};
+use subsignal_tests::{eventually, Backend, Frame, Gql, ServerProcess, TestServer, Ws};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 fn fixture(name: &str) -> PathBuf {
@@ -437,4 +437,100 @@ async fn floods_and_oversized_frames_leave_server_memory_bounded() {
     assert!(floods[1] < floods[0] + 8 * 1024, "a second flood grew RSS again: {floods:?} KiB");
     assert!(after < flooded + 16 * 1024, "2 MiB frames grew RSS {flooded} -> {after} KiB");
     server.kill9().await;
+}
+
+/// A JWKS endpoint as an identity provider runs it: the key set it publishes (from the fixture's keys, by kid), the
+/// `Cache-Control: max-age` it sends, and how often it was fetched.
+#[derive(Clone)]
+struct IdentityProvider {
+    published: std::sync::Arc<std::sync::Mutex<(Vec<&'static str>, u64)>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl IdentityProvider {
+    async fn start() -> (IdentityProvider, String) {
+        let idp = IdentityProvider { published: Default::default(), fetches: Default::default() };
+        let state = idp.clone();
+        let jwks = move || {
+            let state = state.clone();
+            async move {
+                state.fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let all: Value = serde_json::from_str(&std::fs::read_to_string(fixture("jwks.json")).unwrap()).unwrap();
+                let (kids, max_age) = state.published.lock().unwrap().clone();
+                let keys: Vec<&Value> = all["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+                    .collect();
+                ([("cache-control", format!("public, max-age={max_age}"))], axum::Json(json!({"keys": keys})))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let router = axum::Router::new().route("/.well-known/jwks.json", axum::routing::get(jwks));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (idp, url)
+    }
+
+    fn publish(&self, kids: &[&'static str], max_age: u64) {
+        *self.published.lock().unwrap() = (kids.to_vec(), max_age);
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Whether a token lets its holder list orders over HTTP.
+async fn accepted(t: &TestServer, token: &str) -> bool {
+    let gql = Gql { url: format!("{}/graphql", t.http()), auth: Some(("authorization", format!("Bearer {token}"))) };
+    gql.run("{ listOrders { items { id } } }", json!({})).await.get("errors").is_none()
+}
+
+/// `jwks-url`: keys come from the identity provider's endpoint, by kid. When the provider rotates its signing key,
+/// tokens of the old key keep working while it stays published, a token of the new key makes the server fetch the
+/// set again (at most once per `jwks-min-refresh-ms`, however many unknown kids arrive), and once the provider
+/// withdraws the old key, the cache's max-age passing makes its tokens fail. A token signed by a key the provider
+/// never published is refused throughout.
+#[tokio::test]
+async fn jwks_url_follows_a_key_rotation() {
+    let (idp, url) = IdentityProvider::start().await;
+    idp.publish(&["test-key-1"], 3600);
+    let t = TestServer::start_with(Backend::Sqlite, |s| Settings {
+        jwks_url: Some(url),
+        jwks_min_refresh_ms: Some(1000),
+        ..s
+    })
+    .await;
+    assert_eq!(idp.fetches(), 1, "fetched once at start");
+    let old = rs256("rs256.key.pem", Some("test-key-1"), claims("olga", 3600));
+    let new = rs256("rs256-other.key.pem", Some("test-key-2"), claims("nina", 3600));
+    let forged = rs256("rs256-other.key.pem", Some("test-key-1"), claims("mallory", 3600));
+    assert!(accepted(&t, &old).await);
+    assert!(!accepted(&t, &forged).await, "signed by a key other than the one its kid names");
+    assert_eq!(idp.fetches(), 1, "a known kid fetches nothing");
+
+    // Before the rotation, tokens of the unknown kid are refused, and however many arrive, they fetch the set at
+    // most once per jwks-min-refresh-ms.
+    for _ in 0..10 {
+        assert!(!accepted(&t, &new).await);
+    }
+    assert!(idp.fetches() <= 3, "{} fetches for 10 tokens of an unknown kid", idp.fetches());
+
+    idp.publish(&["test-key-2", "test-key-1"], 1);
+    eventually("the new key's token accepted after the rotation", || async { accepted(&t, &new).await.then_some(()) })
+        .await;
+    assert!(accepted(&t, &old).await, "the old key is still published: its tokens keep working");
+    let mut ws = Ws::open(&t.ws()).await;
+    ws.send(json!({"type": "connection_init", "payload": {"Authorization": new}})).await;
+    assert_eq!(ws.next_json().await["type"], "connection_ack", "over WebSocket too");
+
+    idp.publish(&["test-key-2"], 3600);
+    eventually("the withdrawn key's token refused once the max-age passed", || async {
+        (!accepted(&t, &old).await).then_some(())
+    })
+    .await;
+    assert!(accepted(&t, &new).await);
+    assert!(!accepted(&t, &forged).await);
 }

@@ -10,8 +10,9 @@ mod graphql_http;
 mod ws_protocol;
 // The AppSync real-time protocol on /graphql/realtime: every message type and error, API key and JWT, isolation.
 mod appsync;
-// Security cases: RS256/JWKS beside HS256 and API keys, refused and expiring tokens, owner isolation under attack,
-// document limits, frame/rate/connection/header limits, server memory under floods.
+// Security cases: RS256/JWKS (a file, and a URL whose keys rotate) beside HS256 and API keys, refused and expiring
+// tokens, owner isolation under attack, document limits, frame/rate/connection/header limits, server memory under
+// floods.
 mod security;
 // The fuzz corpus (fuzz/corpus) replayed through the fuzz targets' entry points.
 mod fuzz_corpus;
@@ -26,5 +27,8 @@ mod workers;
 mod process;
 // Several instances on one PostgreSQL: fan-out, resume after kill -9, concurrent writers, leases, reapers.
 mod instances;
+// Operations: stop signals and draining, health and readiness, metrics, JSON logs, CORS, trusted proxies, migrate and
+// check-config.
+mod operations;
 // The network simulator in front of the real server: HTTP and WebSocket through it, offline and resume.
 mod netsim;

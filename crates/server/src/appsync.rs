@@ -42,12 +42,19 @@ pub(crate) async fn realtime(State(app): State<AppState>, request: Request) -> R
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let credentials = handshake_identity(&app, &parts);
+    let credentials = handshake_identity(&app, &parts).await;
     // Only `graphql-ws` is ever selected: the `header-…` entry is credentials, not a protocol.
-    transport::accept(app, slot, upgrade, &parts, Subprotocol::Required(SUBPROTOCOL), |app, socket| async move {
-        let (sink, stream) = socket.split();
-        session::serve(app.clone(), Realtime::new(app, credentials), sink, stream).await;
-    })
+    transport::accept(
+        app,
+        slot,
+        upgrade,
+        &parts,
+        Subprotocol::Required(SUBPROTOCOL),
+        |app, client, socket| async move {
+            let (sink, stream) = socket.split();
+            session::serve(app.clone(), client, Realtime::new(app, credentials), sink, stream).await;
+        },
+    )
 }
 
 /// Decodes base64 in any of the alphabets AWS clients use (standard or URL-safe, padded or not); a `+` that a query
@@ -81,11 +88,11 @@ fn header_object(parts: &Parts) -> Option<Result<Value, String>> {
 }
 
 /// Checks a header object: `x-api-key` or `Authorization` (a JWT, with or without `Bearer `).
-fn verify_header(app: &AppState, header: &Value) -> Result<Identity, String> {
+async fn verify_header(app: &AppState, header: &Value) -> Result<Identity, String> {
     if !header.is_object() {
         return Err("the authorization header object must be a JSON object".into());
     }
-    match app.auth.from_params(header) {
+    match app.auth.from_params(header).await {
         Ok(Some(identity)) => Ok(identity),
         Ok(None) => Err("no credentials: the header object needs x-api-key or Authorization".into()),
         Err(e) => Err(e.to_string()),
@@ -93,10 +100,10 @@ fn verify_header(app: &AppState, header: &Value) -> Result<Identity, String> {
 }
 
 /// The connection's identity from the handshake: the header object, else plain HTTP headers.
-fn handshake_identity(app: &AppState, parts: &Parts) -> Result<Identity, String> {
+async fn handshake_identity(app: &AppState, parts: &Parts) -> Result<Identity, String> {
     match header_object(parts) {
-        Some(header) => verify_header(app, &header?),
-        None => match app.auth.from_headers(&parts.headers) {
+        Some(header) => verify_header(app, &header?).await,
+        None => match app.auth.from_headers(&parts.headers).await {
             Ok(Some(identity)) => Ok(identity),
             Ok(None) => Err("no credentials: pass the header object as ?header= or a header- subprotocol".into()),
             Err(e) => Err(e.to_string()),
@@ -156,7 +163,7 @@ impl Realtime {
         Realtime { app, identity, acked: false, expires_at }
     }
 
-    fn handle(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
+    async fn handle(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
         if let Err(reason) = &self.identity {
             return refuse(reason);
         }
@@ -187,7 +194,7 @@ impl Realtime {
                 // AppSync sends a first `ka` right after the ack.
                 Step { send: vec![ack, ServerMessage::Ka], close: None }
             }
-            ClientMessage::Start { id, payload } => self.start(session, id, payload),
+            ClientMessage::Start { id, payload } => self.start(session, id, payload).await,
             ClientMessage::Stop { id } => {
                 session.stop(&id);
                 Step::send(ServerMessage::Complete { id })
@@ -195,7 +202,7 @@ impl Realtime {
         }
     }
 
-    fn start(&mut self, session: &mut Session<Self>, id: String, payload: StartPayload) -> Step<ServerMessage> {
+    async fn start(&mut self, session: &mut Session<Self>, id: String, payload: StartPayload) -> Step<ServerMessage> {
         if session.running(&id) {
             return Step::send(error(Some(&id), error_type::DUPLICATE_ID, format!("Subscription {id} already exists")));
         }
@@ -208,7 +215,7 @@ impl Realtime {
             let message = "Unauthorized: start.payload.extensions.authorization is missing";
             return Step::send(error(Some(&id), error_type::UNAUTHORIZED, message));
         };
-        let identity = match verify_header(&self.app, authorization) {
+        let identity = match verify_header(&self.app, authorization).await {
             Ok(identity) => identity,
             Err(e) => return Step::send(error(Some(&id), error_type::UNAUTHORIZED, format!("Unauthorized: {e}"))),
         };
@@ -241,10 +248,11 @@ impl Realtime {
 }
 
 impl Protocol for Realtime {
+    const NAME: &'static str = "appsync";
     type Message = ServerMessage;
 
-    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
-        self.handle(session, text)
+    async fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
+        self.handle(session, text).await
     }
 
     fn on_too_big(&mut self, reason: String) -> Step<ServerMessage> {

@@ -1,10 +1,11 @@
 //! Identity: API keys for server-to-server calls and JWTs for users (`sub` is the owner; a configured group sees
-//! everything), signed HS256 with the server's secret or RS256 with a key from a PEM public key or a JWKS file (chosen
-//! by the token's `kid`). All modes work side by side on one API, as in AppSync. Dev-only token issuing for named demo
+//! everything), signed HS256 with the server's secret or RS256 with a key from a PEM public key, a JWKS file or a
+//! JWKS URL ([`crate::jwks`]; the last two chosen by the token's `kid`). All modes work side by side on one API, as in AppSync. Dev-only token issuing for named demo
 //! users.
 //!
 //! The owner of anything written always comes from here, never from request input.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -48,6 +49,16 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// The credentials in HTTP headers: `Authorization` (a JWT), else `x-api-key`.
+    pub fn from_headers(headers: &HeaderMap) -> Credentials {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        match (header("authorization"), header("x-api-key")) {
+            (Some(token), _) => Credentials::Token(token.to_owned()),
+            (None, Some(key)) => Credentials::ApiKey(key.to_owned()),
+            (None, None) => Credentials::None,
+        }
+    }
+
     /// The credentials in a `connection_init` payload; a JWT wins over an API key.
     pub fn from_params(payload: &serde_json::Value) -> Credentials {
         let field = |names: &[&str]| names.iter().find_map(|n| payload.get(*n).and_then(|v| v.as_str()));
@@ -223,6 +234,8 @@ pub struct AuthConfig {
     pub demo_users: Vec<String>,
     /// Lifetime of dev tokens, seconds.
     pub dev_token_ttl_secs: i64,
+    /// RS256 keys from a JWKS URL, beside `rs256`.
+    pub jwks_url: Option<std::sync::Arc<crate::jwks::JwksUrl>>,
 }
 
 /// Verifies credentials and issues dev tokens.
@@ -239,6 +252,11 @@ impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth").field("issuer", &self.config.issuer).finish_non_exhaustive()
     }
+}
+
+/// A token without its `Bearer ` prefix.
+fn bare(token: &str) -> &str {
+    token.strip_prefix("Bearer ").unwrap_or(token).trim()
 }
 
 fn now_secs() -> i64 {
@@ -270,23 +288,37 @@ impl Auth {
         &self.config
     }
 
-    /// Verifies a JWT (with or without a `Bearer ` prefix): HS256 with the secret, or RS256 with a configured public
-    /// key. Any other algorithm (`none` included) is refused, and each algorithm is checked only with its own kind of
-    /// key, so an RS256 public key can never serve as an HS256 secret.
+    /// Verifies a JWT (with or without a `Bearer ` prefix) with the keys at hand: HS256 with the secret, or RS256
+    /// with a configured public key or a cached key of the JWKS URL (which [`Auth::verify`] fetches first when the
+    /// token needs it). Any other algorithm (`none` included) is refused, and each algorithm is checked only with its
+    /// own kind of key, so an RS256 public key can never serve as an HS256 secret.
     pub fn verify_jwt(&self, token: &str) -> Result<Identity, AuthError> {
-        let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+        let token = bare(token);
         let invalid = |e: jsonwebtoken::errors::Error| AuthError::InvalidToken(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
         let (key, validation) = match header.alg {
-            Algorithm::HS256 => (&self.decoding, &self.hs256),
-            Algorithm::RS256 => (self.config.rs256.select(header.kid.as_deref())?, &self.rs256),
+            Algorithm::HS256 => (Cow::Borrowed(&self.decoding), &self.hs256),
+            Algorithm::RS256 => (self.rs256_key(header.kid.as_deref())?, &self.rs256),
             other => return Err(AuthError::InvalidToken(format!("algorithm {other:?} is not accepted"))),
         };
-        let data = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(invalid)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, validation).map_err(invalid)?;
         let claims = data.claims;
         let admin = claims.groups.iter().chain(&claims.cognito_groups).any(|g| g == &self.config.admin_group);
         let groups = claims.groups.into_iter().chain(claims.cognito_groups).collect();
         Ok(Identity::User { sub: claims.sub, admin, groups, expires_at: claims.exp })
+    }
+
+    /// The RS256 key for `kid`: the JWKS URL's, else a configured one.
+    fn rs256_key(&self, kid: Option<&str>) -> Result<Cow<'_, DecodingKey>, AuthError> {
+        if let (Some(kid), Some(url)) = (kid, &self.config.jwks_url) {
+            if let Some(key) = url.key(kid) {
+                return Ok(Cow::Owned(key));
+            }
+            if self.config.rs256.is_empty() {
+                return Err(AuthError::InvalidToken(format!("no key with kid {kid:?} at the JWKS URL")));
+            }
+        }
+        self.config.rs256.select(kid).map(Cow::Borrowed)
     }
 
     /// Checks an API key.
@@ -299,28 +331,31 @@ impl Auth {
     }
 
     /// Credentials from HTTP headers: `Authorization` (a JWT) or `x-api-key`. `Ok(None)` when there are none.
-    pub fn from_headers(&self, headers: &HeaderMap) -> Result<Option<Identity>, AuthError> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Some(token) = header("authorization") {
-            return self.verify_jwt(token).map(Some);
-        }
-        if let Some(key) = header("x-api-key") {
-            return self.verify_api_key(key).map(Some);
-        }
-        Ok(None)
+    pub async fn from_headers(&self, headers: &HeaderMap) -> Result<Option<Identity>, AuthError> {
+        self.verify(&Credentials::from_headers(headers)).await
     }
 
     /// Credentials from a `connection_init` payload (browsers cannot set WebSocket headers): `Authorization`
     /// (or `authorization`, `token`) holding a JWT, or `x-api-key` (or `apiKey`).
-    pub fn from_params(&self, payload: &serde_json::Value) -> Result<Option<Identity>, AuthError> {
-        self.verify(&Credentials::from_params(payload))
+    pub async fn from_params(&self, payload: &serde_json::Value) -> Result<Option<Identity>, AuthError> {
+        self.verify(&Credentials::from_params(payload)).await
     }
 
-    /// Verifies credentials kept from a `connection_init` payload.
-    pub fn verify(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError> {
+    /// Verifies credentials. An RS256 token whose `kid` the JWKS URL's cache lacks, or that finds the cache past
+    /// its max-age, fetches the keys first (at most once per `jwks-min-refresh-ms`).
+    pub async fn verify(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError> {
         match credentials {
             Credentials::None => Ok(None),
-            Credentials::Token(token) => self.verify_jwt(token).map(Some),
+            Credentials::Token(token) => {
+                if let Some(url) = &self.config.jwks_url {
+                    if let Ok(header) = jsonwebtoken::decode_header(bare(token)) {
+                        if header.alg == Algorithm::RS256 {
+                            url.refresh_for(header.kid.as_deref()).await;
+                        }
+                    }
+                }
+                self.verify_jwt(token).map(Some)
+            }
             Credentials::ApiKey(key) => self.verify_api_key(key).map(Some),
         }
     }
@@ -373,6 +408,7 @@ mod tests {
             dev_tokens: true,
             demo_users: vec!["alice".into(), "bob".into(), "admin".into()],
             dev_token_ttl_secs: 3600,
+            jwks_url: None,
         })
     }
 
@@ -460,12 +496,12 @@ mod tests {
         assert!(Rs256Keys::jwks("not json").is_err());
     }
 
-    #[test]
-    fn api_keys_and_params() {
+    #[tokio::test]
+    async fn api_keys_and_params() {
         let a = auth();
         assert_eq!(a.verify_api_key("k1").unwrap().owner(), "apikey:backend");
         assert_eq!(a.verify_api_key("nope"), Err(AuthError::UnknownApiKey));
-        assert_eq!(a.from_params(&serde_json::json!({})).unwrap(), None);
-        assert!(a.from_params(&serde_json::json!({"x-api-key": "k1"})).unwrap().unwrap().sees_all());
+        assert_eq!(a.from_params(&serde_json::json!({})).await.unwrap(), None);
+        assert!(a.from_params(&serde_json::json!({"x-api-key": "k1"})).await.unwrap().unwrap().sees_all());
     }
 }

@@ -47,6 +47,7 @@ pub async fn state(dir: &Path) -> AppState {
         api_keys: config.api_keys.iter().map(|(name, key)| (key.clone(), name.clone())).collect(),
         dev_tokens: false,
         demo_users: vec![],
+        jwks_url: None,
         dev_token_ttl_secs: 60,
     });
     let models = Arc::new(crate::orders::schema());
@@ -98,6 +99,7 @@ pub async fn ws_session(app: &AppState, input: &str, linger: Duration) -> Vec<St
     });
     crate::session::serve(
         app.clone(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
         crate::transport::Connection::new(app.clone()),
         Box::pin(sink),
         Box::pin(stream),

@@ -164,6 +164,7 @@ pub fn build(
         .register(mutation)
         .register(subscription)
         .data(Arc::new(state))
+        .extension(crate::telemetry::OperationMetrics)
         .extension(DocumentLimits::from(limits))
         .extension(crate::http::MarksExecution)
         .limit_depth(limits.max_depth)

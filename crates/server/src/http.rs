@@ -110,7 +110,7 @@ impl async_graphql::extensions::Extension for MarksExecution {
 
 /// Runs `request` for the caller its headers name, and encodes the result as `media` asks.
 async fn execute(app: &AppState, headers: &HeaderMap, media: Media, mut request: GqlRequest) -> Response {
-    match app.auth.from_headers(headers) {
+    match app.auth.from_headers(headers).await {
         Ok(Some(identity)) => request = request.data(identity),
         Ok(None) => {}
         Err(e) => {
@@ -179,8 +179,15 @@ pub(crate) async fn post(State(app): State<AppState>, headers: HeaderMap, body: 
 }
 
 /// The type of the operation `request` would run, if its document parses and names one.
-fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
+pub(crate) fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+    operation_type_in(&async_graphql::parser::parse_query(query).ok()?, operation_name)
+}
+
+/// The type of the operation a parsed document runs for `operation_name`, if it names one.
+pub(crate) fn operation_type_in(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationType> {
     let operation = match operation_name {
         Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?.1,
         None => document.operations.iter().next()?.1,

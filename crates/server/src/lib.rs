@@ -9,18 +9,21 @@ mod appsync;
 pub mod auth;
 pub mod config;
 mod dev;
+mod edge;
 mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generated;
 pub mod hooks;
 mod http;
+pub mod jwks;
 mod limits;
 pub mod orders;
 pub mod schema;
 mod session;
 pub mod storage;
 pub mod stream;
+mod telemetry;
 mod transport;
 pub mod workers;
 
@@ -28,6 +31,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -42,9 +46,6 @@ use crate::config::Config;
 use crate::schema::{Limits, SchemaState};
 use crate::storage::{Storage, StorageError};
 use crate::stream::ChangeFeed;
-
-/// How long a shutdown waits for WebSocket connections to close.
-pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Records the change feed keeps in memory for subscribers that are nearly caught up.
 pub const FEED_WINDOW: usize = 4096;
@@ -69,7 +70,8 @@ pub struct AppState {
 }
 
 /// Builds the router: `/graphql` (HTTP, WebSocket, GraphiQL), `/graphql/ws` (the same WebSocket on its own path),
-/// `/graphql/realtime` (AppSync's real-time protocol), `/schema.graphql`, `/dev/*`, `/healthz`, and the web app at `/`.
+/// `/graphql/realtime` (AppSync's real-time protocol), `/schema.graphql`, `/dev/*`, `/healthz` (the process is up),
+/// `/readyz` (it can serve: see [`readyz`]), and the web app at `/`.
 pub fn app(state: AppState) -> Router {
     let web = &state.config.web_dir;
     let body_limit = tower_http::limit::RequestBodyLimitLayer::new(state.config.max_message_bytes);
@@ -83,7 +85,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/dev/token", get(dev::dev_token))
         .route("/dev/users", get(dev::dev_users))
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz));
     let router = if web.join("index.html").is_file() {
         router.fallback_service(ServeDir::new(web).fallback(ServeFile::new(web.join("index.html"))))
     } else {
@@ -94,7 +97,30 @@ pub fn app(state: AppState) -> Router {
         );
         router.fallback(move || async move { (axum::http::StatusCode::NOT_FOUND, message) })
     };
-    router.layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers)).with_state(state)
+    let config = state.config.clone();
+    let request_log = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(move |request: &axum::extract::Request| edge::request_span(&config, request))
+        .on_request(())
+        .on_response(edge::log_response)
+        .on_failure(());
+    router
+        .layer(edge::cors(&state.config))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), transport::limit_headers))
+        .layer(request_log)
+        .with_state(state)
+}
+
+/// `GET /readyz`: 200 `ready` when the database answers and has every migration this build knows, else 503 with the
+/// reason (also while the server shuts down), so that a load balancer sends requests only where they can succeed.
+pub async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> (axum::http::StatusCode, String) {
+    let status = if *app.shutdown.borrow() { Err("shutting down".to_owned()) } else { app.storage.check_ready().await };
+    match status {
+        Ok(()) => (axum::http::StatusCode::OK, "ready".into()),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}"))
+        }
+    }
 }
 
 /// Binds `addr` (giving the address bound). Every accepted connection has TCP_NODELAY, so a small frame (one
@@ -136,6 +162,9 @@ pub enum StartError {
     /// The database failed to open or migrate.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The database opened, but is not ready to serve.
+    #[error("the database is not ready: {0}")]
+    NotReady(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -151,24 +180,50 @@ pub enum StartError {
 pub struct RunningServer {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`metrics-listen`), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// The database, for tests and tools in the same process.
     pub storage: Storage,
     /// The auth verifier (tests sign tokens with it).
     pub auth: Arc<Auth>,
     shutdown: watch::Sender<bool>,
+    grace: Duration,
     connections: Arc<transport::ConnectionCounts>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// How long a shutdown waits for the database's connections to come back before it lets them go.
+const CLOSE_DATABASE: Duration = Duration::from_secs(2);
+
 impl RunningServer {
-    /// Stops accepting, closes WebSockets with 1001, stops the workers, and waits for all of it (for the
-    /// WebSockets, until each has sent its close frame and lingered, at most [`SHUTDOWN_DRAIN`]).
+    /// Stops the server as SIGTERM does, and returns when it has stopped:
+    /// 1. it accepts no more connections, and `/readyz` says 503 on those it has;
+    /// 2. subscriptions stop, while HTTP requests, WebSocket queries and mutations and the batch a worker is on
+    ///    finish, until `shutdown-grace-ms` has passed (then they are dropped: nothing they did not commit is
+    ///    written, and what was committed stays);
+    /// 3. every WebSocket closes with 1001 once its operations are done (each lingers briefly for the client to
+    ///    read the close frame);
+    /// 4. every lease this instance holds is released, so another instance takes over its workers at once;
+    /// 5. the database's connections close.
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + self.grace;
+        tracing::info!(grace_ms = self.grace.as_millis() as u64, "shutting down: letting work under way finish");
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
         }
-        self.connections.drained(SHUTDOWN_DRAIN).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.connections.drained(left + 2 * transport::CLOSE_LINGER).await;
+        match self.storage.release_leases().await {
+            Ok(()) => tracing::info!("released this instance's leases"),
+            Err(e) => tracing::warn!(error = %e, "cannot release the leases; they lapse after worker-lease-ms"),
+        }
+        if tokio::time::timeout(CLOSE_DATABASE, self.storage.close()).await.is_err() {
+            tracing::warn!("database connections still in use; closing without them");
+        }
     }
 }
 
@@ -208,6 +263,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         dev_tokens: config.dev_tokens,
         demo_users: config.demo_users.clone(),
         dev_token_ttl_secs: 12 * 3600,
+        jwks_url: match &config.jwks_url {
+            Some(url) => Some(Arc::new(jwks::JwksUrl::start(url, config.jwks_min_refresh).await)),
+            None => None,
+        },
     }));
     let schema_state = SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval };
     let (models, hooks) = match &config.models {
@@ -235,6 +294,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let router = app(state);
     let mut graceful = shutdown_rx.clone();
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => {
+            let (bound, task) = telemetry::serve(addr, storage.clone(), shutdown_rx.clone())
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            Some((bound, task))
+        }
+        None => None,
+    };
+    let (metrics_addr, metrics_task) = metrics_addr.unzip();
     let mut tasks = vec![tokio::spawn(async move {
         let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -263,10 +332,30 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config.worker_lease,
         shutdown_rx.clone(),
     )));
-    let prune_every =
-        (config.retention / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
+    let prune_every = (config.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
     tasks.push(tokio::spawn(workers::run_pruner(storage.clone(), config.retention, prune_every, shutdown_rx)));
-    Ok(RunningServer { addr, storage, auth, shutdown: shutdown_tx, connections, tasks })
+    tasks.extend(metrics_task);
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        storage,
+        auth,
+        shutdown: shutdown_tx,
+        grace: config.shutdown_grace,
+        connections,
+        tasks,
+    })
+}
+
+/// Applies the database's migrations (creating the SQLite file if needed), checks them, and says what it did.
+pub async fn migrate(config: &Config) -> Result<String, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let storage = Storage::open(&config.database, ChangeFeed::new(1)).await?;
+    let checked = storage.check_ready().await;
+    storage.close().await;
+    checked.map_err(StartError::NotReady)?;
+    Ok(format!("{}: every migration is applied", config.database.describe()))
 }
 
 /// Places one sample order for each demo user (but the admin) through the API, on an empty database.

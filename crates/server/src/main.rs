@@ -1,12 +1,13 @@
-//! The `subsignal` command. Run with `cargo run -p subsignal-server -- serve --help` (the server) or
-//! `cargo run -p subsignal-server -- netsim --help` (the network simulator and its profiles).
+//! The `subsignal` command. Run with `cargo run -p subsignal-server -- serve --help` (the server),
+//! `-- migrate --help` and `-- check-config --help` (for deploy pipelines) or `-- netsim --help` (the network
+//! simulator and its profiles).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use subsignal_server::config::Settings;
+use subsignal_server::config::{LogFormat, Settings};
 
 /// subsignal: GraphQL subscriptions as front-end state.
 #[derive(Parser, Debug)]
@@ -19,13 +20,12 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the GraphQL server (HTTP and WebSocket on one port), its stream workers and the TTL reaper.
-    Serve {
-        /// Settings file [default: ./subsignal.toml when it exists].
-        #[arg(long, env = "SUBSIGNAL_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
-        #[command(flatten)]
-        settings: Box<Settings>,
-    },
+    Serve(Sources),
+    /// Apply the database migrations and exit (`serve` applies them too; this lets a deploy do it first, once).
+    Migrate(Sources),
+    /// Check every setting and the schema, print the effective settings (secrets hidden) and exit: 0 when the
+    /// server would start with them, 1 with the reason when not. Does not connect to the database.
+    CheckConfig(Sources),
     /// Run the network simulator: a TCP proxy in front of the server that adds latency, caps bandwidth, stalls and
     /// resets connections as a profile says, with an HTTP control API to switch profiles while connections are open.
     #[command(after_help = netsim_help())]
@@ -49,6 +49,28 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+}
+
+/// Where settings come from: flags, `SUBSIGNAL_*` variables, then the settings file.
+#[derive(clap::Args, Debug)]
+struct Sources {
+    /// Settings file [default: ./subsignal.toml when it exists].
+    #[arg(long, env = "SUBSIGNAL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Box<Settings>,
+}
+
+impl Sources {
+    /// The settings, layered: flags and variables over the file.
+    fn load(self) -> anyhow::Result<Settings> {
+        let file = match self.config {
+            Some(path) => Settings::from_file(&path)?,
+            None if std::path::Path::new("subsignal.toml").is_file() => Settings::from_file("subsignal.toml".as_ref())?,
+            None => Settings::default(),
+        };
+        Ok(self.settings.over(file))
+    }
 }
 
 /// The control API's address, or none.
@@ -75,17 +97,34 @@ fn netsim_help() -> String {
     text
 }
 
+/// Writes log lines to standard output as `format` says, filtered by `RUST_LOG` [default: info, quieter sqlx].
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        // Each line one object: `timestamp`, `level`, `target`, the event's fields (`message`, `reference`…) at
+        // the top, and the innermost span's fields (`request`: id, method, path, client; `websocket`: protocol,
+        // client) under `span`.
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .init();
     match Cli::parse().command {
-        Command::Serve { config, settings } => serve(config, *settings).await,
+        Command::Serve(sources) => serve(sources.load()?).await,
+        Command::Migrate(sources) => {
+            let config = sources.load()?.resolve()?;
+            init_logs(config.log_format);
+            let done = subsignal_server::migrate(&config).await.context("cannot migrate the database")?;
+            tracing::info!("{done}");
+            Ok(())
+        }
+        Command::CheckConfig(sources) => check_config(sources.load()?),
         Command::Netsim { listen, upstream, control, profile, profiles_file, seed } => {
+            init_logs(LogFormat::Text);
             netsim(subsignal_netsim::NetsimConfig {
                 listen,
                 upstream,
@@ -116,19 +155,25 @@ async fn netsim(config: subsignal_netsim::NetsimConfig) -> anyhow::Result<()> {
         ),
         None => tracing::info!("control API: off"),
     }
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    tracing::info!("shutting down");
+    let signal = StopSignals::listen()?.next().await;
+    tracing::info!("{signal}: shutting down");
     netsim.shutdown().await;
     Ok(())
 }
 
-async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Result<()> {
-    let file = match config_file {
-        Some(path) => Settings::from_file(&path)?,
-        None if std::path::Path::new("subsignal.toml").is_file() => Settings::from_file("subsignal.toml".as_ref())?,
-        None => Settings::default(),
-    };
-    let config = settings.over(file).resolve()?;
+/// Prints the effective settings, then whether they are usable (the exit status says it too).
+fn check_config(settings: Settings) -> anyhow::Result<()> {
+    println!("{}", settings.effective()?);
+    let config = settings.resolve()?;
+    println!("# OK: every setting is valid; database: {}", config.database.describe());
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Before anything starts: from here on a stop signal is a graceful shutdown, not the default kill.
+    let mut signals = StopSignals::listen()?;
+    let config = settings.resolve()?;
+    init_logs(config.log_format);
     let data_dir = config.data_dir.clone();
     let database = config.database.describe();
     let web_dir = config.web_dir.clone();
@@ -147,12 +192,41 @@ async fn serve(config_file: Option<PathBuf>, settings: Settings) -> anyhow::Resu
             web_dir.display()
         );
     }
+    if let Some(addr) = server.metrics_addr {
+        tracing::info!("metrics: http://{addr}/metrics");
+    }
     if let Some(users) = dev {
         tracing::info!("dev tokens ON for demo users {users}: {url}/dev/token?user=NAME");
     }
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    tracing::info!("shutting down");
-    server.shutdown().await;
+    let signal = signals.next().await;
+    tracing::info!("{signal}");
+    tokio::select! {
+        () = server.shutdown() => {}
+        signal = signals.next() => anyhow::bail!("{signal} again: stopped at once, without waiting for the work under way"),
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGTERM (what systemd, Docker and Kubernetes send) and SIGINT (Ctrl-C), listened for from now on.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        Ok(StopSignals { term, int })
+    }
+
+    /// Waits for the next one, and says which came.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

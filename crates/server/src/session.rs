@@ -5,18 +5,21 @@
 //! real-time protocol in `appsync.rs`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::Message;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use subsignal_protocol::transport_ws::CloseCode;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
 use crate::fanout::{MemberSink, Membership, Offered, Operation, SharedEvent};
 use crate::transport::{deadline_of, finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
-use crate::AppState;
+use crate::{telemetry, AppState};
 
 /// What handling one input leads to: messages to send, then perhaps a close.
 pub(crate) struct Step<M> {
@@ -43,11 +46,19 @@ impl<M> Step<M> {
 
 /// A wire protocol, as the engine drives it.
 pub(crate) trait Protocol: Send + 'static {
+    /// The protocol's name in logs and metrics.
+    const NAME: &'static str;
+
     /// The protocol's server message.
     type Message: serde::Serialize + Send + 'static;
 
-    /// Handles one text message; may start and stop operations in `session`.
-    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<Self::Message>
+    /// Handles one text message; may start and stop operations in `session`. Asynchronous only to verify
+    /// credentials, which may fetch keys from a JWKS URL.
+    fn on_text(
+        &mut self,
+        session: &mut Session<Self>,
+        text: &str,
+    ) -> impl std::future::Future<Output = Step<Self::Message>> + Send
     where
         Self: Sized;
 
@@ -114,6 +125,8 @@ pub(crate) struct Session<P: Protocol> {
     app: AppState,
     operations: HashMap<String, Running>,
     generation: u64,
+    /// Operations the client started.
+    started: u64,
     out: mpsc::Sender<Outgoing<P::Message>>,
 }
 
@@ -121,6 +134,31 @@ pub(crate) struct Session<P: Protocol> {
 struct Running {
     generation: u64,
     run: Run,
+    /// Set for a subscription (counted while it runs); a query or mutation ends by itself, and a shutdown lets it
+    /// finish, where it stops a subscription.
+    subscription: Option<Subscribed>,
+}
+
+/// A running subscription in the [`telemetry::SUBSCRIPTIONS`] gauge; dropping it takes it out.
+struct Subscribed(metrics::Gauge);
+
+impl Subscribed {
+    fn new<P: Protocol>() -> Self {
+        let gauge = metrics::gauge!(telemetry::SUBSCRIPTIONS, "protocol" => P::NAME);
+        gauge.increment(1.0);
+        Subscribed(gauge)
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// The counter of events delivered over protocol `P`.
+fn delivered<P: Protocol>() -> metrics::Counter {
+    metrics::counter!(telemetry::EVENTS_DELIVERED, "protocol" => P::NAME)
 }
 
 enum Run {
@@ -178,14 +216,27 @@ impl<P: Protocol> Session<P> {
     /// Runs `op` as operation `id`: as a member of the shared execution of its equals when it may share, else as
     /// a task of its own.
     pub(crate) fn start(&mut self, id: String, op: Operation) {
+        self.started += 1;
         self.generation += 1;
         let generation = self.generation;
         let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
-        let run = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
-            Some(membership) => Run::Shared { _membership: membership, op: Box::new(op) },
-            None => Run::Task(self.spawn(&id, op.request(), generation)),
+        let (run, subscription) = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
+            Some(membership) => {
+                (Run::Shared { _membership: membership, op: Box::new(op) }, Some(Subscribed::new::<P>()))
+            }
+            None => {
+                let ty = crate::http::operation_type(&op.query, op.operation_name.as_deref());
+                let subscription = (ty == Some(OperationType::Subscription)).then(Subscribed::new::<P>);
+                (Run::Task(self.spawn(&id, op.request(), generation, subscription.is_some())), subscription)
+            }
         };
-        self.operations.insert(id, Running { generation, run });
+        self.operations.insert(id, Running { generation, run, subscription });
+    }
+
+    /// Stops every subscription (at shutdown); queries and mutations go on. Returns whether any still runs.
+    fn stop_subscriptions(&mut self) -> bool {
+        self.operations.retain(|_, running| running.subscription.is_none());
+        !self.operations.is_empty()
     }
 
     /// Whether operation `id` is the run `generation` started.
@@ -204,8 +255,8 @@ impl<P: Protocol> Session<P> {
         let op = Operation { subscribed_at: after, ..(**op).clone() };
         self.generation += 1;
         let generation = self.generation;
-        let run = Run::Task(self.spawn(id, op.request(), generation));
-        self.operations.insert(id.to_owned(), Running { generation, run });
+        let run = Run::Task(self.spawn(id, op.request(), generation, true));
+        self.operations.insert(id.to_owned(), Running { generation, run, subscription: Some(Subscribed::new::<P>()) });
     }
 
     /// What an operation sent: the text of a shared event, and the step it leads to.
@@ -235,7 +286,10 @@ impl<P: Protocol> Session<P> {
         }
         let last = match event {
             SharedEvent::Next { payload, .. } => match P::result(id, payload, self.app.config.max_message_bytes) {
-                Ok(text) => return (Some(text), Step::none()),
+                Ok(text) => {
+                    delivered::<P>().increment(1);
+                    return (Some(text), Step::none());
+                }
                 Err(last) => last,
             },
             SharedEvent::Error(errors) => P::error(id, errors),
@@ -247,18 +301,20 @@ impl<P: Protocol> Session<P> {
 
     /// Runs `request` as operation `id` in a task of its own. Its results go out in order; a panic ends it with an
     /// error naming only a reference (the log has the rest).
-    fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64) -> AbortHandle {
+    fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64, subscription: bool) -> AbortHandle {
+        let delivered = subscription.then(delivered::<P>);
         let (app, out, op) = (self.app.clone(), self.out.clone(), id.to_owned());
-        tokio::spawn(async move {
-            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out)).catch_unwind().await;
+        let span = tracing::info_span!("operation", id = %op);
+        let task = async move {
+            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out, delivered)).catch_unwind().await;
             if let Err(panic) = ran {
                 let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
                 let error = error.into_server_error(async_graphql::Pos::default());
                 let _ = out.send(Outgoing::Frame(Box::new(P::error(&op, &[error])))).await;
             }
             let _ = out.send(Outgoing::Finished { id: op, generation }).await;
-        })
-        .abort_handle()
+        };
+        tokio::spawn(task.instrument(span)).abort_handle()
     }
 
     /// Stops operation `id`; false if it was not running.
@@ -275,6 +331,7 @@ async fn run<P: Protocol>(
     id: &str,
     request: async_graphql::Request,
     out: &mpsc::Sender<Outgoing<P::Message>>,
+    delivered: Option<metrics::Counter>,
 ) {
     let mut responses = app.schema.execute_stream(request);
     while let Some(response) = responses.next().await {
@@ -287,6 +344,9 @@ async fn run<P: Protocol>(
             Ok(text) => {
                 if out.send(Outgoing::Text(text)).await.is_err() {
                     return;
+                }
+                if let Some(delivered) = &delivered {
+                    delivered.increment(1);
                 }
             }
             Err(last) => {
@@ -319,17 +379,57 @@ async fn feed<S: Sink<Message> + Unpin, M: serde::Serialize>(
     Ok(())
 }
 
-/// Speaks `protocol` over any message sink and stream (a WebSocket's halves; the fuzz harness passes in-memory
-/// ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then stops every
-/// operation and closes.
-pub(crate) async fn serve<P, S, R>(app: AppState, mut protocol: P, mut sink: S, mut stream: R)
+/// The close at shutdown: 1001, going away.
+fn going_away<M>() -> Step<M> {
+    Step::close(CloseCode::GoingAway, "Server is shutting down")
+}
+
+/// How a connection ended.
+struct Ended {
+    /// The close code: the server's, the client's, or 1006 when the socket went without a close frame.
+    code: u16,
+    /// Who closed: `server`, `client`, or `network` (no close frame).
+    by: &'static str,
+    /// Operations the client started.
+    operations: u64,
+}
+
+/// Speaks `protocol` with `client` over any message sink and stream (a WebSocket's halves; the fuzz harness passes
+/// in-memory ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then
+/// stops every operation and closes. Logs one line for the connection as it ends (protocol, client, close code,
+/// duration, operations); what its operations log carries the connection's `websocket` span.
+pub(crate) async fn serve<P, S, R>(app: AppState, client: IpAddr, protocol: P, sink: S, stream: R)
+where
+    P: Protocol,
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let opened = std::time::Instant::now();
+    let span = tracing::info_span!("websocket", protocol = P::NAME, %client);
+    let connections = metrics::gauge!(telemetry::CONNECTIONS, "protocol" => P::NAME);
+    connections.increment(1.0);
+    let ended = converse(app, protocol, sink, stream).instrument(span.clone()).await;
+    connections.decrement(1.0);
+    tracing::info!(
+        parent: &span,
+        close_code = ended.code,
+        closed_by = ended.by,
+        duration_ms = opened.elapsed().as_millis() as u64,
+        operations = ended.operations,
+        "websocket connection closed"
+    );
+}
+
+async fn converse<P, S, R>(app: AppState, mut protocol: P, mut sink: S, mut stream: R) -> Ended
 where
     P: Protocol,
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     let (out, mut outgoing) = mpsc::channel::<Outgoing<P::Message>>(256);
-    let mut session = Session::<P> { app: app.clone(), operations: HashMap::new(), generation: 0, out };
+    let mut session = Session::<P> { app: app.clone(), operations: HashMap::new(), generation: 0, started: 0, out };
+    // The client's close code, when the client closed.
+    let mut client_closed = None;
     let mut bucket = Bucket::new(app.config.max_messages_per_sec);
     let init_deadline = tokio::time::sleep(app.config.ws_init_timeout);
     tokio::pin!(init_deadline);
@@ -344,9 +444,14 @@ where
     // server-wide shutdown channel's waiter list at every event of every connection.
     let mut shutdown = app.shutdown.clone();
     let shutdown = async move {
-        let _ = shutdown.changed().await;
+        let _ = shutdown.wait_for(|stop| *stop).await;
     };
     tokio::pin!(shutdown);
+    // Once the server shuts down: the session reads no more, its subscriptions stop, and its queries and mutations
+    // under way finish (until `shutdown-grace-ms` has passed), then it closes with 1001.
+    let mut draining = false;
+    let drain_deadline = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(drain_deadline);
     let close_with = 'session: loop {
         // A shared execution's event, already framed as text: it goes out before the step's messages.
         let mut text = None;
@@ -359,13 +464,21 @@ where
                 Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
             }
             _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
-            // Polled no more once it fired: the close it leads to ends the loop.
-            _ = &mut shutdown => Step::close(CloseCode::GoingAway, "Server is shutting down"),
-            read = stream.next() => match incoming(&app, &mut bucket, read) {
-                Incoming::Gone => break None,
+            // Polled no more once it fired.
+            _ = &mut shutdown, if !draining => {
+                draining = true;
+                drain_deadline.as_mut().reset(tokio::time::Instant::now() + app.config.shutdown_grace);
+                if session.stop_subscriptions() { Step::none() } else { going_away() }
+            }
+            _ = &mut drain_deadline, if draining => going_away(),
+            read = stream.next(), if !draining => match incoming(&app, &mut bucket, read) {
+                Incoming::Gone(code) => {
+                    client_closed = code;
+                    break None;
+                }
                 Incoming::TooBig(reason) => protocol.on_too_big(reason),
                 Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
-                Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()),
+                Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()).await,
                 Incoming::Binary => protocol.on_binary(),
                 Incoming::Ignored => Step::none(),
             },
@@ -402,8 +515,17 @@ where
         if sink.flush().await.is_err() {
             break 'session None;
         }
+        if draining && session.operations.is_empty() {
+            break going_away::<P::Message>().close;
+        }
     };
     session.operations.clear();
+    let ended = match (&close_with, client_closed) {
+        (Some((code, _)), _) => Ended { code: code.code(), by: "server", operations: session.started },
+        (None, Some(code)) => Ended { code, by: "client", operations: session.started },
+        (None, None) => Ended { code: 1006, by: "network", operations: session.started },
+    };
     // Boxed: the closing handshake's state would otherwise widen every connection's task for its whole life.
     Box::pin(finish(sink, stream, close_with)).await;
+    ended
 }

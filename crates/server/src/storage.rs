@@ -303,7 +303,19 @@ pub struct Storage {
     instance: Arc<str>,
     /// The NOTIFY channel of commits (PostgreSQL).
     channel: Arc<str>,
+    /// Bumped whenever an instance releases its leases (this one, or another through [`LEASES_RELEASED`]), so
+    /// that waiting instances try to take them at once rather than at their next look.
+    releases: Arc<watch::Sender<u64>>,
 }
+
+/// The payload of the notification on the commit channel that says an instance released its leases.
+pub const LEASES_RELEASED: &str = "leases-released";
+
+/// How long a readiness check waits for the database.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
@@ -384,7 +396,7 @@ impl Storage {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
                 (Backend::Sqlite(pool), String::new())
             }
             Database::Postgres(url) => {
@@ -395,14 +407,20 @@ impl Storage {
                     .connect_with(options)
                     .await?;
                 // sqlx holds an advisory lock while migrating: instances starting together migrate once.
-                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
                 let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await?;
                 (Backend::Postgres(pool), changes_channel(&schema))
             }
         };
         let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()).into();
-        let storage =
-            Storage { backend, write_lock: Arc::new(Mutex::new(())), feed, instance, channel: channel.into() };
+        let storage = Storage {
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+            feed,
+            instance,
+            channel: channel.into(),
+            releases: Arc::new(watch::Sender::new(0)),
+        };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
         let pruned_through = storage.pruned_through().await?;
@@ -805,15 +823,80 @@ impl Storage {
 
     /// Gives up the lease named `name` if this instance holds it, so another instance may take it at once.
     pub async fn release_lease(&self, name: &str) -> Result<(), StorageError> {
+        self.release(Some(name)).await
+    }
+
+    /// Gives up every lease this instance holds (at shutdown), and tells the other instances, which take them at
+    /// once instead of waiting for them to lapse.
+    pub async fn release_leases(&self) -> Result<(), StorageError> {
+        self.release(None).await
+    }
+
+    /// Releases the lease `name`, or every lease (`None`), this instance holds.
+    async fn release(&self, name: Option<&str>) -> Result<(), StorageError> {
         let _writer = self.single_writer().await;
         on_pool!(&self.backend, |pool| {
-            sqlx::query("UPDATE stream_leases SET expires_at_ms = 0 WHERE consumer = $1 AND holder = $2")
-                .bind(name)
-                .bind(&*self.instance)
-                .execute(pool)
-                .await?;
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE stream_leases SET expires_at_ms = 0 WHERE holder = $1 AND ($2 IS NULL OR consumer = $2)",
+            )
+            .bind(&*self.instance)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            if let Backend::Postgres(_) = &self.backend {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(&*self.channel)
+                    .bind(LEASES_RELEASED)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         });
+        self.releases.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Changes whenever leases are released (by this instance or, on PostgreSQL, another): a lease this instance
+    /// waits for may be free now.
+    pub fn lease_releases(&self) -> watch::Receiver<u64> {
+        self.releases.subscribe()
+    }
+
+    /// Whether the database answers and every migration this build knows has been applied: `Err` says what is
+    /// wrong. Waits at most [`READY_TIMEOUT`].
+    pub async fn check_ready(&self) -> Result<(), String> {
+        let migrator = match self.backend {
+            Backend::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Backend::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        let applied = async {
+            let applied: Vec<i64> = on_pool!(&self.backend, |pool| {
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await?
+            });
+            Ok::<_, sqlx::Error>(applied)
+        };
+        let applied = match tokio::time::timeout(READY_TIMEOUT, applied).await {
+            Err(_) => return Err(format!("the database did not answer within {} ms", READY_TIMEOUT.as_millis())),
+            Ok(Err(e)) => return Err(format!("the database does not answer: {e}")),
+            Ok(Ok(applied)) => applied,
+        };
+        let missing: Vec<String> = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{} ({})", m.version, m.description))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("migrations not applied: {} (run `subsignal migrate`)", missing.join(", ")))
+        }
+    }
+
+    /// Closes the database's connections, waiting for those in use to be returned (at shutdown, after the writers
+    /// stopped).
+    pub async fn close(&self) {
+        on_pool!(&self.backend, |pool| pool.close().await)
     }
 
     /// Records a record a consumer gave up on.
@@ -880,9 +963,15 @@ impl Storage {
                     }
                     loop {
                         match listener.try_recv().await {
-                            Ok(Some(_)) => {
+                            Ok(Some(note)) => {
                                 // A wake-up only: take the head from the database, once for all queued notes.
-                                while listener.next_buffered().is_some() {}
+                                let mut released = note.payload() == LEASES_RELEASED;
+                                while let Some(note) = listener.next_buffered() {
+                                    released |= note.payload() == LEASES_RELEASED;
+                                }
+                                if released {
+                                    self.releases.send_modify(|n| *n += 1);
+                                }
                                 if let Err(e) = self.sync_head().await {
                                     tracing::warn!(error = %e, "cannot read the head seq");
                                 }

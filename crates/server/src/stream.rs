@@ -229,8 +229,13 @@ where
             return None;
         }
         let item = r.next().await;
-        if item.is_err() {
-            r.failed = true;
+        match &item {
+            Ok(Delivery::Change { record, .. }) => {
+                let lag = r.storage.feed().head() - record.seq;
+                metrics::histogram!(crate::telemetry::SUBSCRIPTION_LAG).record(lag as f64);
+            }
+            Ok(Delivery::Watermark { .. }) => {}
+            Err(_) => r.failed = true,
         }
         Some((item, r))
     })

@@ -10,12 +10,12 @@
 //! credentials and resume with `afterSeq`), and every subscribe re-verifies the credentials first.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -38,9 +38,15 @@ pub(crate) async fn limit_headers(State(app): State<AppState>, request: Request,
             "Request header fields too large: {bytes} bytes of headers; the limit is {}.",
             app.config.max_header_bytes
         );
+        refused("header_bytes");
         return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message).into_response();
     }
     next.run(request).await
+}
+
+/// Counts a refusal by `limit` in [`crate::telemetry::LIMIT_REFUSALS`].
+fn refused(limit: &'static str) {
+    metrics::counter!(crate::telemetry::LIMIT_REFUSALS, "limit" => limit).increment(1);
 }
 
 /// Open WebSocket connections per client address.
@@ -124,9 +130,9 @@ async fn transport_ws(State(app): State<AppState>, request: Request, subprotocol
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    accept(app, slot, upgrade, &parts, subprotocol, |app, socket| async move {
+    accept(app, slot, upgrade, &parts, subprotocol, |app, client, socket| async move {
         let (sink, stream) = socket.split();
-        session::serve(app.clone(), Connection::new(app), sink, stream).await;
+        session::serve(app.clone(), client, Connection::new(app), sink, stream).await;
     })
 }
 
@@ -143,14 +149,11 @@ pub(crate) async fn admit(
             return Err((StatusCode::FORBIDDEN, "Origin not allowed").into_response());
         }
     }
-    // Without ConnectInfo (a router driven directly, in tests), every caller counts as one address.
-    let addr = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let addr = crate::edge::client_addr(&app.config, request.extensions(), request.headers());
     let max = app.config.max_connections_per_addr;
     let Some(slot) = app.connections.take(addr, max) else {
         let message = format!("Too many WebSocket connections from {addr} (the limit is {max}).");
+        refused("connections_per_addr");
         return Err((StatusCode::TOO_MANY_REQUESTS, message).into_response());
     };
     let (mut parts, _) = request.into_parts();
@@ -178,7 +181,7 @@ pub(crate) fn accept<F, Fut>(
     serve: F,
 ) -> Response
 where
-    F: FnOnce(AppState, WebSocket) -> Fut + Send + 'static,
+    F: FnOnce(AppState, IpAddr, WebSocket) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let limit = app.config.max_message_bytes;
@@ -191,9 +194,10 @@ where
     let acceptable =
         upgrade.selected_protocol().is_some() || (offered_none && matches!(subprotocol, Subprotocol::ByPath(_)));
     upgrade.on_upgrade(move |socket| async move {
-        let _slot = slot;
+        // Held until the connection ends.
+        let slot = slot;
         if acceptable {
-            serve(app, socket).await;
+            serve(app, slot.addr, socket).await;
         } else {
             let reason = format!("Subprotocol not acceptable; use {name}");
             close(socket, CloseCode::SubprotocolNotAcceptable, &reason).await;
@@ -265,8 +269,9 @@ fn too_big(error: &axum::Error) -> bool {
 
 /// One WebSocket read, after the limits every endpoint shares: message size, and messages per second.
 pub(crate) enum Incoming {
-    /// The client closed, or the read failed: stop, without a close frame of ours.
-    Gone,
+    /// The client closed (with this code, if its close frame had one), or the read failed: stop, without a close
+    /// frame of ours.
+    Gone(Option<u16>),
     /// Over the size limit; the reason to close with.
     TooBig(String),
     /// Over the message rate; the reason to close with.
@@ -280,22 +285,26 @@ pub(crate) enum Incoming {
 /// Applies the shared limits to one read (every message, a close included, takes a token from `bucket`).
 pub(crate) fn incoming(app: &AppState, bucket: &mut Bucket, read: Option<Result<Message, axum::Error>>) -> Incoming {
     match read {
-        None => Incoming::Gone,
+        None => Incoming::Gone(None),
         Some(Err(e)) if too_big(&e) => {
             tracing::debug!(error = %e, "websocket message too big");
+            refused("message_bytes");
             Incoming::TooBig(format!("Message too big: the limit is {} bytes", app.config.max_message_bytes))
         }
         Some(Err(e)) => {
             tracing::debug!(error = %e, "websocket read failed");
-            Incoming::Gone
+            Incoming::Gone(None)
         }
-        Some(Ok(_)) if !bucket.take() => Incoming::TooFast(format!(
-            "Rate limit exceeded: more than {} messages per second",
-            app.config.max_messages_per_sec
-        )),
+        Some(Ok(_)) if !bucket.take() => {
+            refused("messages_per_sec");
+            Incoming::TooFast(format!(
+                "Rate limit exceeded: more than {} messages per second",
+                app.config.max_messages_per_sec
+            ))
+        }
         Some(Ok(Message::Text(text))) => Incoming::Text(text),
         Some(Ok(Message::Binary(_))) => Incoming::Binary,
-        Some(Ok(Message::Close(_))) => Incoming::Gone,
+        Some(Ok(Message::Close(frame))) => Incoming::Gone(Some(frame.map_or(1005, |f| f.code))),
         Some(Ok(_)) => Incoming::Ignored,
     }
 }
@@ -317,9 +326,10 @@ impl Connection {
 }
 
 impl Protocol for Connection {
+    const NAME: &'static str = "graphql-transport-ws";
     type Message = ServerMessage;
 
-    fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
+    async fn on_text(&mut self, session: &mut Session<Self>, text: &str) -> Step<ServerMessage> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => return Step::close(CloseCode::BadRequest, format!("Invalid message received: {e}")),
@@ -331,7 +341,7 @@ impl Protocol for Connection {
                 }
                 self.init_seen = true;
                 self.credentials = Credentials::from_params(&payload.unwrap_or_default());
-                match self.app.auth.verify(&self.credentials) {
+                match self.app.auth.verify(&self.credentials).await {
                     Ok(identity) => {
                         self.identity = identity;
                         self.acked = true;
@@ -353,7 +363,7 @@ impl Protocol for Connection {
                     );
                 }
                 // Credentials are checked again at every subscribe: an expired token starts nothing.
-                if let Err(e) = self.app.auth.verify(&self.credentials) {
+                if let Err(e) = self.app.auth.verify(&self.credentials).await {
                     let error = serde_json::json!({
                         "message": format!("Unauthenticated: {e}"),
                         "extensions": {"code": error_code::UNAUTHENTICATED}

@@ -8,7 +8,8 @@
 //!
 //! With several server instances on one PostgreSQL database, each consumer (and the reaper and the pruner) runs only
 //! on the instance holding its lease (`stream_leases`): the holder renews it while it works, and when an instance
-//! dies its lease expires and another instance takes over from the checkpoint in the database. A holder that stalls
+//! dies its lease expires and another instance takes over from the checkpoint in the database; when one stops, it
+//! releases its leases (`RunningServer::shutdown`) and a waiting instance takes them at once. A holder that stalls
 //! past its lease may overlap with the next holder for one batch; that is the at-least-once case handlers already
 //! tolerate.
 
@@ -21,9 +22,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::orders;
 use crate::storage::{now_ms, ChangeRecord, DeadLetter, Storage};
 use crate::stream::{read_after, ReadError};
+use crate::{orders, telemetry};
 use subsignal_protocol::ChangeOp;
 
 /// A boxed future, for handlers.
@@ -49,7 +50,9 @@ pub struct ConsumerConfig {
     pub lease: Duration,
 }
 
-/// Runs a consumer until `shutdown` turns true, consuming batches only while this instance holds its lease.
+/// Runs a consumer until `shutdown` turns true, consuming batches only while this instance holds its lease. A batch
+/// under way when `shutdown` turns finishes first (the server bounds that wait by `shutdown-grace-ms`, then releases
+/// every lease this instance holds).
 pub async fn run_consumer(
     storage: Storage,
     config: ConsumerConfig,
@@ -57,20 +60,19 @@ pub async fn run_consumer(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut head = storage.feed().watch();
+    let mut released = storage.lease_releases();
     loop {
         if *shutdown.borrow() {
-            if let Err(e) = storage.release_lease(&config.name).await {
-                tracing::warn!(consumer = %config.name, error = %e, "cannot release the lease");
-            }
             return;
         }
         match storage.acquire_lease(&config.name, config.lease).await {
             Ok(true) => {}
             Ok(false) => {
-                // Another instance holds it; look again before it could expire.
+                // Another instance holds it; look again before it could expire, or as soon as one is released.
                 tokio::select! {
                     _ = tokio::time::sleep(config.lease / 2) => {}
                     _ = shutdown.changed() => {}
+                    _ = released.changed() => {}
                 }
                 continue;
             }
@@ -162,6 +164,7 @@ pub async fn consume_batch(
         result.map_err(|e| crate::storage::StorageError::Db(sqlx::Error::Protocol(e.to_string())))??;
     }
     storage.set_checkpoint(&config.name, last).await?;
+    metrics::counter!(telemetry::WORKER_BATCHES, "consumer" => config.name.clone()).increment(1);
     Ok(true)
 }
 
@@ -179,6 +182,7 @@ async fn handle_with_retries(
             Err(error) if attempt >= config.max_attempts => {
                 tracing::error!(consumer = %config.name, seq = record.seq, key = %record.key, %error, attempt,
                     "giving up on record; dead-lettered");
+                metrics::counter!(telemetry::DEAD_LETTERS, "consumer" => config.name.clone()).increment(1);
                 return storage
                     .dead_letter(&DeadLetter {
                         consumer: config.name.clone(),
@@ -191,6 +195,7 @@ async fn handle_with_retries(
             }
             Err(error) => {
                 tracing::warn!(consumer = %config.name, seq = record.seq, %error, attempt, "record failed; retrying");
+                metrics::counter!(telemetry::WORKER_RETRIES, "consumer" => config.name.clone()).increment(1);
                 tokio::time::sleep(delay).await;
                 delay = delay.saturating_mul(2);
                 attempt += 1;
@@ -245,18 +250,22 @@ async fn holds(storage: &Storage, name: &str, lease: Duration) -> bool {
 /// Only the holder of the [`REAPER`] lease reaps; even two reapers at once would be safe, since the write path locks
 /// the row and re-checks that it is still expired.
 pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut released = storage.lease_releases();
     loop {
         if !holds(&storage, REAPER, lease.max(every * 3)).await {
             tokio::select! {
                 _ = tokio::time::sleep(every) => continue,
+                _ = released.changed() => continue,
                 _ = shutdown.changed() => return,
             }
         }
         match storage.expired_items(500).await {
             Ok(items) => {
                 for (model, id) in items {
-                    if let Err(e) = storage.reap(&model, &id).await {
-                        tracing::error!(%model, %id, error = %e, "TTL reaper failed");
+                    match storage.reap(&model, &id).await {
+                        Ok(true) => metrics::counter!(telemetry::TTL_EXPIRIES).increment(1),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(%model, %id, error = %e, "TTL reaper failed"),
                     }
                 }
             }
@@ -264,20 +273,19 @@ pub async fn run_reaper(storage: Storage, every: Duration, lease: Duration, mut 
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {
-                let _ = storage.release_lease(REAPER).await;
-                return;
-            }
+            _ = shutdown.changed() => return,
         }
     }
 }
 
 /// Prunes change-log records older than `retention`, checking every `every`, while holding the [`PRUNER`] lease.
 pub async fn run_pruner(storage: Storage, retention: Duration, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut released = storage.lease_releases();
     loop {
         if !holds(&storage, PRUNER, every * 3).await {
             tokio::select! {
                 _ = tokio::time::sleep(every) => continue,
+                _ = released.changed() => continue,
                 _ = shutdown.changed() => return,
             }
         }
