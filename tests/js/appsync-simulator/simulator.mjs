@@ -3,10 +3,14 @@
 // createTodo/updateTodo/deleteTodo bumping `_version` and `_lastChangedAt`, deletes kept as `_deleted` tombstones,
 // and onCreateTodo/onUpdateTodo/onDeleteTodo through `@aws_subscribe` over AppSync's real-time protocol. The
 // resolvers are AppSync's own shape (VTL mapping templates) over a Lambda data source that keeps the table in memory.
+//
+// The simulator runs in a child process of its own (this file, run directly), as `amplify mock` does: it leaks a
+// keep-alive interval per connection (its connection_init sets up two and clears one), which would keep a test
+// process alive forever. `startSimulator()` forks it and asks it for its table over the IPC channel.
+import { fork } from "node:child_process";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
-const require = createRequire(import.meta.url);
-const { AmplifyAppSyncSimulator, AmplifyAppSyncSimulatorAuthenticationType } = require("amplify-appsync-simulator");
 
 const schema = `
   type Todo {
@@ -40,8 +44,12 @@ const schema = `
 
 export const API_KEY = "da2-subsignal-simulator";
 
-/** Starts the simulator on a free port; resolves with `{ addr, apiKey, gql, list, deltas, stop }`. */
-export async function startSimulator() {
+/** Serves the simulator in this process on a free port: `{ addr, list, deltas }`. */
+async function serve() {
+  const require = createRequire(import.meta.url);
+  // The simulator loads the AWS SDK v2, which would announce its end of support in every test log.
+  require("aws-sdk/lib/maintenance_mode_message").suppress = true;
+  const { AmplifyAppSyncSimulator, AmplifyAppSyncSimulatorAuthenticationType } = require("amplify-appsync-simulator");
   // The table, deleted rows included (as Amplify's versioned tables keep them, for the delta query).
   const table = new Map();
   let nextId = 0;
@@ -109,7 +117,41 @@ export async function startSimulator() {
   });
   await simulator.start();
   const port = new URL(simulator.url).port;
-  const addr = `127.0.0.1:${port}`;
+  return {
+    addr: `127.0.0.1:${port}`,
+    list: () => [...table.values()].filter((t) => !t._deleted).sort((a, b) => a.id.localeCompare(b.id)),
+    deltas: () => deltas,
+  };
+}
+
+const self = fileURLToPath(import.meta.url);
+
+if (process.argv[1] === self) {
+  // The child: serve, tell the parent where, answer its questions, and end with it.
+  const served = await serve();
+  process.on("message", ({ id, ask }) => process.send({ id, value: served[ask]() }));
+  process.on("disconnect", () => process.exit(0));
+  process.send({ ready: served.addr });
+}
+
+/** Starts the simulator in a child process; resolves with `{ addr, apiKey, gql, list, deltas, stop }`. */
+export async function startSimulator() {
+  const child = fork(self, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const addr = await new Promise((resolve, reject) => {
+    child.once("message", (m) => resolve(m.ready));
+    child.once("exit", (code) => reject(new Error(`the AppSync simulator exited (${code}) before it listened`)));
+  });
+  const waiting = new Map();
+  let next = 0;
+  child.on("message", ({ id, value }) => {
+    waiting.get(id)?.(value);
+    waiting.delete(id);
+  });
+  const ask = (question) => new Promise((resolve) => {
+    next += 1;
+    waiting.set(next, resolve);
+    child.send({ id: next, ask: question });
+  });
   return {
     addr,
     apiKey: API_KEY,
@@ -123,11 +165,14 @@ export async function startSimulator() {
       return res.json();
     },
     /** The live rows, as listTodos would list them. */
-    list: () => [...table.values()].filter((t) => !t._deleted).sort((a, b) => a.id.localeCompare(b.id)),
+    list: () => ask("list"),
     /** How many delta syncs (`syncTodos` with a `lastSync`) were asked for. */
-    deltas: () => deltas,
-    stop() {
-      simulator.stop();
-    },
+    deltas: () => ask("deltas"),
+    /** Ends the child. */
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", resolve);
+      child.kill();
+    }),
   };
 }

@@ -64,7 +64,7 @@ after(async () => {
   await peerNet?.stop();
   await peer?.stop();
   await simulatorNet?.stop();
-  simulator?.stop();
+  await simulator?.stop();
   await server?.stop();
   if (site) rmSync(site, { recursive: true, force: true });
 });
@@ -250,7 +250,7 @@ test("entity events from AWS's AppSync simulator (an Amplify @model API) converg
   const add = (title) => mutate(`mutation($t: String!) { createTodo(input: {title: $t}) { id } }`, { t: title }).then((d) => d.createTodo.id);
   const retitle = (id, title) => mutate(`mutation($id: ID!, $t: String!) { updateTodo(input: {id: $id, title: $t}) { id } }`, { id, t: title });
   const drop = (id) => mutate(`mutation($id: ID!) { deleteTodo(input: {id: $id}) { id } }`, { id });
-  const truth = async () => simulator.list().map((t) => [t.id, t.title, t._version]);
+  const truth = async () => (await simulator.list()).map((t) => [t.id, t.title, t._version]);
 
   const a = await add("a");
   const b = await add("b");
@@ -262,13 +262,13 @@ test("entity events from AWS's AppSync simulator (an Amplify @model API) converg
   await retitle(c, "c2");
   for (const name of ["listed", "synced"]) await converges(page, name, truth);
   // Cut every connection; write meanwhile (a rename, a delete, a create): a re-list and a delta sync catch up.
-  const deltasBefore = simulator.deltas();
+  const deltasBefore = await simulator.deltas();
   await fetch(`${simulatorNet.control}/reset`, { method: "POST" });
   await retitle(c, "c while cut");
   await drop(a);
   await add("d");
   for (const name of ["listed", "synced"]) await converges(page, name, truth);
-  assert.ok(simulator.deltas() > deltasBefore, "the synced collection caught up through syncTodos(lastSync)");
+  assert.ok((await simulator.deltas()) > deltasBefore, "the synced collection caught up through syncTodos(lastSync)");
   const stats = await page.evaluate(() => [window.store.stats("listed"), window.store.stats("synced")]);
   for (const s of stats) assert.ok(s.resyncs >= 1 && s.events >= 4, JSON.stringify(s));
   await neverWentBack(page);
