@@ -6,13 +6,13 @@
 //! side and the engine's `JSON.parse` on the other: one call per value instead of one per field, and no second
 //! serializer in the wasm.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use subsignal_store::MutationError;
+use subsignal_store::{MutationError, ViewSpec};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -222,6 +222,52 @@ export interface CollectionStats {
 
 /** Stops a listener. */
 export type Unsubscribe = () => void;
+
+/** A value a filter compares with. */
+export type Scalar = string | number | boolean | null;
+
+/** Comparisons of one field: numbers with numbers, strings with strings; `in` is equality with any of the values. */
+export interface Comparison {
+  eq?: Scalar;
+  ne?: Scalar;
+  lt?: Scalar;
+  lte?: Scalar;
+  gt?: Scalar;
+  gte?: Scalar;
+  in?: Scalar[];
+}
+
+/** Which rows a view shows: every entry must hold. `{ status: "OPEN" }` is equality; a field may be a dotted path
+ * (`"customer.name"`); `and`, `or` (lists) and `not` combine filters. A missing field reads as `null`. */
+export type Where = { and?: Where[]; or?: Where[]; not?: Where } & { [field: string]: Scalar | Comparison | Where | Where[] | undefined };
+
+/** One sort field: `"createdAt"`, `"createdAt desc"` or `{ field: "createdAt", direction: "desc" }`. */
+export type OrderBy = string | { field: string; direction?: "asc" | "desc" };
+
+/** A live view: the rows matching `where`, sorted by `orderBy` (then by key), from `offset`, at most `limit`. */
+export interface ViewSpec {
+  where?: Where;
+  orderBy?: OrderBy[];
+  limit?: number;
+  offset?: number;
+}
+
+/** One step of a view's change, applied in order to the keys it showed. */
+export type ViewOp =
+  | { op: "remove"; index: number }
+  | { op: "insert"; index: number; key: string }
+  | { op: "update"; index: number; key: string };
+
+/** A view's size and whether it is held. */
+export interface ViewState {
+  /** Rows shown. */
+  len: number;
+  /** Rows matching the filter in the whole collection. */
+  total: number;
+  held: boolean;
+  /** Held, and something changed underneath that `release()` would show. */
+  hasPendingUpdates: boolean;
+}
 "#;
 
 fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
@@ -440,6 +486,26 @@ impl JsStore {
         self.store.set_token(token);
     }
 
+    /// Opens a live view over a watched collection: the rows matching `where`, sorted by `orderBy`, from `offset`, at
+    /// most `limit`, kept up to date per row change. Throws if the spec is malformed or the collection is not
+    /// watched.
+    pub fn view(
+        &self,
+        collection: &str,
+        #[wasm_bindgen(unchecked_param_type = "ViewSpec")] spec: JsValue,
+    ) -> Result<JsView, JsError> {
+        let spec: ViewSpec = if spec.is_undefined() { ViewSpec::default() } else { from_js(spec, "ViewSpec")? };
+        let id = self.store.open_view(collection, spec).map_err(|e| JsError::new(&e.to_string()))?;
+        let shared = Rc::new(ViewShared::default());
+        let weak = Rc::downgrade(&shared);
+        let guard = self.store.on_view(move |view, _, _| {
+            if view == id {
+                ViewShared::changed(&weak);
+            }
+        });
+        Ok(JsView { store: self.store.clone(), id, shared, _guard: guard })
+    }
+
     /// Queues a mutation (its optimistic effect shows at once). Resolves with the entity the server wrote; rejects
     /// with a `MutationError` (see `isMutationError`). Throws at once if the mutation is malformed.
     #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
@@ -454,5 +520,108 @@ impl JsStore {
                 Err(e) => Err(mutation_error(&e)),
             }
         }))
+    }
+}
+
+/// What a view's JavaScript handle shares with the store's listener: the current snapshot and the subscribers.
+#[derive(Default)]
+struct ViewShared {
+    /// The rows as last handed out, until something changes.
+    snapshot: RefCell<Option<JsValue>>,
+    subscribers: RefCell<Vec<(u32, js_sys::Function)>>,
+    next: Cell<u32>,
+    /// A notification is queued for the next microtask.
+    scheduled: Cell<bool>,
+}
+
+impl ViewShared {
+    /// The view changed: drop the snapshot and, once per microtask however many changes came, tell subscribers.
+    fn changed(this: &Weak<Self>) {
+        let Some(shared) = this.upgrade() else { return };
+        shared.snapshot.borrow_mut().take();
+        if shared.scheduled.replace(true) {
+            return;
+        }
+        let this = this.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(shared) = this.upgrade() else { return };
+            shared.scheduled.set(false);
+            let subscribers: Vec<js_sys::Function> =
+                shared.subscribers.borrow().iter().map(|(_, f)| f.clone()).collect();
+            for f in subscribers {
+                report(f.call0(&JsValue::NULL));
+            }
+        });
+    }
+}
+
+/// A live view (`store.view(collection, spec)`): a filtered, sorted window over a collection, in the shape React's
+/// `useSyncExternalStore` wants: `subscribe(listener)` and `getSnapshot()`, the same array until something changed.
+#[wasm_bindgen(js_name = View)]
+pub struct JsView {
+    store: BrowserStore,
+    id: u64,
+    shared: Rc<ViewShared>,
+    _guard: ListenerGuard,
+}
+
+#[wasm_bindgen(js_class = View)]
+impl JsView {
+    /// The rows shown, in order: the same frozen array on every call until the view changes.
+    #[wasm_bindgen(js_name = getSnapshot, unchecked_return_type = "readonly unknown[]")]
+    pub fn get_snapshot(&self) -> JsValue {
+        if let Some(rows) = self.shared.snapshot.borrow().as_ref() {
+            return rows.clone();
+        }
+        let rows = self.store.with_view(self.id, |v| to_js(&v.map(|v| v.rows()).unwrap_or_default()));
+        js_sys::Object::freeze(rows.unchecked_ref::<js_sys::Object>());
+        *self.shared.snapshot.borrow_mut() = Some(rows.clone());
+        rows
+    }
+
+    /// The keys shown, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.store.with_view(self.id, |v| v.map(|v| v.keys()).unwrap_or_default())
+    }
+
+    /// Rows shown, rows matching, held, pending updates.
+    #[wasm_bindgen(unchecked_return_type = "ViewState")]
+    pub fn state(&self) -> JsValue {
+        to_js(&self.store.with_view(self.id, |v| v.map(|v| v.state())))
+    }
+
+    /// Calls `listener()` after the view changed, once per microtask however many rows moved; returns a function
+    /// that stops it.
+    #[wasm_bindgen(unchecked_return_type = "Unsubscribe")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        let id = self.shared.next.get() + 1;
+        self.shared.next.set(id);
+        self.shared.subscribers.borrow_mut().push((id, listener));
+        let shared = Rc::downgrade(&self.shared);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.subscribers.borrow_mut().retain(|(i, _)| *i != id);
+            }
+        })
+        .into_js_value()
+    }
+
+    /// Keeps what the view shows as it is (while the user reads or edits); events keep applying underneath.
+    pub fn hold(&self) -> Result<(), JsError> {
+        self.store.hold_view(self.id).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// Shows the net change since `hold()` at once.
+    pub fn release(&self) -> Result<(), JsError> {
+        self.store.release_view(self.id).map_err(|e| JsError::new(&e.to_string()))
+    }
+}
+
+impl Drop for JsView {
+    fn drop(&mut self) {
+        self.store.close_view(self.id);
     }
 }

@@ -30,12 +30,12 @@ mod shell;
 mod js;
 
 #[cfg(feature = "js")]
-pub use js::{is_mutation_error, JsStore};
+pub use js::{is_mutation_error, JsStore, JsView};
 
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
-    CollectionConfig, CollectionStats, CollectionView, ConnectionConfig, ConnectionStatus, EntityAction,
-    EntitySubscription, FieldError, Guarantee, ListQuery, Mutation, MutationError, Optimistic, PendingMutation,
-    Protocol, RowChange, Source, Status,
+    CollectionConfig, CollectionStats, CollectionView, CompareOp, ConnectionConfig, ConnectionStatus, Direction,
+    EntityAction, EntitySubscription, FieldError, Filter, Guarantee, ListQuery, Mutation, MutationError, Optimistic,
+    OrderBy, PendingMutation, Protocol, RowChange, Source, Status, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
 };

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
     CollectionConfig, CollectionView, HttpRequest, HttpResponse, Input, Mutation, MutationError, Output,
-    PendingMutation, RowChange, Status, Store, StoreConfig,
+    PendingMutation, RowChange, Status, Store, StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -32,6 +32,7 @@ type RowFn = Rc<dyn Fn(&str, &RowChange)>;
 type StatusFn = Rc<dyn Fn(&Status)>;
 type AuthFn = Rc<dyn Fn()>;
 type WarningFn = Rc<dyn Fn(&str)>;
+type ViewFn = Rc<dyn Fn(u64, &[ViewOp], &ViewState)>;
 type Settled = oneshot::Sender<Result<Value, MutationError>>;
 type WindowHandler = (&'static str, Closure<dyn FnMut()>);
 
@@ -41,6 +42,7 @@ enum Listener {
     Status(StatusFn),
     AuthRequired(AuthFn),
     Warning(WarningFn),
+    View(ViewFn),
 }
 
 /// One open WebSocket and the handlers that must live as long as it.
@@ -348,6 +350,42 @@ impl BrowserStore {
         self.listen(Listener::Warning(Rc::new(listener)))
     }
 
+    /// Opens a live view over the watched collection `collection`: a filtered, sorted window kept up to date per row
+    /// change (see [`ViewSpec`]). Its changes reach [`BrowserStore::on_view`]; close it with
+    /// [`BrowserStore::close_view`].
+    pub fn open_view(&self, collection: &str, spec: ViewSpec) -> Result<u64, ViewError> {
+        self.inner.store.borrow_mut().open_view(collection, spec)
+    }
+
+    /// Closes a view.
+    pub fn close_view(&self, id: u64) {
+        self.inner.store.borrow_mut().close_view(id);
+    }
+
+    /// Reads a view (`None` once closed).
+    pub fn with_view<R>(&self, id: u64, read: impl FnOnce(Option<ViewRead<'_>>) -> R) -> R {
+        read(self.inner.store.borrow().view(id))
+    }
+
+    /// Holds what a view shows until [`BrowserStore::release_view`]; changes keep applying underneath.
+    pub fn hold_view(&self, id: u64) -> Result<(), ViewError> {
+        self.inner.store.borrow_mut().hold_view(id)
+    }
+
+    /// Releases a held view: its listeners hear the net change at once.
+    pub fn release_view(&self, id: u64) -> Result<(), ViewError> {
+        let output = self.inner.store.borrow_mut().release_view(id)?;
+        if let Some(output) = output {
+            Inner::carry_out(&self.inner, output);
+        }
+        Ok(())
+    }
+
+    /// Calls `listener(view, ops, state)` whenever a view's window changes (once per view per batch of events).
+    pub fn on_view(&self, listener: impl Fn(u64, &[ViewOp], &ViewState) + 'static) -> ListenerGuard {
+        self.listen(Listener::View(Rc::new(listener)))
+    }
+
     fn listen(&self, listener: Listener) -> ListenerGuard {
         let id = self.inner.next_listener.get();
         self.inner.next_listener.set(id + 1);
@@ -451,6 +489,13 @@ impl Inner {
                 }
                 if !heard {
                     warn("the server refused the credentials; call set_auth with fresh ones");
+                }
+            }
+            Output::View { view, ops, state } => {
+                for l in this.listeners() {
+                    if let Listener::View(f) = l {
+                        f(view, &ops, &state);
+                    }
                 }
             }
             Output::Warning(message) => {

@@ -35,9 +35,10 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use subsignal_browser::ViewOp;
 pub use subsignal_browser::{
-    BrowserStore, CollectionConfig, ConnectionStatus, EntityAction, Guarantee, Mutation, MutationError, Optimistic,
-    RowChange, Source, Status, StoreOptions,
+    BrowserStore, CollectionConfig, CompareOp, ConnectionStatus, Direction, EntityAction, Filter, Guarantee, Mutation,
+    MutationError, Optimistic, OrderBy, RowChange, Source, Status, StoreOptions, ViewError, ViewSpec, ViewState,
 };
 
 /// One live collection: a signal of its keys, and one signal per row.
@@ -181,6 +182,138 @@ where
     // Dropped, and so unregistered, when the owner is cleaned up.
     StoredValue::new_local(guard);
     live
+}
+
+/// A live view ([`use_view`]): the keys it shows and a signal per row shown, like a [`LiveCollection`], plus its
+/// state, and hold/release.
+pub struct LiveView<T: Send + Sync + 'static> {
+    rows: LiveCollection<T>,
+    state: RwSignal<ViewState>,
+    store: StoredValue<BrowserStore, LocalStorage>,
+    id: u64,
+}
+
+impl<T: Send + Sync + 'static> Clone for LiveView<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for LiveView<T> {}
+
+impl<T: Send + Sync + 'static> std::fmt::Debug for LiveView<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveView").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> LiveView<T> {
+    /// The keys shown, in the view's order; changes only when the window does.
+    pub fn keys(&self) -> ReadSignal<Vec<String>> {
+        self.rows.keys()
+    }
+
+    /// The signal of one row shown (`None` outside the window); it changes only when this row does.
+    pub fn row(&self, key: &str) -> Option<ArcReadSignal<T>> {
+        self.rows.row(key)
+    }
+
+    /// Rows shown, rows matching, held, pending updates.
+    pub fn state(&self) -> ReadSignal<ViewState> {
+        self.state.read_only()
+    }
+
+    /// Keeps what the view shows while the user reads or edits; events keep applying underneath.
+    pub fn hold(&self) {
+        let id = self.id;
+        self.store.with_value(|store| store.hold_view(id)).ok();
+        self.state.update(|s| s.held = true);
+    }
+
+    /// Shows the net change since [`LiveView::hold`] at once.
+    pub fn release(&self) {
+        let id = self.id;
+        self.store.with_value(|store| store.release_view(id)).ok();
+        self.state.update(|s| {
+            s.held = false;
+            s.has_pending_updates = false;
+        });
+    }
+}
+
+/// Closes its view when the owner that opened it is cleaned up.
+struct ViewCloser {
+    store: BrowserStore,
+    id: u64,
+}
+
+impl Drop for ViewCloser {
+    fn drop(&mut self) {
+        self.store.close_view(self.id);
+    }
+}
+
+/// A live view over the watched collection `collection`: the rows matching `spec.filter`, sorted by
+/// `spec.order_by`, from `spec.offset`, at most `spec.limit`, kept up to date per row change (O(log n) in the
+/// collection's size). Each row shown is its own signal; the key list changes only when the window does.
+///
+/// Must be called under a reactive owner; the view closes when the owner is cleaned up. Fails if the collection is
+/// not watched (watch it first, e.g. with [`use_live_collection`]) or the spec has `limit: 0`.
+pub fn use_view<T>(store: &BrowserStore, collection: &str, spec: ViewSpec) -> Result<LiveView<T>, ViewError>
+where
+    T: DeserializeOwned + Clone + PartialEq + Send + Sync + 'static,
+{
+    let id = store.open_view(collection, spec)?;
+    let name = collection.to_owned();
+    let decode_row = {
+        let reader = store.clone();
+        move |key: &str| reader.with_view(id, |v| v?.row(key).and_then(|row| decode::<T>(&name, key, &row)))
+    };
+    let (keys, state) = store.with_view(id, |v| v.map(|v| (v.keys(), v.state())).unwrap_or_default());
+    let rows = keys.iter().filter_map(|k| Some((k.clone(), ArcRwSignal::new(decode_row(k)?)))).collect();
+    let rows = LiveCollection { keys: RwSignal::new(keys), rows: StoredValue::new(rows) };
+    let state = RwSignal::new(state);
+    let guard = store.on_view(move |view, ops, new_state| {
+        if view != id {
+            return;
+        }
+        let Some(mut keys) = rows.keys.try_get_untracked() else { return };
+        let mut changed = Vec::new();
+        let mut moved = false;
+        for op in ops {
+            match op {
+                ViewOp::Remove { index } => {
+                    keys.remove(*index);
+                    moved = true;
+                }
+                ViewOp::Insert { index, key } => {
+                    keys.insert(*index, key.clone());
+                    changed.push(key.clone());
+                    moved = true;
+                }
+                ViewOp::Update { key, .. } => changed.push(key.clone()),
+            }
+        }
+        let shown: std::collections::HashSet<&String> = keys.iter().collect();
+        rows.rows.update_value(|signals| signals.retain(|k, _| shown.contains(k)));
+        for key in changed.iter().filter(|k| shown.contains(k)) {
+            let Some(row) = decode_row(key) else { continue };
+            match rows.rows.with_value(|signals| signals.get(key).cloned()) {
+                Some(signal) if signal.with_untracked(|old| *old != row) => signal.set(row),
+                Some(_) => {}
+                None => rows.rows.update_value(|signals| {
+                    signals.insert(key.clone(), ArcRwSignal::new(row));
+                }),
+            }
+        }
+        if moved {
+            rows.keys.set(keys);
+        }
+        state.set(*new_state);
+    });
+    StoredValue::new_local(guard);
+    StoredValue::new_local(ViewCloser { store: store.clone(), id });
+    Ok(LiveView { rows, state, store: StoredValue::new_local(store.clone()), id })
 }
 
 /// Signals of the store's status.

@@ -23,7 +23,10 @@
 //! writes that bypass the API) shows up only at the next snapshot.
 //!
 //! Rows are read through [`Store::collection`]; a [`RowChange`] names the one row that changed, so per-row signals
-//! update only the row they hold, and the key list changes only on insertion and removal.
+//! update only the row they hold, and the key list changes only on insertion and removal. A live view
+//! ([`Store::open_view`]: `where`, `orderBy`, `limit`, `offset`) is a filtered, sorted window over a collection, kept
+//! in an order-statistic index so that a row change costs O(log n) and publishes only the positions that moved
+//! ([`Output::View`]); it can be held while the user reads and released to show the net change at once.
 #![deny(missing_docs)]
 
 mod collection;
@@ -34,6 +37,7 @@ mod source;
 mod store;
 mod sync;
 mod timers;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -46,4 +50,5 @@ pub use source::{
     CollectionConfig, EntityAction, EntityEventsSource, EntitySubscription, Guarantee, ListQuery, LiveQuerySource,
     Source, SubsignalSource, WireCollection,
 };
-pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig};
+pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig, ViewRead};
+pub use view::{apply_ops, CompareOp, Direction, Filter, OrderBy, ViewError, ViewOp, ViewSpec, ViewState};

@@ -18,6 +18,7 @@ use crate::rng::{backoff_delay, Rng};
 use crate::source::{CollectionConfig, Guarantee, Source};
 use crate::sync::{self, Action, Fed, Paged, SyncStrategy};
 use crate::timers::{Timer, Timers};
+use crate::view::{LiveView, ViewError, ViewOp, ViewSpec, ViewState};
 
 /// Everything a [`Store`] needs at construction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +219,15 @@ pub enum Output {
     AuthRequired,
     /// Something odd that the store worked around, for the console.
     Warning(String),
+    /// A live view's window changed ([`Store::open_view`]): apply `ops` in order to the keys it showed.
+    View {
+        /// The view's id.
+        view: u64,
+        /// What changed.
+        ops: Vec<ViewOp>,
+        /// Its state after the change.
+        state: ViewState,
+    },
 }
 
 /// What a status indicator shows.
@@ -295,6 +305,9 @@ pub struct Store {
     last_status: Status,
     /// An [`Output::AuthRequired`] is outstanding.
     auth_required: bool,
+    /// Live views by id.
+    views: Vec<(u64, LiveView)>,
+    next_view: u64,
 }
 
 impl Store {
@@ -318,6 +331,8 @@ impl Store {
             now: 0,
             last_status,
             auth_required: false,
+            views: Vec::new(),
+            next_view: 1,
         };
         for cfg in config.collections {
             store.add_collection(cfg);
@@ -362,6 +377,10 @@ impl Store {
             }
             Input::Unwatch(name) => {
                 if let Some(i) = self.index(&name) {
+                    // Its views show nothing until it is watched again.
+                    for (_, view) in self.views.iter_mut().filter(|(_, v)| v.collection == name) {
+                        view.clear();
+                    }
                     let c = self.collections.remove(i);
                     self.timers.clear(Timer::Collection(c.id));
                     for id in c.sync.slots().iter().filter_map(|s| s.id.clone()) {
@@ -381,6 +400,7 @@ impl Store {
         }
         self.process(ev, &mut out);
         self.pump(&mut out);
+        self.publish_views(&mut out);
         let status = self.status();
         if status != self.last_status {
             self.last_status = status.clone();
@@ -441,9 +461,78 @@ impl Store {
         backoff_delay(&mut self.rng, self.cfg.backoff_base_ms, self.cfg.backoff_cap_ms, failures)
     }
 
-    fn emit_rows(&self, i: usize, changes: Vec<RowChange>, out: &mut Vec<Output>) {
-        let name = &self.collections[i].cfg.name;
-        out.extend(changes.into_iter().map(|change| Output::Row { collection: name.clone(), change }));
+    fn emit_rows(&mut self, i: usize, changes: Vec<RowChange>, out: &mut Vec<Output>) {
+        let c = &self.collections[i];
+        for (_, view) in self.views.iter_mut().filter(|(_, v)| v.collection == c.cfg.name) {
+            for change in &changes {
+                view.apply(change.key(), c.table.visible(change.key()).as_deref());
+            }
+        }
+        out.extend(changes.into_iter().map(|change| Output::Row { collection: c.cfg.name.clone(), change }));
+    }
+
+    /// One [`Output::View`] per view whose window changed since the last.
+    fn publish_views(&mut self, out: &mut Vec<Output>) {
+        for (id, view) in &mut self.views {
+            if let Some(ops) = view.take_ops() {
+                out.push(Output::View { view: *id, ops, state: view.state() });
+            }
+        }
+    }
+
+    fn live_view(&mut self, id: u64) -> Result<&mut LiveView, ViewError> {
+        self.views.iter_mut().find(|(v, _)| *v == id).map(|(_, view)| view).ok_or(ViewError::UnknownView(id))
+    }
+
+    /// Opens a live view over the watched collection `collection` (see [`ViewSpec`]); its changes come as
+    /// [`Output::View`] with the returned id, and [`Store::view`] reads it. Costs O(n log n) once, then O(log n)
+    /// per row change.
+    pub fn open_view(&mut self, collection: &str, spec: ViewSpec) -> Result<u64, ViewError> {
+        if spec.limit == Some(0) {
+            return Err(ViewError::ZeroLimit);
+        }
+        let c = self.collection(collection).ok_or_else(|| ViewError::UnknownCollection(collection.to_owned()))?;
+        let table = &c.inner.table;
+        let mut view = LiveView::new(collection.to_owned(), spec);
+        for key in table.visible_keys() {
+            if let Some(row) = table.visible(&key) {
+                view.add(&key, &row);
+            }
+        }
+        let id = self.next_view;
+        self.next_view += 1;
+        self.views.push((id, view));
+        Ok(id)
+    }
+
+    /// Closes a view; false when there was none with this id.
+    pub fn close_view(&mut self, id: u64) -> bool {
+        let before = self.views.len();
+        self.views.retain(|(v, _)| *v != id);
+        self.views.len() != before
+    }
+
+    /// Reads a view: its keys, rows and state.
+    pub fn view(&self, id: u64) -> Option<ViewRead<'_>> {
+        let (_, view) = self.views.iter().find(|(v, _)| *v == id)?;
+        Some(ViewRead { view, collection: self.collection(&view.collection) })
+    }
+
+    /// Holds a view: what it shows stays as it is (changes keep applying underneath) until [`Store::release_view`].
+    pub fn hold_view(&mut self, id: u64) -> Result<(), ViewError> {
+        let index = self.views.iter().position(|(v, _)| *v == id).ok_or(ViewError::UnknownView(id))?;
+        let collection = self.views[index].1.collection.clone();
+        let table = self.collections.iter().find(|c| c.cfg.name == collection).map(|c| &c.table);
+        self.views[index].1.hold(|key| table.and_then(|t| t.visible(key)).map(Cow::into_owned));
+        Ok(())
+    }
+
+    /// Releases a held view: returns the [`Output::View`] with the net change since it was held (none if nothing
+    /// changed).
+    pub fn release_view(&mut self, id: u64) -> Result<Option<Output>, ViewError> {
+        let view = self.live_view(id)?;
+        let ops = view.release();
+        Ok((!ops.is_empty()).then(|| Output::View { view: id, ops, state: view.state() }))
     }
 
     /// Applies what the connection reported.
@@ -763,6 +852,38 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn inner(&self, name: &str) -> &Table {
         &self.collections[self.index(name).expect("collection")].table
+    }
+}
+
+/// A live view as it shows now (a held view: as it was when held).
+#[derive(Debug, Clone, Copy)]
+pub struct ViewRead<'a> {
+    view: &'a LiveView,
+    collection: Option<CollectionView<'a>>,
+}
+
+impl<'a> ViewRead<'a> {
+    /// The keys shown, in the view's order.
+    pub fn keys(&self) -> Vec<String> {
+        self.view.keys()
+    }
+
+    /// Row `key` as the view shows it (it may be outside the window).
+    pub fn row(&self, key: &str) -> Option<Cow<'a, Value>> {
+        if self.view.is_held() {
+            return self.view.frozen_row(key).map(Cow::Borrowed);
+        }
+        self.collection?.row_ref(key)
+    }
+
+    /// The rows shown, in order.
+    pub fn rows(&self) -> Vec<Value> {
+        self.keys().iter().filter_map(|k| self.row(k).map(Cow::into_owned)).collect()
+    }
+
+    /// Length, matching total, held and pending updates.
+    pub fn state(&self) -> ViewState {
+        self.view.state()
     }
 }
 

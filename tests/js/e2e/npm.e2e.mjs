@@ -140,6 +140,68 @@ test("a listener lives until unsubscribed, even when its unsubscribe function is
   await page.close();
 });
 
+test("a live view: a filtered, sorted window with a stable snapshot, one notification per batch, held and released", async () => {
+  const page = await openPage("alice");
+  const names = ["view-1", "view-2", "view-3", "view-4"];
+  await page.evaluate((names) => {
+    const { store } = window.subsignal;
+    const view = store.view("orders", { where: { customerName: { in: [...names, "view-5"] } }, orderBy: ["customerName desc"], limit: 3 });
+    window.viewTest = { view, notified: 0 };
+    view.subscribe(() => window.viewTest.notified++);
+  }, names);
+  const create = (name) => gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
+    input: { customerName: name, email: "view@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] },
+  });
+  for (const name of names) await create(name);
+  const shown = () => page.evaluate(() => window.viewTest.view.getSnapshot().map((r) => r.customerName));
+  await page.waitForFunction(() => window.viewTest.view.getSnapshot().map((r) => r.customerName).join() === "view-4,view-3,view-2");
+  const stable = await page.evaluate(() => {
+    const { view } = window.viewTest;
+    const a = view.getSnapshot();
+    return { same: a === view.getSnapshot(), frozen: Object.isFrozen(a), state: view.state() };
+  });
+  assert.ok(stable.same, "getSnapshot returns the same array until something changes");
+  assert.ok(stable.frozen, "and the array is frozen");
+  assert.deepEqual(stable.state, { len: 3, total: 4, held: false, hasPendingUpdates: false });
+
+  // Two optimistic rows in one task: two changes, one notification.
+  const batched = await page.evaluate(async () => {
+    const { store } = window.subsignal;
+    const { view } = window.viewTest;
+    const before = window.viewTest.notified;
+    const first = view.getSnapshot();
+    const add = (name) => store.mutate({
+      query: "mutation { nope }", resultField: "nope", collection: "orders",
+      optimistic: { kind: "upsert", row: { id: `tmp-${name}`, customerName: name, status: "SUBMITTED" } },
+    }).catch(() => {});
+    const settled = [add("view-5"), add("view-5")];
+    const during = view.getSnapshot();
+    await Promise.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const heard = window.viewTest.notified - before;
+    await Promise.all(settled);
+    return { heard, changed: first !== during, top: during[0].customerName };
+  });
+  assert.equal(batched.heard, 1, "one notification for both rows");
+  assert.ok(batched.changed, "a new snapshot once something changed");
+  assert.equal(batched.top, "view-5");
+  await page.waitForFunction(() => window.viewTest.view.getSnapshot().map((r) => r.customerName).join() === "view-4,view-3,view-2");
+
+  // Held: a new order applies underneath, the view stays put; released, it shows at once.
+  await page.evaluate(() => window.viewTest.view.hold());
+  await create("view-5");
+  await page.waitForFunction(() => window.subsignal.store.rows("orders").some((r) => r.customerName === "view-5" && !r.id.startsWith("tmp-")));
+  assert.deepEqual(await shown(), ["view-4", "view-3", "view-2"], "a held view stays put");
+  assert.equal(await page.evaluate(() => window.viewTest.view.state().hasPendingUpdates), true);
+  await page.evaluate(() => window.viewTest.view.release());
+  assert.deepEqual(await shown(), ["view-5", "view-4", "view-3"], "released, it shows the new order");
+  const refused = await page.evaluate(() => {
+    try { window.subsignal.store.view("orders", { where: { total: { between: [1, 2] } } }); } catch (e) { return e.message; }
+  });
+  assert.match(refused, /where\.total: unknown comparison "between"/);
+  await page.close();
+});
+
 test("no page errors", () => {
   assert.deepEqual(site.problems, []);
 });

@@ -2,6 +2,7 @@
 // `cargo xtask test-browser` (`tsc --noEmit -p tests/js/e2e/tsconfig.json`). It is never run.
 import init, {
   Store,
+  View,
   isMutationError,
   type CollectionConfig,
   type ConnectionStatus,
@@ -11,6 +12,8 @@ import init, {
   type Status,
   type StoreOptions,
   type Unsubscribe,
+  type ViewSpec,
+  type ViewState,
 } from "@subsignal/store";
 
 interface Order {
@@ -110,6 +113,22 @@ export async function main(token: string): Promise<void> {
       }
     }
   }
+  // A live view: open orders, newest first, 20 of them, in the shape of useSyncExternalStore.
+  const spec: ViewSpec = {
+    where: { status: { in: ["SUBMITTED", "PAID"] }, or: [{ totalCents: { gte: 1000 } }, { "customer.vip": true }] },
+    orderBy: ["createdAt desc", { field: "id", direction: "asc" }],
+    limit: 20,
+  };
+  const view: View = store.view("orders", spec);
+  const unsubscribe: Unsubscribe = view.subscribe(() => {
+    const rows = view.getSnapshot() as readonly Order[];
+    const state: ViewState = view.state();
+    console.log(rows.length, state.total, state.held, state.hasPendingUpdates, view.keys());
+  });
+  view.hold();
+  view.release();
+  unsubscribe();
+  view.free();
   stop();
   store.setAuth({ Authorization: "Bearer other" });
   store.disconnect();

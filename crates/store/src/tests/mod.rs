@@ -7,6 +7,7 @@ mod model;
 mod mutation;
 mod sources;
 mod sources_model;
+mod views;
 
 use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
@@ -73,6 +74,17 @@ pub(crate) fn subscribes(out: &[Output]) -> Vec<(String, Option<i64>)> {
                 let after = payload.variables.as_ref().and_then(|v| v.get("afterSeq")).and_then(Value::as_i64);
                 Some((id, after))
             }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The subscription ids in the order sent, and the documents they carry.
+pub(crate) fn subscribed(out: &[Output]) -> Vec<(String, String)> {
+    sends(out)
+        .into_iter()
+        .filter_map(|m| match m {
+            subsignal_protocol::transport_ws::ClientMessage::Subscribe { id, payload } => Some((id, payload.query)),
             _ => None,
         })
         .collect()

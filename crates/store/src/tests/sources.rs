@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use subsignal_protocol::appsync::{self, AckPayload};
 use subsignal_protocol::transport_ws::ServerMessage;
 
-use super::{config, go_live, https, next, row_changes, sends};
+use super::{config, go_live, https, next, row_changes, subscribed};
 use crate::{
     CollectionConfig, EntityAction, Guarantee, HttpResponse, Input, Mutation, Optimistic, Output, Protocol, RowChange,
     Store,
@@ -41,17 +41,6 @@ fn list_page(field: &str, items: Vec<Value>, next_token: Option<&str>, started_a
     HttpResponse::Ok {
         body: json!({"data": {field: {"items": items, "nextToken": next_token, "startedAt": started_at}}}),
     }
-}
-
-/// The subscription ids in the order sent, and the documents they carry.
-fn subscribed(out: &[Output]) -> Vec<(String, String)> {
-    sends(out)
-        .into_iter()
-        .filter_map(|m| match m {
-            subsignal_protocol::transport_ws::ClientMessage::Subscribe { id, payload } => Some((id, payload.query)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn titles(store: &Store, name: &str) -> Vec<(String, String)> {

@@ -1,0 +1,78 @@
+//! `use_view` in headless Chromium against a real server behind the test harness: a filtered, sorted window of the
+//! orders collection whose key list follows creates, whose rows are signals following the worker's status steps, and
+//! which stays put while held. Run with `cargo xtask test-browser`.
+#![cfg(target_arch = "wasm32")]
+
+#[path = "../../browser/tests/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use leptos::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+use subsignal_leptos::{use_view, CompareOp, Direction, Filter, ViewError, ViewSpec};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Order {
+    id: String,
+    customer_name: String,
+    status: String,
+}
+
+#[wasm_bindgen_test]
+async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_stays_put_while_held() {
+    let store = live_store("alice").await;
+    let token = token("alice").await;
+    let owner = Owner::new();
+    owner.set();
+    // This test's orders except cancelled ones, by name, last first, two of them.
+    let names = ["leptos-view-1", "leptos-view-2", "leptos-view-3", "leptos-view-4"];
+    let spec = ViewSpec::new()
+        .filter(Filter::one_of("customerName", names).and(Filter::compare("status", CompareOp::Ne, "CANCELLED")))
+        .order_by("customerName", Direction::Desc)
+        .limit(2);
+    let view = use_view::<Order>(&store, "orders", spec).expect("the orders collection is watched");
+    assert!(matches!(use_view::<Order>(&store, "nope", ViewSpec::new()), Err(ViewError::UnknownCollection(_))));
+    let names_shown = move || {
+        view.keys()
+            .get_untracked()
+            .iter()
+            .filter_map(|k| view.row(k))
+            .map(|r| r.get_untracked().customer_name)
+            .collect::<Vec<_>>()
+    };
+
+    for name in &names[..3] {
+        gql(&token, &create_document(), json!({ "input": order_input(name) })).await.expect("create");
+    }
+    wait_for("the two last orders", Duration::from_secs(20), move || {
+        names_shown() == ["leptos-view-3", "leptos-view-2"]
+    })
+    .await;
+    // The rows are signals: the worker's steps reach them in place.
+    let top = view.keys().get_untracked()[0].clone();
+    let row = view.row(&top).expect("a row signal");
+    wait_for("the top order to ship", Duration::from_secs(20), move || row.get_untracked().status == "SHIPPED").await;
+    assert_eq!(view.state().get_untracked().total, 3);
+
+    // Held: a new order and the worker's steps apply underneath; the window stays as it was.
+    view.hold();
+    gql(&token, &create_document(), json!({ "input": order_input(names[3]) })).await.expect("create");
+    let s = store.clone();
+    wait_for("the new order in the collection", Duration::from_secs(20), move || {
+        s.rows_as::<Order>("orders").unwrap_or_default().iter().any(|o| o.customer_name == "leptos-view-4")
+    })
+    .await;
+    assert_eq!(names_shown(), ["leptos-view-3", "leptos-view-2"]);
+    view.release();
+    wait_for("the released window", Duration::from_secs(5), move || names_shown()[0] == "leptos-view-4").await;
+    assert_eq!(names_shown(), ["leptos-view-4", "leptos-view-3"]);
+    assert!(!view.state().get_untracked().held);
+    owner.cleanup();
+}
