@@ -115,8 +115,10 @@ export interface StoreOptions {
   httpUrl: string;
   /** The graphql-transport-ws endpoint, e.g. `wss://host/graphql`. */
   wsUrl: string;
-  /** A bearer token: shorthand for `auth: { Authorization: "Bearer <token>" }`. */
-  token?: string | null;
+  /** A bearer token: shorthand for `auth: { Authorization: "Bearer <token>" }`. Or a function giving one (a
+   * promise of one), called before each `connect()` and whenever the server refuses the credentials (4401/4403):
+   * for identity providers whose tokens expire. */
+  token?: string | null | (() => string | Promise<string>);
   /** The `connection_init` payload; its string entries are also sent as HTTP headers. */
   auth?: Record<string, string> | null;
   /** The localStorage key for the offline queue; without it the queue lives in memory only. */
@@ -201,6 +203,7 @@ export type MutationErrorKind =
   | { kind: "validation"; fields: FieldError[] }
   | { kind: "conflict"; current: unknown }
   | { kind: "unauthorized"; message: string }
+  | { kind: "discarded" }
   | { kind: "other"; code: string | null; message: string };
 
 /** What a rejected `mutate` promise holds: an `Error` named `MutationError` carrying the kind's fields. */
@@ -222,6 +225,25 @@ export interface CollectionStats {
 
 /** Stops a listener. */
 export type Unsubscribe = () => void;
+
+/** Options of one `mutate` call. */
+export interface MutateOptions {
+  /** Aborting rejects the promise with an `AbortError` at once, and drops the mutation from the queue (rolling its
+   * optimistic effect back) unless it was already sent: then the server may still commit it, and rows follow. */
+  signal?: AbortSignal;
+}
+
+/** What a collection's readers may show besides its rows. */
+export interface CollectionState {
+  /** The first snapshot, list or result has been applied. */
+  loaded: boolean;
+  /** Not in step with the server right now: disconnected, or fetching again. */
+  stale: boolean;
+  /** The seq the rows are consistent with (subsignal source), else null. */
+  lastSeq: number | null;
+  /** Optimistic effects of unsettled mutations are showing. */
+  hasPendingUpdates: boolean;
+}
 
 /** A value a filter compares with. */
 export type Scalar = string | number | boolean | null;
@@ -258,8 +280,10 @@ export type ViewOp =
   | { op: "insert"; index: number; key: string }
   | { op: "update"; index: number; key: string };
 
-/** A view's size and whether it is held. */
+/** A view's size, whether it is held, and its collection's loaded/stale. */
 export interface ViewState {
+  loaded: boolean;
+  stale: boolean;
   /** Rows shown. */
   len: number;
   /** Rows matching the filter in the whole collection. */
@@ -287,6 +311,14 @@ fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError
 struct Listeners {
     next: u32,
     guards: HashMap<u32, ListenerGuard>,
+}
+
+impl Listeners {
+    /// Keeps a guard for the store's lifetime.
+    fn keep(&mut self, guard: ListenerGuard) {
+        self.next += 1;
+        self.guards.insert(self.next, guard);
+    }
 }
 
 /// Keeps `guard` in `listeners`; gives a JavaScript function that drops it (safe to call more than once).
@@ -323,6 +355,32 @@ fn mutation_error(e: &MutationError) -> JsValue {
     error.into()
 }
 
+/// Calls a token provider and awaits its answer; `None` (with a console error) if it throws or gives no string.
+async fn ask_token(provider: &js_sys::Function) -> Option<String> {
+    let answer = match provider.call0(&JsValue::NULL) {
+        Ok(answer) => answer,
+        Err(e) => {
+            report(Err(e));
+            return None;
+        }
+    };
+    let answer = match answer.dyn_into::<js_sys::Promise>() {
+        Ok(promise) => match wasm_bindgen_futures::JsFuture::from(promise).await {
+            Ok(value) => value,
+            Err(e) => {
+                report(Err(e));
+                return None;
+            }
+        },
+        Err(value) => value,
+    };
+    let token = answer.as_string();
+    if token.is_none() {
+        web_sys::console::error_1(&"subsignal: the token function gave no string".into());
+    }
+    token
+}
+
 /// Whether a value is a rejection of `Store.mutate` (a `MutationError`).
 #[wasm_bindgen(js_name = isMutationError, unchecked_return_type = "error is MutationError")]
 pub fn is_mutation_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error: &JsValue) -> bool {
@@ -334,6 +392,8 @@ pub fn is_mutation_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error
 pub struct JsStore {
     store: BrowserStore,
     listeners: Rc<RefCell<Listeners>>,
+    /// `token` given as a function: asked before each connect and when the server refuses the credentials.
+    token_provider: Option<js_sys::Function>,
 }
 
 #[wasm_bindgen(js_class = Store)]
@@ -341,16 +401,47 @@ impl JsStore {
     /// Creates a store (disconnected until `connect()`). Throws if the options are malformed.
     #[wasm_bindgen(constructor)]
     pub fn new(#[wasm_bindgen(unchecked_param_type = "StoreOptions")] options: JsValue) -> Result<JsStore, JsError> {
+        let token = js_sys::Reflect::get(&options, &"token".into()).unwrap_or(JsValue::UNDEFINED);
+        let token_provider = token.dyn_into::<js_sys::Function>().ok();
+        let options = if token_provider.is_some() {
+            // The rest of the options, read as usual.
+            let rest = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
+            js_sys::Reflect::delete_property(&rest, &"token".into()).ok();
+            rest.into()
+        } else {
+            options
+        };
         let options: StoreOptions = from_js(options, "StoreOptions")?;
         if let Some(problem) = options.problem() {
             return Err(JsError::new(&format!("invalid StoreOptions: {problem}")));
         }
-        Ok(JsStore { store: BrowserStore::new(options), listeners: Rc::default() })
+        let js = JsStore { store: BrowserStore::new(options), listeners: Rc::default(), token_provider };
+        if let Some(provider) = js.token_provider.clone() {
+            let store = js.store.clone();
+            let guard = js.store.on_auth_required(move || {
+                let (store, provider) = (store.clone(), provider.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Some(token) = ask_token(&provider).await {
+                        store.set_token(&token);
+                    }
+                });
+            });
+            js.listeners.borrow_mut().keep(guard);
+        }
+        Ok(js)
     }
 
-    /// Starts connecting; also restarts after a fatal close. Puts the persisted offline queue back first.
+    /// Starts connecting; also restarts after a fatal close. Puts the persisted offline queue back first. With
+    /// `token` a function, asks it for a token first.
     pub fn connect(&self) {
-        self.store.connect();
+        let Some(provider) = self.token_provider.clone() else { return self.store.connect() };
+        let store = self.store.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(token) = ask_token(&provider).await {
+                store.set_token(&token);
+            }
+            store.connect();
+        });
     }
 
     /// Closes the connection and stays disconnected.
@@ -390,6 +481,18 @@ impl JsStore {
     /// The visible keys of a collection, in order.
     pub fn keys(&self, collection: &str) -> Vec<String> {
         self.store.keys(collection)
+    }
+
+    /// Loaded, stale, `lastSeq` and pending updates of a collection, or `null` if it is not watched.
+    #[wasm_bindgen(js_name = collectionState, unchecked_return_type = "CollectionState | null")]
+    pub fn collection_state(&self, collection: &str) -> JsValue {
+        to_js(&self.store.with_collection(collection, |c| c.map(|c| c.state())))
+    }
+
+    /// Drops a queued mutation the server has not seen (its optimistic effect rolls back, its promise rejects with
+    /// kind `discarded`). False when it is not queued, or already sent (the server's answer settles it).
+    pub fn discard(&self, id: &str) -> bool {
+        self.store.discard(id).is_ok()
     }
 
     /// Counters of a collection, or `null` if it is not watched.
@@ -507,19 +610,49 @@ impl JsStore {
     }
 
     /// Queues a mutation (its optimistic effect shows at once). Resolves with the entity the server wrote; rejects
-    /// with a `MutationError` (see `isMutationError`). Throws at once if the mutation is malformed.
+    /// with a `MutationError` (see `isMutationError`), or an `AbortError` when `options.signal` aborts. Throws at once
+    /// if the mutation is malformed.
     #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
     pub fn mutate(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Mutation")] mutation: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MutateOptions")] options: Option<js_sys::Object>,
     ) -> Result<js_sys::Promise, JsError> {
-        let future = self.store.mutate(from_js::<Mutation>(mutation, "Mutation")?);
-        Ok(wasm_bindgen_futures::future_to_promise(async move {
+        let mutation = from_js::<Mutation>(mutation, "Mutation")?;
+        let signal = options
+            .and_then(|o| js_sys::Reflect::get(&o, &"signal".into()).ok())
+            .and_then(|s| s.dyn_into::<web_sys::AbortSignal>().ok());
+        if let Some(signal) = signal.as_ref().filter(|s| s.aborted()) {
+            return Ok(js_sys::Promise::reject(&signal.reason()));
+        }
+        let future = self.store.mutate(mutation);
+        let id = future.id().to_owned();
+        let settled = wasm_bindgen_futures::future_to_promise(async move {
             match future.await {
                 Ok(value) => Ok(to_js(&value)),
                 Err(e) => Err(mutation_error(&e)),
             }
-        }))
+        });
+        let Some(signal) = signal else { return Ok(settled) };
+        // Whichever comes first: the store's answer, or the abort (which also drops the mutation if still queued).
+        let store = self.store.clone();
+        let aborted = js_sys::Promise::new(&mut |_, reject| {
+            let (store, id, signal2) = (store.clone(), id.clone(), signal.clone());
+            let on_abort = Closure::once_into_js(move || {
+                store.discard(&id).ok();
+                report(reject.call1(&JsValue::NULL, &signal2.reason()));
+            });
+            let listen = web_sys::AddEventListenerOptions::new();
+            listen.set_once(true);
+            signal
+                .add_event_listener_with_callback_and_add_event_listener_options(
+                    "abort",
+                    on_abort.unchecked_ref(),
+                    &listen,
+                )
+                .ok();
+        });
+        Ok(js_sys::Promise::race(&js_sys::Array::of2(&settled, &aborted)))
     }
 }
 

@@ -35,7 +35,8 @@ pub use js::{is_mutation_error, JsStore, JsView};
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
-    CollectionConfig, CollectionStats, CollectionView, CompareOp, ConnectionConfig, ConnectionStatus, Direction,
-    EntityAction, EntitySubscription, FieldError, Filter, Guarantee, ListQuery, Mutation, MutationError, Optimistic,
-    OrderBy, PendingMutation, Protocol, RowChange, Source, Status, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
+    CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, ConnectionConfig, ConnectionStatus,
+    Direction, DiscardError, EntityAction, EntitySubscription, FieldError, Filter, Guarantee, ListQuery, Mutation,
+    MutationError, Optimistic, OrderBy, PendingMutation, Protocol, RowChange, Source, Status, ViewError, ViewOp,
+    ViewRead, ViewSpec, ViewState,
 };

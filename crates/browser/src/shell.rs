@@ -18,7 +18,7 @@ use gloo_timers::callback::Timeout;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
-    CollectionConfig, CollectionView, HttpRequest, HttpResponse, Input, Mutation, MutationError, Output,
+    CollectionConfig, CollectionView, DiscardError, HttpRequest, HttpResponse, Input, Mutation, MutationError, Output,
     PendingMutation, RowChange, Status, Store, StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
 };
 use wasm_bindgen::closure::Closure;
@@ -279,6 +279,18 @@ impl BrowserStore {
         self.inner.waiters.borrow_mut().entry(id.clone()).or_default().push(tx);
         Inner::feed(&self.inner, Input::Mutate(mutation));
         MutationFuture { id, rx }
+    }
+
+    /// Drops a queued mutation the server has not seen: its optimistic effect rolls back and its future resolves to
+    /// [`MutationError::Discarded`]. Fails when it is not queued, or already sent (then the server's answer settles
+    /// it).
+    pub fn discard(&self, id: &str) -> Result<(), DiscardError> {
+        // Like an input: whoever is draining the inbox must not be holding the store (a listener may call this).
+        let outputs = self.inner.store.borrow_mut().discard(id)?;
+        for output in outputs {
+            Inner::carry_out(&self.inner, output);
+        }
+        Ok(())
     }
 
     /// Like [`BrowserStore::mutate`], with the result deserialized.

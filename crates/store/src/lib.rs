@@ -50,5 +50,8 @@ pub use source::{
     CollectionConfig, EntityAction, EntityEventsSource, EntitySubscription, Guarantee, ListQuery, LiveQuerySource,
     Source, SubsignalSource, WireCollection,
 };
-pub use store::{CollectionView, HttpRequest, HttpResponse, Input, Output, Status, Store, StoreConfig, ViewRead};
+pub use store::{
+    CollectionState, CollectionView, DiscardError, HttpRequest, HttpResponse, Input, Output, Status, Store,
+    StoreConfig, ViewRead,
+};
 pub use view::{apply_ops, CompareOp, Direction, Filter, OrderBy, ViewError, ViewOp, ViewSpec, ViewState};

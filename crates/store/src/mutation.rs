@@ -161,6 +161,9 @@ pub enum MutationError {
         /// The server's message.
         message: String,
     },
+    /// Dropped from the queue by [`crate::Store::discard`] before it was sent: the server never saw it.
+    #[error("discarded before it was sent")]
+    Discarded,
     /// Anything else (`NOT_FOUND`, `INTERNAL`, an unexpected response).
     #[error("{message}")]
     Other {

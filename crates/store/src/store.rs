@@ -475,7 +475,9 @@ impl Store {
     fn publish_views(&mut self, out: &mut Vec<Output>) {
         for (id, view) in &mut self.views {
             if let Some(ops) = view.take_ops() {
-                out.push(Output::View { view: *id, ops, state: view.state() });
+                let collection = self.collections.iter().find(|c| c.cfg.name == view.collection);
+                let state = view.state(collection.map(|inner| CollectionView { inner }.state()));
+                out.push(Output::View { view: *id, ops, state });
             }
         }
     }
@@ -530,9 +532,9 @@ impl Store {
     /// Releases a held view: returns the [`Output::View`] with the net change since it was held (none if nothing
     /// changed).
     pub fn release_view(&mut self, id: u64) -> Result<Option<Output>, ViewError> {
-        let view = self.live_view(id)?;
-        let ops = view.release();
-        Ok((!ops.is_empty()).then(|| Output::View { view: id, ops, state: view.state() }))
+        let ops = self.live_view(id)?.release();
+        let state = self.view(id).map(|v| v.state()).unwrap_or_default();
+        Ok((!ops.is_empty()).then_some(Output::View { view: id, ops, state }))
     }
 
     /// Applies what the connection reported.
@@ -844,6 +846,31 @@ impl Store {
         out.push(Output::MutationSettled { id: item.id, result });
     }
 
+    /// Drops a queued mutation the server has not seen: its optimistic effect rolls back and it settles with
+    /// [`MutationError::Discarded`] (in the returned outputs). Fails when no mutation with this id is queued, or when
+    /// it was already sent — the server may have committed it, so it settles by the server's answer as usual.
+    pub fn discard(&mut self, id: &str) -> Result<Vec<Output>, DiscardError> {
+        let index = self.queue.items.iter().position(|m| m.id == id).ok_or(DiscardError::NotQueued)?;
+        if index == 0 && self.queue.head_sent {
+            return Err(DiscardError::AlreadySent);
+        }
+        let item = self.queue.items.remove(index).expect("found above");
+        let mut out = Vec::new();
+        if let Some(i) = item.mutation.collection.as_deref().and_then(|name| self.index(name)) {
+            let mut changes = Vec::new();
+            self.collections[i].table.rollback_overlay(&item.id, &mut changes);
+            self.emit_rows(i, changes, &mut out);
+        }
+        out.push(Output::MutationSettled { id: item.id, result: Err(MutationError::Discarded) });
+        self.publish_views(&mut out);
+        let status = self.status();
+        if status != self.last_status {
+            self.last_status = status.clone();
+            out.push(Output::Status(status));
+        }
+        Ok(out)
+    }
+
     #[cfg(test)]
     pub(crate) fn conn_socket_count(&self) -> u64 {
         self.conn.sockets_opened()
@@ -853,6 +880,31 @@ impl Store {
     pub(crate) fn inner(&self, name: &str) -> &Table {
         &self.collections[self.index(name).expect("collection")].table
     }
+}
+
+/// Why [`Store::discard`] did not discard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DiscardError {
+    /// No queued mutation has this id (it settled already, or never was).
+    #[error("no queued mutation has this id")]
+    NotQueued,
+    /// It was sent; the server may have committed it, so only its answer settles it.
+    #[error("the mutation was already sent; the server's answer settles it")]
+    AlreadySent,
+}
+
+/// What a collection's readers may want to show besides its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionState {
+    /// The first snapshot, list or live-query result has been applied: the rows are the server's, not just empty.
+    pub loaded: bool,
+    /// Not in step with the server right now: disconnected, or fetching again after a reconnect or a gap.
+    pub stale: bool,
+    /// The seq the confirmed rows are consistent with (subsignal source).
+    pub last_seq: Option<i64>,
+    /// Optimistic effects of unsettled mutations are showing.
+    pub has_pending_updates: bool,
 }
 
 /// A live view as it shows now (a held view: as it was when held).
@@ -881,9 +933,9 @@ impl<'a> ViewRead<'a> {
         self.keys().iter().filter_map(|k| self.row(k).map(Cow::into_owned)).collect()
     }
 
-    /// Length, matching total, held and pending updates.
+    /// Loaded, stale, length, matching total, held and pending updates.
     pub fn state(&self) -> ViewState {
-        self.view.state()
+        self.view.state(self.collection.map(|c| c.state()))
     }
 }
 
@@ -954,5 +1006,15 @@ impl<'a> CollectionView<'a> {
     /// Counters of events, applied, duplicate and gap events, subscriptions, snapshots and resyncs.
     pub fn stats(&self) -> CollectionStats {
         self.inner.table.stats
+    }
+
+    /// Loaded, stale, `lastSeq`, pending updates.
+    pub fn state(&self) -> CollectionState {
+        CollectionState {
+            loaded: self.inner.table.stats.snapshots > 0,
+            stale: !self.inner.sync.is_live(),
+            last_seq: self.last_seq(),
+            has_pending_updates: self.overlays() > 0,
+        }
     }
 }

@@ -466,6 +466,10 @@ pub enum ViewError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewState {
+    /// The collection's first snapshot, list or result has been applied.
+    pub loaded: bool,
+    /// The collection is not in step with the server right now (disconnected, or fetching again).
+    pub stale: bool,
     /// Rows shown.
     pub len: usize,
     /// Rows matching the filter in the whole collection (what `limit` and `offset` cut from).
@@ -634,7 +638,8 @@ impl LiveView {
         self.frozen.is_some()
     }
 
-    pub(crate) fn state(&self) -> ViewState {
+    /// The view's state; `collection` is its collection's (none when it is not watched).
+    pub(crate) fn state(&self, collection: Option<crate::CollectionState>) -> ViewState {
         let len = match &self.frozen {
             Some(frozen) => frozen.keys.len(),
             None => {
@@ -643,6 +648,8 @@ impl LiveView {
             }
         };
         ViewState {
+            loaded: collection.is_some_and(|c| c.loaded),
+            stale: collection.is_none_or(|c| c.stale),
             len,
             total: self.index.len(),
             held: self.frozen.is_some(),

@@ -162,7 +162,7 @@ test("a live view: a filtered, sorted window with a stable snapshot, one notific
   });
   assert.ok(stable.same, "getSnapshot returns the same array until something changes");
   assert.ok(stable.frozen, "and the array is frozen");
-  assert.deepEqual(stable.state, { len: 3, total: 4, held: false, hasPendingUpdates: false });
+  assert.deepEqual(stable.state, { loaded: true, stale: false, len: 3, total: 4, held: false, hasPendingUpdates: false });
 
   // Two optimistic rows in one task: two changes, one notification.
   const batched = await page.evaluate(async () => {
@@ -199,6 +199,60 @@ test("a live view: a filtered, sorted window with a stable snapshot, one notific
     try { window.subsignal.store.view("orders", { where: { total: { between: [1, 2] } } }); } catch (e) { return e.message; }
   });
   assert.match(refused, /where\.total: unknown comparison "between"/);
+  await page.close();
+});
+
+test("a token function is asked at connect and again when the server refuses; queued mutations can be discarded or aborted", async () => {
+  const page = await openPage();
+  const result = await page.evaluate(async () => {
+    const { Store, isMutationError } = await import("@subsignal/store");
+    const tokens = [];
+    // First a token the server refuses (4403), then a good one: the store asks again by itself.
+    const token = async () => {
+      const good = (await (await fetch("/dev/token?user=alice")).json()).token;
+      tokens.push(tokens.length === 0 ? "bad" : "good");
+      return tokens.length === 1 ? "not-a-jwt" : good;
+    };
+    const other = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql", token });
+    const live = new Promise((resolve) => other.onStatus((s) => { if (s.connection.state === "live") resolve(); }));
+    other.connect();
+    await live;
+    other.disconnect();
+
+    const { store } = window.subsignal;
+    const ORDER = "id customerName status version";
+    const create = (name, options) => store.mutate({
+      query: `mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { ${ORDER} } }`,
+      variables: { input: { customerName: name, email: "q@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] } },
+      resultField: "createOrder",
+      collection: "orders",
+      optimistic: { kind: "upsert", row: { id: `tmp-${name}`, customerName: name, status: "SUBMITTED" } },
+    }, options);
+    const outcome = (promise) => promise.then(() => "resolved", (e) => (isMutationError(e) ? e.kind : e.name));
+    // The first is sent at once; the others wait behind it in the queue.
+    const sent = create("queue-sent");
+    const discarded = create("queue-discarded");
+    const discardedId = store.pendingMutations().at(-1).id;
+    const controller = new AbortController();
+    const aborted = create("queue-aborted", { signal: controller.signal });
+    const before = new AbortController();
+    before.abort();
+    const neverQueued = create("queue-never", { signal: before.signal });
+    const showing = store.rows("orders").filter((r) => r.id.startsWith("tmp-queue-")).map((r) => r.customerName).sort();
+    const refusedSent = store.discard(store.pendingMutations()[0].id);
+    const discardedNow = store.discard(discardedId);
+    controller.abort();
+    const outcomes = await Promise.all([sent, discarded, aborted, neverQueued].map(outcome));
+    const names = store.rows("orders").map((r) => r.customerName).filter((n) => n.startsWith("queue-"));
+    return { tokens, showing, refusedSent, discardedNow, outcomes, names, pending: store.pendingMutations().length };
+  });
+  assert.deepEqual(result.tokens, ["bad", "good"], "asked at connect, and again after the refusal");
+  assert.deepEqual(result.showing, ["queue-aborted", "queue-discarded", "queue-sent"], "queued rows show at once");
+  assert.equal(result.refusedSent, false, "a mutation already sent is not discarded");
+  assert.equal(result.discardedNow, true);
+  assert.deepEqual(result.outcomes, ["resolved", "discarded", "AbortError", "AbortError"]);
+  assert.deepEqual(result.names, ["queue-sent"], "the discarded and aborted rows rolled back");
+  assert.equal(result.pending, 0);
   await page.close();
 });
 

@@ -127,6 +127,18 @@ export async function main(token: string): Promise<void> {
   });
   view.hold();
   view.release();
+  const loaded: boolean = view.state().loaded && !(store.collectionState("orders")?.stale ?? true);
+  console.log(loaded, store.collectionState("orders")?.lastSeq, store.collectionState("orders")?.hasPendingUpdates);
+  // Abort a mutation, or discard a queued one.
+  const controller = new AbortController();
+  const pending: Promise<unknown> = store.mutate(cancel, { signal: controller.signal });
+  controller.abort();
+  pending.catch((e: unknown) => console.log(isMutationError(e) && e.kind === "discarded"));
+  const dropped: boolean = store.discard(store.pendingMutations()[0]?.id ?? "");
+  console.log(dropped);
+  // Tokens from a provider, asked at connect and after a refusal.
+  const refreshing = new Store({ ...options, token: async () => (await fetch("/token")).text() });
+  refreshing.free();
   unsubscribe();
   view.free();
   stop();

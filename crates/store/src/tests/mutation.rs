@@ -311,3 +311,33 @@ fn optimistic_effects_read_from_json_and_bad_ones_say_why() {
     assert!(read(json!({"kind": "merge", "key": "a"})).contains("unknown optimistic kind `merge`"));
     assert!(read(json!({"key": "a"})).contains("missing field `kind`"));
 }
+
+#[test]
+fn a_queued_mutation_is_discarded_with_its_overlay_but_a_sent_one_is_not() {
+    let (mut store, _socket, _sub) = live_orders(vec![order("a", 1, 10), order("b", 1, 20)], 5);
+    let before = store.collection("orders").unwrap().state();
+    assert!(before.loaded && !before.stale && !before.has_pending_updates);
+    assert_eq!(before.last_seq, Some(5));
+    // The first is sent at once; the second waits behind it.
+    let first_out = store.handle(1, Input::Mutate(update("a", 1, 11)));
+    let first = queued_id(&first_out);
+    let second = queued_id(&store.handle(1, Input::Mutate(update("b", 1, 21))));
+    assert_eq!(store.collection("orders").unwrap().row("b").unwrap()["value"], 21);
+    assert!(store.collection("orders").unwrap().state().has_pending_updates);
+
+    assert_eq!(store.discard(&first), Err(crate::DiscardError::AlreadySent), "the server may have it");
+    let out = store.discard(&second).expect("still queued");
+    assert_eq!(settled(&out), [(second.clone(), Err(MutationError::Discarded))]);
+    assert_eq!(row_changes(&out), [RowChange::Updated { key: "b".into() }], "its overlay rolls back");
+    assert_eq!(store.collection("orders").unwrap().row("b").unwrap()["value"], 20);
+    assert_eq!(store.discard(&second), Err(crate::DiscardError::NotQueued));
+    assert_eq!(store.pending_mutations().len(), 1);
+
+    // The sent one settles as usual, and nothing else goes out for the discarded one.
+    let request = https(&first_out).pop().expect("the first was sent");
+    let out =
+        store.handle(2, Input::Http { request_id: request.request_id, response: ok("updateOrder", order("a", 2, 11)) });
+    assert_eq!(settled(&out).len(), 1);
+    assert!(https(&out).is_empty(), "the discarded mutation is never sent");
+    assert_eq!(store.status().pending_mutations, 0);
+}
