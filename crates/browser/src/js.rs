@@ -150,10 +150,18 @@ export type Optimistic =
   | { kind: "patch"; key: string; fields: Record<string, unknown> }
   | { kind: "remove"; key: string };
 
-/** A GraphQL mutation; its document declares `$clientMutationId: ID` and passes it on. */
-export interface Mutation {
-  query: string;
-  variables?: Record<string, unknown>;
+/** A document typed with its result and variables: graphql-codegen's `TypedDocumentString` (client preset,
+ * `documentMode: "string"`), or a `TypedDocumentNode` that keeps its source (`loc.source.body`). */
+export interface TypedDocument<TResult = unknown, TVariables = Record<string, unknown>> {
+  __apiType?: (variables: TVariables) => TResult;
+  toString(): string;
+}
+
+/** A GraphQL mutation; its document declares `$clientMutationId: ID` and passes it on. `TResult` is the entity the
+ * result field holds (what `mutate` resolves with). */
+export interface Mutation<TResult = unknown, TVariables = Record<string, unknown>> {
+  query: string | TypedDocument<{ [field: string]: TResult }, TVariables>;
+  variables?: TVariables;
   /** The mutation's root field, whose value is the entity written, e.g. `createOrder`. */
   resultField: string;
   /** The collection the optimistic effect applies to. */
@@ -353,6 +361,24 @@ fn mutation_error(e: &MutationError) -> JsValue {
         js_sys::Object::assign(error.unchecked_ref(), &fields);
     }
     error.into()
+}
+
+/// A mutation whose `query` is a typed document object (graphql-codegen's `TypedDocumentString`, or a
+/// `TypedDocumentNode` keeping `loc.source.body`) as a copy whose `query` is its text; anything else as it is.
+fn document_as_text(mutation: JsValue) -> JsValue {
+    let query = js_sys::Reflect::get(&mutation, &"query".into()).unwrap_or(JsValue::UNDEFINED);
+    if !query.is_object() {
+        return mutation;
+    }
+    let body = js_sys::Reflect::get(&query, &"loc".into())
+        .and_then(|loc| js_sys::Reflect::get(&loc, &"source".into()))
+        .and_then(|source| js_sys::Reflect::get(&source, &"body".into()))
+        .ok()
+        .filter(JsValue::is_string);
+    let text = body.unwrap_or_else(|| js_sys::Object::from(query).to_string().into());
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), mutation.unchecked_ref());
+    js_sys::Reflect::set(&copy, &"query".into(), &text).ok();
+    copy.into()
 }
 
 /// Calls a token provider and awaits its answer; `None` (with a console error) if it throws or gives no string.
@@ -618,7 +644,7 @@ impl JsStore {
         #[wasm_bindgen(unchecked_param_type = "Mutation")] mutation: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "MutateOptions")] options: Option<js_sys::Object>,
     ) -> Result<js_sys::Promise, JsError> {
-        let mutation = from_js::<Mutation>(mutation, "Mutation")?;
+        let mutation = from_js::<Mutation>(document_as_text(mutation), "Mutation")?;
         let signal = options
             .and_then(|o| js_sys::Reflect::get(&o, &"signal".into()).ok())
             .and_then(|s| s.dyn_into::<web_sys::AbortSignal>().ok());

@@ -80,6 +80,8 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
         .args(["--target", "web", "--out-name", "subsignal_store", "--out-dir"])
         .arg(&out)
         .arg(&opt))?;
+    let declarations = out.join("subsignal_store.d.ts");
+    std::fs::write(&declarations, generic_declarations(&std::fs::read_to_string(&declarations)?)?)?;
     let version = env!("CARGO_PKG_VERSION");
     let package = format!(
         r#"{{
@@ -114,6 +116,36 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
         (wasm + js) as f64 / 1000.0
     );
     Ok(out)
+}
+
+/// wasm-bindgen cannot declare type parameters on methods or classes: these lines of its declarations gain them, so
+/// that `store.view<Order>(…)`, `store.row<Order>(…)`, `store.rows<Order>(…)` and `store.mutate(typedMutation)` are
+/// typed. Each line must be found exactly as written, or the build fails (a wasm-bindgen upgrade changed them).
+fn generic_declarations(text: &str) -> Result<String> {
+    const GENERIC: &[(&str, &str)] = &[
+        (
+            "mutate(mutation: Mutation, options?: MutateOptions): Promise<unknown>;",
+            "mutate<TResult = unknown, TVariables = Record<string, unknown>>(mutation: Mutation<TResult, TVariables>, \
+             options?: MutateOptions): Promise<TResult>;",
+        ),
+        (
+            "row(collection: string, key: string): unknown;",
+            "row<T = unknown>(collection: string, key: string): T | null;",
+        ),
+        ("rows(collection: string): unknown[];", "rows<T = unknown>(collection: string): T[];"),
+        (
+            "view(collection: string, spec: ViewSpec): View;",
+            "view<T = unknown>(collection: string, spec?: ViewSpec): View<T>;",
+        ),
+        ("export class View {", "export class View<T = unknown> {"),
+        ("getSnapshot(): readonly unknown[];", "getSnapshot(): readonly T[];"),
+    ];
+    let mut text = text.to_owned();
+    for (from, to) in GENERIC {
+        ensure!(text.matches(from).count() == 1, "the generated declarations lack `{from}` (or have it twice)");
+        text = text.replace(from, to);
+    }
+    Ok(text)
 }
 
 /// `cargo build` of a wasm32 crate (profile `wasm-release`) with these features; `adjust` may set more.

@@ -202,7 +202,7 @@ test("a live view: a filtered, sorted window with a stable snapshot, one notific
   await page.close();
 });
 
-test("a token function is asked at connect and again when the server refuses; queued mutations can be discarded or aborted", async () => {
+test("a token function is asked at connect and again when the server refuses; queued mutations can be discarded or aborted; typed documents are sent as text", async () => {
   const page = await openPage();
   const result = await page.evaluate(async () => {
     const { Store, isMutationError } = await import("@subsignal/store");
@@ -221,8 +221,11 @@ test("a token function is asked at connect and again when the server refuses; qu
 
     const { store } = window.subsignal;
     const ORDER = "id customerName status version";
+    const text = `mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { ${ORDER} } }`;
+    // The one sent is a typed document as graphql-codegen's client preset makes it (a String subclass).
+    class TypedDocumentString extends String {}
     const create = (name, options) => store.mutate({
-      query: `mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { ${ORDER} } }`,
+      query: name === "queue-sent" ? new TypedDocumentString(text) : text,
       variables: { input: { customerName: name, email: "q@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] } },
       resultField: "createOrder",
       collection: "orders",

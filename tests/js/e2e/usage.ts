@@ -8,6 +8,7 @@ import init, {
   type ConnectionStatus,
   type Guarantee,
   type Mutation,
+  type TypedDocument,
   type RowChange,
   type Status,
   type StoreOptions,
@@ -67,7 +68,7 @@ export async function main(token: string): Promise<void> {
       const expired: boolean = change.expired;
       console.log(collection, change.key, expired);
     } else {
-      const row = store.row(collection, change.key) as Order | null;
+      const row: Order | null = store.row<Order>(collection, change.key);
       console.log(row?.status);
     }
   });
@@ -80,12 +81,12 @@ export async function main(token: string): Promise<void> {
   });
   store.connect();
 
-  const rows = store.rows("orders") as Order[];
+  const rows: Order[] = store.rows<Order>("orders");
   const keys: string[] = store.keys("orders");
   const first = rows[0];
   if (!first || keys.length === 0) return;
 
-  const cancel: Mutation = {
+  const cancel: Mutation<Order> = {
     query: "mutation($id: ID!, $v: Int!, $clientMutationId: ID) { cancelOrder(id: $id, expectedVersion: $v, clientMutationId: $clientMutationId) { id status version } }",
     variables: { id: first.id, v: first.version },
     resultField: "cancelOrder",
@@ -93,7 +94,7 @@ export async function main(token: string): Promise<void> {
     optimistic: { kind: "patch", key: first.id, fields: { status: "CANCELLED" } },
   };
   try {
-    const result = (await store.mutate(cancel)) as Order;
+    const result: Order = await store.mutate(cancel);
     console.log(result.status);
   } catch (e: unknown) {
     if (isMutationError(e)) {
@@ -119,9 +120,9 @@ export async function main(token: string): Promise<void> {
     orderBy: ["createdAt desc", { field: "id", direction: "asc" }],
     limit: 20,
   };
-  const view: View = store.view("orders", spec);
+  const view: View<Order> = store.view<Order>("orders", spec);
   const unsubscribe: Unsubscribe = view.subscribe(() => {
-    const rows = view.getSnapshot() as readonly Order[];
+    const rows: readonly Order[] = view.getSnapshot();
     const state: ViewState = view.state();
     console.log(rows.length, state.total, state.held, state.hasPendingUpdates, view.keys());
   });
@@ -129,6 +130,20 @@ export async function main(token: string): Promise<void> {
   view.release();
   const loaded: boolean = view.state().loaded && !(store.collectionState("orders")?.stale ?? true);
   console.log(loaded, store.collectionState("orders")?.lastSeq, store.collectionState("orders")?.hasPendingUpdates);
+  // A typed document from graphql-codegen (client preset, documentMode "string"): result and variables flow through.
+  class TypedDocumentString<TResult, TVariables> extends String implements TypedDocument<TResult, TVariables> {
+    __apiType?: (variables: TVariables) => TResult;
+  }
+  const CancelDocument = new TypedDocumentString<{ cancelOrder: Order }, { id: string; v: number }>(
+    "mutation($id: ID!, $v: Int!, $clientMutationId: ID) { cancelOrder(id: $id, expectedVersion: $v, clientMutationId: $clientMutationId) { id status version } }",
+  );
+  const typed: Order = await store.mutate({ query: CancelDocument, variables: { id: "o1", v: 3 }, resultField: "cancelOrder" });
+  console.log(typed.status);
+  // @ts-expect-error: the document's variables say `v` is a number
+  await store.mutate({ query: CancelDocument, variables: { id: "o1", v: "3" }, resultField: "cancelOrder" });
+  // @ts-expect-error: the document's result is an Order, not a string
+  const wrong: string = await store.mutate({ query: CancelDocument, variables: { id: "o1", v: 3 }, resultField: "cancelOrder" });
+  console.log(wrong);
   // Abort a mutation, or discard a queued one.
   const controller = new AbortController();
   const pending: Promise<unknown> = store.mutate(cancel, { signal: controller.signal });
