@@ -16,7 +16,7 @@ use subsignal_store::{MutationError, ViewSpec};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, StoreOptions};
+use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, RowChange, StoreOptions};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -420,6 +420,8 @@ pub struct JsStore {
     listeners: Rc<RefCell<Listeners>>,
     /// `token` given as a function: asked before each connect and when the server refuses the credentials.
     token_provider: Option<js_sys::Function>,
+    /// The status as `getSnapshot()` hands it out, and `subscribe`'s listeners.
+    status: Rc<Notifier>,
 }
 
 #[wasm_bindgen(js_class = Store)]
@@ -441,7 +443,15 @@ impl JsStore {
         if let Some(problem) = options.problem() {
             return Err(JsError::new(&format!("invalid StoreOptions: {problem}")));
         }
-        let js = JsStore { store: BrowserStore::new(options), listeners: Rc::default(), token_provider };
+        let js = JsStore {
+            store: BrowserStore::new(options),
+            listeners: Rc::default(),
+            token_provider,
+            status: Rc::default(),
+        };
+        let status = Rc::downgrade(&js.status);
+        let guard = js.store.on_status(move |_| Notifier::changed(&status));
+        js.listeners.borrow_mut().keep(guard);
         if let Some(provider) = js.token_provider.clone() {
             let store = js.store.clone();
             let guard = js.store.on_auth_required(move || {
@@ -615,6 +625,48 @@ impl JsStore {
         self.store.set_token(token);
     }
 
+    /// The status, the same frozen object until it changes (for `useSyncExternalStore` with `subscribe`).
+    #[wasm_bindgen(js_name = getSnapshot, unchecked_return_type = "Status")]
+    pub fn get_snapshot(&self) -> JsValue {
+        self.status.snapshot(|| to_js(&self.store.status()))
+    }
+
+    /// Calls `listener()` after the status changed, once per microtask; returns a function that stops it.
+    #[wasm_bindgen(unchecked_return_type = "Unsubscribe")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        Notifier::subscribe(&self.status, listener)
+    }
+
+    /// A handle on a watched collection in the shape `useSyncExternalStore` wants: `subscribe`/`getSnapshot` for its
+    /// rows (in the collection's order) and `subscribeRow`/`getRow` for one row. Throws if it is not watched.
+    pub fn collection(&self, name: &str) -> Result<JsCollection, JsError> {
+        if self.store.with_collection(name, |c| c.is_none()) {
+            return Err(JsError::new(&format!("no collection named {name:?} is watched: watch it first")));
+        }
+        let all = Rc::new(Notifier::default());
+        let rows: Rc<RefCell<HashMap<String, Rc<Notifier>>>> = Rc::default();
+        let (weak_all, weak_rows, watched) = (Rc::downgrade(&all), Rc::downgrade(&rows), name.to_owned());
+        let guard = self.store.on_row(move |collection, change| {
+            if collection != watched {
+                return;
+            }
+            Notifier::changed(&weak_all);
+            let Some(rows) = weak_rows.upgrade() else { return };
+            let row = rows.borrow().get(change.key()).cloned();
+            if let Some(row) = row {
+                Notifier::changed(&Rc::downgrade(&row));
+                // A removed row nobody listens to is forgotten.
+                if matches!(change, RowChange::Removed { .. }) && row.subscribers.borrow().is_empty() {
+                    rows.borrow_mut().remove(change.key());
+                }
+            }
+        });
+        Ok(JsCollection { store: self.store.clone(), name: name.to_owned(), all, rows, _guard: guard })
+    }
+
     /// Opens a live view over a watched collection: the rows matching `where`, sorted by `orderBy`, from `offset`, at
     /// most `limit`, kept up to date per row change. Throws if the spec is malformed or the collection is not
     /// watched.
@@ -625,14 +677,14 @@ impl JsStore {
     ) -> Result<JsView, JsError> {
         let spec: ViewSpec = if spec.is_undefined() { ViewSpec::default() } else { from_js(spec, "ViewSpec")? };
         let id = self.store.open_view(collection, spec).map_err(|e| JsError::new(&e.to_string()))?;
-        let shared = Rc::new(ViewShared::default());
-        let weak = Rc::downgrade(&shared);
+        let notifier = Rc::new(Notifier::default());
+        let weak = Rc::downgrade(&notifier);
         let guard = self.store.on_view(move |view, _, _| {
             if view == id {
-                ViewShared::changed(&weak);
+                Notifier::changed(&weak);
             }
         });
-        Ok(JsView { store: self.store.clone(), id, shared, _guard: guard })
+        Ok(JsView { store: self.store.clone(), id, notifier, _guard: guard })
     }
 
     /// Queues a mutation (its optimistic effect shows at once). Resolves with the entity the server wrote; rejects
@@ -682,10 +734,11 @@ impl JsStore {
     }
 }
 
-/// What a view's JavaScript handle shares with the store's listener: the current snapshot and the subscribers.
+/// The subscribers of one thing a JavaScript caller watches (a view, a collection, a row, the status) and its
+/// snapshot as last handed out: the same frozen value until the thing changes, then subscribers are told once per
+/// microtask however many changes came (what React's `useSyncExternalStore` wants).
 #[derive(Default)]
-struct ViewShared {
-    /// The rows as last handed out, until something changes.
+struct Notifier {
     snapshot: RefCell<Option<JsValue>>,
     subscribers: RefCell<Vec<(u32, js_sys::Function)>>,
     next: Cell<u32>,
@@ -693,24 +746,115 @@ struct ViewShared {
     scheduled: Cell<bool>,
 }
 
-impl ViewShared {
-    /// The view changed: drop the snapshot and, once per microtask however many changes came, tell subscribers.
+impl Notifier {
+    /// The thing changed: drop the snapshot and, once per microtask, tell the subscribers.
     fn changed(this: &Weak<Self>) {
-        let Some(shared) = this.upgrade() else { return };
-        shared.snapshot.borrow_mut().take();
-        if shared.scheduled.replace(true) {
+        let Some(notifier) = this.upgrade() else { return };
+        notifier.snapshot.borrow_mut().take();
+        if notifier.subscribers.borrow().is_empty() || notifier.scheduled.replace(true) {
             return;
         }
         let this = this.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let Some(shared) = this.upgrade() else { return };
-            shared.scheduled.set(false);
+            let Some(notifier) = this.upgrade() else { return };
+            notifier.scheduled.set(false);
             let subscribers: Vec<js_sys::Function> =
-                shared.subscribers.borrow().iter().map(|(_, f)| f.clone()).collect();
+                notifier.subscribers.borrow().iter().map(|(_, f)| f.clone()).collect();
             for f in subscribers {
                 report(f.call0(&JsValue::NULL));
             }
         });
+    }
+
+    /// The cached snapshot, or a fresh one from `make`, frozen and cached.
+    fn snapshot(&self, make: impl FnOnce() -> JsValue) -> JsValue {
+        if let Some(value) = self.snapshot.borrow().as_ref() {
+            return value.clone();
+        }
+        let value = make();
+        if let Some(object) = value.dyn_ref::<js_sys::Object>() {
+            js_sys::Object::freeze(object);
+        }
+        *self.snapshot.borrow_mut() = Some(value.clone());
+        value
+    }
+
+    /// Adds a subscriber; gives the function that removes it.
+    fn subscribe(this: &Rc<Self>, listener: js_sys::Function) -> JsValue {
+        let id = this.next.get() + 1;
+        this.next.set(id);
+        this.subscribers.borrow_mut().push((id, listener));
+        let weak = Rc::downgrade(this);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(notifier) = weak.upgrade() {
+                notifier.subscribers.borrow_mut().retain(|(i, _)| *i != id);
+            }
+        })
+        .into_js_value()
+    }
+}
+
+/// A watched collection (`store.collection(name)`): its rows and each row in the shape React's
+/// `useSyncExternalStore` wants, snapshots that stay the same until they change.
+#[wasm_bindgen(js_name = Collection)]
+pub struct JsCollection {
+    store: BrowserStore,
+    name: String,
+    all: Rc<Notifier>,
+    rows: Rc<RefCell<HashMap<String, Rc<Notifier>>>>,
+    _guard: ListenerGuard,
+}
+
+impl JsCollection {
+    fn row_notifier(&self, key: &str) -> Rc<Notifier> {
+        self.rows.borrow_mut().entry(key.to_owned()).or_default().clone()
+    }
+}
+
+#[wasm_bindgen(js_class = Collection)]
+impl JsCollection {
+    /// The visible rows in the collection's order: the same frozen array until one of them changes.
+    #[wasm_bindgen(js_name = getSnapshot, unchecked_return_type = "readonly unknown[]")]
+    pub fn get_snapshot(&self) -> JsValue {
+        self.all.snapshot(|| {
+            self.store.with_collection(&self.name, |c| {
+                let rows = c.map(|c| c.keys().iter().filter_map(|k| c.row_ref(k)).collect::<Vec<_>>());
+                to_js(&rows.unwrap_or_default())
+            })
+        })
+    }
+
+    /// Calls `listener()` after rows changed, once per microtask; returns a function that stops it.
+    #[wasm_bindgen(unchecked_return_type = "Unsubscribe")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        Notifier::subscribe(&self.all, listener)
+    }
+
+    /// One visible row, or `null`: the same frozen object until this row changes.
+    #[wasm_bindgen(js_name = getRow, unchecked_return_type = "unknown")]
+    pub fn get_row(&self, key: &str) -> JsValue {
+        self.row_notifier(key)
+            .snapshot(|| self.store.with_collection(&self.name, |c| to_js(&c.and_then(|c| c.row_ref(key)))))
+    }
+
+    /// Calls `listener()` after row `key` changed (appeared, changed, went away), once per microtask; returns a
+    /// function that stops it.
+    #[wasm_bindgen(js_name = subscribeRow, unchecked_return_type = "Unsubscribe")]
+    pub fn subscribe_row(
+        &self,
+        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
+    ) -> JsValue {
+        Notifier::subscribe(&self.row_notifier(key), listener)
+    }
+
+    /// Loaded, stale, `lastSeq` and pending updates (`null` once the collection is no longer watched).
+    #[wasm_bindgen(unchecked_return_type = "CollectionState | null")]
+    pub fn state(&self) -> JsValue {
+        to_js(&self.store.with_collection(&self.name, |c| c.map(|c| c.state())))
     }
 }
 
@@ -720,7 +864,7 @@ impl ViewShared {
 pub struct JsView {
     store: BrowserStore,
     id: u64,
-    shared: Rc<ViewShared>,
+    notifier: Rc<Notifier>,
     _guard: ListenerGuard,
 }
 
@@ -729,13 +873,7 @@ impl JsView {
     /// The rows shown, in order: the same frozen array on every call until the view changes.
     #[wasm_bindgen(js_name = getSnapshot, unchecked_return_type = "readonly unknown[]")]
     pub fn get_snapshot(&self) -> JsValue {
-        if let Some(rows) = self.shared.snapshot.borrow().as_ref() {
-            return rows.clone();
-        }
-        let rows = self.store.with_view(self.id, |v| to_js(&v.map(|v| v.rows()).unwrap_or_default()));
-        js_sys::Object::freeze(rows.unchecked_ref::<js_sys::Object>());
-        *self.shared.snapshot.borrow_mut() = Some(rows.clone());
-        rows
+        self.notifier.snapshot(|| self.store.with_view(self.id, |v| to_js(&v.map(|v| v.rows()).unwrap_or_default())))
     }
 
     /// The keys shown, in order.
@@ -756,16 +894,7 @@ impl JsView {
         &self,
         #[wasm_bindgen(unchecked_param_type = "() => void")] listener: js_sys::Function,
     ) -> JsValue {
-        let id = self.shared.next.get() + 1;
-        self.shared.next.set(id);
-        self.shared.subscribers.borrow_mut().push((id, listener));
-        let shared = Rc::downgrade(&self.shared);
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(shared) = shared.upgrade() {
-                shared.subscribers.borrow_mut().retain(|(i, _)| *i != id);
-            }
-        })
-        .into_js_value()
+        Notifier::subscribe(&self.notifier, listener)
     }
 
     /// Keeps what the view shows as it is (while the user reads or edits); events keep applying underneath.

@@ -30,7 +30,7 @@ mod shell;
 mod js;
 
 #[cfg(feature = "js")]
-pub use js::{is_mutation_error, JsStore, JsView};
+pub use js::{is_mutation_error, JsCollection, JsStore, JsView};
 
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};

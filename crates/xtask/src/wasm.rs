@@ -138,14 +138,19 @@ fn generic_declarations(text: &str) -> Result<String> {
             "view<T = unknown>(collection: string, spec?: ViewSpec): View<T>;",
         ),
         ("export class View {", "export class View<T = unknown> {"),
-        ("getSnapshot(): readonly unknown[];", "getSnapshot(): readonly T[];"),
+        ("export class Collection {", "export class Collection<T = unknown> {"),
+        ("collection(name: string): Collection;", "collection<T = unknown>(name: string): Collection<T>;"),
+        ("getRow(key: string): unknown;", "getRow(key: string): T | null;"),
     ];
+    // On Collection and View alike.
+    const BOTH: (&str, &str) = ("getSnapshot(): readonly unknown[];", "getSnapshot(): readonly T[];");
     let mut text = text.to_owned();
     for (from, to) in GENERIC {
         ensure!(text.matches(from).count() == 1, "the generated declarations lack `{from}` (or have it twice)");
         text = text.replace(from, to);
     }
-    Ok(text)
+    ensure!(text.matches(BOTH.0).count() == 2, "the generated declarations lack `{}` on Collection and View", BOTH.0);
+    Ok(text.replace(BOTH.0, BOTH.1))
 }
 
 /// `cargo build` of a wasm32 crate (profile `wasm-release`) with these features; `adjust` may set more.

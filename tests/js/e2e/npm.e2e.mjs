@@ -259,6 +259,45 @@ test("a token function is asked at connect and again when the server refuses; qu
   await page.close();
 });
 
+test("collection, row and status snapshots stay the same until they change, and tell their subscribers once per batch", async () => {
+  const page = await openPage();
+  const result = await page.evaluate(async () => {
+    const { store } = window.subsignal;
+    const orders = store.collection("orders");
+    const heard = { all: 0, row: 0, other: 0, status: 0 };
+    orders.subscribe(() => heard.all++);
+    store.subscribe(() => heard.status++);
+    const rows = orders.getSnapshot();
+    const status = store.getSnapshot();
+    const stable = rows === orders.getSnapshot() && status === store.getSnapshot() && Object.isFrozen(rows);
+    // Two optimistic rows in one task: one notification of the collection; the row's own subscriber hears its row.
+    const add = (id) => store.mutate({
+      query: "mutation { nope }", resultField: "nope", collection: "orders",
+      optimistic: { kind: "upsert", row: { id, customerName: id, status: "SUBMITTED" } },
+    }).catch(() => {});
+    orders.subscribeRow("tmp-row-a", () => heard.row++);
+    orders.subscribeRow("tmp-row-elsewhere", () => heard.other++);
+    const before = orders.getRow("tmp-row-a");
+    const settled = [add("tmp-row-a"), add("tmp-row-b")];
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const after = orders.getRow("tmp-row-a");
+    const snapshot = { heard: { ...heard }, changed: rows !== orders.getSnapshot(), row: after, same: after === orders.getRow("tmp-row-a"), before };
+    await Promise.all(settled);
+    return { stable, ...snapshot, unknown: (() => { try { store.collection("nope"); } catch (e) { return e.message; } })() };
+  });
+  assert.ok(result.stable, "the same frozen snapshots until something changes");
+  assert.equal(result.heard.all, 1, "one notification for two rows");
+  assert.equal(result.heard.row, 1, "the row's subscriber heard its row");
+  assert.equal(result.heard.other, 0, "another row's subscriber heard nothing");
+  assert.ok(result.heard.status >= 1, "two mutations pending: the status changed");
+  assert.ok(result.changed);
+  assert.equal(result.before, null);
+  assert.equal(result.row.customerName, "tmp-row-a");
+  assert.ok(result.same, "getRow returns the same object until the row changes");
+  assert.match(result.unknown, /no collection named "nope" is watched/);
+  await page.close();
+});
+
 test("no page errors", () => {
   assert.deepEqual(site.problems, []);
 });

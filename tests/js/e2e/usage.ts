@@ -3,6 +3,7 @@
 import init, {
   Store,
   View,
+  Collection,
   isMutationError,
   type CollectionConfig,
   type ConnectionStatus,
@@ -144,6 +145,16 @@ export async function main(token: string): Promise<void> {
   // @ts-expect-error: the document's result is an Order, not a string
   const wrong: string = await store.mutate({ query: CancelDocument, variables: { id: "o1", v: 3 }, resultField: "cancelOrder" });
   console.log(wrong);
+  // Snapshots for useSyncExternalStore: a collection, one row, the status.
+  const live: Collection<Order> = store.collection<Order>("orders");
+  const stopAll: Unsubscribe = live.subscribe(() => console.log(live.getSnapshot().length));
+  const stopRow: Unsubscribe = live.subscribeRow("o1", () => console.log(live.getRow("o1")?.status));
+  const stopStatus: Unsubscribe = store.subscribe(() => console.log(store.getSnapshot().pendingMutations));
+  console.log(live.state()?.loaded);
+  stopAll();
+  stopRow();
+  stopStatus();
+  live.free();
   // Abort a mutation, or discard a queued one.
   const controller = new AbortController();
   const pending: Promise<unknown> = store.mutate(cancel, { signal: controller.signal });
