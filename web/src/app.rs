@@ -1,7 +1,7 @@
 //! The shell of the app: sign-in, the store's lifetime, and the page layout.
 
 use leptos::prelude::*;
-use subsignal_leptos::{use_live_collection, use_status, BrowserStore, StoreOptions};
+use subsignal_leptos::{provide_store, use_live_collection, use_status, BrowserStore, StoreOptions};
 
 use crate::api::{orders_collection, Order};
 use crate::form::OrderForm;
@@ -12,12 +12,10 @@ use crate::status::{ConnectionBadge, EventLog, Events, LatencyChart};
 /// The demo users the dev server issues tokens for.
 const USERS: [(&str, &str); 3] = [("alice", "Alice"), ("bob", "Bob"), ("admin", "Admin (sees everyone)")];
 
-/// Who is signed in, with the store that holds their view of the server.
+/// Who is signed in (their store is in context: `use_store()`).
 #[derive(Clone)]
 pub(crate) struct Session {
     pub(crate) user: String,
-    /// The store lives on this thread only; the handle is `Copy` and can go anywhere in the view.
-    pub(crate) store: StoredValue<BrowserStore, LocalStorage>,
     /// Show mutations at once (optimistic) or only when the server's events arrive (server-driven).
     pub(crate) optimistic: RwSignal<bool>,
     pub(crate) events: Events,
@@ -73,19 +71,15 @@ pub(crate) fn App() -> impl IntoView {
                             .token(token)
                             .persist_key(format!("subsignal-queue-{user}")),
                     );
-                    Ok::<_, String>(Session {
-                        user,
-                        store: StoredValue::new_local(store),
-                        optimistic: RwSignal::new(false),
-                        events: Events::new(),
-                    })
+                    let session = Session { user, optimistic: RwSignal::new(false), events: Events::new() };
+                    Ok::<_, String>((session, store))
                 }
             });
             view! {
                 <Suspense fallback=|| view! { <p class="loading" role="status">"Signing in…"</p> }>
                     {move || {
                         session.get().map(|result| match result {
-                            Ok(session) => view! { <Main session/> }.into_any(),
+                            Ok((session, store)) => view! { <Main session store/> }.into_any(),
                             Err(why) => view! {
                                 <div class="card error" role="alert">
                                     <p>{format!("Could not sign in: {why}")}</p>
@@ -119,8 +113,8 @@ fn SignIn() -> impl IntoView {
 }
 
 #[component]
-fn Main(session: Session) -> impl IntoView {
-    let store = session.store.get_value();
+fn Main(session: Session, store: BrowserStore) -> impl IntoView {
+    provide_store(store.clone());
     let orders = use_live_collection::<Order>(&store, orders_collection());
     let status = use_status(&store);
     session.events.follow(&store);
@@ -133,13 +127,14 @@ fn Main(session: Session) -> impl IntoView {
             <h1>"subsignal orders"</h1>
             <span class="who">{format!("Signed in as {}", session.user)}</span>
             <ConnectionBadge status/>
-            <label class="toggle">
+            <label class="toggle"
+                title="On: your changes show at once, before the server confirms them. Off: they show when the server's event arrives.">
                 <input
                     type="checkbox"
                     prop:checked=move || optimistic.get()
                     on:change=move |ev| optimistic.set(event_target_checked(&ev))
                 />
-                {move || if optimistic.get() { " Optimistic mode" } else { " Server-driven mode" }}
+                " Optimistic mode"
             </label>
             <a class="signout" href="/">"Sign out"</a>
         </header>

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use subsignal_leptos::MutationError;
+use leptos::wasm_bindgen::JsCast;
+use subsignal_leptos::{use_store, MutationError};
 use subsignal_orders::{check_email, check_items, check_name, total_cents, FieldError, OrderItem};
 
 use crate::api::{create_order, money, PRODUCTS};
@@ -38,10 +39,36 @@ fn errors_by_field(errors: impl IntoIterator<Item = (String, String)>) -> HashMa
     map
 }
 
+/// Moves the focus to the first field with an error, in the form's order, so that a keyboard or screen-reader user
+/// lands on what to fix.
+fn focus_first_invalid(errors: &HashMap<String, String>) {
+    let quantity = |i: usize| format!("items[{i}].quantity");
+    let selector = if errors.contains_key("customerName") {
+        Some("#name".to_owned())
+    } else if errors.contains_key("email") {
+        Some("#email".to_owned())
+    } else if let Some(i) = (0..100).find(|i| errors.contains_key(&quantity(*i))) {
+        Some(format!("#qty-{i}"))
+    } else {
+        errors.contains_key("items").then(|| "#product-0".to_owned())
+    };
+    let element = selector.and_then(|s| document().query_selector(&s).ok().flatten());
+    if let Some(element) = element.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = element.focus();
+    }
+}
+
+/// Shows `found` as the form's errors and puts the focus on the first.
+fn show_errors(errors: RwSignal<HashMap<String, String>>, found: HashMap<String, String>) {
+    focus_first_invalid(&found);
+    errors.set(found);
+}
+
 /// The order form.
 #[component]
 pub(crate) fn OrderForm() -> impl IntoView {
     let session = expect_context::<Session>();
+    let store = StoredValue::new_local(use_store());
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let next_line = StoredValue::new(1usize);
@@ -73,7 +100,7 @@ pub(crate) fn OrderForm() -> impl IntoView {
         check_email(&email_v, &mut hints);
         check_items(&items_v, &mut hints);
         if !hints.is_empty() {
-            errors.set(errors_by_field(hints.into_iter().map(|e: FieldError| (e.field, e.message))));
+            show_errors(errors, errors_by_field(hints.into_iter().map(|e: FieldError| (e.field, e.message))));
             return;
         }
         errors.set(HashMap::new());
@@ -87,7 +114,7 @@ pub(crate) fn OrderForm() -> impl IntoView {
         let mutation = create_order(&session.user, &name_v, &email_v, &items_v, optimistic.clone());
         // Noted first: an optimistic placeholder is published while `mutate` runs.
         let submit = session.events.submitted(optimistic.is_some());
-        let pending = session.store.with_value(|store| store.mutate(mutation));
+        let pending = store.with_value(|store| store.mutate(mutation));
         if optimistic.is_some() {
             // Optimistic: the row is already in the list; the form is free for the next order at once.
             submitting.set(false);
@@ -108,7 +135,7 @@ pub(crate) fn OrderForm() -> impl IntoView {
                     notice.set(Some("Order placed.".to_owned()));
                 }
                 Err(MutationError::Validation { fields }) => {
-                    errors.set(errors_by_field(fields.into_iter().map(|e| (e.field, e.message))));
+                    show_errors(errors, errors_by_field(fields.into_iter().map(|e| (e.field, e.message))));
                     if optimistic.is_some() {
                         name.set(name_v);
                     }
@@ -125,25 +152,33 @@ pub(crate) fn OrderForm() -> impl IntoView {
             <form on:submit=submit novalidate>
                 <label for="name">"Name"</label>
                 <input id="name" name="name" autocomplete="name" bind:value=name
-                    aria-invalid=move || error_for("customerName")().is_some().to_string()/>
+                    aria-invalid=move || error_for("customerName")().is_some().to_string()
+                    aria-describedby=move || error_for("customerName")().map(|_| "name-error")/>
                 <FieldHint message=Signal::derive(error_for("customerName")) id="name-error"/>
 
                 <label for="email">"Email"</label>
                 <input id="email" name="email" type="email" autocomplete="email" bind:value=email
-                    aria-invalid=move || error_for("email")().is_some().to_string()/>
+                    aria-invalid=move || error_for("email")().is_some().to_string()
+                    aria-describedby=move || error_for("email")().map(|_| "email-error")/>
                 <FieldHint message=Signal::derive(error_for("email")) id="email-error"/>
 
                 <fieldset>
                     <legend>"Items"</legend>
                     <For each=move || lines.get().into_iter().enumerate() key=|(_, l)| l.id let((index, line))>
                         <div class="line">
-                            <select aria-label="Product" on:change=move |ev| line.sku.set(event_target_value(&ev))
+                            <select aria-label="Product" id=format!("product-{index}")
+                                aria-describedby=move || errors.with(|e| e.contains_key("items")).then_some("items-error")
+                                on:change=move |ev| line.sku.set(event_target_value(&ev))
                                 prop:value=move || line.sku.get()>
                                 {PRODUCTS.iter().map(|p| view! {
                                     <option value=p.sku>{format!("{} ({})", p.name, money(i64::from(p.price_cents)))}</option>
                                 }).collect_view()}
                             </select>
                             <input type="number" min="1" max="1000" aria-label="Quantity" class="qty"
+                                id=format!("qty-{index}")
+                                aria-invalid=move || errors.with(|e| e.contains_key(&format!("items[{index}].quantity"))).to_string()
+                                aria-describedby=move || errors.with(|e| e.contains_key(&format!("items[{index}].quantity")))
+                                    .then(|| format!("qty-error-{index}"))
                                 prop:value=move || line.quantity.get().to_string()
                                 on:input=move |ev| line.quantity.set(event_target_value(&ev).parse().unwrap_or(0))/>
                             <button type="button" class="remove" aria-label="Remove item"

@@ -2,7 +2,7 @@
 //! the list itself changes only when an order appears or disappears.
 
 use leptos::prelude::*;
-use subsignal_leptos::{LiveCollection, MutationError};
+use subsignal_leptos::{use_mutation, use_store, LiveCollection, MutationError};
 use subsignal_orders::OrderStatus;
 
 use crate::api::{cancel_order, money, product_name, Order};
@@ -15,41 +15,17 @@ const STEPS: [OrderStatus; 4] =
 /// The list of orders.
 #[component]
 pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> impl IntoView {
-    let session = expect_context::<Session>();
-    // The snapshot has arrived once the collection has a cursor. An empty snapshot changes no row, so look.
-    let loaded = RwSignal::new(false);
-    let store = session.store;
-    let has_cursor = move || {
-        store.with_value(|store| {
-            store.with_collection(crate::api::ORDERS, |c| c.is_some_and(|c| c.last_seq().is_some()))
-        })
-    };
-    if has_cursor() {
-        loaded.set(true);
-    } else if let Ok(handle) = set_interval_with_handle(
-        move || {
-            if has_cursor() {
-                loaded.set(true);
-            }
-        },
-        std::time::Duration::from_millis(50),
-    ) {
-        Effect::new(move |_| {
-            if loaded.get() {
-                handle.clear();
-            }
-        });
-    }
-    let loaded = move || loaded.get();
+    // The first snapshot has arrived (an empty one too: it changes no row, but the collection says so).
+    let loaded = orders.loaded();
     view! {
         <section class="card orders" aria-labelledby="orders-title">
             <h2 id="orders-title">{title}</h2>
-            <Show when=loaded fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
+            <Show when=move || loaded.get() fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
                 <Show when=move || !orders.is_empty()
                     fallback=|| view! { <p class="empty">"No orders yet. Place one and watch it move."</p> }>
                     <ul class="order-list" data-testid="orders">
                         <For each=move || orders.keys().get() key=|k| k.clone() let(key)>
-                            {orders.row(&key).map(|row| view! { <OrderRow row=Signal::derive(move || row.get())/> })}
+                            {orders.row(&key).map(|row| view! { <OrderRow row/> })}
                         </For>
                     </ul>
                 </Show>
@@ -60,41 +36,38 @@ pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> i
 
 #[component]
 fn OrderRow(row: Signal<Order>) -> impl IntoView {
-    let session = expect_context::<Session>();
-    let (store, optimistic) = (session.store, session.optimistic);
+    let optimistic = expect_context::<Session>().optimistic;
+    let cancel_order_action = use_mutation(&use_store());
     let problem = RwSignal::new(None::<String>);
-    let cancelling = RwSignal::new(false);
+    let cancelling = cancel_order_action.pending();
     let step = move || {
         let status = row.with(|o| o.status);
         STEPS.iter().position(|s| *s == status).map_or(STEPS.len(), |i| i + 1)
     };
     let cancel = move |_| {
         let order = row.get_untracked();
-        cancelling.set(true);
         problem.set(None);
-        let mutation = cancel_order(&order.id, order.version, optimistic.get_untracked());
-        let pending = store.with_value(|store| store.mutate(mutation));
-        leptos::task::spawn_local(async move {
-            let result = pending.await;
-            cancelling.set(false);
-            match result {
-                Ok(_) => {}
-                Err(MutationError::Conflict { current }) => {
-                    let status = current["status"].as_str().unwrap_or("changed").to_owned();
-                    let version = current["version"].as_i64().unwrap_or_default();
-                    problem.set(Some(format!(
-                        "Not cancelled: the order changed elsewhere while you looked at it (it is now {status}, \
-                         version {version}). The list shows its current state; try again if it still applies."
-                    )));
-                }
-                Err(MutationError::Validation { fields }) => {
-                    let why = fields.first().map(|f| f.message.clone()).unwrap_or_default();
-                    problem.set(Some(format!("Not cancelled: {why}")));
-                }
-                Err(other) => problem.set(Some(format!("Not cancelled: {other}"))),
-            }
-        });
+        cancel_order_action.dispatch(cancel_order(&order.id, order.version, optimistic.get_untracked()));
     };
+    // The server's answer: nothing to say when it cancelled (the row shows it), else why not.
+    Effect::new(move |_| {
+        let Some(Err(error)) = cancel_order_action.value().get() else { return };
+        problem.set(Some(match error {
+            MutationError::Conflict { current } => {
+                let status = current["status"].as_str().unwrap_or("changed").to_owned();
+                let version = current["version"].as_i64().unwrap_or_default();
+                format!(
+                    "Not cancelled: the order changed elsewhere while you looked at it (it is now {status}, \
+                     version {version}). The list shows its current state; try again if it still applies."
+                )
+            }
+            MutationError::Validation { fields } => {
+                let why = fields.first().map(|f| f.message.clone()).unwrap_or_default();
+                format!("Not cancelled: {why}")
+            }
+            other => format!("Not cancelled: {other}"),
+        }));
+    });
     view! {
         <li class="order" data-status=move || row.with(|o| o.status.as_str()) data-id=move || row.with(|o| o.id.clone())
             class:pending=move || row.with(Order::is_pending)>

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use leptos::prelude::*;
 use serde_json::Value;
-use subsignal_leptos::{BrowserStore, ConnectionStatus, RowChange, StatusSignals};
+use subsignal_leptos::{BrowserStore, ConnectionStatus, RowChange, RowOrigin, StatusSignals};
 
 use crate::api::{str_field, ORDERS};
 use crate::app::Session;
@@ -19,7 +19,10 @@ fn now_ms() -> f64 {
 pub(crate) struct Event {
     n: u64,
     at: String,
+    /// The event's own seq; `None` for rows a snapshot brought and for this tab's own optimistic changes.
     seq: Option<i64>,
+    /// `event`, `snapshot` or `local`.
+    origin: &'static str,
     op: &'static str,
     order: String,
     status: String,
@@ -126,7 +129,7 @@ impl Events {
         let this = *self;
         let reader = store.clone();
         store
-            .on_row(move |collection, change| {
+            .on_row(move |collection, change, origin| {
                 if collection != ORDERS {
                     return;
                 }
@@ -141,7 +144,11 @@ impl Events {
                     return;
                 }
                 let row = reader.row(ORDERS, &key);
-                let seq = reader.with_collection(ORDERS, |c| c.and_then(|c| c.last_seq()));
+                let (seq, origin) = match *origin {
+                    RowOrigin::Event { seq } => (seq, "event"),
+                    RowOrigin::Fetch => (None, "snapshot"),
+                    RowOrigin::Local => (None, "local"),
+                };
                 let now = now_ms();
                 let (op, status) = match change {
                     RowChange::Inserted { .. } => ("INSERT", row.as_ref().map(|r| str_field(r, "status").to_owned())),
@@ -178,6 +185,7 @@ impl Events {
                     n,
                     at: js_sys::Date::new_0().to_locale_time_string("en-GB").as_string().unwrap_or_default(),
                     seq,
+                    origin,
                     op,
                     order: key[key.len().saturating_sub(6)..].to_owned(),
                     status: status.unwrap_or_default(),
@@ -233,8 +241,9 @@ pub(crate) fn EventLog() -> impl IntoView {
                     <thead><tr><th>"seq"</th><th>"op"</th><th>"order"</th><th>"status"</th><th>"waited"</th><th>"at"</th></tr></thead>
                     <tbody>
                         <For each=move || log.get() key=|e| e.n let(e)>
-                            <tr data-op=e.op data-cause=e.cause data-ms=e.latency_ms.map(|ms| format!("{ms:.1}"))>
-                                <td>{e.seq.map(|s| s.to_string()).unwrap_or_default()}</td>
+                            <tr data-op=e.op data-origin=e.origin data-cause=e.cause
+                                data-ms=e.latency_ms.map(|ms| format!("{ms:.1}"))>
+                                <td>{e.seq.map_or_else(|| e.origin.to_owned(), |s| s.to_string())}</td>
                                 <td>{e.op}</td>
                                 <td>{e.order}</td>
                                 <td>{e.status}</td>

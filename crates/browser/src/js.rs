@@ -183,6 +183,10 @@ export type RowChange =
   | { kind: "updated"; key: string }
   | { kind: "removed"; key: string; expired: boolean };
 
+/** What made a row change: a subscription event (its `seq` with subsignal's source), a whole fetch (snapshot, list,
+ * live-query result), or this client's own mutation (its optimistic effect, answer or rollback). */
+export type RowOrigin = { kind: "event"; seq: number | null } | { kind: "fetch" } | { kind: "local" };
+
 /** What the connection is doing. */
 export type ConnectionStatus =
   | { state: "disconnected" }
@@ -565,13 +569,13 @@ impl JsStore {
     #[wasm_bindgen(js_name = onRow, unchecked_return_type = "Unsubscribe")]
     pub fn on_row(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "(collection: string, change: RowChange) => void")]
+        #[wasm_bindgen(unchecked_param_type = "(collection: string, change: RowChange, origin: RowOrigin) => void")]
         listener: js_sys::Function,
     ) -> JsValue {
         unsubscribe(
             &self.listeners,
-            self.store.on_row(move |collection, change| {
-                report(listener.call2(&JsValue::NULL, &JsValue::from_str(collection), &to_js(change)));
+            self.store.on_row(move |collection, change, origin| {
+                report(listener.call3(&JsValue::NULL, &JsValue::from_str(collection), &to_js(change), &to_js(origin)));
             }),
         )
     }
@@ -649,7 +653,7 @@ impl JsStore {
         let all = Rc::new(Notifier::default());
         let rows: Rc<RefCell<HashMap<String, Rc<Notifier>>>> = Rc::default();
         let (weak_all, weak_rows, watched) = (Rc::downgrade(&all), Rc::downgrade(&rows), name.to_owned());
-        let guard = self.store.on_row(move |collection, change| {
+        let guard = self.store.on_row(move |collection, change, _| {
             if collection != watched {
                 return;
             }
@@ -664,7 +668,14 @@ impl JsStore {
                 }
             }
         });
-        Ok(JsCollection { store: self.store.clone(), name: name.to_owned(), all, rows, _guard: guard })
+        // Its state (loaded, stale) is read with the rows: tell the same subscribers when it changes.
+        let (weak_all, watched) = (Rc::downgrade(&all), name.to_owned());
+        let state_guard = self.store.on_collection_state(move |collection, _| {
+            if collection == watched {
+                Notifier::changed(&weak_all);
+            }
+        });
+        Ok(JsCollection { store: self.store.clone(), name: name.to_owned(), all, rows, _guards: [guard, state_guard] })
     }
 
     /// Opens a live view over a watched collection: the rows matching `where`, sorted by `orderBy`, from `offset`, at
@@ -802,7 +813,7 @@ pub struct JsCollection {
     name: String,
     all: Rc<Notifier>,
     rows: Rc<RefCell<HashMap<String, Rc<Notifier>>>>,
-    _guard: ListenerGuard,
+    _guards: [ListenerGuard; 2],
 }
 
 impl JsCollection {

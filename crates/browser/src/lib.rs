@@ -14,7 +14,7 @@
 //!     StoreOptions::new("http://localhost:4000/graphql", "ws://localhost:4000/graphql").token("<jwt>"),
 //! );
 //! store.watch(CollectionConfig::new("orders").subscription("subscription …", "onOrderChanged", "order"));
-//! let _guard = store.on_row(|collection, change| web_sys::console::log_1(&format!("{collection}: {change:?}").into()));
+//! let _guard = store.on_row(|collection, change, _origin| web_sys::console::log_1(&format!("{collection}: {change:?}").into()));
 //! store.connect();
 //! ```
 //!
@@ -37,6 +37,6 @@ pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
     CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, ConnectionConfig, ConnectionStatus,
     Direction, DiscardError, EntityAction, EntitySubscription, FieldError, Filter, Guarantee, ListQuery, Mutation,
-    MutationError, Optimistic, OrderBy, PendingMutation, Protocol, RowChange, Source, Status, ViewError, ViewOp,
-    ViewRead, ViewSpec, ViewState,
+    MutationError, Optimistic, OrderBy, PendingMutation, Protocol, RowChange, RowOrigin, Source, Status, ViewError,
+    ViewOp, ViewRead, ViewSpec, ViewState,
 };

@@ -18,8 +18,9 @@ use gloo_timers::callback::Timeout;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
-    CollectionConfig, CollectionView, DiscardError, HttpRequest, HttpResponse, Input, Mutation, MutationError, Output,
-    PendingMutation, RowChange, Status, Store, StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
+    CollectionConfig, CollectionState, CollectionView, DiscardError, HttpRequest, HttpResponse, Input, Mutation,
+    MutationError, Output, PendingMutation, RowChange, RowOrigin, Status, Store, StoreConfig, ViewError, ViewOp,
+    ViewRead, ViewSpec, ViewState,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -28,11 +29,12 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::oneshot;
 use crate::options::{bearer, StoreOptions};
 
-type RowFn = Rc<dyn Fn(&str, &RowChange)>;
+type RowFn = Rc<dyn Fn(&str, &RowChange, &RowOrigin)>;
 type StatusFn = Rc<dyn Fn(&Status)>;
 type AuthFn = Rc<dyn Fn()>;
 type WarningFn = Rc<dyn Fn(&str)>;
 type ViewFn = Rc<dyn Fn(u64, &[ViewOp], &ViewState)>;
+type CollectionFn = Rc<dyn Fn(&str, &CollectionState)>;
 type Settled = oneshot::Sender<Result<Value, MutationError>>;
 type WindowHandler = (&'static str, Closure<dyn FnMut()>);
 
@@ -43,6 +45,7 @@ enum Listener {
     AuthRequired(AuthFn),
     Warning(WarningFn),
     View(ViewFn),
+    Collection(CollectionFn),
 }
 
 /// One open WebSocket and the handlers that must live as long as it.
@@ -343,7 +346,7 @@ impl BrowserStore {
     }
 
     /// Calls `listener(collection, change)` for every row change readers can see.
-    pub fn on_row(&self, listener: impl Fn(&str, &RowChange) + 'static) -> ListenerGuard {
+    pub fn on_row(&self, listener: impl Fn(&str, &RowChange, &RowOrigin) + 'static) -> ListenerGuard {
         self.listen(Listener::Row(Rc::new(listener)))
     }
 
@@ -396,6 +399,12 @@ impl BrowserStore {
     /// Calls `listener(view, ops, state)` whenever a view's window changes (once per view per batch of events).
     pub fn on_view(&self, listener: impl Fn(u64, &[ViewOp], &ViewState) + 'static) -> ListenerGuard {
         self.listen(Listener::View(Rc::new(listener)))
+    }
+
+    /// Calls `listener(collection, state)` when a collection's loaded, stale or pending updates change, and once when
+    /// it is watched.
+    pub fn on_collection_state(&self, listener: impl Fn(&str, &CollectionState) + 'static) -> ListenerGuard {
+        self.listen(Listener::Collection(Rc::new(listener)))
     }
 
     fn listen(&self, listener: Listener) -> ListenerGuard {
@@ -469,10 +478,10 @@ impl Inner {
                 this.send(socket, &text);
             }
             Output::Http(request) => Self::http(this, request),
-            Output::Row { collection, change } => {
+            Output::Row { collection, change, origin } => {
                 for l in this.listeners() {
                     if let Listener::Row(f) = l {
-                        f(&collection, &change);
+                        f(&collection, &change, &origin);
                     }
                 }
             }
@@ -501,6 +510,13 @@ impl Inner {
                 }
                 if !heard {
                     warn("the server refused the credentials; call set_auth with fresh ones");
+                }
+            }
+            Output::Collection { collection, state } => {
+                for l in this.listeners() {
+                    if let Listener::Collection(f) = l {
+                        f(&collection, &state);
+                    }
                 }
             }
             Output::View { view, ops, state } => {

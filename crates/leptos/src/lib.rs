@@ -37,8 +37,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_browser::ViewOp;
 pub use subsignal_browser::{
-    BrowserStore, CollectionConfig, CompareOp, ConnectionStatus, Direction, EntityAction, Filter, Guarantee, Mutation,
-    MutationError, Optimistic, OrderBy, RowChange, Source, Status, StoreOptions, ViewError, ViewSpec, ViewState,
+    BrowserStore, CollectionConfig, CollectionState, CompareOp, ConnectionStatus, Direction, EntityAction, Filter,
+    Guarantee, Mutation, MutationError, Optimistic, OrderBy, RowChange, RowOrigin, Source, Status, StoreOptions,
+    ViewError, ViewSpec, ViewState,
 };
 
 /// One live collection: a signal of its keys, and one signal per row.
@@ -47,6 +48,7 @@ pub use subsignal_browser::{
 pub struct LiveCollection<T: Send + Sync + 'static> {
     keys: RwSignal<Vec<String>>,
     rows: StoredValue<HashMap<String, ArcRwSignal<T>>>,
+    state: RwSignal<CollectionState>,
 }
 
 impl<T: Send + Sync + 'static> Clone for LiveCollection<T> {
@@ -65,14 +67,26 @@ impl<T: Send + Sync + 'static> std::fmt::Debug for LiveCollection<T> {
 
 impl<T: Clone + Send + Sync + 'static> LiveCollection<T> {
     /// The visible keys in order; changes only when a row is inserted or removed.
-    pub fn keys(&self) -> ReadSignal<Vec<String>> {
-        self.keys.read_only()
+    pub fn keys(&self) -> Signal<Vec<String>> {
+        self.keys.into()
     }
 
     /// The signal of one row (`None` if there is no such row, or it did not deserialize as `T`). The signal changes
     /// only when this row does.
-    pub fn row(&self, key: &str) -> Option<ArcReadSignal<T>> {
-        self.rows.with_value(|rows| rows.get(key).map(|s| s.read_only()))
+    pub fn row(&self, key: &str) -> Option<Signal<T>> {
+        self.rows.with_value(|rows| rows.get(key).map(|s| s.read_only().into()))
+    }
+
+    /// Whether the first snapshot, list or result has arrived: for `<Show>` (a "loading" fallback) and `<Suspense>`
+    /// (through a resource that waits on it). An empty collection is loaded too.
+    pub fn loaded(&self) -> Signal<bool> {
+        let state = self.state;
+        Memo::new(move |_| state.with(|s| s.loaded)).into()
+    }
+
+    /// Loaded, stale (disconnected or fetching again), `lastSeq` as of the last state change, pending updates.
+    pub fn state(&self) -> Signal<CollectionState> {
+        self.state.into()
     }
 
     /// The current value of one row, without tracking.
@@ -125,13 +139,30 @@ where
         }
         keys
     });
-    let live = LiveCollection { keys: RwSignal::new(keys), rows: StoredValue::new(rows) };
+    let state = store.with_collection(&name, |c| c.map(|c| c.state()));
+    let live = LiveCollection {
+        keys: RwSignal::new(keys),
+        rows: StoredValue::new(rows),
+        state: RwSignal::new(state.unwrap_or(CollectionState {
+            loaded: false,
+            stale: true,
+            last_seq: None,
+            has_pending_updates: false,
+        })),
+    };
+    let watched = name.clone();
+    let state_guard = store.on_collection_state(move |collection, state| {
+        if collection == watched {
+            live.state.try_set(*state);
+        }
+    });
+    StoredValue::new_local(state_guard);
     // Where a key sits in the collection's order (key order, or reversed).
     let position = move |keys: &[String], key: &str| {
         keys.binary_search_by(|k| if descending { key.cmp(k) } else { k.as_str().cmp(key) })
     };
     let reader = store.clone();
-    let guard = store.on_row(move |collection, change| {
+    let guard = store.on_row(move |collection, change, _| {
         if collection != name {
             return;
         }
@@ -209,18 +240,24 @@ impl<T: Send + Sync + 'static> std::fmt::Debug for LiveView<T> {
 
 impl<T: Clone + Send + Sync + 'static> LiveView<T> {
     /// The keys shown, in the view's order; changes only when the window does.
-    pub fn keys(&self) -> ReadSignal<Vec<String>> {
+    pub fn keys(&self) -> Signal<Vec<String>> {
         self.rows.keys()
     }
 
     /// The signal of one row shown (`None` outside the window); it changes only when this row does.
-    pub fn row(&self, key: &str) -> Option<ArcReadSignal<T>> {
+    pub fn row(&self, key: &str) -> Option<Signal<T>> {
         self.rows.row(key)
     }
 
-    /// Rows shown, rows matching, held, pending updates.
-    pub fn state(&self) -> ReadSignal<ViewState> {
-        self.state.read_only()
+    /// Loaded, stale, rows shown, rows matching, held, pending updates.
+    pub fn state(&self) -> Signal<ViewState> {
+        self.state.into()
+    }
+
+    /// Whether the collection's first snapshot, list or result has arrived.
+    pub fn loaded(&self) -> Signal<bool> {
+        let state = self.state;
+        Memo::new(move |_| state.with(|s| s.loaded)).into()
     }
 
     /// Keeps what the view shows while the user reads or edits; events keep applying underneath.
@@ -271,7 +308,17 @@ where
     };
     let (keys, state) = store.with_view(id, |v| v.map(|v| (v.keys(), v.state())).unwrap_or_default());
     let rows = keys.iter().filter_map(|k| Some((k.clone(), ArcRwSignal::new(decode_row(k)?)))).collect();
-    let rows = LiveCollection { keys: RwSignal::new(keys), rows: StoredValue::new(rows) };
+    let collection_state = store.with_collection(collection, |c| c.map(|c| c.state()));
+    let rows = LiveCollection {
+        keys: RwSignal::new(keys),
+        rows: StoredValue::new(rows),
+        state: RwSignal::new(collection_state.unwrap_or(CollectionState {
+            loaded: false,
+            stale: true,
+            last_seq: None,
+            has_pending_updates: false,
+        })),
+    };
     let state = RwSignal::new(state);
     let guard = store.on_view(move |view, ops, new_state| {
         if view != id {
@@ -312,8 +359,35 @@ where
         state.set(*new_state);
     });
     StoredValue::new_local(guard);
+    let watched = collection.to_owned();
+    let state_guard = store.on_collection_state(move |c, collection_state| {
+        if c == watched {
+            state.try_update(|s| {
+                s.loaded = collection_state.loaded;
+                s.stale = collection_state.stale;
+            });
+        }
+    });
+    StoredValue::new_local(state_guard);
     StoredValue::new_local(ViewCloser { store: store.clone(), id });
     Ok(LiveView { rows, state, store: StoredValue::new_local(store.clone()), id })
+}
+
+/// The store in context, for [`use_store`]: `Copy` and `Send`, the store itself stays on the thread that made it.
+#[derive(Debug, Clone, Copy)]
+struct StoreContext(StoredValue<BrowserStore, LocalStorage>);
+
+/// Makes `store` the one [`use_store`] gives to this component's descendants.
+pub fn provide_store(store: BrowserStore) {
+    provide_context(StoreContext(StoredValue::new_local(store)));
+}
+
+/// The store an ancestor gave with [`provide_store`]. Panics, naming the fix, when none did.
+pub fn use_store() -> BrowserStore {
+    use_context::<StoreContext>()
+        .expect("use_store: no store in context; call provide_store(store) in an ancestor component")
+        .0
+        .get_value()
 }
 
 /// Signals of the store's status.
@@ -324,7 +398,7 @@ pub struct StatusSignals {
     /// Mutations not yet settled (queued or in flight).
     pub pending: Memo<usize>,
     /// The whole status.
-    pub status: ReadSignal<Status>,
+    pub status: Signal<Status>,
 }
 
 /// The store's status as signals; `connection` and `pending` change only when their part does.
@@ -337,7 +411,7 @@ pub fn use_status(store: &BrowserStore) -> StatusSignals {
     StatusSignals {
         connection: Memo::new(move |_| status.with(|s| s.connection.clone())),
         pending: Memo::new(move |_| status.with(|s| s.pending_mutations)),
-        status: status.read_only(),
+        status: status.into(),
     }
 }
 

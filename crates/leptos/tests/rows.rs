@@ -65,7 +65,7 @@ async fn one_row_changes_one_signal() {
         row_a.track();
         ra.fetch_add(1, Ordering::SeqCst);
     });
-    let rb_sig = row_b.clone();
+    let rb_sig = row_b;
     Effect::new(move |_| {
         rb_sig.track();
         rb.fetch_add(1, Ordering::SeqCst);

@@ -1,6 +1,7 @@
 //! `use_view` in headless Chromium against a real server behind the test harness: a filtered, sorted window of the
 //! orders collection whose key list follows creates, whose rows are signals following the worker's status steps, and
-//! which stays put while held. Run with `cargo xtask test-browser`.
+//! which stays put while held; `loaded` and `stale` of a collection and a view, with the store from context. Run with
+//! `cargo xtask test-browser`.
 #![cfg(target_arch = "wasm32")]
 
 #[path = "../../browser/tests/common/mod.rs"]
@@ -12,7 +13,10 @@ use common::*;
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
-use subsignal_leptos::{use_view, CompareOp, Direction, Filter, ViewError, ViewSpec};
+use subsignal_browser::{BrowserStore, StoreOptions};
+use subsignal_leptos::{
+    provide_store, use_live_collection, use_store, use_view, CompareOp, Direction, Filter, ViewError, ViewSpec,
+};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -74,5 +78,28 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
     wait_for("the released window", Duration::from_secs(5), move || names_shown()[0] == "leptos-view-4").await;
     assert_eq!(names_shown(), ["leptos-view-4", "leptos-view-3"]);
     assert!(!view.state().get_untracked().held);
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
+async fn loaded_turns_true_when_the_first_snapshot_arrives_even_an_empty_one() {
+    // Loaded is the collection's own word, not inferred from rows: an empty snapshot changes no row, yet loads.
+    let token = token("bob").await;
+    let options =
+        StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
+            .token(token);
+    let store = BrowserStore::new(options);
+    let owner = Owner::new();
+    owner.set();
+    provide_store(store.clone());
+    let orders = use_live_collection::<Order>(&use_store(), orders());
+    let loaded = orders.loaded();
+    assert!(!loaded.get_untracked(), "nothing has arrived before connecting");
+    assert!(orders.state().get_untracked().stale);
+    store.connect();
+    wait_for("the first snapshot", Duration::from_secs(20), move || loaded.get_untracked()).await;
+    assert!(!orders.state().get_untracked().stale);
+    let view = use_view::<Order>(&use_store(), "orders", ViewSpec::new()).expect("watched");
+    assert!(view.loaded().get_untracked() && !view.state().get_untracked().stale);
     owner.cleanup();
 }

@@ -49,6 +49,22 @@ impl RowChange {
     }
 }
 
+/// What made a row change: the subscription event (with its `seq`, for subsignal's source), a whole fetch (a
+/// snapshot, list or live-query result), or this client's own mutations (optimistic effects, their answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum RowOrigin {
+    /// A subscription event.
+    Event {
+        /// Its seq (subsignal's source); `None` for sources without one.
+        seq: Option<i64>,
+    },
+    /// A snapshot, list or live-query result.
+    Fetch,
+    /// This client's mutation: its optimistic effect, its answer, its rollback.
+    Local,
+}
+
 /// Counters of what a collection has done, for diagnostics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -119,6 +135,8 @@ pub(crate) struct Table {
     /// Counts whole fetches started, to tell which mutation results a fetched list must already reflect.
     epoch: u64,
     pub(crate) stats: CollectionStats,
+    /// While events are applied: `(n, seq)` says the changes from the `n`th on come from the event `seq`.
+    pub(crate) seq_marks: Vec<(usize, i64)>,
     /// Every seq ever applied, in order (tests check that none is applied twice).
     #[cfg(test)]
     pub(crate) applied_log: Vec<i64>,
@@ -147,6 +165,7 @@ impl Table {
             tombstone_order: VecDeque::new(),
             epoch: 0,
             stats: CollectionStats::default(),
+            seq_marks: Vec::new(),
             #[cfg(test)]
             applied_log: Vec::new(),
         }

@@ -42,7 +42,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-pub use collection::{CollectionStats, RowChange};
+pub use collection::{CollectionStats, RowChange, RowOrigin};
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
 pub use rng::uuid_v4;

@@ -11,7 +11,7 @@ use subsignal_protocol::appsync;
 use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::ClientMessage;
 
-use crate::collection::{CollectionStats, RowChange, Table};
+use crate::collection::{CollectionStats, RowChange, RowOrigin, Table};
 use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Protocol};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
 use crate::rng::{backoff_delay, Rng};
@@ -199,6 +199,8 @@ pub enum Output {
         collection: String,
         /// What changed.
         change: RowChange,
+        /// What changed it.
+        origin: RowOrigin,
     },
     /// A mutation joined the queue (persist [`Store::pending_mutations`]).
     MutationQueued {
@@ -219,6 +221,14 @@ pub enum Output {
     AuthRequired,
     /// Something odd that the store worked around, for the console.
     Warning(String),
+    /// A collection's loaded, stale or pending-updates changed (not published for `lastSeq` alone, which moves with
+    /// every event); also once when it is watched.
+    Collection {
+        /// The collection's name.
+        collection: String,
+        /// Its state now.
+        state: CollectionState,
+    },
     /// A live view's window changed ([`Store::open_view`]): apply `ops` in order to the keys it showed.
     View {
         /// The view's id.
@@ -258,6 +268,8 @@ struct Collection {
     guarantee: Guarantee,
     /// Consecutive failures (subscriptions, fetches), for the retry backoff.
     failures: u32,
+    /// The state last published in an [`Output::Collection`].
+    published: Option<CollectionState>,
 }
 
 impl Collection {
@@ -273,7 +285,15 @@ impl Collection {
             Source::EntityEvents(src) => Box::new(sync::entity::EntitySync::new(name, src.clone(), cfg.page_size)),
             Source::LiveQuery(src) => Box::new(sync::live::LiveSync::new(name, src.clone())),
         };
-        Self { id, table: Table::new(&cfg), guarantee: cfg.guarantee(protocol), cfg, sync, failures: 0 }
+        Self {
+            id,
+            table: Table::new(&cfg),
+            guarantee: cfg.guarantee(protocol),
+            cfg,
+            sync,
+            failures: 0,
+            published: None,
+        }
     }
 }
 
@@ -400,13 +420,26 @@ impl Store {
         }
         self.process(ev, &mut out);
         self.pump(&mut out);
-        self.publish_views(&mut out);
+        self.publish(&mut out);
+        out
+    }
+
+    /// What changed for readers besides rows, at the end of each input: views, collection states, the status.
+    fn publish(&mut self, out: &mut Vec<Output>) {
+        self.publish_views(out);
+        for c in &mut self.collections {
+            let state = CollectionView { inner: c }.state();
+            let flags = |s: &CollectionState| (s.loaded, s.stale, s.has_pending_updates);
+            if c.published.as_ref().map(flags) != Some(flags(&state)) {
+                c.published = Some(state);
+                out.push(Output::Collection { collection: c.cfg.name.clone(), state });
+            }
+        }
         let status = self.status();
         if status != self.last_status {
             self.last_status = status.clone();
             out.push(Output::Status(status));
         }
-        out
     }
 
     /// When to feed [`Input::Tick`] next, if anything is scheduled.
@@ -461,14 +494,25 @@ impl Store {
         backoff_delay(&mut self.rng, self.cfg.backoff_base_ms, self.cfg.backoff_cap_ms, failures)
     }
 
-    fn emit_rows(&mut self, i: usize, changes: Vec<RowChange>, out: &mut Vec<Output>) {
+    /// Reports `changes` of collection `i` (to its views, and as outputs), caused by `origin`; for events, the
+    /// table's marks name each change's seq.
+    fn emit_rows(&mut self, i: usize, changes: Vec<RowChange>, origin: RowOrigin, out: &mut Vec<Output>) {
+        let marks = std::mem::take(&mut self.collections[i].table.seq_marks);
         let c = &self.collections[i];
         for (_, view) in self.views.iter_mut().filter(|(_, v)| v.collection == c.cfg.name) {
             for change in &changes {
                 view.apply(change.key(), c.table.visible(change.key()).as_deref());
             }
         }
-        out.extend(changes.into_iter().map(|change| Output::Row { collection: c.cfg.name.clone(), change }));
+        out.extend(changes.into_iter().enumerate().map(|(n, change)| {
+            let origin = match origin {
+                RowOrigin::Event { seq } => {
+                    RowOrigin::Event { seq: marks.iter().rev().find(|(at, _)| *at <= n).map(|(_, seq)| *seq).or(seq) }
+                }
+                other => other,
+            };
+            Output::Row { collection: c.cfg.name.clone(), change, origin }
+        }));
     }
 
     /// One [`Output::View`] per view whose window changed since the last.
@@ -615,7 +659,7 @@ impl Store {
         let mut changes = Vec::new();
         let c = &mut self.collections[i];
         let fed = c.sync.next(slot, payload, &mut c.table, &mut changes);
-        self.emit_rows(i, changes, out);
+        self.emit_rows(i, changes, RowOrigin::Event { seq: None }, out);
         match fed {
             Ok(Fed::Applied) => self.collections[i].failures = 0,
             Ok(Fed::Ignored) => {}
@@ -729,7 +773,7 @@ impl Store {
             HttpResponse::Status { status, .. } => Err((format!("fetch of {name} failed: HTTP {status}"), false)),
             HttpResponse::NetworkError { message } => Err((format!("fetch of {name} failed: {message}"), false)),
         };
-        self.emit_rows(i, changes, out);
+        self.emit_rows(i, changes, RowOrigin::Fetch, out);
         match paged {
             Ok(Paged::More { body }) => self.fetch(i, body, out),
             Ok(Paged::Done) => self.collections[i].failures = 0,
@@ -765,7 +809,7 @@ impl Store {
                     if let Err(warning) = self.collections[i].table.add_overlay(&item.id, optimistic, &mut changes) {
                         out.push(Output::Warning(warning));
                     }
-                    self.emit_rows(i, changes, out);
+                    self.emit_rows(i, changes, RowOrigin::Local, out);
                 }
                 None => out.push(Output::Warning(format!("mutation {}: no collection {name}", item.id))),
             }
@@ -841,7 +885,7 @@ impl Store {
                 Ok(value) => self.collections[i].table.confirm_overlay(&item.id, value, &mut changes),
                 Err(_) => self.collections[i].table.rollback_overlay(&item.id, &mut changes),
             }
-            self.emit_rows(i, changes, out);
+            self.emit_rows(i, changes, RowOrigin::Local, out);
         }
         out.push(Output::MutationSettled { id: item.id, result });
     }
@@ -859,15 +903,10 @@ impl Store {
         if let Some(i) = item.mutation.collection.as_deref().and_then(|name| self.index(name)) {
             let mut changes = Vec::new();
             self.collections[i].table.rollback_overlay(&item.id, &mut changes);
-            self.emit_rows(i, changes, &mut out);
+            self.emit_rows(i, changes, RowOrigin::Local, &mut out);
         }
         out.push(Output::MutationSettled { id: item.id, result: Err(MutationError::Discarded) });
-        self.publish_views(&mut out);
-        let status = self.status();
-        if status != self.last_status {
-            self.last_status = status.clone();
-            out.push(Output::Status(status));
-        }
+        self.publish(&mut out);
         Ok(out)
     }
 

@@ -65,6 +65,9 @@ test("two users, an admin, field errors, reload, restart and catch-up", async ()
   await placeOrder(alice.page, "Ada Lovelace", "ada-at-example");
   await alice.page.locator("#email-error").waitFor();
   assert.match(await alice.page.locator("#email-error").innerText(), /not an email address/);
+  // The field names its error, and the focus moved to it.
+  assert.equal(await alice.page.locator("#email").getAttribute("aria-describedby"), "email-error");
+  assert.equal(await alice.page.evaluate(() => document.activeElement?.id), "email");
 
   // The server's errors are authoritative. A client whose hints let a bad email through (an older build, say) is
   // played by rewriting the email on its way out: the real server refuses, and the app puts its error by the field.
@@ -111,7 +114,8 @@ test("two users, an admin, field errors, reload, restart and catch-up", async ()
   assert.deepEqual(await rows.locator("td:nth-child(4)").allInnerTexts(), ["SHIPPED", "PREPARING", "PAID", "SUBMITTED"]);
   assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.op)), ["MODIFY", "MODIFY", "MODIFY", "INSERT"]);
   const seqs = (await rows.locator("td:nth-child(1)").allInnerTexts()).map(Number);
-  assert.ok(seqs.every((s, i) => i === 0 || s < seqs[i - 1]), `seqs descend: ${seqs}`);
+  assert.ok(seqs.every((s, i) => i === 0 || s < seqs[i - 1]), `each event shows its own seq, descending: ${seqs}`);
+  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.origin)), ["event", "event", "event", "event"]);
   const insert = rows.last();
   assert.equal(await insert.getAttribute("data-cause"), "since submit");
   const waited = Number(await insert.getAttribute("data-ms"));
@@ -148,6 +152,10 @@ test("two users, an admin, field errors, reload, restart and catch-up", async ()
   await alice.page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
   await order(alice.page, "Double Click").waitFor();
   assert.equal(await alice.page.locator("li.order").count(), before);
+  // The rows the reload's snapshot brought are labelled as such in the event log, not given a seq of their own.
+  const loaded = alice.page.locator(".log tbody tr[data-origin=snapshot]");
+  assert.equal(await loaded.count(), before);
+  assert.deepEqual([...new Set(await loaded.locator("td:nth-child(1)").allInnerTexts())], ["snapshot"]);
 
   // The server restarts mid-flight: the app shows it, reconnects and catches up without a reload.
   await placeOrder(alice.page, "Mid Flight", "mid@example.com");

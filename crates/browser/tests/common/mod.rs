@@ -129,7 +129,7 @@ pub type Statuses = Rc<RefCell<Vec<(String, String)>>>;
 pub fn record_statuses(store: &BrowserStore) -> (ListenerGuard, Statuses) {
     let seen = Statuses::default();
     let (s, log) = (store.clone(), seen.clone());
-    let guard = store.on_row(move |_, change| {
+    let guard = store.on_row(move |_, change, _| {
         let status = status_of(&s, change.key());
         log.borrow_mut().push((change.key().to_owned(), status.unwrap_or_default()));
     });
@@ -174,7 +174,7 @@ pub fn record(store: &BrowserStore) -> Recorder {
     let status = store.on_status(move |s| log.borrow_mut().push(s.connection.clone()));
     let inserted = std::rc::Rc::<std::cell::RefCell<std::collections::BTreeSet<String>>>::default();
     let ins = inserted.clone();
-    let rows = store.on_row(move |_, change| {
+    let rows = store.on_row(move |_, change, _| {
         if let subsignal_browser::RowChange::Inserted { key } = change {
             ins.borrow_mut().insert(key.clone());
         }

@@ -240,3 +240,34 @@ fn an_unreadable_event_is_a_warning_and_changes_nothing() {
     assert_eq!(row_changes(&out), vec![upd("a")]);
     assert_eq!(store.collection("orders").unwrap().row("a"), Some(order("a", 2, 5)));
 }
+
+/// The `(collection, loaded, stale)` of every collection state among the outputs.
+fn states(out: &[Output]) -> Vec<(String, bool, bool)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Collection { collection, state } => Some((collection.clone(), state.loaded, state.stale)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_collection_tells_when_it_is_loaded_and_when_it_goes_stale_but_not_for_every_seq() {
+    let mut store = Store::new(config(vec![orders()]));
+    let out = store.handle(0, Input::Connect);
+    assert_eq!(states(&out), [("orders".to_owned(), false, true)], "told once when watched");
+    let socket = opened_socket(&out).expect("a socket");
+    let (_, out) = finish_handshake(&mut store, socket, 0);
+    let request = https(&out).pop().expect("a snapshot request");
+    // An empty snapshot changes no row, yet the collection is loaded.
+    let out = store.handle(0, Input::Http { request_id: request.request_id, response: page(vec![], None, 3) });
+    assert_eq!(states(&out), [("orders".to_owned(), true, false)]);
+    let id = subscribes(&out)[0].0.clone();
+    let out = store.handle(0, next(socket, &id, change(4, 3, "INSERT", Some("a"), Some(1), Some(order("a", 1, 1)))));
+    assert!(states(&out).is_empty(), "a new seq alone is not a state change");
+    let origins: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Row { origin, .. } = o { Some(*origin) } else { None }).collect();
+    assert_eq!(origins, [crate::RowOrigin::Event { seq: Some(4) }], "each row change names its event's seq");
+    let out = store.handle(1, Input::SocketClosed { socket, code: 1006, reason: String::new() });
+    assert_eq!(states(&out), [("orders".to_owned(), true, true)], "stale while disconnected, still loaded");
+}
