@@ -18,18 +18,27 @@
 //! store.connect();
 //! ```
 //!
-//! The crate is empty when not compiled for `wasm32`, so the workspace builds and lints on the host.
+//! Outside `wasm32` the same API is inert (`inert.rs`): a store made there opens no socket, sends no request and
+//! keeps its collections empty and not loaded, so that code using it — a Leptos app rendered on a server, a native
+//! test — builds and runs on the host. The npm package's exports exist for `wasm32` only.
 #![deny(missing_docs)]
-#![cfg(target_arch = "wasm32")]
 
 mod oneshot;
 mod options;
 mod shell;
 
-#[cfg(feature = "js")]
+#[cfg(target_arch = "wasm32")]
+#[path = "web.rs"]
+mod platform;
+
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "inert.rs"]
+mod platform;
+
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
 mod js;
 
-#[cfg(feature = "js")]
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
 pub use js::{is_mutation_error, JsCollection, JsStore, JsView};
 
 pub use options::StoreOptions;

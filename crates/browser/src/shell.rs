@@ -1,4 +1,5 @@
-//! [`BrowserStore`]: drives the core with browser events and carries out its outputs with browser APIs.
+//! [`BrowserStore`]: drives the core with browser events and carries out its outputs with browser APIs (`web.rs`;
+//! natively `inert.rs`, where nothing happens).
 //!
 //! The WebSocket is `web_sys::WebSocket` rather than gloo-net's: the core needs the exact moment a socket opens
 //! (`SocketOpened` starts `connection_init`) and the close code and reason, which gloo-net's stream folds into an
@@ -14,20 +15,16 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
-use gloo_timers::callback::Timeout;
+use crate::oneshot;
+use crate::options::{bearer, StoreOptions};
+use crate::platform::{self, now_ms, random_u64, warn, Connectivity, Socket, Timer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
-    CollectionConfig, CollectionState, CollectionView, DiscardError, HttpRequest, HttpResponse, Input, Mutation,
-    MutationError, Output, PendingMutation, RowChange, RowOrigin, Status, Store, StoreConfig, ViewError, ViewOp,
-    ViewRead, ViewSpec, ViewState,
+    CollectionConfig, CollectionState, CollectionView, DiscardError, HttpRequest, Input, Mutation, MutationError,
+    Output, PendingMutation, RowChange, RowOrigin, Status, Store, StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec,
+    ViewState,
 };
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
-
-use crate::oneshot;
-use crate::options::{bearer, StoreOptions};
 
 type RowFn = Rc<dyn Fn(&str, &RowChange, &RowOrigin)>;
 type StatusFn = Rc<dyn Fn(&Status)>;
@@ -36,7 +33,6 @@ type WarningFn = Rc<dyn Fn(&str)>;
 type ViewFn = Rc<dyn Fn(u64, &[ViewOp], &ViewState)>;
 type CollectionFn = Rc<dyn Fn(&str, &CollectionState)>;
 type Settled = oneshot::Sender<Result<Value, MutationError>>;
-type WindowHandler = (&'static str, Closure<dyn FnMut()>);
 
 #[derive(Clone)]
 enum Listener {
@@ -48,27 +44,6 @@ enum Listener {
     Collection(CollectionFn),
 }
 
-/// One open WebSocket and the handlers that must live as long as it.
-struct Socket {
-    ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
-}
-
-impl Socket {
-    /// Detaches the handlers (the core already forgot this socket) and closes it.
-    fn close(self, code: u16, reason: &str) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        // Browsers only accept 1000 and 3000–4999 from scripts.
-        if self.ws.close_with_code_and_reason(code, reason).is_err() {
-            let _ = self.ws.close();
-        }
-    }
-}
-
 struct Inner {
     store: RefCell<Store>,
     options: StoreOptions,
@@ -76,14 +51,14 @@ struct Inner {
     busy: Cell<bool>,
     sockets: RefCell<HashMap<u64, Socket>>,
     /// The one timer, and the store time it fires at.
-    timer: RefCell<Option<(u64, Timeout)>>,
+    timer: RefCell<Option<(u64, Timer)>>,
     listeners: RefCell<Vec<(u64, Listener)>>,
     next_listener: Cell<u64>,
     /// Futures waiting for a mutation to settle, by `clientMutationId`.
     waiters: RefCell<HashMap<String, Vec<Settled>>>,
     /// The persisted queue has been fed back (done before the first connect or mutation).
     restored: Cell<bool>,
-    window_handlers: RefCell<Vec<WindowHandler>>,
+    connectivity: RefCell<Option<Connectivity>>,
 }
 
 /// The browser store: a cheap, cloneable handle (all clones drive the same store) on one thread.
@@ -167,33 +142,9 @@ impl Future for MutationFuture {
     }
 }
 
-/// Milliseconds on the shell's clock (wall time, so `retryAtMs` in a status can be shown as a countdown).
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
-
-fn window() -> Option<web_sys::Window> {
-    web_sys::window()
-}
-
-/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` outside a window).
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    let filled =
-        window().and_then(|w| w.crypto().ok()).is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
-    if !filled {
-        return (js_sys::Math::random() * (u64::MAX as f64)) as u64 ^ (now_ms() << 20);
-    }
-    u64::from_le_bytes(bytes)
-}
-
 /// A version-4 UUID for a `clientMutationId`.
 fn uuid_v4() -> String {
     subsignal_store::uuid_v4(random_u64(), random_u64())
-}
-
-fn warn(message: &str) {
-    web_sys::console::warn_1(&format!("subsignal: {message}").into());
 }
 
 impl BrowserStore {
@@ -220,28 +171,22 @@ impl BrowserStore {
             next_listener: Cell::new(1),
             waiters: RefCell::new(HashMap::new()),
             restored: Cell::new(false),
-            window_handlers: RefCell::new(Vec::new()),
+            connectivity: RefCell::new(None),
         });
-        if let Some(w) = window() {
-            for (event, input) in [("online", Input::Online), ("offline", Input::Offline)] {
-                let weak = Rc::downgrade(&inner);
-                let handler = Closure::<dyn FnMut()>::new(move || {
-                    if let Some(inner) = weak.upgrade() {
-                        Inner::feed(&inner, input.clone());
-                    }
-                });
-                if w.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
-                    inner.window_handlers.borrow_mut().push((event, handler));
-                }
+        let weak = Rc::downgrade(&inner);
+        let watch = platform::watch_connectivity(move |online| {
+            if let Some(inner) = weak.upgrade() {
+                Inner::feed(&inner, if online { Input::Online } else { Input::Offline });
             }
-        }
+        });
+        *inner.connectivity.borrow_mut() = Some(watch);
         Self { inner }
     }
 
     /// Starts connecting (and restarts after a fatal close). Puts the persisted offline queue back first.
     pub fn connect(&self) {
         self.inner.restore();
-        let offline = window().is_some_and(|w| !w.navigator().on_line());
+        let offline = platform::is_offline();
         Inner::feed(&self.inner, Input::Connect);
         if offline {
             Inner::feed(&self.inner, Input::Offline);
@@ -444,13 +389,13 @@ impl Inner {
             Some(at) => {
                 let delay = at.saturating_sub(now_ms()).min(i32::MAX as u64) as u32;
                 let weak = Rc::downgrade(this);
-                let timeout = Timeout::new(delay, move || {
+                let timeout = platform::timer(delay, move || {
                     if let Some(inner) = weak.upgrade() {
                         inner.timer.borrow_mut().take();
                         Self::feed(&inner, Input::Tick);
                     }
                 });
-                // Replacing the old `Timeout` cancels it.
+                // Replacing the old timer cancels it.
                 *timer = Some((at, timeout));
             }
         }
@@ -543,8 +488,7 @@ impl Inner {
 
     fn send(&self, socket: u64, text: &str) {
         if let Some(s) = self.sockets.borrow().get(&socket) {
-            // A failed send means the socket is closing: its close event follows.
-            let _ = s.ws.send_with_str(text);
+            s.send(text);
         }
     }
 
@@ -555,50 +499,42 @@ impl Inner {
             Some(q) => format!("{base}?{q}"),
             None => base.to_owned(),
         };
-        let opened = if this.options.offers_subprotocol() {
-            WebSocket::new_with_str(&url, subprotocol)
-        } else {
-            WebSocket::new(&url)
-        };
-        let ws = match opened {
-            Ok(ws) => ws,
+        let offered = this.options.offers_subprotocol().then_some(subprotocol);
+        let (open, message, close) = (Rc::downgrade(this), Rc::downgrade(this), Rc::downgrade(this));
+        let opened = Socket::open(
+            &url,
+            offered,
+            move || {
+                if let Some(inner) = open.upgrade() {
+                    Self::feed(&inner, Input::SocketOpened { socket });
+                }
+            },
+            move |text| {
+                if let Some(inner) = message.upgrade() {
+                    Self::feed(&inner, Input::Frame { socket, text });
+                }
+            },
+            move |code, reason| {
+                let Some(inner) = close.upgrade() else { return };
+                inner.sockets.borrow_mut().remove(&socket);
+                Self::feed(&inner, Input::SocketClosed { socket, code, reason });
+            },
+        );
+        match opened {
+            Ok(ws) => {
+                this.sockets.borrow_mut().insert(socket, ws);
+            }
             Err(e) => {
-                let reason = format!("cannot open {}: {e:?}", this.options.socket_url());
-                return Self::feed(this, Input::SocketClosed { socket, code: 1006, reason });
+                let reason = format!("cannot open {}: {e}", this.options.socket_url());
+                Self::feed(this, Input::SocketClosed { socket, code: 1006, reason });
             }
-        };
-        let weak = Rc::downgrade(this);
-        let on_open = Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                Self::feed(&inner, Input::SocketOpened { socket });
-            }
-        });
-        let weak = Rc::downgrade(this);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let (Some(inner), Some(text)) = (weak.upgrade(), e.data().as_string()) else { return };
-            Self::feed(&inner, Input::Frame { socket, text });
-        });
-        let weak = Rc::downgrade(this);
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            let Some(inner) = weak.upgrade() else { return };
-            inner.sockets.borrow_mut().remove(&socket);
-            Self::feed(&inner, Input::SocketClosed { socket, code: e.code(), reason: e.reason() });
-        });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        this.sockets
-            .borrow_mut()
-            .insert(socket, Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+        }
     }
 
     fn http(this: &Rc<Self>, request: HttpRequest) {
         let weak = Rc::downgrade(this);
-        let url = this.options.http_url.clone();
-        let timeout_ms = this.options.http_timeout_ms;
-        wasm_bindgen_futures::spawn_local(async move {
-            let request_id = request.request_id;
-            let response = fetch(&url, request, timeout_ms).await;
+        let request_id = request.request_id;
+        platform::post(this.options.http_url.clone(), request, this.options.http_timeout_ms, move |response| {
             if let Some(inner) = weak.upgrade() {
                 Self::feed(&inner, Input::Http { request_id, response });
             }
@@ -611,7 +547,7 @@ impl Inner {
             return;
         }
         let Some(key) = &self.options.persist_key else { return };
-        let Some(text) = local_storage().and_then(|s| s.get_item(key).ok().flatten()) else { return };
+        let Some(text) = platform::stored(key) else { return };
         match serde_json::from_str::<Vec<PendingMutation>>(&text) {
             Ok(items) if !items.is_empty() => Self::feed(self, Input::RestoreQueue(items)),
             Ok(_) => {}
@@ -621,14 +557,10 @@ impl Inner {
 
     /// Writes the queue to `localStorage` (removing the key when it is empty).
     fn persist(&self) {
-        let (Some(key), Some(storage)) = (&self.options.persist_key, local_storage()) else { return };
+        let Some(key) = &self.options.persist_key else { return };
         let pending = self.store.borrow().pending_mutations();
-        let written = if pending.is_empty() {
-            storage.remove_item(key)
-        } else {
-            storage.set_item(key, &serde_json::to_string(&pending).expect("pending mutations serialize"))
-        };
-        if written.is_err() {
+        let text = (!pending.is_empty()).then(|| serde_json::to_string(&pending).expect("pending mutations serialize"));
+        if !platform::store(key, text.as_deref()) {
             warn("cannot write the offline queue to localStorage (full or disabled)");
         }
     }
@@ -639,53 +571,5 @@ impl Drop for Inner {
         for (_, socket) in self.sockets.get_mut().drain() {
             socket.close(1000, "store dropped");
         }
-        if let Some(w) = window() {
-            for (event, handler) in self.window_handlers.get_mut().drain(..) {
-                let _ = w.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
-            }
-        }
-    }
-}
-
-fn local_storage() -> Option<web_sys::Storage> {
-    window().and_then(|w| w.local_storage().ok().flatten())
-}
-
-/// `POST`s a GraphQL request, giving up after `timeout_ms`.
-async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse {
-    let controller = web_sys::AbortController::new().ok();
-    let signal = controller.as_ref().map(|c| c.signal());
-    let timed_out = Rc::new(Cell::new(false));
-    let _timer = controller.clone().map(|c| {
-        let timed_out = timed_out.clone();
-        Timeout::new(timeout_ms, move || {
-            timed_out.set(true);
-            c.abort();
-        })
-    });
-    let mut builder = gloo_net::http::Request::post(url).header("content-type", "application/json");
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
-    let sent = match builder.abort_signal(signal.as_ref()).body(request.body.to_string()) {
-        Ok(req) => req.send().await,
-        Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
-    };
-    let response = match sent {
-        Ok(response) => response,
-        Err(_) if timed_out.get() => {
-            return HttpResponse::NetworkError { message: format!("no response within {timeout_ms} ms") }
-        }
-        Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
-    };
-    let status = response.status();
-    let text = match response.text().await {
-        Ok(text) => text,
-        Err(e) => return HttpResponse::NetworkError { message: format!("reading the response failed: {e}") },
-    };
-    let body = serde_json::from_str::<Value>(&text).ok();
-    match body {
-        Some(body) if (200..300).contains(&status) => HttpResponse::Ok { body },
-        body => HttpResponse::Status { status, body },
     }
 }

@@ -27,8 +27,10 @@
 //!     }
 //! }
 //! ```
+//!
+//! It builds for every target. Outside the browser (a Leptos app rendered on a server) the store is inert: nothing
+//! connects, collections stay empty and not loaded, so a page renders its loading state and the browser takes over.
 #![deny(missing_docs)]
-#![cfg(target_arch = "wasm32")]
 
 use std::collections::HashMap;
 

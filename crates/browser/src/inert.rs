@@ -1,0 +1,69 @@
+//! The shell's side outside a browser (every target but wasm32): nothing happens. Sockets do not open, requests are
+//! never answered, timers never fire and nothing is stored, so a store made natively — while a server renders a
+//! Leptos page, or in a native test — keeps its collections empty and not loaded, and does no IO. Its API is the
+//! browser's, so code that uses the store builds for both.
+
+use subsignal_store::{HttpRequest, HttpResponse};
+
+/// A socket that never opens.
+pub(crate) struct Socket;
+
+impl Socket {
+    /// Refuses: there is no WebSocket here.
+    pub(crate) fn open(
+        _url: &str,
+        _subprotocol: Option<&str>,
+        _on_open: impl FnMut() + 'static,
+        _on_message: impl FnMut(String) + 'static,
+        _on_close: impl FnMut(u16, String) + 'static,
+    ) -> Result<Self, String> {
+        Err("no WebSocket outside the browser".to_owned())
+    }
+
+    pub(crate) fn send(&self, _text: &str) {}
+
+    pub(crate) fn close(self, _code: u16, _reason: &str) {}
+}
+
+/// A timer that never fires.
+pub(crate) struct Timer;
+
+pub(crate) fn timer(_delay_ms: u32, _f: impl FnOnce() + 'static) -> Timer {
+    Timer
+}
+
+/// The wall clock in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Random enough for a store that sends nothing: the clock's nanoseconds, mixed.
+pub(crate) fn random_u64() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+}
+
+/// Warnings of an inert store are of no use to anyone: dropped.
+pub(crate) fn warn(_message: &str) {}
+
+/// Never answers.
+pub(crate) fn post(_url: String, _request: HttpRequest, _timeout_ms: u32, _done: impl FnOnce(HttpResponse) + 'static) {}
+
+pub(crate) fn stored(_key: &str) -> Option<String> {
+    None
+}
+
+pub(crate) fn store(_key: &str, _value: Option<&str>) -> bool {
+    true
+}
+
+pub(crate) fn is_offline() -> bool {
+    false
+}
+
+/// No connectivity events.
+pub(crate) struct Connectivity;
+
+pub(crate) fn watch_connectivity(_f: impl Fn(bool) + 'static) -> Connectivity {
+    Connectivity
+}

@@ -1,0 +1,199 @@
+//! The browser's side of the shell (wasm32): WebSockets (`web_sys::WebSocket`), `fetch` with a timeout (gloo-net and
+//! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage` and the `online`/`offline`
+//! events. [`crate::shell`] drives the core with these; natively `inert.rs` stands in for them.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use gloo_timers::callback::Timeout;
+use serde_json::Value;
+use subsignal_store::{HttpRequest, HttpResponse};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// One open WebSocket and the handlers that must live as long as it.
+pub(crate) struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    /// Opens `url`, offering `subprotocol` if given; the handlers hear it open, its text frames, and its close.
+    pub(crate) fn open(
+        url: &str,
+        subprotocol: Option<&str>,
+        on_open: impl FnMut() + 'static,
+        mut on_message: impl FnMut(String) + 'static,
+        mut on_close: impl FnMut(u16, String) + 'static,
+    ) -> Result<Self, String> {
+        let opened = match subprotocol {
+            Some(subprotocol) => WebSocket::new_with_str(url, subprotocol),
+            None => WebSocket::new(url),
+        };
+        let ws = opened.map_err(|e| format!("{e:?}"))?;
+        let on_open = Closure::<dyn FnMut()>::new(on_open);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_message(text);
+            }
+        });
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(e.code(), e.reason()));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+    }
+
+    pub(crate) fn send(&self, text: &str) {
+        // A failed send means the socket is closing: its close event follows.
+        let _ = self.ws.send_with_str(text);
+    }
+
+    /// Detaches the handlers (the core already forgot this socket) and closes it.
+    pub(crate) fn close(self, code: u16, reason: &str) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        // Browsers only accept 1000 and 3000–4999 from scripts.
+        if self.ws.close_with_code_and_reason(code, reason).is_err() {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+/// A timer; dropping it cancels it.
+pub(crate) struct Timer {
+    _timeout: Timeout,
+}
+
+/// Calls `f` after `delay_ms`.
+pub(crate) fn timer(delay_ms: u32, f: impl FnOnce() + 'static) -> Timer {
+    Timer { _timeout: Timeout::new(delay_ms, f) }
+}
+
+/// Milliseconds on the shell's clock (wall time, so `retryAtMs` in a status can be shown as a countdown).
+pub(crate) fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` outside a window).
+pub(crate) fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let filled =
+        window().and_then(|w| w.crypto().ok()).is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        return (js_sys::Math::random() * (u64::MAX as f64)) as u64 ^ (now_ms() << 20);
+    }
+    u64::from_le_bytes(bytes)
+}
+
+pub(crate) fn warn(message: &str) {
+    web_sys::console::warn_1(&format!("subsignal: {message}").into());
+}
+
+/// `POST`s a GraphQL request in the background; `done` hears the response (or why there was none).
+pub(crate) fn post(url: String, request: HttpRequest, timeout_ms: u32, done: impl FnOnce(HttpResponse) + 'static) {
+    wasm_bindgen_futures::spawn_local(async move { done(fetch(&url, request, timeout_ms).await) });
+}
+
+/// `POST`s a GraphQL request, giving up after `timeout_ms`.
+async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse {
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(|c| c.signal());
+    let timed_out = Rc::new(Cell::new(false));
+    let _timer = controller.clone().map(|c| {
+        let timed_out = timed_out.clone();
+        Timeout::new(timeout_ms, move || {
+            timed_out.set(true);
+            c.abort();
+        })
+    });
+    let mut builder = gloo_net::http::Request::post(url).header("content-type", "application/json");
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let sent = match builder.abort_signal(signal.as_ref()).body(request.body.to_string()) {
+        Ok(req) => req.send().await,
+        Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
+    };
+    let response = match sent {
+        Ok(response) => response,
+        Err(_) if timed_out.get() => {
+            return HttpResponse::NetworkError { message: format!("no response within {timeout_ms} ms") }
+        }
+        Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
+    };
+    let status = response.status();
+    let text = match response.text().await {
+        Ok(text) => text,
+        Err(e) => return HttpResponse::NetworkError { message: format!("reading the response failed: {e}") },
+    };
+    let body = serde_json::from_str::<Value>(&text).ok();
+    match body {
+        Some(body) if (200..300).contains(&status) => HttpResponse::Ok { body },
+        body => HttpResponse::Status { status, body },
+    }
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+/// The text kept under `key` in `localStorage`.
+pub(crate) fn stored(key: &str) -> Option<String> {
+    local_storage().and_then(|s| s.get_item(key).ok().flatten())
+}
+
+/// Keeps `value` under `key` in `localStorage` (`None` removes it); false when storage is full or disabled.
+pub(crate) fn store(key: &str, value: Option<&str>) -> bool {
+    let Some(storage) = local_storage() else { return false };
+    match value {
+        Some(value) => storage.set_item(key, value),
+        None => storage.remove_item(key),
+    }
+    .is_ok()
+}
+
+/// Whether the browser says it is offline.
+pub(crate) fn is_offline() -> bool {
+    window().is_some_and(|w| !w.navigator().on_line())
+}
+
+/// A listener of one page event, and the event's name.
+type PageListener = (&'static str, Closure<dyn FnMut()>);
+
+/// The page's `online`/`offline` listeners; dropping it removes them.
+pub(crate) struct Connectivity(Vec<PageListener>);
+
+/// Calls `f(true)` on every `online` event and `f(false)` on every `offline` event.
+pub(crate) fn watch_connectivity(f: impl Fn(bool) + 'static) -> Connectivity {
+    let f = Rc::new(f);
+    let mut handlers = Vec::new();
+    if let Some(w) = window() {
+        for (event, online) in [("online", true), ("offline", false)] {
+            let f = f.clone();
+            let handler = Closure::<dyn FnMut()>::new(move || f(online));
+            if w.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
+                handlers.push((event, handler));
+            }
+        }
+    }
+    Connectivity(handlers)
+}
+
+impl Drop for Connectivity {
+    fn drop(&mut self) {
+        if let Some(w) = window() {
+            for (event, handler) in self.0.drain(..) {
+                let _ = w.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
+            }
+        }
+    }
+}
