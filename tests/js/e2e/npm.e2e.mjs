@@ -4,6 +4,9 @@
 // SUBSIGNAL_EXAMPLE and CHROMIUM; a missing one fails the test.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { need, startExampleSite } from "./subsignal.mjs";
 
 let site;
@@ -296,6 +299,20 @@ test("collection, row and status snapshots stay the same until they change, and 
   assert.ok(result.same, "getRow returns the same object until the row changes");
   assert.match(result.unknown, /no collection named "nope" is watched/);
   await page.close();
+});
+
+test("in Node (as under vitest), init takes the wasm bytes and the store works without a browser", async () => {
+  const dir = need("SUBSIGNAL_NPM_PACKAGE");
+  const { default: init, Store } = await import(pathToFileURL(join(dir, "subsignal_store.js")).href);
+  await init({ module_or_path: readFileSync(join(dir, "subsignal_store_bg.wasm")) });
+  const store = new Store({ httpUrl: "http://127.0.0.1:1/graphql", wsUrl: "ws://127.0.0.1:1/graphql" });
+  store.watch({ name: "todos", source: "liveQuery", subscription: "subscription { todos { id } }", subscriptionField: "todos" });
+  const view = store.view("todos", { orderBy: ["id"] });
+  assert.deepEqual(view.getSnapshot(), []);
+  assert.equal(view.getSnapshot(), view.getSnapshot());
+  assert.deepEqual(store.collectionState("todos"), { loaded: false, stale: true, lastSeq: null, hasPendingUpdates: false });
+  view.free();
+  store.free();
 });
 
 test("no page errors", () => {
