@@ -6,7 +6,7 @@ const ORDER = "id owner customerName email items { sku quantity unitPriceCents }
 
 const ordersCollection = {
   name: "orders",
-  subscription: `subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }`,
+  subscription: `subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId committedAtMs order { ${ORDER} } } }`,
   subscriptionField: "onOrderChanged",
   entityField: "order",
   snapshotQuery: `query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }`,

@@ -255,6 +255,9 @@ export interface CollectionState {
   lastSeq: number | null;
   /** Optimistic effects of unsettled mutations are showing. */
   hasPendingUpdates: boolean;
+  /** How old the newest applied event was when it arrived (this clock minus its `committedAtMs`, when the
+   * subscription selects that field; clock skew included), else null. */
+  lagMs: number | null;
 }
 
 /** A value a filter compares with. */

@@ -145,12 +145,7 @@ where
     let live = LiveCollection {
         keys: RwSignal::new(keys),
         rows: StoredValue::new(rows),
-        state: RwSignal::new(state.unwrap_or(CollectionState {
-            loaded: false,
-            stale: true,
-            last_seq: None,
-            has_pending_updates: false,
-        })),
+        state: RwSignal::new(state.unwrap_or(CollectionState::NOT_LOADED)),
     };
     let watched = name.clone();
     let state_guard = store.on_collection_state(move |collection, state| {
@@ -314,12 +309,7 @@ where
     let rows = LiveCollection {
         keys: RwSignal::new(keys),
         rows: StoredValue::new(rows),
-        state: RwSignal::new(collection_state.unwrap_or(CollectionState {
-            loaded: false,
-            stale: true,
-            last_seq: None,
-            has_pending_updates: false,
-        })),
+        state: RwSignal::new(collection_state.unwrap_or(CollectionState::NOT_LOADED)),
     };
     let state = RwSignal::new(state);
     let guard = store.on_view(move |view, ops, new_state| {

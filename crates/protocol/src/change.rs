@@ -41,6 +41,9 @@ pub struct ChangeEnvelope {
     /// The client mutation id of the write behind the change, when the subscription selects it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_mutation_id: Option<String>,
+    /// When the change committed, milliseconds since the epoch, when the subscription selects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at_ms: Option<i64>,
 }
 
 /// One failed rule, reported in a `VALIDATION` error's `extensions.fields`.
@@ -104,6 +107,7 @@ mod tests {
                 version: Some(3),
                 expired: true,
                 client_mutation_id: None,
+                committed_at_ms: None,
             }
         );
         let back = serde_json::to_value(&env).unwrap();

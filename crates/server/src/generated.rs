@@ -295,6 +295,10 @@ fn change_type(model: &Model) -> Object {
         .field(json_field("expired", TypeRef::named_nn(TypeRef::BOOLEAN)))
         .field(json_field(&names.entity_field, TypeRef::named(&model.name)))
         .field(json_field("clientMutationId", TypeRef::named(TypeRef::ID)))
+        .field(
+            json_field("committedAtMs", TypeRef::named(TypeRef::FLOAT))
+                .description("When the change committed, milliseconds since the epoch (absent on a WATERMARK)."),
+        )
 }
 
 fn change_page_type(model: &Model) -> Object {
@@ -473,6 +477,8 @@ fn change_value(model: &Model, record: &ChangeRecord, prev_seq: i64) -> Value {
     change.insert(Name::new("expired"), Value::Boolean(record.expired));
     change.insert(Name::new(model.names().entity_field), json_to_value((*record.image).clone()));
     change.insert(Name::new("clientMutationId"), record.client_mutation_id.clone().map_or(Value::Null, Value::String));
+    // A Float in the schema (milliseconds overflow GraphQL's 32-bit Int), written without a fraction.
+    change.insert(Name::new("committedAtMs"), Value::from(record.committed_at_ms));
     Value::Object(change)
 }
 

@@ -137,6 +137,8 @@ pub(crate) struct Table {
     pub(crate) stats: CollectionStats,
     /// While events are applied: `(n, seq)` says the changes from the `n`th on come from the event `seq`.
     pub(crate) seq_marks: Vec<(usize, i64)>,
+    /// The commit time of the newest event applied since the store last looked (`committedAtMs`, when selected).
+    pub(crate) committed_at_ms: Option<i64>,
     /// Every seq ever applied, in order (tests check that none is applied twice).
     #[cfg(test)]
     pub(crate) applied_log: Vec<i64>,
@@ -166,6 +168,7 @@ impl Table {
             epoch: 0,
             stats: CollectionStats::default(),
             seq_marks: Vec::new(),
+            committed_at_ms: None,
             #[cfg(test)]
             applied_log: Vec::new(),
         }

@@ -270,6 +270,8 @@ struct Collection {
     failures: u32,
     /// The state last published in an [`Output::Collection`].
     published: Option<CollectionState>,
+    /// See [`CollectionState::lag_ms`].
+    lag_ms: Option<i64>,
 }
 
 impl Collection {
@@ -293,6 +295,7 @@ impl Collection {
             sync,
             failures: 0,
             published: None,
+            lag_ms: None,
         }
     }
 }
@@ -659,6 +662,9 @@ impl Store {
         let mut changes = Vec::new();
         let c = &mut self.collections[i];
         let fed = c.sync.next(slot, payload, &mut c.table, &mut changes);
+        if let Some(at) = c.table.committed_at_ms.take() {
+            c.lag_ms = Some(self.now as i64 - at);
+        }
         self.emit_rows(i, changes, RowOrigin::Event { seq: None }, out);
         match fed {
             Ok(Fed::Applied) => self.collections[i].failures = 0,
@@ -944,6 +950,15 @@ pub struct CollectionState {
     pub last_seq: Option<i64>,
     /// Optimistic effects of unsettled mutations are showing.
     pub has_pending_updates: bool,
+    /// How old the newest applied event was when it arrived: the shell's clock minus its commit time
+    /// (`committedAtMs`, when the subscription selects it; the two clocks' skew included). `None` before any.
+    pub lag_ms: Option<i64>,
+}
+
+impl CollectionState {
+    /// Before anything arrived (or for a collection not watched): not loaded, stale, nothing else known.
+    pub const NOT_LOADED: Self =
+        Self { loaded: false, stale: true, last_seq: None, has_pending_updates: false, lag_ms: None };
 }
 
 /// A live view as it shows now (a held view: as it was when held).
@@ -1054,6 +1069,7 @@ impl<'a> CollectionView<'a> {
             stale: !self.inner.sync.is_live(),
             last_seq: self.last_seq(),
             has_pending_updates: self.overlays() > 0,
+            lag_ms: self.inner.lag_ms,
         }
     }
 }

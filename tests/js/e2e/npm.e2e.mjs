@@ -258,6 +258,9 @@ test("a token function is asked at connect and again when the server refuses; qu
   assert.equal(result.discardedNow, true);
   assert.deepEqual(result.outcomes, ["resolved", "discarded", "AbortError", "AbortError"]);
   assert.deepEqual(result.names, ["queue-sent"], "the discarded and aborted rows rolled back");
+  // The example's subscription selects committedAtMs: the collection knows how old its newest event was.
+  const lag = await page.evaluate(() => window.subsignal.store.collectionState("orders").lagMs);
+  assert.ok(typeof lag === "number" && lag > -1000 && lag < 60_000, `lagMs ${lag}`);
   assert.equal(result.pending, 0);
   await page.close();
 });
@@ -310,7 +313,7 @@ test("in Node (as under vitest), init takes the wasm bytes and the store works w
   const view = store.view("todos", { orderBy: ["id"] });
   assert.deepEqual(view.getSnapshot(), []);
   assert.equal(view.getSnapshot(), view.getSnapshot());
-  assert.deepEqual(store.collectionState("todos"), { loaded: false, stale: true, lastSeq: null, hasPendingUpdates: false });
+  assert.deepEqual(store.collectionState("todos"), { loaded: false, stale: true, lastSeq: null, hasPendingUpdates: false, lagMs: null });
   view.free();
   store.free();
 });

@@ -148,6 +148,9 @@ impl SubsignalSync {
     fn apply(&mut self, event: Event, table: &mut Table, changes: &mut Vec<RowChange>) {
         let Event { env, entity } = event;
         table.seq_marks.push((changes.len(), env.seq));
+        if env.committed_at_ms.is_some() {
+            table.committed_at_ms = env.committed_at_ms;
+        }
         let key = env.key.clone().or_else(|| entity.as_ref().and_then(|e| table.key_of(e)));
         let version = env.version.map(Version::Number).or_else(|| entity.as_ref().and_then(|e| table.version_of(e)));
         match (env.op, key) {

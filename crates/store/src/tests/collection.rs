@@ -271,3 +271,16 @@ fn a_collection_tells_when_it_is_loaded_and_when_it_goes_stale_but_not_for_every
     let out = store.handle(1, Input::SocketClosed { socket, code: 1006, reason: String::new() });
     assert_eq!(states(&out), [("orders".to_owned(), true, true)], "stale while disconnected, still loaded");
 }
+
+#[test]
+fn lag_is_how_old_the_newest_event_was_when_it_arrived_when_the_subscription_selects_its_commit_time() {
+    let (mut store, socket, id) = live_orders(vec![], 5);
+    assert_eq!(store.collection("orders").unwrap().state().lag_ms, None);
+    let mut event = change(6, 5, "INSERT", Some("a"), Some(1), Some(order("a", 1, 1)));
+    event["data"]["onOrderChanged"]["committedAtMs"] = json!(9_960);
+    store.handle(10_000, next(socket, &id, event));
+    assert_eq!(store.collection("orders").unwrap().state().lag_ms, Some(40));
+    // An event without it leaves the last measure.
+    store.handle(10_500, next(socket, &id, change(7, 6, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 2)))));
+    assert_eq!(store.collection("orders").unwrap().state().lag_ms, Some(40));
+}
