@@ -12,22 +12,12 @@ use std::time::Duration;
 
 use common::*;
 use leptos::prelude::*;
-use serde::Deserialize;
 use serde_json::json;
 use subsignal_browser::Mutation;
 use subsignal_leptos::{use_live_collection, use_mutation, use_status, ConnectionStatus};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Order {
-    id: String,
-    customer_name: String,
-    status: String,
-    version: i64,
-}
 
 fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))

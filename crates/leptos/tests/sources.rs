@@ -14,22 +14,12 @@ use std::time::Duration;
 
 use common::*;
 use leptos::prelude::*;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use subsignal_browser::{BrowserStore, StoreOptions};
 use subsignal_leptos::{use_live_collection, CollectionConfig, Guarantee};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Order {
-    id: String,
-    customer_name: String,
-    status: String,
-    version: i64,
-}
 
 async fn token_of(user: &str) -> String {
     common::token(user).await

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::*;
 use leptos::prelude::*;
-use serde::Deserialize;
 use serde_json::json;
 use subsignal_browser::{BrowserStore, StoreOptions};
 use subsignal_leptos::{
@@ -20,14 +19,6 @@ use subsignal_leptos::{
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Order {
-    id: String,
-    customer_name: String,
-    status: String,
-}
 
 #[wasm_bindgen_test]
 async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_stays_put_while_held() {

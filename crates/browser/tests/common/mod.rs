@@ -21,6 +21,16 @@ pub fn base() -> &'static str {
     }
 }
 
+/// An order as the tests read it back from a row.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    pub customer_name: String,
+    pub status: String,
+    pub version: i64,
+}
+
 pub const ORDER_FIELDS: &str =
     "id owner customerName email items { sku quantity unitPriceCents } totalCents status version createdAt updatedAt expiresAt";
 
