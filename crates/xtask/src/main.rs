@@ -47,7 +47,7 @@ fn main() {
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
                  postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
-                 npm [--names]          build the @subsignal/store npm package into target/npm/store\n                        (--names: keeping Rust function names, into target/npm/store-names, for profiles)\n  \
+                 npm [--names]          build the npm packages @subsignal/store and @subsignal/react into target/npm/\n                        (folders and npm pack tarballs; --names: the store keeping Rust function names,\n                        into target/npm/store-names, for profiles)\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
                  bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/quick/)"
@@ -350,9 +350,16 @@ fn install_tools() -> Result<()> {
     }
     let downloads = std::thread::spawn(|| -> Result<()> {
         apt_install(&[BUILD_PACKAGES, TEST_PACKAGES, postgres::PACKAGES].concat())?;
-        // The test peers (AWS's AppSync simulator in its own folder: it needs graphql 14), and the benchmarks' peers
-        // (each folder pins its packages in its own lock file).
-        for dir in ["tests/js", "crates/bench/node-peer", "crates/bench/browser", "tests/js/appsync-simulator"] {
+        // The test peers (AWS's AppSync simulator in its own folder: it needs graphql 14), what builds and tests
+        // @subsignal/react, the React example, and the benchmarks' peers (each folder pins its packages in its own
+        // lock file).
+        for dir in [
+            "tests/js",
+            "tests/js/appsync-simulator",
+            "crates/browser/react",
+            "crates/bench/node-peer",
+            "crates/bench/browser",
+        ] {
             let mut npm = Command::new("npm");
             run(npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root().join(dir)))?;
         }

@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask npm` builds `subsignal-browser --features js` for wasm32 (profile `wasm-release`), shrinks it with
 //!   `wasm-opt -Oz`, runs `wasm-bindgen --target web`, and writes the package to `target/npm/store/`
-//!   (`--names`: a copy keeping the Rust function names, in `target/npm/store-names/`, for profiles).
+//!   (`--names`: a copy keeping the Rust function names, in `target/npm/store-names/`, for profiles); then it
+//!   compiles `@subsignal/react` (`crates/browser/react`, TypeScript) into `target/npm/react/`, and `npm pack`s both
+//!   into `target/npm/subsignal-{store,react}-<version>.tgz`, the version being the workspace's.
 //! - `cargo xtask test-browser` runs [`browser_tests`]: the wasm-bindgen tests of `subsignal-browser` and
 //!   `subsignal-leptos` in headless Chromium against a real server behind `tests/js/e2e/harness.mjs`, then the npm
 //!   package end to end (the plain-JS example driven by playwright-core) and `tsc --noEmit` on a TypeScript usage file.
@@ -82,7 +84,7 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
         .arg(&opt))?;
     let declarations = out.join("subsignal_store.d.ts");
     std::fs::write(&declarations, generic_declarations(&std::fs::read_to_string(&declarations)?)?)?;
-    let version = env!("CARGO_PKG_VERSION");
+    let version = VERSION;
     let package = format!(
         r#"{{
   "name": "@subsignal/store",
@@ -115,7 +117,87 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
         js as f64 / 1000.0,
         (wasm + js) as f64 / 1000.0
     );
+    if !names {
+        let react = react_package(&out)?;
+        for package in [&out, &react] {
+            let tarball = pack(package)?;
+            println!("  {}", tarball.display());
+        }
+    }
     Ok(out)
+}
+
+/// The npm version of both packages: the workspace's.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where `cargo xtask npm` writes `@subsignal/react`: beside the store's package.
+pub(crate) fn react_dir() -> PathBuf {
+    target_dir().join("npm/react")
+}
+
+/// Builds `@subsignal/react` into `target/npm/react/`: `crates/browser/react` compiled by its pinned TypeScript
+/// against the declarations of the store package in `store`, with a package.json naming React 19 and the store of
+/// the same version as peers.
+fn react_package(store: &Path) -> Result<PathBuf> {
+    let source = root().join("crates/browser/react");
+    let tsc = source.join("node_modules/typescript/bin/tsc");
+    ensure!(
+        tsc.exists(),
+        "crates/browser/react/node_modules lacks typescript: run `npm ci` in crates/browser/react (cargo xtask tools \
+         does)"
+    );
+    let out = react_dir();
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    // The source's tsconfig maps `@subsignal/store` to `target/npm/store`; this one, to the package just built,
+    // wherever the target directory is.
+    let tsconfig = target_dir().join("npm/tsconfig.react.json");
+    let config = serde_json::json!({
+        "extends": source.join("tsconfig.json"),
+        "compilerOptions": { "outDir": out, "paths": { "@subsignal/store": [store] } },
+    });
+    std::fs::write(&tsconfig, serde_json::to_string_pretty(&config)?)?;
+    run(Command::new("node").arg(&tsc).arg("-p").arg(&tsconfig).current_dir(&source))?;
+    let manifest = serde_json::json!({
+        "name": "@subsignal/react",
+        "version": VERSION,
+        "description": "React hooks for @subsignal/store: live collections, views, rows, status and mutations on \
+                        useSyncExternalStore.",
+        "license": "MIT OR Apache-2.0",
+        "type": "module",
+        "main": "./index.js",
+        "module": "./index.js",
+        "types": "./index.d.ts",
+        "exports": { ".": { "types": "./index.d.ts", "default": "./index.js" } },
+        "files": ["index.js", "index.d.ts", "README.md"],
+        "sideEffects": false,
+        "peerDependencies": { "@subsignal/store": VERSION, "react": "^19.0.0" },
+    });
+    std::fs::write(out.join("package.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
+    std::fs::copy(source.join("README.md"), out.join("README.md"))?;
+    println!(
+        "@subsignal/react written to {}\n  js {:.1} KB gzip",
+        out.display(),
+        gzip_size(&out.join("index.js"))? as f64 / 1000.0
+    );
+    Ok(out)
+}
+
+/// `npm pack` of a package folder into `target/npm/`; gives the tarball's path.
+fn pack(package: &Path) -> Result<PathBuf> {
+    let dest = target_dir().join("npm");
+    let out = Command::new("npm")
+        .args(["pack", "--loglevel=error", "--pack-destination"])
+        .arg(&dest)
+        .arg(package)
+        .output()
+        .context("cannot run npm pack (npm is needed to build the packages)")?;
+    ensure!(out.status.success(), "npm pack {} failed:\n{}", package.display(), String::from_utf8_lossy(&out.stderr));
+    let name = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default().to_owned();
+    let tarball = dest.join(&name);
+    ensure!(tarball.exists(), "npm pack {} wrote no {}", package.display(), tarball.display());
+    Ok(tarball)
 }
 
 /// wasm-bindgen cannot declare type parameters on methods or classes: these lines of its declarations gain them, so
@@ -359,6 +441,23 @@ pub(crate) fn npm_tests(bin: &Path, package: &Path, tally: &mut Tally) -> Result
             .env("SUBSIGNAL_NPM_PACKAGE", package)
             .env("SUBSIGNAL_EXAMPLE", root().join("examples/plain-js"))
             .env("CHROMIUM", CHROMIUM),
+        tally,
+    )?;
+    react_tests(tally)
+}
+
+/// `@subsignal/react`'s own test (Node, React's development build in happy-dom) against the package just built.
+fn react_tests(tally: &mut Tally) -> Result<()> {
+    let source = root().join("crates/browser/react");
+    ensure!(
+        source.join("node_modules/react-dom").exists() && source.join("node_modules/happy-dom").exists(),
+        "crates/browser/react/node_modules lacks react-dom or happy-dom: run `npm ci` there (cargo xtask tools does)"
+    );
+    run_counting(
+        Command::new("node")
+            .args(["--test", "--test-reporter=tap", "test/hooks.test.mjs"])
+            .current_dir(&source)
+            .env("SUBSIGNAL_REACT_PACKAGE", react_dir()),
         tally,
     )
 }
