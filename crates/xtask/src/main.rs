@@ -37,6 +37,7 @@ fn main() {
             other => Err(anyhow::anyhow!("unknown npm option(s) {other:?}; try `cargo xtask npm [--names]`")),
         },
         Some("test-browser") => wasm::browser_tests(),
+        Some("test-react") => wasm::react_only_tests(),
         Some("bench") => bench(&args[1..]),
         Some("report") => report(&args[1..]),
         _ => {
@@ -49,6 +50,7 @@ fn main() {
                  postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
                  npm [--names]          build the npm packages @subsignal/store and @subsignal/react into target/npm/\n                        (folders and npm pack tarballs; --names: the store keeping Rust function names,\n                        into target/npm/store-names, for profiles)\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
+                 test-react             only @subsignal/react's tests and the React example (Vite, Chromium)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
                  bench [--quick]        side-by-side benchmarks (fan-out, latency, memory vs Node graphql-ws and a raw\n                        echo; store apply vs Apollo and TanStack DB; size) → docs/BENCHMARKS.md\n                        (--quick: the smoke run CI does, small counts, → target/bench/quick/)"
             );
@@ -357,6 +359,7 @@ fn install_tools() -> Result<()> {
             "tests/js",
             "tests/js/appsync-simulator",
             "crates/browser/react",
+            "examples/react-vite",
             "crates/bench/node-peer",
             "crates/bench/browser",
         ] {

@@ -7,7 +7,8 @@
 //!   into `target/npm/subsignal-{store,react}-<version>.tgz`, the version being the workspace's.
 //! - `cargo xtask test-browser` runs [`browser_tests`]: the wasm-bindgen tests of `subsignal-browser` and
 //!   `subsignal-leptos` in headless Chromium against a real server behind `tests/js/e2e/harness.mjs`, then the npm
-//!   package end to end (the plain-JS example driven by playwright-core) and `tsc --noEmit` on a TypeScript usage file.
+//!   package end to end (the plain-JS example driven by playwright-core), `tsc --noEmit` on a TypeScript usage file,
+//!   `@subsignal/react`'s Node test and the React example (`examples/react-vite`) built by Vite and driven in Chromium.
 //! - [`bench_leptos`] builds the store bench's Leptos entry (`crates/bench/leptos`) for `cargo xtask bench`.
 //!
 //! Every test fails loudly when something it needs is missing; nothing is skipped.
@@ -184,6 +185,11 @@ fn react_package(store: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The tarball `npm pack` made of `@subsignal/<name>`, in `target/npm/`.
+fn tarball(name: &str) -> PathBuf {
+    target_dir().join(format!("npm/subsignal-{name}-{VERSION}.tgz"))
+}
+
 /// `npm pack` of a package folder into `target/npm/`; gives the tarball's path.
 fn pack(package: &Path) -> Result<PathBuf> {
     let dest = target_dir().join("npm");
@@ -304,6 +310,19 @@ pub(crate) fn browser_tests() -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask test-react`: the packages, then `@subsignal/react`'s Node test and the React example end to end.
+pub(crate) fn react_only_tests() -> Result<()> {
+    let mut tally = Tally::default();
+    let bin = crate::server_binary()?;
+    npm()?;
+    react_tests(&mut tally)?;
+    react_example(&bin, &mut tally)?;
+    ensure!(tally.passed > 0, "no React test ran");
+    ensure!(tally.failed == 0, "{} React test(s) failed", tally.failed);
+    println!("\nReact tests: {} passed, {} failed", tally.passed, tally.failed);
+    Ok(())
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -403,7 +422,7 @@ pub(crate) fn wasm_tests(bin: &Path, tally: &mut Tally) -> Result<()> {
 
 /// The npm package end to end (the plain-JS order example, the notes example on a schema with no Rust, and the
 /// entity-events and live-query sources against subsignal and a Node graphql-ws server, in Chromium via
-/// playwright-core) and `tsc --noEmit`.
+/// playwright-core) and `tsc --noEmit`; then `@subsignal/react`'s Node test and the React example.
 pub(crate) fn npm_tests(bin: &Path, package: &Path, tally: &mut Tally) -> Result<()> {
     need(CHROMIUM, "Debian's chromium")?;
     let js = root().join("tests/js");
@@ -443,7 +462,8 @@ pub(crate) fn npm_tests(bin: &Path, package: &Path, tally: &mut Tally) -> Result
             .env("CHROMIUM", CHROMIUM),
         tally,
     )?;
-    react_tests(tally)
+    react_tests(tally)?;
+    react_example(bin, tally)
 }
 
 /// `@subsignal/react`'s own test (Node, React's development build in happy-dom) against the package just built.
@@ -458,6 +478,57 @@ fn react_tests(tally: &mut Tally) -> Result<()> {
             .args(["--test", "--test-reporter=tap", "test/hooks.test.mjs"])
             .current_dir(&source)
             .env("SUBSIGNAL_REACT_PACKAGE", react_dir()),
+        tally,
+    )
+}
+
+/// The React example, `examples/react-vite`: both tarballs installed as a user would (`npm install <tgz>`, not saved,
+/// so that its lock file keeps only registry packages), its typed documents checked against graphql-codegen's output,
+/// `tsc`, a production and a development `vite build` into `target/react-vite/site/` (the development one, with
+/// React's warnings and StrictMode's double effects, under `dev/`), then `tests/js/e2e/react.e2e.mjs` drives both in
+/// Chromium against `subsignal serve`.
+fn react_example(bin: &Path, tally: &mut Tally) -> Result<()> {
+    let example = root().join("examples/react-vite");
+    for package in ["vite", "typescript", "@graphql-codegen/cli", "react-dom"] {
+        ensure!(
+            example.join("node_modules").join(package).exists(),
+            "examples/react-vite/node_modules lacks {package}: run `npm ci` there (cargo xtask tools does)"
+        );
+    }
+    let tarballs = [tarball("store"), tarball("react")];
+    for tarball in &tarballs {
+        ensure!(tarball.exists(), "{} is missing: `cargo xtask npm` writes it", tarball.display());
+    }
+    run(Command::new("npm")
+        .args(["install", "--no-save", "--offline", "--no-audit", "--no-fund", "--loglevel=error"])
+        .args(&tarballs)
+        .current_dir(&example))?;
+    let node = |script: &str| {
+        let mut cmd = Command::new("node");
+        cmd.arg(example.join("node_modules").join(script)).current_dir(&example);
+        cmd
+    };
+    run(node("@graphql-codegen/cli/esm/bin.js").arg("--check")).context(
+        "examples/react-vite/src/gql/ is not what graphql-codegen makes of src/ and schema.graphql: run `npm run \
+         codegen` there",
+    )?;
+    run(node("typescript/bin/tsc").args(["--noEmit", "-p", "."]))?;
+    let site = target_dir().join("react-vite/site");
+    run(node("vite/bin/vite.js").args(["build", "--logLevel", "warn", "--emptyOutDir", "--outDir"]).arg(&site))?;
+    run(node("vite/bin/vite.js")
+        .args(["build", "--mode", "development", "--logLevel", "warn", "--emptyOutDir", "--outDir"])
+        .arg(site.join("dev"))
+        .env("NODE_ENV", "development"))?;
+    println!("examples/react-vite: codegen up to date, tsc --noEmit, vite build (production and development) passed");
+    tally.passed += 1;
+    run_counting(
+        Command::new("node")
+            .args(["--test", "--test-reporter=tap", "e2e/react.e2e.mjs"])
+            .current_dir(root().join("tests/js"))
+            .env("SUBSIGNAL_BIN", bin)
+            .env("SUBSIGNAL_REACT_SITE", &site)
+            .env("SUBSIGNAL_REACT_EXAMPLE", &example)
+            .env("CHROMIUM", CHROMIUM),
         tally,
     )
 }
