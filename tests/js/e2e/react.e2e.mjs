@@ -18,8 +18,9 @@ let browser;
 let problems = [];
 
 before(async () => {
-  // The worker waits a minute before each step, so every order stays SUBMITTED unless a test cancels it.
-  server = new Subsignal({ web: need("SUBSIGNAL_REACT_SITE"), stepDelayMs: 60_000 });
+  // The worker waits a minute before each step, so every order stays SUBMITTED unless a test cancels it; the
+  // server stops without waiting for it.
+  server = new Subsignal({ web: need("SUBSIGNAL_REACT_SITE"), stepDelayMs: 60_000, args: ["--shutdown-grace-ms", "0"] });
   await server.start();
   browser = await launchChromium();
 });
