@@ -119,11 +119,14 @@ function AllOrders() {
   const orders = useCollection<Order>("orders");
   if (!state?.loaded) return <p id="loading">Loading…</p>;
   return (
-    <ul id="all">
-      {orders.map((o) => (
-        <OrderItem key={o.id} id={o.id} />
-      ))}
-    </ul>
+    <>
+      {state.lagMs !== null && <p id="lag">The newest change arrived {state.lagMs} ms after it committed.</p>}
+      <ul id="all">
+        {orders.map((o) => (
+          <OrderItem key={o.id} id={o.id} />
+        ))}
+      </ul>
+    </>
   );
 }
 

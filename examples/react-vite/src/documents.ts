@@ -26,7 +26,7 @@ graphql(`
 export const OrderChangesDocument = graphql(`
   subscription OrderChanges($afterSeq: Int) {
     onOrderChanged(afterSeq: $afterSeq) {
-      seq prevSeq op key version expired clientMutationId
+      seq prevSeq op key version expired clientMutationId committedAtMs
       order { ...OrderFields }
     }
   }

@@ -88,6 +88,7 @@ test("an order created elsewhere shows in the live list, and the open-orders vie
     await page.locator(`#all li[data-key="${id}"]`).waitFor({ timeout: 10_000 });
   }
   await page.locator(`#open li[data-key="${third.id}"]`).waitFor({ timeout: 10_000 });
+  assert.match(await page.locator("#lag").textContent(), /arrived -?\d+ ms after it committed/, "the collection's lag shows");
   const shown = await keysOf(page, "#open");
   const mine = shown.filter((k) => [first.id, second.id, third.id].includes(k));
   assert.deepEqual(mine, [third.id, second.id, first.id], "newest first");

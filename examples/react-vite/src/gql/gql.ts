@@ -16,14 +16,14 @@ import * as types from './graphql';
  */
 type Documents = {
     "\n  fragment OrderFields on Order {\n    id\n    owner\n    customerName\n    email\n    items { sku quantity unitPriceCents }\n    totalCents\n    status\n    version\n    createdAt\n    updatedAt\n    expiresAt\n  }\n": typeof types.OrderFieldsFragmentDoc,
-    "\n  subscription OrderChanges($afterSeq: Int) {\n    onOrderChanged(afterSeq: $afterSeq) {\n      seq prevSeq op key version expired clientMutationId\n      order { ...OrderFields }\n    }\n  }\n": typeof types.OrderChangesDocument,
+    "\n  subscription OrderChanges($afterSeq: Int) {\n    onOrderChanged(afterSeq: $afterSeq) {\n      seq prevSeq op key version expired clientMutationId committedAtMs\n      order { ...OrderFields }\n    }\n  }\n": typeof types.OrderChangesDocument,
     "\n  query OrderSnapshot($limit: Int, $nextToken: String) {\n    listOrders(limit: $limit, nextToken: $nextToken) {\n      items { ...OrderFields }\n      nextToken\n      seq\n    }\n  }\n": typeof types.OrderSnapshotDocument,
     "\n  mutation CreateOrder($input: CreateOrderInput!, $clientMutationId: ID) {\n    createOrder(input: $input, clientMutationId: $clientMutationId) { ...OrderFields }\n  }\n": typeof types.CreateOrderDocument,
     "\n  mutation CancelOrder($id: ID!, $v: Int!, $clientMutationId: ID) {\n    cancelOrder(id: $id, expectedVersion: $v, clientMutationId: $clientMutationId) { ...OrderFields }\n  }\n": typeof types.CancelOrderDocument,
 };
 const documents: Documents = {
     "\n  fragment OrderFields on Order {\n    id\n    owner\n    customerName\n    email\n    items { sku quantity unitPriceCents }\n    totalCents\n    status\n    version\n    createdAt\n    updatedAt\n    expiresAt\n  }\n": types.OrderFieldsFragmentDoc,
-    "\n  subscription OrderChanges($afterSeq: Int) {\n    onOrderChanged(afterSeq: $afterSeq) {\n      seq prevSeq op key version expired clientMutationId\n      order { ...OrderFields }\n    }\n  }\n": types.OrderChangesDocument,
+    "\n  subscription OrderChanges($afterSeq: Int) {\n    onOrderChanged(afterSeq: $afterSeq) {\n      seq prevSeq op key version expired clientMutationId committedAtMs\n      order { ...OrderFields }\n    }\n  }\n": types.OrderChangesDocument,
     "\n  query OrderSnapshot($limit: Int, $nextToken: String) {\n    listOrders(limit: $limit, nextToken: $nextToken) {\n      items { ...OrderFields }\n      nextToken\n      seq\n    }\n  }\n": types.OrderSnapshotDocument,
     "\n  mutation CreateOrder($input: CreateOrderInput!, $clientMutationId: ID) {\n    createOrder(input: $input, clientMutationId: $clientMutationId) { ...OrderFields }\n  }\n": types.CreateOrderDocument,
     "\n  mutation CancelOrder($id: ID!, $v: Int!, $clientMutationId: ID) {\n    cancelOrder(id: $id, expectedVersion: $v, clientMutationId: $clientMutationId) { ...OrderFields }\n  }\n": types.CancelOrderDocument,
@@ -36,7 +36,7 @@ export function graphql(source: "\n  fragment OrderFields on Order {\n    id\n  
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription OrderChanges($afterSeq: Int) {\n    onOrderChanged(afterSeq: $afterSeq) {\n      seq prevSeq op key version expired clientMutationId\n      order { ...OrderFields }\n    }\n  }\n"): typeof import('./graphql').OrderChangesDocument;
+export function graphql(source: "\n  subscription OrderChanges($afterSeq: Int) {\n    onOrderChanged(afterSeq: $afterSeq) {\n      seq prevSeq op key version expired clientMutationId committedAtMs\n      order { ...OrderFields }\n    }\n  }\n"): typeof import('./graphql').OrderChangesDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -39,7 +39,7 @@ export type OrderChangesSubscriptionVariables = Exact<{
 }>;
 
 
-export type OrderChangesSubscription = { onOrderChanged: { seq: number, prevSeq: number, op: ChangeOp, key: string | null, version: number | null, expired: boolean, clientMutationId: string | null, order: { id: string, owner: string | null, customerName: string, email: string, totalCents: number, status: OrderStatus, version: number, createdAt: string, updatedAt: string, expiresAt: number | null, items: Array<{ sku: string, quantity: number, unitPriceCents: number }> } | null } };
+export type OrderChangesSubscription = { onOrderChanged: { seq: number, prevSeq: number, op: ChangeOp, key: string | null, version: number | null, expired: boolean, clientMutationId: string | null, committedAtMs: number | null, order: { id: string, owner: string | null, customerName: string, email: string, totalCents: number, status: OrderStatus, version: number, createdAt: string, updatedAt: string, expiresAt: number | null, items: Array<{ sku: string, quantity: number, unitPriceCents: number }> } | null } };
 
 export type OrderSnapshotQueryVariables = Exact<{
   limit?: number | null | undefined;
@@ -113,6 +113,7 @@ export const OrderChangesDocument = new TypedDocumentString(`
     version
     expired
     clientMutationId
+    committedAtMs
     order {
       ...OrderFields
     }
