@@ -91,8 +91,8 @@ const collectionStates = new WeakMap<Collection<unknown>, CollectionState | null
 
 /**
  * Whether a watched collection has `loaded` (show a spinner until then), is `stale` (disconnected or fetching
- * again), its `lastSeq` and whether optimistic effects show (`hasPendingUpdates`); `null` once it is no
- * longer watched.
+ * again), its `lastSeq`, whether optimistic effects show (`hasPendingUpdates`) and how old its newest event was
+ * when it arrived (`lagMs`); `null` once it is no longer watched.
  */
 export function useCollectionState(name: string): CollectionState | null {
   const collection = collectionOf<unknown>(useStore(), name);
