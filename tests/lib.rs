@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use subsignal_server::config::Settings;
+use subsignal_server::clock::Clock;
+use subsignal_server::config::{Config, Settings};
 use subsignal_server::RunningServer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -133,6 +134,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The database setting it runs on (`None`: SQLite in `dir`).
     pub database: Option<String>,
+    /// The server's time of day (the wall clock unless started with [`TestServer::start_on_clock`]).
+    pub clock: Clock,
 }
 
 impl TestServer {
@@ -149,6 +152,17 @@ impl TestServer {
 
     /// Starts on the given database setting (another instance of the same database, for example).
     pub async fn start_on(database: Option<String>, tweak: impl FnOnce(Settings) -> Settings) -> TestServer {
+        Self::start_on_clock(database, Clock::system(), tweak).await
+    }
+
+    /// Starts on the given database setting with `clock` as the server's time of day: with
+    /// [`Clock::adjustable`], a test jumps over a TTL, a token's lifetime or a lease ([`Clock::advance`]) instead of
+    /// sleeping through it. Instances that share a database share the clock too.
+    pub async fn start_on_clock(
+        database: Option<String>,
+        clock: Clock,
+        tweak: impl FnOnce(Settings) -> Settings,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = Settings {
             database: database.clone(),
@@ -157,9 +171,9 @@ impl TestServer {
             worker_lease_ms: Some(1000),
             ..test_settings(dir.path())
         };
-        let config = tweak(settings).resolve().expect("valid test settings");
+        let config = Config { clock: clock.clone(), ..tweak(settings).resolve().expect("valid test settings") };
         let server = subsignal_server::start(config).await.expect("server starts");
-        TestServer { server, dir, database }
+        TestServer { server, dir, database, clock }
     }
 
     /// The HTTP base URL.

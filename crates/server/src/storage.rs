@@ -32,6 +32,7 @@ use tokio::sync::{watch, Mutex, MutexGuard};
 use serde_json::Value;
 use subsignal_protocol::FieldError;
 
+use crate::clock::Clock;
 use crate::stream::ChangeFeed;
 
 /// One change-log record: the DynamoDB Streams record analogue.
@@ -306,6 +307,8 @@ pub struct Storage {
     /// Bumped whenever an instance releases its leases (this one, or another through [`LEASES_RELEASED`]), so
     /// that waiting instances try to take them at once rather than at their next look.
     releases: Arc<watch::Sender<u64>>,
+    /// The time of day for commit times, TTL, leases and retention.
+    clock: Clock,
 }
 
 /// The payload of the notification on the commit channel that says an instance released its leases.
@@ -316,11 +319,6 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 /// The wire name of a change op, as the change log stores it.
 pub(crate) fn op_name(op: ChangeOp) -> &'static str {
@@ -383,8 +381,9 @@ impl RecordRow {
 }
 
 impl Storage {
-    /// Opens `database` (creating the SQLite file if needed) and runs its migrations.
-    pub async fn open(database: &Database, feed: Arc<ChangeFeed>) -> Result<Self, StorageError> {
+    /// Opens `database` (creating the SQLite file if needed) and runs its migrations. Commit times, TTL, leases and
+    /// retention read `clock`.
+    pub async fn open(database: &Database, feed: Arc<ChangeFeed>, clock: Clock) -> Result<Self, StorageError> {
         let (backend, channel) = match database {
             Database::Sqlite(data_dir) => {
                 let options = SqliteConnectOptions::from_str("sqlite:")?
@@ -420,6 +419,7 @@ impl Storage {
             instance,
             channel: channel.into(),
             releases: Arc::new(watch::Sender::new(0)),
+            clock,
         };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
@@ -431,6 +431,11 @@ impl Storage {
     /// The change feed this storage publishes to.
     pub fn feed(&self) -> &Arc<ChangeFeed> {
         &self.feed
+    }
+
+    /// The clock this storage reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Whether this is the PostgreSQL backend.
@@ -488,7 +493,7 @@ impl Storage {
                     return Ok(WriteOutcome::Replayed(serde_json::from_str(&result)?));
                 }
             }
-            let now = now_ms();
+            let now = self.clock.now_ms();
             // PostgreSQL: lock the row, so a concurrent writer of the same key (another instance's reaper, say)
             // waits and then sees what this one wrote. SQLite has one writer anyway and no FOR UPDATE.
             let select = if pg {
@@ -623,7 +628,7 @@ impl Storage {
             )
             .bind(model)
             .bind(id)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .fetch_optional(pool)
             .await?
         });
@@ -655,7 +660,7 @@ impl Storage {
             .bind(model)
             .bind(owner)
             .bind(after_id)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(i64::from(limit) + 1)
             .fetch_all(&mut *tx)
             .await?;
@@ -745,7 +750,7 @@ impl Storage {
                 "SELECT model, id FROM items WHERE expires_at IS NOT NULL AND expires_at * 1000 <= $1 \
                  ORDER BY expires_at LIMIT $2",
             )
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?
@@ -791,7 +796,7 @@ impl Storage {
             )
             .bind(consumer)
             .bind(seq)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(pool)
             .await?;
         });
@@ -803,7 +808,7 @@ impl Storage {
     /// both take an expired lease.
     pub async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<bool, StorageError> {
         let _writer = self.single_writer().await;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let result = on_pool!(&self.backend, |pool| {
             sqlx::query(
                 "INSERT INTO stream_leases (consumer, holder, expires_at_ms) VALUES ($1, $2, $3) \
@@ -912,7 +917,7 @@ impl Storage {
             .bind(&letter.key)
             .bind(&letter.error)
             .bind(letter.attempts)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(pool)
             .await?;
         });

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::storage::{now_ms, ChangeRecord, DeadLetter, Storage};
+use crate::storage::{ChangeRecord, DeadLetter, Storage};
 use crate::stream::{read_after, ReadError};
 use crate::{orders, telemetry};
 use subsignal_protocol::ChangeOp;
@@ -289,7 +289,7 @@ pub async fn run_pruner(storage: Storage, retention: Duration, every: Duration, 
                 _ = shutdown.changed() => return,
             }
         }
-        let cutoff = now_ms() - retention.as_millis() as i64;
+        let cutoff = storage.clock().now_ms() - retention.as_millis() as i64;
         match storage.prune(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "pruned change log past retention"),
