@@ -553,7 +553,7 @@ async fn metrics_count_worker_retries_and_dead_letters() {
     .await;
     t.client("alice").create_order("Poison", None).await;
     let handler: subsignal_server::workers::Handler =
-        std::sync::Arc::new(|_| Box::pin(async { Err("cannot handle this one".to_owned()) }));
+        std::sync::Arc::new(|_| Box::pin(async { Err("cannot handle this one".to_owned().into()) }));
     let consumer = subsignal_server::workers::ConsumerConfig {
         name: "metrics-test-consumer".into(),
         batch_size: 10,

@@ -142,6 +142,48 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// What is wrong with the database, when this failure comes from its state rather than from the request: its disk
+    /// is full, it is read-only, its storage fails, it is restarting or does not answer. The same request may succeed
+    /// later, unchanged; a client is told `UNAVAILABLE` with this reason, and a stream worker does not dead-letter
+    /// the record it was on.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        const FULL: &str = "the database's disk is full";
+        const READ_ONLY: &str = "the database is read-only";
+        const STORAGE: &str = "the database's storage fails to read or write";
+        const UNREACHABLE: &str = "the database is restarting or does not answer";
+        const RESOURCES: &str = "the database is out of resources";
+        use sqlx::error::DatabaseError;
+        let StorageError::Db(error) = self else { return None };
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => Some(UNREACHABLE),
+            sqlx::Error::Database(db) => {
+                if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                    // The extended result code; its low byte is the primary one (https://sqlite.org/rescode.html).
+                    let code = sqlite.code()?.parse::<i32>().ok()?;
+                    return match code & 0xff {
+                        13 => Some(FULL),         // SQLITE_FULL
+                        8 => Some(READ_ONLY),     // SQLITE_READONLY
+                        10 | 14 => Some(STORAGE), // SQLITE_IOERR, SQLITE_CANTOPEN
+                        _ => None,
+                    };
+                }
+                // PostgreSQL's SQLSTATE (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+                let state = db.code()?;
+                match (state.get(..2)?, &*state) {
+                    (_, "53100") => Some(FULL),
+                    (_, "25006") => Some(READ_ONLY),
+                    (_, "58030") => Some(STORAGE),
+                    ("08", _) | (_, "57P01" | "57P02" | "57P03") => Some(UNREACHABLE),
+                    ("53", _) => Some(RESOURCES),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The row a write found.
 #[derive(Debug, Clone)]
 pub struct Stored {
