@@ -314,6 +314,29 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `$body` with `$tx` a transaction on a connection of `$pool` taken for it, and commits when `$body` gives a
+/// value (a `return` from `$body` leaves without committing; `?` rolls back). A connection whose transaction failed
+/// with a database error is closed, not given back to the pool: on some errors (`SQLITE_FULL` among them) SQLite
+/// rolls the transaction back by itself, sqlx's own rollback then fails and leaves it counting a transaction that is
+/// not there, and that connection's next transaction, begun as a savepoint, would outlive its own rollback and keep
+/// the write lock, so that every later write failed with "database is locked" even after the disk had room again.
+macro_rules! in_transaction {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut conn = $pool.acquire().await?;
+        let outcome: Result<_, StorageError> = async {
+            let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+            let value = $body;
+            $tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        if let Err(StorageError::Db(_)) = &outcome {
+            conn.close_on_drop();
+        }
+        outcome?
+    }};
+}
+
 /// The channel each commit is announced on (PostgreSQL), with its seq as payload, when the tables live in the
 /// `public` schema; in another schema (a `search_path` in the URL's `options`) the channel is
 /// `subsignal_changes_<schema>`, so deployments sharing a database do not wake each other.
@@ -513,8 +536,7 @@ impl Storage {
     {
         let _writer = self.single_writer().await;
         let pg = self.is_postgres();
-        let record = on_pool!(&self.backend, |pool| {
-            let mut tx = pool.begin().await?;
+        let outcome = on_pool!(&self.backend, |pool| in_transaction!(pool, |tx| {
             if let Some(idem) = &idempotency {
                 if pg {
                     // Two instances replaying one client mutation id at once queue here; the second then finds
@@ -641,8 +663,7 @@ impl Storage {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await?;
-            ChangeRecord {
+            WriteOutcome::Committed(ChangeRecord {
                 seq,
                 model: model.into(),
                 op,
@@ -653,12 +674,14 @@ impl Storage {
                 image: Arc::new(item.image),
                 committed_at_ms: now,
                 client_mutation_id: idempotency.map(|i| i.id),
-            }
-        });
+            })
+        }));
         // SQLite: still under the write lock, so the feed sees records in seq order. PostgreSQL: writers of this
         // instance may publish out of order; the feed keeps only a contiguous window and its head never moves back.
-        self.feed.publish(record.clone());
-        Ok(WriteOutcome::Committed(record))
+        if let WriteOutcome::Committed(record) = &outcome {
+            self.feed.publish(record.clone());
+        }
+        Ok(outcome)
     }
 
     /// Reads one live (unexpired) item's image.
@@ -760,13 +783,12 @@ impl Storage {
     /// Deletes change-log records committed before `cutoff_ms`; returns how many.
     pub async fn prune(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
         let _writer = self.single_writer().await;
-        let pruned = on_pool!(&self.backend, |pool| {
-            let mut tx = pool.begin().await?;
+        let pruned = on_pool!(&self.backend, |pool| in_transaction!(pool, |tx| {
             let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM change_log WHERE committed_at_ms < $1")
                 .bind(cutoff_ms)
                 .fetch_one(&mut *tx)
                 .await?;
-            let Some(max) = max else { return Ok(0) };
+            let Some(max) = max else { return Ok((0, 0)) };
             let deleted = sqlx::query("DELETE FROM change_log WHERE seq <= $1").bind(max).execute(&mut *tx).await?;
             sqlx::query(
                 "UPDATE counters SET value = CASE WHEN value > $1 THEN value ELSE $1 END WHERE name = 'pruned_through'",
@@ -778,9 +800,8 @@ impl Storage {
                 .bind(cutoff_ms)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
             (max, deleted.rows_affected())
-        });
+        }));
         self.feed.pruned_through(pruned.0);
         Ok(pruned.1)
     }
@@ -882,8 +903,7 @@ impl Storage {
     /// Releases the lease `name`, or every lease (`None`), this instance holds.
     async fn release(&self, name: Option<&str>) -> Result<(), StorageError> {
         let _writer = self.single_writer().await;
-        on_pool!(&self.backend, |pool| {
-            let mut tx = pool.begin().await?;
+        on_pool!(&self.backend, |pool| in_transaction!(pool, |tx| {
             sqlx::query(
                 "UPDATE stream_leases SET expires_at_ms = 0 WHERE holder = $1 AND ($2 IS NULL OR consumer = $2)",
             )
@@ -898,8 +918,7 @@ impl Storage {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await?;
-        });
+        }));
         self.releases.send_modify(|n| *n += 1);
         Ok(())
     }
