@@ -1022,6 +1022,9 @@ impl Storage {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
+                // Listening now: a release announced before (while this instance started, or while the listener
+                // was down) reached no one here, but is in the database, so whoever waits for a lease looks again.
+                self.releases.send_modify(|n| *n += 1);
                 loop {
                     // Listening now: whatever committed before is in the database.
                     if let Err(e) = self.sync_head().await {
