@@ -30,7 +30,11 @@ fn main() {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
-        Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
+        Some("postgres") => postgres::ensure_postgres().map(|env| {
+            for (name, value) in env {
+                println!("export {name}='{value}'");
+            }
+        }),
         Some("npm") => match &args[1..] {
             [] => wasm::npm().map(drop),
             [flag] if flag == "--names" => wasm::npm_with(true).map(drop),
@@ -46,7 +50,7 @@ fn main() {
                  demo [--port N] [--profile NAME] [--debug]\n                        build the web app and run it with the server behind the network simulator\n                        (--debug: a debug build of the server, quicker to build)\n  \
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
-                 postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
+                 postgres               start the tests' PostgreSQL and print its variables (for `cargo test` by hand)\n  \
                  npm [--names]          build the @subsignal/store npm package into target/npm/store\n                        (--names: keeping Rust function names, into target/npm/store-names, for profiles)\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
@@ -368,8 +372,8 @@ fn test() -> Result<()> {
     let mut steps = Steps::new(8);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
-    let postgres_url = steps
-        .run("start PostgreSQL for the tests (Debian package, private cluster on loopback)", || {
+    let postgres_env = steps
+        .run("start PostgreSQL for the tests (Debian package, private clusters on loopback)", || {
             postgres::ensure_postgres()
         })?;
     steps.run("check formatting, and that clippy lints the builds to come", || {
@@ -386,7 +390,7 @@ fn test() -> Result<()> {
             run_counting(
                 lint::linted(cargo().args(["test", "--workspace", "--", "--color", "never"]))?
                     .env("SUBSIGNAL_BIN", &bin)
-                    .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
+                    .envs(postgres_env.iter().map(|(name, value)| (name, value)))
                     .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
                 &mut tally,
             )
