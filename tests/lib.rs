@@ -1,11 +1,14 @@
 //! Shared helpers for the end-to-end tests in `tests.rs`: an in-process server on a free port (on SQLite or
-//! PostgreSQL), a server process for crash tests, a GraphQL-over-HTTP client and a raw graphql-transport-ws client.
+//! PostgreSQL), a server process for crash tests, a GraphQL-over-HTTP client, a raw graphql-transport-ws client, and
+//! [`store_shell`], the store core driven natively for tests that need several store clients.
 //!
 //! The suite runs against both backends: [`on_both_backends!`] turns each `async fn test(backend: Backend)` into
 //! `sqlite::test` and `postgres::test`. The PostgreSQL half needs `SUBSIGNAL_TEST_POSTGRES_URL` (a database the tests
 //! may create schemas in; `cargo xtask test` starts one). Without it the PostgreSQL tests fail when
 //! `SUBSIGNAL_REQUIRE_POSTGRES=1` or `CI` is set, and otherwise pass without running, after one line on stderr
 //! saying so. The PostgreSQL-restart test needs a cluster of its own too, [`RESTARTABLE_POSTGRES_VAR`].
+
+pub mod store_shell;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -484,6 +487,42 @@ pub fn server_binary() -> PathBuf {
     assert!(status.success(), "building the subsignal binary failed");
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     target.join("debug").join("subsignal")
+}
+
+/// `GET url`: the status and the body.
+pub async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("GET");
+    (response.status().as_u16(), response.text().await.expect("a body"))
+}
+
+/// The rows `sql` reads from the database of a server: `database`, or SQLite in `dir`.
+pub async fn db_rows<T>(database: &Option<String>, dir: &Path, sql: &str) -> Vec<T>
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    use sqlx::Connection;
+    match database {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("a query the database answers")
+        }
+        None => {
+            let url = format!("sqlite:{}", dir.join("subsignal.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("a query the database answers")
+        }
+    }
+}
+
+/// The leases in the database of a server (`database`, or SQLite in `dir`): (name, holder, held now by the wall
+/// clock).
+pub async fn leases(database: &Option<String>, dir: &Path) -> Vec<(String, String, bool)> {
+    let sql = "SELECT consumer, holder, expires_at_ms FROM stream_leases ORDER BY consumer";
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64;
+    let rows: Vec<(String, String, i64)> = db_rows(database, dir, sql).await;
+    rows.into_iter().map(|(name, holder, expires)| (name, holder, expires > now)).collect()
 }
 
 /// Calls `probe` every 50 ms until it gives `Some`, and returns that; fails the test, naming `what`, after [`WAIT`].
