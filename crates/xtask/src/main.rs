@@ -3,13 +3,14 @@
 //! - `cargo xtask demo` builds everything and runs the demo server with a seeded database.
 //! - `cargo xtask test` installs what the tests need on a fresh machine (Rust target, Debian packages, pinned CLIs,
 //!   pinned npm packages) and runs every test: format, lints, native tests, JavaScript interop tests.
+//! - `cargo xtask soak --minutes N` runs the fault tests again and again with fresh seeds (by hand, not in CI).
 //!
 //! Every step prints its number, what it does and how long it took; a failing step stops the run with its name.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -35,6 +36,7 @@ fn main() {
                 println!("export {name}='{value}'");
             }
         }),
+        Some("soak") => soak(&args[1..]),
         Some("npm") => match &args[1..] {
             [] => wasm::npm().map(drop),
             [flag] if flag == "--names" => wasm::npm_with(true).map(drop),
@@ -51,6 +53,7 @@ fn main() {
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
                  postgres               start the tests' PostgreSQL and print its variables (for `cargo test` by hand)\n  \
+                 soak --minutes N       the fault tests (tests/faults.rs) again and again for N minutes, each run with\n                        a fresh SUBSIGNAL_FAULT_SEED; by hand, not in CI\n  \
                  npm [--names]          build the @subsignal/store npm package into target/npm/store\n                        (--names: keeping Rust function names, into target/npm/store-names, for profiles)\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  report [--orders N] [--profiles a,b]\n                        the latency report: orders through the app behind each network profile → docs/\n  \
@@ -457,6 +460,55 @@ fn test() -> Result<()> {
     }
     println!("\nxtask test: {} passed, {} failed", tally.passed, tally.failed);
     record_steps(&steps, &tally)
+}
+
+/// `cargo xtask soak --minutes N`: the fault tests (`tests/faults.rs`) again and again for N minutes, each run with a
+/// fresh `SUBSIGNAL_FAULT_SEED`, one line per run (its seed, how it went, how long it took); a failing run's output is
+/// printed whole, and the command fails at the end naming every failing seed. By hand only: `cargo xtask test` runs
+/// each fault test once, with a seed of its own.
+fn soak(args: &[String]) -> Result<()> {
+    let minutes: u64 = match args {
+        [flag, n] if flag == "--minutes" => n.parse().context("--minutes takes a whole number of minutes")?,
+        _ => bail!("usage: cargo xtask soak --minutes N"),
+    };
+    let postgres_env = postgres::ensure_postgres()?;
+    // Built once: each run then starts at once.
+    run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))?;
+    run(cargo().args(["test", "-p", "subsignal-tests", "--test", "tests", "--no-run"]))?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(minutes * 60);
+    let (mut runs, mut failed) = (0u64, Vec::new());
+    while Instant::now() < deadline {
+        runs += 1;
+        let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), runs);
+        let run_started = Instant::now();
+        let out = cargo()
+            .args(["test", "-q", "-p", "subsignal-tests", "--test", "tests", "faults::", "--", "--color", "never"])
+            .env("SUBSIGNAL_FAULT_SEED", seed.to_string())
+            .env("SUBSIGNAL_BIN", target_dir().join("debug/subsignal"))
+            .env("SUBSIGNAL_REQUIRE_POSTGRES", "1")
+            .envs(postgres_env.iter().map(|(name, value)| (name, value)))
+            .output()
+            .context("cannot run cargo test")?;
+        let how = if out.status.success() { "passed" } else { "FAILED" };
+        println!(
+            "[{:>5.0} s] run {runs}: SUBSIGNAL_FAULT_SEED={seed} {how} in {:.1} s",
+            started.elapsed().as_secs_f64(),
+            run_started.elapsed().as_secs_f64()
+        );
+        if !out.status.success() {
+            println!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            failed.push(seed);
+        }
+    }
+    if let Err(e) = postgres::stop_postgres() {
+        println!("warning: cannot stop the PostgreSQL test clusters: {e:#}");
+    }
+    println!("\nsoak: {runs} runs of the fault tests in {minutes} min, {} failed", failed.len());
+    if !failed.is_empty() {
+        bail!("failing seeds (rerun one with SUBSIGNAL_FAULT_SEED=<seed>): {failed:?}");
+    }
+    Ok(())
 }
 
 /// Keeps the test run's step times in `target/bench/test-steps.json` for `cargo xtask bench`'s report.
