@@ -5,9 +5,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use subsignal_server::clock::Clock;
 use subsignal_server::config::Settings;
 use subsignal_server::storage::{Item, Write};
-use subsignal_tests::{fresh_postgres_schema, postgres_available, Backend, ServerProcess, TestServer, Ws};
+use subsignal_tests::{
+    database_for, fresh_postgres_schema, postgres_available, Backend, ServerProcess, TestServer, Ws,
+};
 
 /// Two in-process instances on one fresh schema.
 async fn two_instances(tweak: fn(Settings) -> Settings) -> (TestServer, TestServer) {
@@ -167,13 +170,16 @@ async fn a_lease_has_one_holder_and_passes_on_when_released_or_lapsed() {
     if !postgres_available() {
         return;
     }
-    let (a, b) = two_instances(|s| s).await;
+    // Both instances read one clock, which jumps over the lease instead of the test sleeping through it.
+    let clock = Clock::adjustable();
+    let a = TestServer::start_on_clock(database_for(Backend::Postgres).await, clock.clone(), |s| s).await;
+    let b = TestServer::start_on_clock(a.database.clone(), clock.clone(), |s| s).await;
     let (sa, sb) = (&a.server.storage, &b.server.storage);
-    let ttl = Duration::from_millis(400);
+    let ttl = Duration::from_secs(60);
     assert!(sa.acquire_lease("test-consumer", ttl).await.unwrap());
     assert!(!sb.acquire_lease("test-consumer", ttl).await.unwrap(), "held by A");
     assert!(sa.acquire_lease("test-consumer", ttl).await.unwrap(), "A renews");
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    clock.advance(ttl);
     assert!(sb.acquire_lease("test-consumer", ttl).await.unwrap(), "A's lease lapsed; B takes over");
     assert!(!sa.acquire_lease("test-consumer", ttl).await.unwrap(), "now held by B");
     sb.release_lease("test-consumer").await.unwrap();

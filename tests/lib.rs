@@ -1,11 +1,14 @@
 //! Shared helpers for the end-to-end tests in `tests.rs`: an in-process server on a free port (on SQLite or
-//! PostgreSQL), a server process for crash tests, a GraphQL-over-HTTP client and a raw graphql-transport-ws client.
+//! PostgreSQL), a server process for crash tests, a GraphQL-over-HTTP client, a raw graphql-transport-ws client, and
+//! [`store_shell`], the store core driven natively for tests that need several store clients.
 //!
 //! The suite runs against both backends: [`on_both_backends!`] turns each `async fn test(backend: Backend)` into
 //! `sqlite::test` and `postgres::test`. The PostgreSQL half needs `SUBSIGNAL_TEST_POSTGRES_URL` (a database the tests
 //! may create schemas in; `cargo xtask test` starts one). Without it the PostgreSQL tests fail when
 //! `SUBSIGNAL_REQUIRE_POSTGRES=1` or `CI` is set, and otherwise pass without running, after one line on stderr
-//! saying so.
+//! saying so. The PostgreSQL-restart test needs a cluster of its own too, [`RESTARTABLE_POSTGRES_VAR`].
+
+pub mod store_shell;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use subsignal_server::config::Settings;
+use subsignal_server::clock::Clock;
+use subsignal_server::config::{Config, Settings};
 use subsignal_server::RunningServer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -55,15 +59,21 @@ pub const POSTGRES_URL_VAR: &str = "SUBSIGNAL_TEST_POSTGRES_URL";
 /// Whether the PostgreSQL tests can run. Panics when they must (`SUBSIGNAL_REQUIRE_POSTGRES=1` or `CI` set) but
 /// [`POSTGRES_URL_VAR`] is missing; otherwise, when it is missing, says once that the PostgreSQL half did not run.
 pub fn postgres_available() -> bool {
-    if std::env::var_os(POSTGRES_URL_VAR).is_some_and(|v| !v.is_empty()) {
-        return true;
+    postgres_var(POSTGRES_URL_VAR).is_some()
+}
+
+/// The value of `var`, which `cargo xtask test` sets for the PostgreSQL tests. Panics when it is missing but the
+/// PostgreSQL tests must run (`SUBSIGNAL_REQUIRE_POSTGRES=1` or `CI` set); otherwise says once that they did not run.
+fn postgres_var(var: &str) -> Option<String> {
+    if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        return Some(value);
     }
     let required = std::env::var("SUBSIGNAL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
         || std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     assert!(
         !required,
-        "{POSTGRES_URL_VAR} is not set, but the PostgreSQL tests must run here (CI or SUBSIGNAL_REQUIRE_POSTGRES=1); \
-         run them with `cargo xtask test`, which starts a PostgreSQL"
+        "{var} is not set, but the PostgreSQL tests must run here (CI or SUBSIGNAL_REQUIRE_POSTGRES=1); \
+         run them with `cargo xtask test`, which starts PostgreSQL (or `cargo xtask postgres` for its variables)"
     );
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
@@ -71,20 +81,89 @@ pub fn postgres_available() -> bool {
         // Straight to the process's stderr: the test harness captures `eprintln!`.
         let _ = writeln!(
             std::io::stderr(),
-            "NOTE: the PostgreSQL half of the suite did NOT run ({POSTGRES_URL_VAR} is unset; \
+            "NOTE: the PostgreSQL half of the suite did NOT run ({var} is unset; \
              `cargo xtask test` provides it). Only SQLite was tested."
         );
     });
-    false
+    None
 }
 
 /// A URL of a fresh, empty schema in the test database: its connections see only that schema, so tests run in
 /// parallel without seeing each other's tables.
 pub async fn fresh_postgres_schema() -> String {
+    fresh_schema_in(&std::env::var(POSTGRES_URL_VAR).expect("the PostgreSQL test URL")).await
+}
+
+/// The variable naming a second PostgreSQL cluster, one that tests may stop and start: JSON
+/// `{"url": "postgres://…", "pg_ctl": ["…/pg_ctl", "-D", "…", …]}` (`cargo xtask test` sets it).
+pub const RESTARTABLE_POSTGRES_VAR: &str = "SUBSIGNAL_TEST_POSTGRES_RESTARTABLE";
+
+/// A PostgreSQL cluster of the tests' own that a test may stop and start, unlike the one every other test shares.
+#[derive(Debug, Clone)]
+pub struct RestartablePostgres {
+    /// A database in it that tests may create schemas in.
+    pub url: String,
+    /// `pg_ctl` for this cluster, run as its owner, without the mode (`stop`, `start`).
+    pg_ctl: Vec<String>,
+}
+
+impl RestartablePostgres {
+    /// The cluster, when the PostgreSQL tests run ([`RESTARTABLE_POSTGRES_VAR`]; see [`postgres_available`]).
+    pub fn from_env() -> Option<RestartablePostgres> {
+        let text = postgres_var(RESTARTABLE_POSTGRES_VAR)?;
+        let value: Value = serde_json::from_str(&text).expect("RESTARTABLE_POSTGRES_VAR is JSON");
+        let url = value["url"].as_str().expect("its url").to_owned();
+        let pg_ctl = value["pg_ctl"].as_array().expect("its pg_ctl").iter().map(|a| a.as_str().unwrap().to_owned());
+        Some(RestartablePostgres { url, pg_ctl: pg_ctl.collect() })
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.pg_ctl[0]);
+        command.args(&self.pg_ctl[1..]).args(args).stdout(Stdio::null());
+        command
+    }
+
+    async fn run_pg_ctl(&self, args: &[&str]) {
+        let status = tokio::process::Command::from(self.pg_ctl(args)).status().await.expect("pg_ctl runs");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    /// Stops the cluster, waiting until it is down: `fast` disconnects every client first, as an operator's restart
+    /// does; `immediate` stops without a shutdown checkpoint, as a crash would. The cluster starts again at
+    /// [`StoppedPostgres::start`], or when the guard is dropped.
+    pub async fn stop(&self, mode: &str) -> StoppedPostgres<'_> {
+        self.run_pg_ctl(&["stop", "-m", mode]).await;
+        StoppedPostgres(Some(self))
+    }
+}
+
+/// A [`RestartablePostgres`] that is down.
+#[derive(Debug)]
+pub struct StoppedPostgres<'a>(Option<&'a RestartablePostgres>);
+
+impl StoppedPostgres<'_> {
+    /// Starts the cluster again and waits until it accepts connections.
+    pub async fn start(mut self) {
+        if let Some(cluster) = self.0.take() {
+            cluster.run_pg_ctl(&["start"]).await;
+        }
+    }
+}
+
+impl Drop for StoppedPostgres<'_> {
+    fn drop(&mut self) {
+        // A test that failed while the cluster was down leaves it running for the next.
+        if let Some(cluster) = self.0.take() {
+            let _ = cluster.pg_ctl(&["start"]).status();
+        }
+    }
+}
+
+/// A URL of a fresh, empty schema in the database at `base`.
+pub async fn fresh_schema_in(base: &str) -> String {
     use sqlx::Connection;
-    let base = std::env::var(POSTGRES_URL_VAR).expect("the PostgreSQL test URL");
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to the test PostgreSQL");
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create a test schema");
     let _ = conn.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -133,6 +212,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The database setting it runs on (`None`: SQLite in `dir`).
     pub database: Option<String>,
+    /// The server's time of day (the wall clock unless started with [`TestServer::start_on_clock`]).
+    pub clock: Clock,
 }
 
 impl TestServer {
@@ -149,6 +230,17 @@ impl TestServer {
 
     /// Starts on the given database setting (another instance of the same database, for example).
     pub async fn start_on(database: Option<String>, tweak: impl FnOnce(Settings) -> Settings) -> TestServer {
+        Self::start_on_clock(database, Clock::system(), tweak).await
+    }
+
+    /// Starts on the given database setting with `clock` as the server's time of day: with
+    /// [`Clock::adjustable`], a test jumps over a TTL, a token's lifetime or a lease ([`Clock::advance`]) instead of
+    /// sleeping through it. Instances that share a database share the clock too.
+    pub async fn start_on_clock(
+        database: Option<String>,
+        clock: Clock,
+        tweak: impl FnOnce(Settings) -> Settings,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = Settings {
             database: database.clone(),
@@ -157,9 +249,9 @@ impl TestServer {
             worker_lease_ms: Some(1000),
             ..test_settings(dir.path())
         };
-        let config = tweak(settings).resolve().expect("valid test settings");
+        let config = Config { clock: clock.clone(), ..tweak(settings).resolve().expect("valid test settings") };
         let server = subsignal_server::start(config).await.expect("server starts");
-        TestServer { server, dir, database }
+        TestServer { server, dir, database, clock }
     }
 
     /// The HTTP base URL.
@@ -395,6 +487,42 @@ pub fn server_binary() -> PathBuf {
     assert!(status.success(), "building the subsignal binary failed");
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     target.join("debug").join("subsignal")
+}
+
+/// `GET url`: the status and the body.
+pub async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("GET");
+    (response.status().as_u16(), response.text().await.expect("a body"))
+}
+
+/// The rows `sql` reads from the database of a server: `database`, or SQLite in `dir`.
+pub async fn db_rows<T>(database: &Option<String>, dir: &Path, sql: &str) -> Vec<T>
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    use sqlx::Connection;
+    match database {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("a query the database answers")
+        }
+        None => {
+            let url = format!("sqlite:{}", dir.join("subsignal.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("a query the database answers")
+        }
+    }
+}
+
+/// The leases in the database of a server (`database`, or SQLite in `dir`): (name, holder, held now by the wall
+/// clock).
+pub async fn leases(database: &Option<String>, dir: &Path) -> Vec<(String, String, bool)> {
+    let sql = "SELECT consumer, holder, expires_at_ms FROM stream_leases ORDER BY consumer";
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64;
+    let rows: Vec<(String, String, i64)> = db_rows(database, dir, sql).await;
+    rows.into_iter().map(|(name, holder, expires)| (name, holder, expires > now)).collect()
 }
 
 /// Calls `probe` every 50 ms until it gives `Some`, and returns that; fails the test, naming `what`, after [`WAIT`].

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
+use subsignal_server::clock::Clock;
 use subsignal_server::config::Settings;
-use subsignal_tests::{on_both_backends, Backend, Frame, Gql, TestServer, Ws};
+use subsignal_tests::{database_for, on_both_backends, Backend, Frame, Gql, TestServer, Ws};
 
 fn schema_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/two-models.graphql")
@@ -270,12 +271,19 @@ async fn after_seq_replay_is_gapless_across_models(backend: Backend) {
 }
 
 async fn ttl_expiry_reaches_subscribers_as_an_expired_remove(backend: Backend) {
-    let server = start(backend).await;
+    // The server's clock jumps over the note's ten minutes instead of the test sleeping through it.
+    let clock = Clock::adjustable();
+    let server = TestServer::start_on_clock(database_for(backend).await, clock.clone(), |s| Settings {
+        schema: Some(schema_file()),
+        ..s
+    })
+    .await;
     let alice = server.client("alice");
     let query = "subscription { onNoteChanged { op key expired } }";
     let mut ws = subscribe(&server, "alice", query, json!({})).await;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let note = create_note(&alice, json!({"title": "Brief", "priority": "LOW", "expiresAt": now + 1}), None).await;
+    let expires_at = clock.now_secs() + 600;
+    let note = create_note(&alice, json!({"title": "Brief", "priority": "LOW", "expiresAt": expires_at}), None).await;
+    clock.advance(std::time::Duration::from_secs(601));
     let mut events = Vec::new();
     while events.last().is_none_or(|e: &Value| e["op"] != "REMOVE") {
         let event = next_event(&mut ws, "onNoteChanged").await;

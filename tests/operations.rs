@@ -2,27 +2,9 @@ use base64::Engine;
 use serde_json::json;
 use sqlx::Connection;
 use subsignal_tests::{
-    database_for, eventually, fresh_postgres_schema, postgres_available, Backend, ServerProcess, TestServer, Ws,
-    ON_ORDER_CHANGED,
+    database_for, eventually, fresh_postgres_schema, get, leases, postgres_available, Backend, ServerProcess,
+    TestServer, Ws, ON_ORDER_CHANGED,
 };
-
-/// The leases in the database of a server: (name, holder, held now).
-async fn leases(database: &Option<String>, dir: &std::path::Path) -> Vec<(String, String, bool)> {
-    let sql = "SELECT consumer, holder, expires_at_ms FROM stream_leases ORDER BY consumer";
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let rows: Vec<(String, String, i64)> = match database {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
-        }
-        None => {
-            let url = format!("sqlite:{}", dir.join("subsignal.db").display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
-        }
-    };
-    rows.into_iter().map(|(name, holder, expires)| (name, holder, expires > now)).collect()
-}
 
 /// An AppSync real-time socket with one subscription started (`start_ack` seen).
 async fn appsync_subscription(server: &ServerProcess, token: &str) -> Ws {
@@ -160,11 +142,6 @@ async fn mutations_under_way_at_sigterm_finish_and_are_answered() {
         .await
         .unwrap();
     assert_eq!(names, ["Over HTTP", "Over WebSocket"]);
-}
-
-async fn get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.expect("GET");
-    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 /// `/readyz` is 200 while the database answers and has every migration; 503 with the reason when a migration is
@@ -553,7 +530,7 @@ async fn metrics_count_worker_retries_and_dead_letters() {
     .await;
     t.client("alice").create_order("Poison", None).await;
     let handler: subsignal_server::workers::Handler =
-        std::sync::Arc::new(|_| Box::pin(async { Err("cannot handle this one".to_owned()) }));
+        std::sync::Arc::new(|_| Box::pin(async { Err("cannot handle this one".to_owned().into()) }));
     let consumer = subsignal_server::workers::ConsumerConfig {
         name: "metrics-test-consumer".into(),
         batch_size: 10,

@@ -2,8 +2,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
+use subsignal_server::clock::Clock;
 use subsignal_server::config::Settings;
-use subsignal_tests::{Backend, TestServer, Ws};
+use subsignal_tests::{database_for, Backend, TestServer, Ws};
 
 async fn worker_steps_reach_the_subscriber_in_order_with_a_prev_seq_chain(backend: Backend) {
     let t = TestServer::start(backend).await;
@@ -60,25 +61,32 @@ async fn user_b_never_receives_user_a_orders_but_admin_sees_both(backend: Backen
 }
 
 async fn ttl_expiry_hides_the_order_and_reaches_the_subscriber_as_an_expired_remove(backend: Backend) {
-    let t = TestServer::start_with(backend, |s| Settings { step_delay_ms: Some(60_000), ..s }).await;
+    // The server's clock jumps over the order's ten minutes instead of the test sleeping through it.
+    let t = TestServer::start_on_clock(database_for(backend).await, Clock::adjustable(), |s| Settings {
+        step_delay_ms: Some(60_000),
+        ..s
+    })
+    .await;
     let alice = t.client("alice");
     let mut ws = Ws::connect(&t.ws(), &t.token("alice")).await;
     ws.subscribe_changes("1", Some(0)).await;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let created = alice
         .data(
             "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id expiresAt } }",
-            json!({"input": {"customerName": "Brief", "email": "a@b.co", "items": [{"sku": "tea", "quantity": 1, "unitPriceCents": 1}], "expiresAt": now + 1}}),
+            json!({"input": {"customerName": "Brief", "email": "a@b.co", "items": [{"sku": "tea", "quantity": 1, "unitPriceCents": 1}], "expiresAt": t.clock.now_secs() + 600}}),
         )
         .await;
     let id = created["createOrder"]["id"].clone();
     assert_eq!(ws.next_real_change().await["op"], "INSERT");
+    let get = "query($id: ID!) { getOrder(id: $id) { id } }";
+    assert_eq!(alice.data(get, json!({"id": id})).await["getOrder"]["id"], id);
+    t.clock.advance(Duration::from_secs(601));
+    // Hidden at once, before the reaper has removed it.
+    assert!(alice.data(get, json!({"id": id})).await["getOrder"].is_null());
     let removed = ws.next_real_change().await;
     assert_eq!(removed["op"], "REMOVE");
     assert_eq!(removed["expired"], true);
     assert_eq!(removed["key"], id);
-    let got = alice.data("query($id: ID!) { getOrder(id: $id) { id } }", json!({"id": id})).await;
-    assert!(got["getOrder"].is_null());
 }
 
 async fn after_seq_replay_with_concurrent_writes_yields_each_seq_exactly_once(backend: Backend) {

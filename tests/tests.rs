@@ -32,3 +32,7 @@ mod instances;
 mod operations;
 // The network simulator in front of the real server: HTTP and WebSocket through it, offline and resume.
 mod netsim;
+// Faults under load, seeded (SUBSIGNAL_FAULT_SEED): kill -9 of the server, SIGTERM of one of two instances,
+// PostgreSQL restarted, the worker killed mid-batch, a full disk, a read-only database; store clients write
+// throughout and end equal to the server, every seq applied once.
+mod faults;

@@ -35,7 +35,7 @@ async fn a_poisoned_record_is_retried_then_dead_lettered_while_others_flow(backe
         Box::pin(async move {
             *seen.lock().unwrap().entry(record.key.clone()).or_default() += 1;
             if record.key == bad {
-                Err("cannot handle this one".to_owned())
+                Err("cannot handle this one".to_owned().into())
             } else {
                 Ok(())
             }

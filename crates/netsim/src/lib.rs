@@ -208,7 +208,7 @@ pub async fn start(config: NetsimConfig) -> Result<RunningNetsim, NetsimError> {
         .seed
         .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0x5EED));
     let shared = Arc::new(Shared {
-        upstream: config.upstream,
+        upstream: watch::Sender::new(config.upstream),
         profiles: config.profiles,
         current: watch::Sender::new(Arc::new(first)),
         resets: watch::Sender::new(0),
@@ -249,6 +249,12 @@ impl RunningNetsim {
         profile.validate()?;
         self.shared.current.send_replace(Arc::new(profile));
         Ok(())
+    }
+
+    /// Sends connections opened from now on to `upstream` (`host:port`), as a load balancer does when it takes a
+    /// server out of rotation; open connections stay where they are.
+    pub fn set_upstream(&self, upstream: &str) {
+        self.shared.upstream.send_replace(upstream.to_owned());
     }
 
     /// Resets every open connection now; returns how many were open.

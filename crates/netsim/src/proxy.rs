@@ -32,7 +32,8 @@ pub(crate) struct Counters {
 /// What the proxy, its connections and the control API share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) upstream: String,
+    /// Where new connections go (`host:port`); a switch moves only connections opened after it.
+    pub(crate) upstream: watch::Sender<String>,
     pub(crate) profiles: ProfileSet,
     pub(crate) current: watch::Sender<Arc<Profile>>,
     /// Bumped to reset every open connection.
@@ -107,10 +108,11 @@ async fn connection(client: TcpStream, id: u64, shared: Arc<Shared>, mut shutdow
 
     // The handshake costs a round trip: the client's first bytes wait in its socket meanwhile.
     let handshake = Duration::from_secs_f64(first.rtt_ms() / 1000.0);
+    let to = shared.upstream.borrow().clone();
     let upstream = tokio::select! {
         connected = async {
             tokio::time::sleep(handshake).await;
-            TcpStream::connect(&shared.upstream).await
+            TcpStream::connect(&to).await
         } => connected,
         _ = resets.changed() => return abort(client),
         _ = stopped(&mut shutdown) => return abort(client),
@@ -118,7 +120,7 @@ async fn connection(client: TcpStream, id: u64, shared: Arc<Shared>, mut shutdow
     let mut upstream = match upstream {
         Ok(upstream) => upstream,
         Err(err) => {
-            tracing::warn!("cannot connect to the upstream {}: {err}", shared.upstream);
+            tracing::warn!("cannot connect to the upstream {to}: {err}");
             return abort(client);
         }
     };

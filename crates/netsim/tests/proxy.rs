@@ -382,3 +382,37 @@ async fn the_control_api_lists_reads_switches_and_resets_with_cors() {
     assert_eq!((stats["profile"].as_str(), stats["bytes_up"].as_u64()), (Some("none"), Some(10)));
     netsim.shutdown().await;
 }
+
+/// An upstream that answers every connection with its `name` and closes.
+async fn named_server(name: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = socket.write_all(name.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn greeting(addr: std::net::SocketAddr) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let mut text = String::new();
+    timeout(WAIT, socket.read_to_string(&mut text)).await.expect("a greeting in time").unwrap();
+    text
+}
+
+#[tokio::test]
+async fn a_new_upstream_takes_the_connections_opened_after_the_switch() {
+    let (a, b) = (named_server("a").await, named_server("b").await);
+    let netsim = proxy(a, Profile::pass_through("plain")).await;
+    let mut open = TcpStream::connect(netsim.addr).await.unwrap();
+    let mut first = [0u8; 1];
+    timeout(WAIT, open.read_exact(&mut first)).await.expect("a's greeting").unwrap();
+    assert_eq!(&first, b"a");
+    netsim.set_upstream(&b);
+    assert_eq!(greeting(netsim.addr).await, "b");
+    assert_eq!(greeting(netsim.addr).await, "b");
+}

@@ -82,6 +82,10 @@ pub mod error_code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// Something failed on the server; details are in its log under the request id.
     pub const INTERNAL: &str = "INTERNAL";
+    /// The server cannot serve this now because of its database's state (the disk is full, the database is
+    /// read-only, restarting or out of reach): retry later, unchanged. A mutation retried with the same
+    /// `clientMutationId` is applied once.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// A limit of the connection was reached (operations per connection).
     pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
     /// The HTTP request is not a GraphQL request (no `query`, bad JSON, wrong media type, a mutation over GET).

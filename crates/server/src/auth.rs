@@ -236,6 +236,8 @@ pub struct AuthConfig {
     pub dev_token_ttl_secs: i64,
     /// RS256 keys from a JWKS URL, beside `rs256`.
     pub jwks_url: Option<std::sync::Arc<crate::jwks::JwksUrl>>,
+    /// The clock that tokens expire by, and that issued tokens start at.
+    pub clock: crate::clock::Clock,
 }
 
 /// Verifies credentials and issues dev tokens.
@@ -259,10 +261,6 @@ fn bare(token: &str) -> &str {
     token.strip_prefix("Bearer ").unwrap_or(token).trim()
 }
 
-fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 impl Auth {
     /// Builds the verifier.
     pub fn new(config: AuthConfig) -> Self {
@@ -271,6 +269,8 @@ impl Auth {
             validation.set_issuer(&[&config.issuer]);
             validation.set_audience(&[&config.audience]);
             validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            // `exp` is checked against the server's clock in `verify_jwt`, not against jsonwebtoken's wall clock.
+            validation.validate_exp = false;
             validation.leeway = 0;
             validation
         };
@@ -303,6 +303,9 @@ impl Auth {
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, validation).map_err(invalid)?;
         let claims = data.claims;
+        if claims.exp < self.config.clock.now_secs() {
+            return Err(invalid(jsonwebtoken::errors::ErrorKind::ExpiredSignature.into()));
+        }
         let admin = claims.groups.iter().chain(&claims.cognito_groups).any(|g| g == &self.config.admin_group);
         let groups = claims.groups.into_iter().chain(claims.cognito_groups).collect();
         Ok(Identity::User { sub: claims.sub, admin, groups, expires_at: claims.exp })
@@ -377,7 +380,7 @@ impl Auth {
 
     /// Signs a token (used by dev tokens and tests).
     pub fn issue(&self, sub: &str, groups: Vec<String>, ttl_secs: i64) -> Result<String, AuthError> {
-        let now = now_secs();
+        let now = self.config.clock.now_secs();
         let claims = Claims {
             sub: sub.to_owned(),
             exp: now + ttl_secs,
@@ -409,7 +412,12 @@ mod tests {
             demo_users: vec!["alice".into(), "bob".into(), "admin".into()],
             dev_token_ttl_secs: 3600,
             jwks_url: None,
+            clock: crate::clock::Clock::system(),
         })
+    }
+
+    fn now_secs() -> i64 {
+        crate::clock::Clock::system().now_secs()
     }
 
     #[test]
@@ -440,6 +448,16 @@ mod tests {
         assert!(a.verify_jwt(&wrong_aud.issue("alice", vec![], 60).unwrap()).is_err());
         let wrong_iss = Auth::new(AuthConfig { issuer: "elsewhere".into(), ..a.config().clone() });
         assert!(a.verify_jwt(&wrong_iss.issue("alice", vec![], 60).unwrap()).is_err());
+    }
+
+    #[test]
+    fn tokens_expire_by_the_server_clock() {
+        let clock = crate::clock::Clock::adjustable();
+        let a = Auth::new(AuthConfig { clock: clock.clone(), ..auth().config().clone() });
+        let token = a.issue("alice", vec![], 60).unwrap();
+        assert_eq!(a.verify_jwt(&token).unwrap().owner(), "alice");
+        clock.advance(std::time::Duration::from_secs(61));
+        assert_eq!(a.verify_jwt(&token), Err(AuthError::InvalidToken("ExpiredSignature".into())));
     }
 
     const RS_KEY: &[u8] = include_bytes!("../../../tests/fixtures/rs256.key.pem");

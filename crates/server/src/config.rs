@@ -416,6 +416,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// The models of `--schema`, parsed and checked; `None` serves the order service.
     pub models: Option<std::sync::Arc<subsignal_models::ModelSchema>>,
+    /// The time of day: the wall clock, which no setting changes (a test may put an adjustable one here).
+    pub clock: crate::clock::Clock,
 }
 
 /// A setting that cannot be used.
@@ -603,6 +605,7 @@ impl Settings {
             log_format: v.log_format,
             metrics_listen: v.metrics_listen,
             models: v.schema.as_deref().map(load_models).transpose()?,
+            clock: crate::clock::Clock::system(),
         })
     }
 }

@@ -37,7 +37,8 @@ pub async fn state(dir: &Path) -> AppState {
     }
     .resolve()
     .expect("fuzz settings");
-    let storage = Storage::open(&config.database, ChangeFeed::new(64)).await.expect("fuzz database");
+    let storage =
+        Storage::open(&config.database, ChangeFeed::new(64), config.clock.clone()).await.expect("fuzz database");
     let auth = Auth::new(AuthConfig {
         jwt_secret: config.jwt_secret.clone().unwrap_or_default(),
         rs256: Default::default(),
@@ -49,11 +50,12 @@ pub async fn state(dir: &Path) -> AppState {
         demo_users: vec![],
         jwks_url: None,
         dev_token_ttl_secs: 60,
+        clock: config.clock.clone(),
     });
     let models = Arc::new(crate::orders::schema());
     let schema = crate::generated::build(
         models.clone(),
-        &crate::orders::hooks(),
+        &crate::orders::hooks(storage.clock()),
         SchemaState { storage: storage.clone(), watermark_every: Duration::from_millis(50) },
         Limits::from(&config),
     )

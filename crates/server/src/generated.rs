@@ -524,11 +524,6 @@ fn changes_since_field(model: &Arc<Served>) -> Field {
     .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
 }
 
-/// Now, as AppSync's `AWSDateTime` (RFC 3339, UTC).
-pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
 /// The stored form of an image: its owner, version and `@ttl` columns.
 fn item(model: &Model, image: Map<String, Json>) -> Item {
     let expires_at = model.ttl_field.as_ref().and_then(|f| image.get(f)).and_then(Json::as_i64);
@@ -565,7 +560,7 @@ fn create_field(models: &Arc<ModelSchema>, model: &Arc<Served>) -> Field {
                 Some(id) => id.to_owned(),
                 None => uuid::Uuid::now_v7().to_string(),
             };
-            let now = now_rfc3339();
+            let now = state(&ctx).storage.clock().now_rfc3339();
             image.insert("id".into(), Json::String(id.clone()));
             image.insert(OWNER_FIELD.into(), Json::String(identity.owner()));
             image.insert(VERSION_FIELD.into(), Json::from(1));
@@ -634,6 +629,7 @@ fn update_field(models: &Arc<ModelSchema>, model: &Arc<Served>) -> Field {
             let writer = identity.clone();
             let expected_version = optional_i64(&ctx, "expectedVersion")?;
             let write_model = model.clone();
+            let now = state(&ctx).storage.clock().now_rfc3339();
             let outcome = state(&ctx)
                 .storage
                 .write(&model.name, idempotency(&ctx, identity)?, &id, move |current| {
@@ -645,7 +641,7 @@ fn update_field(models: &Arc<ModelSchema>, model: &Arc<Served>) -> Field {
                     let mut image = before.clone();
                     image.extend(changes.clone());
                     image.insert(VERSION_FIELD.into(), Json::from(current.version + 1));
-                    image.insert(UPDATED_AT_FIELD.into(), Json::String(now_rfc3339()));
+                    image.insert(UPDATED_AT_FIELD.into(), Json::String(now));
                     if let Some(hooks) = &model.hooks {
                         hooks.before_update(&writer, &before, &changes, &mut image)?;
                     }

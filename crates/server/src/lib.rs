@@ -7,6 +7,7 @@
 
 mod appsync;
 pub mod auth;
+pub mod clock;
 pub mod config;
 mod dev;
 mod edge;
@@ -250,7 +251,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let feed = ChangeFeed::new(FEED_WINDOW);
-    let storage = Storage::open(&config.database, feed).await?;
+    let storage = Storage::open(&config.database, feed, config.clock.clone()).await?;
     let rs256 = auth::Rs256Keys::load(config.jwt_public_key.as_deref(), config.jwks.as_deref())
         .map_err(|reason| StartError::Keys { reason })?;
     let auth = Arc::new(Auth::new(AuthConfig {
@@ -267,11 +268,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             Some(url) => Some(Arc::new(jwks::JwksUrl::start(url, config.jwks_min_refresh).await)),
             None => None,
         },
+        clock: config.clock.clone(),
     }));
     let schema_state = SchemaState { storage: storage.clone(), watermark_every: config.watermark_interval };
     let (models, hooks) = match &config.models {
         Some(models) => (models.clone(), hooks::Hooks::default()),
-        None => (Arc::new(orders::schema()), orders::hooks()),
+        None => (Arc::new(orders::schema()), orders::hooks(storage.clock())),
     };
     let schema = generated::build(models.clone(), &hooks, schema_state, Limits::from(&config))
         .map_err(|e| StartError::Schema(e.to_string()))?;
@@ -351,7 +353,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 pub async fn migrate(config: &Config) -> Result<String, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
-    let storage = Storage::open(&config.database, ChangeFeed::new(1)).await?;
+    let storage = Storage::open(&config.database, ChangeFeed::new(1), config.clock.clone()).await?;
     let checked = storage.check_ready().await;
     storage.close().await;
     checked.map_err(StartError::NotReady)?;

@@ -13,7 +13,8 @@ use subsignal_orders::{check_email, check_expiry, check_items, check_name, total
 use subsignal_protocol::FieldError;
 
 use crate::auth::Identity;
-use crate::generated::{caller, json_to_value, now_rfc3339};
+use crate::clock::Clock;
+use crate::generated::{caller, json_to_value};
 use crate::hooks::{Hooks, ModelHooks, Row};
 use crate::schema::{identity, state, storage_error};
 use crate::storage::{DomainError, IdempotencyKey, Item, Storage, StorageError, Stored, Write, WriteOutcome};
@@ -29,15 +30,13 @@ pub fn schema() -> ModelSchema {
     subsignal_models::parse("examples/orders/schema.graphql", SCHEMA).expect("the built-in order schema is valid")
 }
 
-/// The order service's hooks.
-pub fn hooks() -> Hooks {
-    Hooks::default().with(MODEL, OrderHooks)
+/// The order service's hooks; an order's expiry must be after `clock`'s now.
+pub fn hooks(clock: &Clock) -> Hooks {
+    Hooks::default().with(MODEL, OrderHooks { clock: clock.clone() })
 }
 
-struct OrderHooks;
-
-fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+struct OrderHooks {
+    clock: Clock,
 }
 
 fn invalid(field: &str, code: &'static str, message: &str) -> DomainError {
@@ -100,7 +99,7 @@ impl ModelHooks for OrderHooks {
         if let Some(items) = items_of(input) {
             check_items(&items, &mut errors);
         }
-        check_expiry(input.get("expiresAt").and_then(Value::as_i64), now_secs(), &mut errors);
+        check_expiry(input.get("expiresAt").and_then(Value::as_i64), self.clock.now_secs(), &mut errors);
         errors
     }
 
@@ -141,26 +140,26 @@ impl ModelHooks for OrderHooks {
     }
 }
 
-/// Bumps a row's version and `updatedAt` in place.
-fn bump(item: &mut Item) -> Result<(), StorageError> {
+/// Bumps a row's version and `updatedAt` (to `now`) in place.
+fn bump(item: &mut Item, now: String) -> Result<(), StorageError> {
     item.version += 1;
     let Value::Object(row) = &mut item.image else {
         return Err(StorageError::Domain(DomainError::NotFound));
     };
     row.insert("version".into(), json!(item.version));
-    row.insert("updatedAt".into(), json!(now_rfc3339()));
+    row.insert("updatedAt".into(), json!(now));
     Ok(())
 }
 
-/// The live order `id` at `expected_version`, moved to `next`.
-fn moved(current: Option<Stored>, expected_version: i64, next: OrderStatus) -> Result<Item, StorageError> {
+/// The live order `id` at `expected_version`, moved to `next` at `now`.
+fn moved(current: Option<Stored>, expected_version: i64, next: OrderStatus, now: String) -> Result<Item, StorageError> {
     let mut item = Stored::live(current).ok_or(DomainError::NotFound)?;
     if item.version != expected_version {
         return Err(DomainError::Conflict(Box::new(item.image)).into());
     }
     let Value::Object(row) = &mut item.image else { return Err(DomainError::NotFound.into()) };
     transition(row, next)?;
-    bump(&mut item)?;
+    bump(&mut item, now)?;
     Ok(item)
 }
 
@@ -178,12 +177,13 @@ fn cancel_order(model: Arc<Model>) -> Field {
             let idempotency = client_mutation_id
                 .map(|v| v.string().map(|id| IdempotencyKey { scope: identity.owner(), id: id.to_owned() }))
                 .transpose()?;
-            let outcome = state(&ctx)
-                .storage
+            let storage = &state(&ctx).storage;
+            let now = storage.clock().now_rfc3339();
+            let outcome = storage
                 .write(MODEL, idempotency, &id, move |current| {
                     // Another owner's order is reported as not found, so ids leak nothing.
                     let current = current.filter(|s| model.auth.allows(&who, Operation::Update, Some(&s.item.owner)));
-                    Ok(Write::Update(moved(current, expected_version, OrderStatus::Cancelled)?))
+                    Ok(Write::Update(moved(current, expected_version, OrderStatus::Cancelled, now)?))
                 })
                 .await
                 .map_err(storage_error)?;
@@ -206,12 +206,13 @@ pub async fn advance(
     expected_version: i64,
 ) -> Result<Option<WriteOutcome>, StorageError> {
     let key = IdempotencyKey { scope: format!("worker:{worker}"), id: format!("seq-{seq}") };
+    let now = storage.clock().now_rfc3339();
     let outcome = storage
         .write(MODEL, Some(key), id, move |current| {
             let Some(Stored { item, expired: false }) = &current else { return Err(DomainError::NotFound.into()) };
             let Value::Object(row) = &item.image else { return Err(DomainError::NotFound.into()) };
             let next = status_of(row)?.worker_next().ok_or(DomainError::NotFound)?;
-            Ok(Write::Update(moved(current, expected_version, next)?))
+            Ok(Write::Update(moved(current, expected_version, next, now)?))
         })
         .await;
     match outcome {

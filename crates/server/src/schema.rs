@@ -80,6 +80,20 @@ pub fn internal(err: impl std::fmt::Display) -> Error {
     coded(error_code::INTERNAL, format!("Internal error; the server log has the details under reference {reference}."))
 }
 
+/// Logs a failure that comes from the database's state (see [`StorageError::unavailable`]) under a fresh reference,
+/// and returns an `UNAVAILABLE` error that says what is wrong and that the request may be retried.
+fn unavailable(reason: &str, err: impl std::fmt::Display) -> Error {
+    let reference = uuid::Uuid::new_v4();
+    tracing::warn!(%reference, error = %err, "request failed: {reason}");
+    coded(
+        error_code::UNAVAILABLE,
+        format!(
+            "The server cannot serve this now: {reason}. Retry later; a mutation retried with the same \
+             clientMutationId is applied once. (Reference {reference}.)"
+        ),
+    )
+}
+
 pub(crate) fn storage_error(err: StorageError) -> Error {
     match err {
         StorageError::Domain(DomainError::Validation(fields)) => {
@@ -101,14 +115,17 @@ pub(crate) fn storage_error(err: StorageError) -> Error {
         }
         StorageError::Domain(DomainError::NotFound) => coded(error_code::NOT_FOUND, "No such item."),
         StorageError::Domain(DomainError::Forbidden(why)) => coded(error_code::FORBIDDEN, why),
-        other => internal(other),
+        other => match other.unavailable() {
+            Some(reason) => unavailable(reason, other),
+            None => internal(other),
+        },
     }
 }
 
 pub(crate) fn read_error(err: ReadError) -> Error {
     match err {
         ReadError::CursorExpired { .. } => coded(error_code::CURSOR_EXPIRED, err.to_string()),
-        ReadError::Storage(e) => internal(e),
+        ReadError::Storage(e) => storage_error(e),
     }
 }
 

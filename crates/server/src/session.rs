@@ -5,7 +5,9 @@
 //! real-time protocol in `appsync.rs`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::fanout::{MemberSink, Membership, Offered, Operation, SharedEvent};
-use crate::transport::{deadline_of, finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
+use crate::transport::{finish, incoming, panic_text, Bucket, Incoming, POLICY_VIOLATION};
 use crate::{telemetry, AppState};
 
 /// What handling one input leads to: messages to send, then perhaps a close.
@@ -437,8 +439,8 @@ where
     let keepalive_every = protocol.keepalive_every();
     let period = keepalive_every.unwrap_or(Duration::from_secs(3600));
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let expiry = tokio::time::sleep_until(deadline_of(i64::MAX));
-    tokio::pin!(expiry);
+    // Fires when the server's clock passes the earliest expiry of the tokens in use (armed once there is one).
+    let mut expiry: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
     let mut armed_for = None;
     // One future for the whole session: a fresh `changed()` per loop turn would register with (and leave) the
     // server-wide shutdown channel's waiter list at every event of every connection.
@@ -491,7 +493,7 @@ where
         let expires_at = protocol.expires_at();
         if expires_at != armed_for {
             if let Some(exp) = expires_at {
-                expiry.as_mut().reset(deadline_of(exp));
+                expiry = Box::pin(app.storage.clock().sleep_until_ms(exp.saturating_mul(1000)));
             }
             armed_for = expires_at;
         }

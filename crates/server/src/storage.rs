@@ -32,6 +32,7 @@ use tokio::sync::{watch, Mutex, MutexGuard};
 use serde_json::Value;
 use subsignal_protocol::FieldError;
 
+use crate::clock::Clock;
 use crate::stream::ChangeFeed;
 
 /// One change-log record: the DynamoDB Streams record analogue.
@@ -139,6 +140,48 @@ pub enum StorageError {
         /// The highest pruned seq.
         pruned_through: i64,
     },
+}
+
+impl StorageError {
+    /// What is wrong with the database, when this failure comes from its state rather than from the request: its disk
+    /// is full, it is read-only, its storage fails, it is restarting or does not answer. The same request may succeed
+    /// later, unchanged; a client is told `UNAVAILABLE` with this reason, and a stream worker does not dead-letter
+    /// the record it was on.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        const FULL: &str = "the database's disk is full";
+        const READ_ONLY: &str = "the database is read-only";
+        const STORAGE: &str = "the database's storage fails to read or write";
+        const UNREACHABLE: &str = "the database is restarting or does not answer";
+        const RESOURCES: &str = "the database is out of resources";
+        use sqlx::error::DatabaseError;
+        let StorageError::Db(error) = self else { return None };
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => Some(UNREACHABLE),
+            sqlx::Error::Database(db) => {
+                if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                    // The extended result code; its low byte is the primary one (https://sqlite.org/rescode.html).
+                    let code = sqlite.code()?.parse::<i32>().ok()?;
+                    return match code & 0xff {
+                        13 => Some(FULL),         // SQLITE_FULL
+                        8 => Some(READ_ONLY),     // SQLITE_READONLY
+                        10 | 14 => Some(STORAGE), // SQLITE_IOERR, SQLITE_CANTOPEN
+                        _ => None,
+                    };
+                }
+                // PostgreSQL's SQLSTATE (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+                let state = db.code()?;
+                match (state.get(..2)?, &*state) {
+                    (_, "53100") => Some(FULL),
+                    (_, "25006") => Some(READ_ONLY),
+                    (_, "58030") => Some(STORAGE),
+                    ("08", _) | (_, "57P01" | "57P02" | "57P03") => Some(UNREACHABLE),
+                    ("53", _) => Some(RESOURCES),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The row a write found.
@@ -271,6 +314,29 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `$body` with `$tx` a transaction on a connection of `$pool` taken for it, and commits when `$body` gives a
+/// value (a `return` from `$body` leaves without committing; `?` rolls back). A connection whose transaction failed
+/// with a database error is closed, not given back to the pool: on some errors (`SQLITE_FULL` among them) SQLite
+/// rolls the transaction back by itself, sqlx's own rollback then fails and leaves it counting a transaction that is
+/// not there, and that connection's next transaction, begun as a savepoint, would outlive its own rollback and keep
+/// the write lock, so that every later write failed with "database is locked" even after the disk had room again.
+macro_rules! in_transaction {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut conn = $pool.acquire().await?;
+        let outcome: Result<_, StorageError> = async {
+            let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+            let value = $body;
+            $tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        if let Err(StorageError::Db(_)) = &outcome {
+            conn.close_on_drop();
+        }
+        outcome?
+    }};
+}
+
 /// The channel each commit is announced on (PostgreSQL), with its seq as payload, when the tables live in the
 /// `public` schema; in another schema (a `search_path` in the URL's `options`) the channel is
 /// `subsignal_changes_<schema>`, so deployments sharing a database do not wake each other.
@@ -306,6 +372,8 @@ pub struct Storage {
     /// Bumped whenever an instance releases its leases (this one, or another through [`LEASES_RELEASED`]), so
     /// that waiting instances try to take them at once rather than at their next look.
     releases: Arc<watch::Sender<u64>>,
+    /// The time of day for commit times, TTL, leases and retention.
+    clock: Clock,
 }
 
 /// The payload of the notification on the commit channel that says an instance released its leases.
@@ -316,11 +384,6 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 /// The wire name of a change op, as the change log stores it.
 pub(crate) fn op_name(op: ChangeOp) -> &'static str {
@@ -383,8 +446,9 @@ impl RecordRow {
 }
 
 impl Storage {
-    /// Opens `database` (creating the SQLite file if needed) and runs its migrations.
-    pub async fn open(database: &Database, feed: Arc<ChangeFeed>) -> Result<Self, StorageError> {
+    /// Opens `database` (creating the SQLite file if needed) and runs its migrations. Commit times, TTL, leases and
+    /// retention read `clock`.
+    pub async fn open(database: &Database, feed: Arc<ChangeFeed>, clock: Clock) -> Result<Self, StorageError> {
         let (backend, channel) = match database {
             Database::Sqlite(data_dir) => {
                 let options = SqliteConnectOptions::from_str("sqlite:")?
@@ -420,6 +484,7 @@ impl Storage {
             instance,
             channel: channel.into(),
             releases: Arc::new(watch::Sender::new(0)),
+            clock,
         };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
@@ -431,6 +496,11 @@ impl Storage {
     /// The change feed this storage publishes to.
     pub fn feed(&self) -> &Arc<ChangeFeed> {
         &self.feed
+    }
+
+    /// The clock this storage reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Whether this is the PostgreSQL backend.
@@ -466,8 +536,7 @@ impl Storage {
     {
         let _writer = self.single_writer().await;
         let pg = self.is_postgres();
-        let record = on_pool!(&self.backend, |pool| {
-            let mut tx = pool.begin().await?;
+        let outcome = on_pool!(&self.backend, |pool| in_transaction!(pool, |tx| {
             if let Some(idem) = &idempotency {
                 if pg {
                     // Two instances replaying one client mutation id at once queue here; the second then finds
@@ -488,7 +557,7 @@ impl Storage {
                     return Ok(WriteOutcome::Replayed(serde_json::from_str(&result)?));
                 }
             }
-            let now = now_ms();
+            let now = self.clock.now_ms();
             // PostgreSQL: lock the row, so a concurrent writer of the same key (another instance's reaper, say)
             // waits and then sees what this one wrote. SQLite has one writer anyway and no FOR UPDATE.
             let select = if pg {
@@ -594,8 +663,7 @@ impl Storage {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await?;
-            ChangeRecord {
+            WriteOutcome::Committed(ChangeRecord {
                 seq,
                 model: model.into(),
                 op,
@@ -606,12 +674,14 @@ impl Storage {
                 image: Arc::new(item.image),
                 committed_at_ms: now,
                 client_mutation_id: idempotency.map(|i| i.id),
-            }
-        });
+            })
+        }));
         // SQLite: still under the write lock, so the feed sees records in seq order. PostgreSQL: writers of this
         // instance may publish out of order; the feed keeps only a contiguous window and its head never moves back.
-        self.feed.publish(record.clone());
-        Ok(WriteOutcome::Committed(record))
+        if let WriteOutcome::Committed(record) = &outcome {
+            self.feed.publish(record.clone());
+        }
+        Ok(outcome)
     }
 
     /// Reads one live (unexpired) item's image.
@@ -623,7 +693,7 @@ impl Storage {
             )
             .bind(model)
             .bind(id)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .fetch_optional(pool)
             .await?
         });
@@ -655,7 +725,7 @@ impl Storage {
             .bind(model)
             .bind(owner)
             .bind(after_id)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(i64::from(limit) + 1)
             .fetch_all(&mut *tx)
             .await?;
@@ -713,13 +783,12 @@ impl Storage {
     /// Deletes change-log records committed before `cutoff_ms`; returns how many.
     pub async fn prune(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
         let _writer = self.single_writer().await;
-        let pruned = on_pool!(&self.backend, |pool| {
-            let mut tx = pool.begin().await?;
+        let pruned = on_pool!(&self.backend, |pool| in_transaction!(pool, |tx| {
             let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM change_log WHERE committed_at_ms < $1")
                 .bind(cutoff_ms)
                 .fetch_one(&mut *tx)
                 .await?;
-            let Some(max) = max else { return Ok(0) };
+            let Some(max) = max else { return Ok((0, 0)) };
             let deleted = sqlx::query("DELETE FROM change_log WHERE seq <= $1").bind(max).execute(&mut *tx).await?;
             sqlx::query(
                 "UPDATE counters SET value = CASE WHEN value > $1 THEN value ELSE $1 END WHERE name = 'pruned_through'",
@@ -731,9 +800,8 @@ impl Storage {
                 .bind(cutoff_ms)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
             (max, deleted.rows_affected())
-        });
+        }));
         self.feed.pruned_through(pruned.0);
         Ok(pruned.1)
     }
@@ -745,7 +813,7 @@ impl Storage {
                 "SELECT model, id FROM items WHERE expires_at IS NOT NULL AND expires_at * 1000 <= $1 \
                  ORDER BY expires_at LIMIT $2",
             )
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?
@@ -791,7 +859,7 @@ impl Storage {
             )
             .bind(consumer)
             .bind(seq)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(pool)
             .await?;
         });
@@ -803,7 +871,7 @@ impl Storage {
     /// both take an expired lease.
     pub async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<bool, StorageError> {
         let _writer = self.single_writer().await;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let result = on_pool!(&self.backend, |pool| {
             sqlx::query(
                 "INSERT INTO stream_leases (consumer, holder, expires_at_ms) VALUES ($1, $2, $3) \
@@ -835,8 +903,7 @@ impl Storage {
     /// Releases the lease `name`, or every lease (`None`), this instance holds.
     async fn release(&self, name: Option<&str>) -> Result<(), StorageError> {
         let _writer = self.single_writer().await;
-        on_pool!(&self.backend, |pool| {
-            let mut tx = pool.begin().await?;
+        on_pool!(&self.backend, |pool| in_transaction!(pool, |tx| {
             sqlx::query(
                 "UPDATE stream_leases SET expires_at_ms = 0 WHERE holder = $1 AND ($2 IS NULL OR consumer = $2)",
             )
@@ -851,8 +918,7 @@ impl Storage {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await?;
-        });
+        }));
         self.releases.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -912,7 +978,7 @@ impl Storage {
             .bind(&letter.key)
             .bind(&letter.error)
             .bind(letter.attempts)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(pool)
             .await?;
         });
@@ -956,6 +1022,9 @@ impl Storage {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
+                // Listening now: a release announced before (while this instance started, or while the listener
+                // was down) reached no one here, but is in the database, so whoever waits for a lease looks again.
+                self.releases.send_modify(|n| *n += 1);
                 loop {
                     // Listening now: whatever committed before is in the database.
                     if let Err(e) = self.sync_head().await {

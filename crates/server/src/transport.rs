@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
@@ -250,15 +250,6 @@ impl Bucket {
             false
         }
     }
-}
-
-/// When a JWT's `exp` (seconds since the epoch) comes, as a tokio instant.
-pub(crate) fn deadline_of(expires_at: i64) -> Instant {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let exp = Duration::from_secs(u64::try_from(expires_at).unwrap_or(0));
-    // Far enough to never fire, yet without overflowing the clock.
-    let left = exp.saturating_sub(now).min(Duration::from_secs(10 * 365 * 86_400));
-    Instant::now() + left
 }
 
 /// Whether a read error means the peer sent a frame or message over the size limit.

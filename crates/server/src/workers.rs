@@ -3,7 +3,9 @@
 //! worker; the TTL reaper; and change-log retention.
 //!
 //! Delivery is at least once: a checkpoint moves only after its whole batch was handled, so a crash replays the
-//! batch, and handlers are idempotent by the record's seq. Records of different keys run in parallel (up to
+//! batch, and handlers are idempotent by the record's seq. A record that fails is retried, then dead-lettered; a
+//! database that cannot serve (full, read-only, restarting: [`HandlerError::Unavailable`]) is no fault of the record,
+//! so the batch stops there and runs again from the checkpoint. Records of different keys run in parallel (up to
 //! `parallelism`); records of one key run in order.
 //!
 //! With several server instances on one PostgreSQL database, each consumer (and the reaper and the pruner) runs only
@@ -22,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::storage::{now_ms, ChangeRecord, DeadLetter, Storage};
+use crate::storage::{ChangeRecord, DeadLetter, Storage, StorageError};
 use crate::stream::{read_after, ReadError};
 use crate::{orders, telemetry};
 use subsignal_protocol::ChangeOp;
@@ -30,8 +32,35 @@ use subsignal_protocol::ChangeOp;
 /// A boxed future, for handlers.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Handles one record; an `Err` is retried, then dead-lettered.
-pub type Handler = Arc<dyn Fn(ChangeRecord) -> BoxFuture<Result<(), String>> + Send + Sync>;
+/// Handles one record; see [`HandlerError`] for what a failure leads to.
+pub type Handler = Arc<dyn Fn(ChangeRecord) -> BoxFuture<Result<(), HandlerError>> + Send + Sync>;
+
+/// Why a handler failed on a record.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The record cannot be handled: it is retried with backoff, then dead-lettered.
+    #[error("{0}")]
+    Record(String),
+    /// The database cannot serve now ([`StorageError::unavailable`]): not the record's fault, so it is not
+    /// dead-lettered; the batch stops and runs again from the checkpoint once the database answers.
+    #[error(transparent)]
+    Unavailable(StorageError),
+}
+
+impl From<String> for HandlerError {
+    fn from(reason: String) -> Self {
+        HandlerError::Record(reason)
+    }
+}
+
+impl From<StorageError> for HandlerError {
+    fn from(error: StorageError) -> Self {
+        match error.unavailable() {
+            Some(_) => HandlerError::Unavailable(error),
+            None => HandlerError::Record(error.to_string()),
+        }
+    }
+}
 
 /// How a consumer runs.
 #[derive(Debug, Clone)]
@@ -125,7 +154,7 @@ pub async fn consume_batch(
     storage: &Storage,
     config: &ConsumerConfig,
     handler: &Handler,
-) -> Result<bool, crate::storage::StorageError> {
+) -> Result<bool, StorageError> {
     let checkpoint = storage.checkpoint(&config.name).await?;
     let records = match read_after(storage, checkpoint, config.batch_size).await {
         Ok(records) => records,
@@ -157,11 +186,11 @@ pub async fn consume_batch(
             for record in group {
                 handle_with_retries(&storage, &config, &handler, record).await?;
             }
-            Ok::<_, crate::storage::StorageError>(())
+            Ok::<_, StorageError>(())
         });
     }
     while let Some(result) = tasks.join_next().await {
-        result.map_err(|e| crate::storage::StorageError::Db(sqlx::Error::Protocol(e.to_string())))??;
+        result.map_err(|e| StorageError::Db(sqlx::Error::Protocol(e.to_string())))??;
     }
     storage.set_checkpoint(&config.name, last).await?;
     metrics::counter!(telemetry::WORKER_BATCHES, "consumer" => config.name.clone()).increment(1);
@@ -173,13 +202,14 @@ async fn handle_with_retries(
     config: &ConsumerConfig,
     handler: &Handler,
     record: ChangeRecord,
-) -> Result<(), crate::storage::StorageError> {
+) -> Result<(), StorageError> {
     let mut delay = config.backoff;
     let mut attempt = 1;
     loop {
         match handler(record.clone()).await {
             Ok(()) => return Ok(()),
-            Err(error) if attempt >= config.max_attempts => {
+            Err(HandlerError::Unavailable(error)) => return Err(error),
+            Err(HandlerError::Record(error)) if attempt >= config.max_attempts => {
                 tracing::error!(consumer = %config.name, seq = record.seq, key = %record.key, %error, attempt,
                     "giving up on record; dead-lettered");
                 metrics::counter!(telemetry::DEAD_LETTERS, "consumer" => config.name.clone()).increment(1);
@@ -193,7 +223,7 @@ async fn handle_with_retries(
                     })
                     .await;
             }
-            Err(error) => {
+            Err(HandlerError::Record(error)) => {
                 tracing::warn!(consumer = %config.name, seq = record.seq, %error, attempt, "record failed; retrying");
                 metrics::counter!(telemetry::WORKER_RETRIES, "consumer" => config.name.clone()).increment(1);
                 tokio::time::sleep(delay).await;
@@ -216,16 +246,14 @@ pub fn order_processor(storage: Storage, step_delay: Duration) -> Handler {
             if &*record.model != orders::MODEL || !matches!(record.op, ChangeOp::Insert | ChangeOp::Modify) {
                 return Ok(());
             }
-            if !orders::worker_moves(&record.image).map_err(|e| e.to_string())? {
+            if !orders::worker_moves(&record.image)? {
                 return Ok(());
             }
             if !step_delay.is_zero() {
                 tokio::time::sleep(step_delay).await;
             }
-            orders::advance(&storage, ORDER_PROCESSOR, record.seq, &record.key, record.version)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            orders::advance(&storage, ORDER_PROCESSOR, record.seq, &record.key, record.version).await?;
+            Ok(())
         })
     })
 }
@@ -289,7 +317,7 @@ pub async fn run_pruner(storage: Storage, retention: Duration, every: Duration, 
                 _ = shutdown.changed() => return,
             }
         }
-        let cutoff = now_ms() - retention.as_millis() as i64;
+        let cutoff = storage.clock().now_ms() - retention.as_millis() as i64;
         match storage.prune(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "pruned change log past retention"),

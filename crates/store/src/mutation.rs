@@ -175,6 +175,13 @@ pub enum MutationError {
 }
 
 impl MutationError {
+    /// Whether a GraphQL `errors` array says the server cannot serve now (`UNAVAILABLE`): the mutation stays queued
+    /// and is sent again later, with the same `clientMutationId`.
+    pub(crate) fn unavailable(errors: &[Value]) -> bool {
+        errors.first().and_then(|e| e.pointer("/extensions/code")).and_then(Value::as_str)
+            == Some(error_code::UNAVAILABLE)
+    }
+
     /// Classifies a GraphQL `errors` array by its first error's `extensions.code`.
     pub(crate) fn from_graphql(errors: &[Value]) -> Self {
         let Some(first) = errors.first() else {

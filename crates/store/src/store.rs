@@ -855,10 +855,15 @@ impl Store {
         let result: Option<Result<Value, MutationError>> = match response {
             HttpResponse::Ok { body } => match body.pointer(&format!("/data/{field}")).filter(|v| !v.is_null()) {
                 Some(value) => Some(Ok(value.clone())),
-                None => Some(Err(match errors_of(&body) {
-                    Some(errors) => MutationError::from_graphql(&errors),
-                    None => MutationError::Other { code: None, message: format!("no data.{field} in the response") },
-                })),
+                None => match errors_of(&body) {
+                    // The server cannot serve it now (its database is full, read-only or restarting): like a 503.
+                    Some(errors) if MutationError::unavailable(&errors) => None,
+                    Some(errors) => Some(Err(MutationError::from_graphql(&errors))),
+                    None => Some(Err(MutationError::Other {
+                        code: None,
+                        message: format!("no data.{field} in the response"),
+                    })),
+                },
             },
             HttpResponse::Status { status: 401 | 403, body } => Some(Err(MutationError::Unauthorized {
                 message: body

@@ -3,13 +3,14 @@
 //! - `cargo xtask demo` builds everything and runs the demo server with a seeded database.
 //! - `cargo xtask test` installs what the tests need on a fresh machine (Rust target, Debian packages, pinned CLIs,
 //!   pinned npm packages) and runs every test: format, lints, native tests, JavaScript interop tests.
+//! - `cargo xtask soak --minutes N` runs the fault tests again and again with fresh seeds (by hand, not in CI).
 //!
 //! Every step prints its number, what it does and how long it took; a failing step stops the run with its name.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -30,7 +31,12 @@ fn main() {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("tools") => Steps::new(1).run("install tools", install_tools).map(|_| ()),
-        Some("postgres") => postgres::ensure_postgres().map(|url| println!("SUBSIGNAL_TEST_POSTGRES_URL={url}")),
+        Some("postgres") => postgres::ensure_postgres().map(|env| {
+            for (name, value) in env {
+                println!("export {name}='{value}'");
+            }
+        }),
+        Some("soak") => soak(&args[1..]),
         Some("npm") => match &args[1..] {
             [] => wasm::npm().map(drop),
             [flag] if flag == "--names" => wasm::npm_with(true).map(drop),
@@ -47,7 +53,8 @@ fn main() {
                  demo [--port N] [--profile NAME] [--debug]\n                        build the web app and run it with the server behind the network simulator\n                        (--debug: a debug build of the server, quicker to build)\n  \
                  test                   install what the tests need, then run every test\n  \
                  tools                  only install the tools\n  \
-                 postgres               start the tests' PostgreSQL and print its URL (for `cargo test` by hand)\n  \
+                 postgres               start the tests' PostgreSQL and print its variables (for `cargo test` by hand)\n  \
+                 soak --minutes N       the fault tests (tests/faults.rs) again and again for N minutes, each run with\n                        a fresh SUBSIGNAL_FAULT_SEED; by hand, not in CI\n  \
                  npm [--names]          build the npm packages @subsignal/store and @subsignal/react into target/npm/\n                        (folders and npm pack tarballs; --names: the store keeping Rust function names,\n                        into target/npm/store-names, for profiles)\n  \
                  test-browser           only the browser tests (wasm-bindgen in Chromium, npm package, tsc)\n  \
                  test-react             only @subsignal/react's tests and the React example (Vite, Chromium)\n  \
@@ -390,8 +397,8 @@ fn test() -> Result<()> {
     let mut steps = Steps::new(8);
     let mut tally = Tally::default();
     steps.run("install tools (Rust target, Debian packages, pinned CLIs, npm packages)", install_tools)?;
-    let postgres_url = steps
-        .run("start PostgreSQL for the tests (Debian package, private cluster on loopback)", || {
+    let postgres_env = steps
+        .run("start PostgreSQL for the tests (Debian package, private clusters on loopback)", || {
             postgres::ensure_postgres()
         })?;
     steps.run("check formatting, and that clippy lints the builds to come", || {
@@ -408,7 +415,7 @@ fn test() -> Result<()> {
             run_counting(
                 lint::linted(cargo().args(["test", "--workspace", "--", "--color", "never"]))?
                     .env("SUBSIGNAL_BIN", &bin)
-                    .env("SUBSIGNAL_TEST_POSTGRES_URL", &postgres_url)
+                    .envs(postgres_env.iter().map(|(name, value)| (name, value)))
                     .env("SUBSIGNAL_REQUIRE_POSTGRES", "1"),
                 &mut tally,
             )
@@ -475,6 +482,55 @@ fn test() -> Result<()> {
     }
     println!("\nxtask test: {} passed, {} failed", tally.passed, tally.failed);
     record_steps(&steps, &tally)
+}
+
+/// `cargo xtask soak --minutes N`: the fault tests (`tests/faults.rs`) again and again for N minutes, each run with a
+/// fresh `SUBSIGNAL_FAULT_SEED`, one line per run (its seed, how it went, how long it took); a failing run's output is
+/// printed whole, and the command fails at the end naming every failing seed. By hand only: `cargo xtask test` runs
+/// each fault test once, with a seed of its own.
+fn soak(args: &[String]) -> Result<()> {
+    let minutes: u64 = match args {
+        [flag, n] if flag == "--minutes" => n.parse().context("--minutes takes a whole number of minutes")?,
+        _ => bail!("usage: cargo xtask soak --minutes N"),
+    };
+    let postgres_env = postgres::ensure_postgres()?;
+    // Built once: each run then starts at once.
+    run(cargo().args(["build", "-p", "subsignal-server", "--bin", "subsignal"]))?;
+    run(cargo().args(["test", "-p", "subsignal-tests", "--test", "tests", "--no-run"]))?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(minutes * 60);
+    let (mut runs, mut failed) = (0u64, Vec::new());
+    while Instant::now() < deadline {
+        runs += 1;
+        let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), runs);
+        let run_started = Instant::now();
+        let out = cargo()
+            .args(["test", "-q", "-p", "subsignal-tests", "--test", "tests", "faults::", "--", "--color", "never"])
+            .env("SUBSIGNAL_FAULT_SEED", seed.to_string())
+            .env("SUBSIGNAL_BIN", target_dir().join("debug/subsignal"))
+            .env("SUBSIGNAL_REQUIRE_POSTGRES", "1")
+            .envs(postgres_env.iter().map(|(name, value)| (name, value)))
+            .output()
+            .context("cannot run cargo test")?;
+        let how = if out.status.success() { "passed" } else { "FAILED" };
+        println!(
+            "[{:>5.0} s] run {runs}: SUBSIGNAL_FAULT_SEED={seed} {how} in {:.1} s",
+            started.elapsed().as_secs_f64(),
+            run_started.elapsed().as_secs_f64()
+        );
+        if !out.status.success() {
+            println!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            failed.push(seed);
+        }
+    }
+    if let Err(e) = postgres::stop_postgres() {
+        println!("warning: cannot stop the PostgreSQL test clusters: {e:#}");
+    }
+    println!("\nsoak: {runs} runs of the fault tests in {minutes} min, {} failed", failed.len());
+    if !failed.is_empty() {
+        bail!("failing seeds (rerun one with SUBSIGNAL_FAULT_SEED=<seed>): {failed:?}");
+    }
+    Ok(())
 }
 
 /// Keeps the test run's step times in `target/bench/test-steps.json` for `cargo xtask bench`'s report.

@@ -1,5 +1,6 @@
-//! A private PostgreSQL for the tests: Debian's `postgresql` package (installed when missing), a cluster of our own
-//! in a temporary folder, listening only on 127.0.0.1 at a free port, with one fresh database per run.
+//! A private PostgreSQL for the tests: Debian's `postgresql` package (installed when missing), clusters of our own in
+//! a temporary folder, listening only on 127.0.0.1 at a free port, each with one fresh database per run. Two
+//! clusters: the one every PostgreSQL test shares, and one that the PostgreSQL-restart test stops and starts.
 //!
 //! Idempotent: a second run reuses the package and the cluster (starting it if it is stopped) and recreates the
 //! database. Root cannot run PostgreSQL, so as root the cluster belongs to the `postgres` OS user the package
@@ -52,12 +53,40 @@ fn as_owner(program: &Path) -> Command {
     }
 }
 
-/// Where the cluster lives: one per checkout, in the temporary folder (a path the `postgres` user can reach).
-fn cluster_dir() -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    crate::root().hash(&mut hasher);
-    std::env::temp_dir().join(format!("subsignal-test-postgres-{:016x}", hasher.finish()))
+/// A test cluster: `shared` by every PostgreSQL test, or `restartable`, which one test stops and starts (so that
+/// it never pulls the database from under the others). Each is one per checkout, in the temporary folder (a path
+/// the `postgres` user can reach).
+#[derive(Debug, Clone, Copy)]
+enum Cluster {
+    Shared,
+    Restartable,
+}
+
+impl Cluster {
+    const ALL: [Cluster; 2] = [Cluster::Shared, Cluster::Restartable];
+
+    fn dir(self) -> PathBuf {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        crate::root().hash(&mut hasher);
+        let kind = match self {
+            Cluster::Shared => "",
+            Cluster::Restartable => "-restartable",
+        };
+        std::env::temp_dir().join(format!("subsignal-test-postgres{kind}-{:016x}", hasher.finish()))
+    }
+
+    fn data(self) -> PathBuf {
+        self.dir().join("data")
+    }
+
+    /// `pg_ctl` for this cluster, as its owner, without the mode: `start` needs nothing more, since the cluster's
+    /// settings (its port among them) are in its own configuration.
+    fn pg_ctl(self, bin: &Path) -> Command {
+        let mut pg_ctl = as_owner(&bin.join("pg_ctl"));
+        pg_ctl.arg("-D").arg(self.data()).arg("-l").arg(self.dir().join("server.log")).args(["-w", "-t", "60"]);
+        pg_ctl
+    }
 }
 
 fn free_port() -> Result<u16> {
@@ -73,17 +102,12 @@ fn running_port(bin: &Path, data: &Path) -> Option<u16> {
     std::fs::read_to_string(data.join("postmaster.pid")).ok()?.lines().nth(3)?.trim().parse().ok()
 }
 
-/// Makes sure the test cluster runs and holds a fresh, empty test database; returns its URL.
-pub(crate) fn ensure_postgres() -> Result<String> {
-    let bin = match bin_dir() {
-        Some(bin) => bin,
-        None => {
-            install_package()?;
-            bin_dir().context("the postgresql package installed no /usr/lib/postgresql/<major>/bin/initdb")?
-        }
-    };
-    let dir = cluster_dir();
-    let data = dir.join("data");
+/// The file of settings each start writes and `postgresql.conf` includes.
+const SETTINGS_FILE: &str = "subsignal-test.conf";
+
+/// Makes sure `cluster` runs and holds a fresh, empty test database; returns its URL.
+fn ensure_cluster(bin: &Path, cluster: Cluster) -> Result<String> {
+    let (dir, data) = (cluster.dir(), cluster.data());
     if !data.join("PG_VERSION").is_file() {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -99,27 +123,34 @@ pub(crate) fn ensure_postgres() -> Result<String> {
             .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
             .stdout(std::process::Stdio::null()))?;
     }
-    let port = match running_port(&bin, &data) {
+    let port = match running_port(bin, &data) {
         Some(port) => {
             println!("PostgreSQL test cluster already running on 127.0.0.1:{port}");
             port
         }
         None => {
             let port = free_port()?;
-            // Loopback only; the socket file in our own folder. The tests need no crash safety from this cluster.
-            let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            // Loopback only; the socket file in our own folder. No fsync: the tests never crash the machine. The
+            // restartable cluster is stopped "immediately" (as in a crash) under load, so a commit it acknowledged must
+            // be in its WAL by then: it keeps synchronous_commit on, as production must.
+            let synchronous_commit = match cluster {
+                Cluster::Shared => "off",
+                Cluster::Restartable => "on",
+            };
+            let settings = format!(
+                "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\n\
+                 synchronous_commit = {synchronous_commit}\nfull_page_writes = off\nmax_connections = 300\n",
                 dir.display()
             );
-            run(as_owner(&bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(dir.join("server.log"))
-                .args(["-w", "-t", "60", "-o", &options, "start"])
-                .stdout(std::process::Stdio::null()))
-            .with_context(|| format!("PostgreSQL did not start; see {}", dir.join("server.log").display()))?;
+            write_as_owner(&data.join(SETTINGS_FILE), &settings)?;
+            let conf = data.join("postgresql.conf");
+            let text = std::fs::read_to_string(&conf).with_context(|| format!("cannot read {}", conf.display()))?;
+            let include = format!("include_if_exists = '{SETTINGS_FILE}'\n");
+            if !text.contains(&include) {
+                write_as_owner(&conf, &format!("{text}\n{include}"))?;
+            }
+            run(cluster.pg_ctl(bin).arg("start").stdout(std::process::Stdio::null()))
+                .with_context(|| format!("PostgreSQL did not start; see {}", dir.join("server.log").display()))?;
             println!("PostgreSQL test cluster started on 127.0.0.1:{port}");
             port
         }
@@ -139,21 +170,48 @@ pub(crate) fn ensure_postgres() -> Result<String> {
     Ok(format!("postgres://postgres@127.0.0.1:{port}/{DATABASE}"))
 }
 
-/// Stops the test cluster if it runs (its files stay, so the next run starts quickly).
+/// Writes a file of the cluster's, owned by the cluster's owner.
+fn write_as_owner(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    if is_root() {
+        run(Command::new("chown").args(["postgres:postgres"]).arg(path))?;
+    }
+    Ok(())
+}
+
+/// Makes sure both test clusters run, each with a fresh, empty test database; returns the environment the tests
+/// read them from: `SUBSIGNAL_TEST_POSTGRES_URL` (the shared cluster's database) and
+/// `SUBSIGNAL_TEST_POSTGRES_RESTARTABLE` (JSON: the restartable cluster's database and its `pg_ctl` command).
+pub(crate) fn ensure_postgres() -> Result<Vec<(&'static str, String)>> {
+    let bin = match bin_dir() {
+        Some(bin) => bin,
+        None => {
+            install_package()?;
+            bin_dir().context("the postgresql package installed no /usr/lib/postgresql/<major>/bin/initdb")?
+        }
+    };
+    let shared = ensure_cluster(&bin, Cluster::Shared)?;
+    let restartable = ensure_cluster(&bin, Cluster::Restartable)?;
+    let pg_ctl = Cluster::Restartable.pg_ctl(&bin);
+    let argv: Vec<String> = std::iter::once(pg_ctl.get_program())
+        .chain(pg_ctl.get_args())
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let restartable = serde_json::json!({"url": restartable, "pg_ctl": argv}).to_string();
+    Ok(vec![("SUBSIGNAL_TEST_POSTGRES_URL", shared), ("SUBSIGNAL_TEST_POSTGRES_RESTARTABLE", restartable)])
+}
+
+/// Stops the test clusters that run (their files stay, so the next run starts quickly).
 pub(crate) fn stop_postgres() -> Result<()> {
     let Some(bin) = bin_dir() else { return Ok(()) };
-    let data = cluster_dir().join("data");
-    if running_port(&bin, &data).is_none() {
-        return Ok(());
-    }
-    let status = as_owner(&bin.join("pg_ctl"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-m", "fast", "-w", "stop"])
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("pg_ctl stop failed for {}", data.display());
+    for cluster in Cluster::ALL {
+        if running_port(&bin, &cluster.data()).is_none() {
+            continue;
+        }
+        let status = cluster.pg_ctl(&bin).args(["-m", "fast", "stop"]).stdout(std::process::Stdio::null()).status()?;
+        if !status.success() {
+            bail!("pg_ctl stop failed for {}", cluster.data().display());
+        }
     }
     Ok(())
 }

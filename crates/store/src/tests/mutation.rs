@@ -154,7 +154,7 @@ fn errors_roll_back_and_surface_typed() {
 }
 
 #[test]
-fn network_failures_keep_it_queued_and_retry() {
+fn network_failures_and_an_unavailable_server_keep_it_queued_and_retry() {
     let (mut store, socket, _) = live_orders(vec![order("a", 1, 1)], 10);
     let out = store.handle(1, Input::Mutate(update("a", 1, 5)));
     let req = https(&out).pop().unwrap();
@@ -173,6 +173,13 @@ fn network_failures_keep_it_queued_and_retry() {
         Input::Http { request_id: req.request_id, response: HttpResponse::Status { status: 503, body: None } },
     );
     assert!(settled(&out).is_empty());
+    // So does a server whose database cannot serve now (full, read-only, restarting).
+    let at = store.next_wake_ms().unwrap();
+    let req = https(&store.handle(at, Input::Tick)).pop().expect("retried");
+    let out =
+        store.handle(at, Input::Http { request_id: req.request_id, response: graphql_error("UNAVAILABLE", json!({})) });
+    assert!(settled(&out).is_empty());
+    assert_eq!(store.status().pending_mutations, 1);
     // A reconnect replays at once; the resent request carries the same clientMutationId.
     store.handle(at + 1, Input::SocketClosed { socket, code: 1006, reason: String::new() });
     let crate::ConnectionStatus::Reconnecting { retry_at_ms, .. } = store.status().connection else { panic!() };
