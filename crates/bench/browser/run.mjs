@@ -136,7 +136,7 @@ function progressLine(row) {
   );
 }
 
-const IMPL_ORDER = ["subsignal (npm)", "subsignal (Leptos)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
+const IMPL_ORDER = ["subsignal (npm)", "subsignal (Leptos)", "subsignal view (npm)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
 
 /** The store rows as a table: one line per implementation and size, insert and update side by side. */
 function storeTable(store) {

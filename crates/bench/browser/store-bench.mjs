@@ -2,6 +2,8 @@
 // sends for a `Note` model (`onNoteChanged`) — are fed to
 //   - subsignal's store through its npm package's public JS API, over a fake WebSocket that speaks
 //     graphql-transport-ws like subsignal's server (the snapshot comes from run.mjs's POST /graphql);
+//   - the same through a live view (`store.view`: where + orderBy + limit 50, like TanStack DB's live query) with a
+//     subscriber;
 //   - Apollo Client's InMemoryCache: a watched `notes` list query, cache.writeFragment + cache.modify per event;
 //   - TanStack DB: a collection fed through its sync API (begin/write/commit per event), plain and with a live query
 //     (where + orderBy + limit 50) subscribed.
@@ -293,6 +295,7 @@ const subsignal = {
     }
     const completedBefore = fake.completed.length;
     return {
+      store,
       subId,
       push: (text) => socket.deliver(text),
       reflected: (event) => store.row("notes", event.note.id)?.version === event.note.version,
@@ -340,6 +343,7 @@ const leptos = {
     let baseRuns = 0;
     let watching = false;
     return {
+      store,
       subId,
       push: (text) => socket.deliver(text),
       phaseEvents(events) {
@@ -506,7 +510,33 @@ function tanstack(live) {
   };
 }
 
-const IMPLS = [subsignal, leptos, apollo, tanstack(false), tanstack(true)];
+// subsignal's store with a live view over the notes, the same as TanStack DB's live query (yellow notes, newest
+// `updatedAt` first, VIEW_LIMIT of them), with a subscriber as a framework would have: what a view costs per event,
+// at every collection size (its index makes it O(log n)).
+const subsignalView = {
+  name: "subsignal view (npm)",
+  async create() {
+    const base = await subsignal.create();
+    const view = base.store.view("notes", { where: { color: "YELLOW" }, orderBy: ["updatedAt desc"], limit: VIEW_LIMIT });
+    let notified = 0;
+    const stop = view.subscribe(() => { notified += 1; });
+    return {
+      ...base,
+      view: () => view.getSnapshot().map((n) => n.id),
+      check(applied) {
+        base.check(applied);
+        if (applied > 0 && notified === 0) fail(subsignalView.name, "the view's subscriber heard nothing");
+      },
+      dispose() {
+        stop();
+        view.free();
+        base.dispose();
+      },
+    };
+  },
+};
+
+const IMPLS = [subsignal, leptos, subsignalView, apollo, tanstack(false), tanstack(true)];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Phases and checks.

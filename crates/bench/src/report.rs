@@ -234,7 +234,9 @@ fn store_and_size(md: &mut String, b: &Browser, chart: &dyn Fn(&str, String) -> 
         "One headless Chromium page ({}); every store is fed the same subscription events, inserts then updates, \
          into N rows. subsignal goes through its npm package's public API (events arrive as graphql-transport-ws \
          messages on a WebSocket), and through Leptos (`subsignal-leptos`'s per-row signals, one effect per row \
-         subscribed, updates counted once every effect has run); the ratio column compares the npm package; Apollo through `InMemoryCache` with a watched list query; TanStack DB through a \
+         subscribed, updates counted once every effect has run), and through a live view of the npm package (the same \
+         where + orderBy + limit as TanStack DB's live query, with a subscriber: its cost should not grow with N); the \
+         ratio column compares the npm package; Apollo through `InMemoryCache` with a watched list query; TanStack DB through a \
          synced collection, plain and with a live query (where + orderBy + limit). A row marked *sampled* hit the \
          time budget: its cost is over the events it applied. Target: ≤ 10 µs per event at every size.\n",
         b.machine

@@ -299,6 +299,9 @@ export type ViewOp =
 export interface ViewState {
   loaded: boolean;
   stale: boolean;
+  /** The collection's `lastSeq` and `lagMs` (see `CollectionState`). */
+  lastSeq: number | null;
+  lagMs: number | null;
   /** Rows shown. */
   len: number;
   /** Rows matching the filter in the whole collection. */

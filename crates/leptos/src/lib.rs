@@ -357,6 +357,8 @@ where
             state.try_update(|s| {
                 s.loaded = collection_state.loaded;
                 s.stale = collection_state.stale;
+                s.last_seq = collection_state.last_seq;
+                s.lag_ms = collection_state.lag_ms;
             });
         }
     });

@@ -470,6 +470,10 @@ pub struct ViewState {
     pub loaded: bool,
     /// The collection is not in step with the server right now (disconnected, or fetching again).
     pub stale: bool,
+    /// The seq the collection's rows are consistent with (subsignal source).
+    pub last_seq: Option<i64>,
+    /// How old the collection's newest event was when it arrived (see [`crate::CollectionState::lag_ms`]).
+    pub lag_ms: Option<i64>,
     /// Rows shown.
     pub len: usize,
     /// Rows matching the filter in the whole collection (what `limit` and `offset` cut from).
@@ -650,6 +654,8 @@ impl LiveView {
         ViewState {
             loaded: collection.is_some_and(|c| c.loaded),
             stale: collection.is_none_or(|c| c.stale),
+            last_seq: collection.and_then(|c| c.last_seq),
+            lag_ms: collection.and_then(|c| c.lag_ms),
             len,
             total: self.index.len(),
             held: self.frozen.is_some(),

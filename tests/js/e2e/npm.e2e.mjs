@@ -165,7 +165,9 @@ test("a live view: a filtered, sorted window with a stable snapshot, one notific
   });
   assert.ok(stable.same, "getSnapshot returns the same array until something changes");
   assert.ok(stable.frozen, "and the array is frozen");
-  assert.deepEqual(stable.state, { loaded: true, stale: false, len: 3, total: 4, held: false, hasPendingUpdates: false });
+  const { lastSeq, lagMs, ...state } = stable.state;
+  assert.deepEqual(state, { loaded: true, stale: false, len: 3, total: 4, held: false, hasPendingUpdates: false });
+  assert.ok(lastSeq > 0 && typeof lagMs === "number", `the collection's lastSeq ${lastSeq} and lagMs ${lagMs}`);
 
   // Two optimistic rows in one task: two changes, one notification.
   const batched = await page.evaluate(async () => {
