@@ -84,7 +84,8 @@ async fn ping_is_answered_and_complete_stops_an_operation(backend: Backend) {
     // The id is free again: reusing it is not a 4409.
     ws.subscribe_changes("s", None).await;
     alice.create_order("Ada", None).await;
-    assert_eq!(ws.next_real_change().await["op"], "INSERT");
+    let change = ws.next_real_change().await;
+    assert_eq!(change["op"], "INSERT", "{change}");
 }
 
 async fn anonymous_subscription_gets_an_error_message_not_data(backend: Backend) {
