@@ -486,7 +486,7 @@ fn react_tests(tally: &mut Tally) -> Result<()> {
 /// so that its lock file keeps only registry packages), its typed documents checked against graphql-codegen's output,
 /// `tsc`, a production and a development `vite build` into `target/react-vite/site/` (the development one, with
 /// React's warnings and StrictMode's double effects, under `dev/`), then `tests/js/e2e/react.e2e.mjs` drives both in
-/// Chromium against `subsignal serve`.
+/// Chromium against `subsignal serve`, and the example as Vite's dev server serves it (the test starts one).
 fn react_example(bin: &Path, tally: &mut Tally) -> Result<()> {
     let example = root().join("examples/react-vite");
     for package in ["vite", "typescript", "@graphql-codegen/cli", "react-dom"] {

@@ -1,12 +1,13 @@
 // The React example end to end: examples/react-vite, built by Vite from the npm tarballs of @subsignal/store and
 // @subsignal/react, served by a real `subsignal serve` and driven in Debian's headless Chromium by playwright-core.
 // Most tests open the development build (under /dev/: React's warnings on, StrictMode's double renders and effects),
-// one the production build. Run by `cargo xtask test-browser`, which builds the site and sets SUBSIGNAL_BIN,
+// one the production build, one the app as Vite's dev server (`vite`, `npm run dev`) serves it. Run by `cargo xtask test-browser`, which builds the site and sets SUBSIGNAL_BIN,
 // SUBSIGNAL_REACT_SITE, SUBSIGNAL_REACT_EXAMPLE and CHROMIUM; a missing one fails the test.
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { launchChromium, need, Subsignal } from "./subsignal.mjs";
 
 const OPEN = ["SUBMITTED", "PAID", "PREPARING"];
@@ -36,14 +37,14 @@ afterEach(() => {
   assert.deepEqual(seen, [], "no console error or warning (React's warnings included) and no uncaught error");
 });
 
-/** Opens the app (`dev/` for the development build) as `user` and waits until its store is live. */
-async function openApp(user = "alice", build = "dev/") {
+/** Opens the app at `url` (by default the development build) as `user` and waits until its store is live. */
+async function openApp(user = "alice", url = `${server.http}/dev/`) {
   const page = await browser.newPage();
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
   });
-  await page.goto(`${server.http}/${build}index.html?user=${user}`);
+  await page.goto(`${url}index.html?user=${user}`);
   await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 20_000 });
   await page.locator("#all").waitFor({ state: "attached", timeout: 10_000 });
   return page;
@@ -203,9 +204,45 @@ test("a view is freed when its component unmounts (StrictMode's double effects i
 });
 
 test("the production build goes live and lists the orders", async () => {
-  const page = await openApp("alice", "");
+  const page = await openApp("alice", `${server.http}/`);
   await page.locator("#all li").first().waitFor({ timeout: 10_000 });
   const order = await createElsewhere("alice", `Production ${run}`);
   await page.locator(`#open li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
   await page.close();
+});
+
+test("Vite's dev server serves the app and the store's wasm with the example's own config, and it goes live", async () => {
+  const example = need("SUBSIGNAL_REACT_EXAMPLE");
+  const vite = await import(pathToFileURL(join(example, "node_modules/vite/dist/node/index.js")).href);
+  // Vite's own warnings and errors (a proxy error, say) fail the test too.
+  const logger = vite.createLogger("warn");
+  const customLogger = {
+    ...logger,
+    warn: (msg, options) => { problems.push(`vite warning: ${msg}`); logger.warn(msg, options); },
+    warnOnce: (msg, options) => { problems.push(`vite warning: ${msg}`); logger.warnOnce(msg, options); },
+    error: (msg, options) => { problems.push(`vite error: ${msg}`); logger.error(msg, options); },
+  };
+  // vite.config.ts proxies /graphql and /dev/token to SUBSIGNAL_URL, as `SUBSIGNAL_URL=… npm run dev` would; `force`
+  // (`vite --force`) pre-bundles the freshly installed tarballs again rather than trusting node_modules/.vite.
+  process.env.SUBSIGNAL_URL = server.http;
+  const dev = await vite.createServer({
+    root: example,
+    customLogger,
+    optimizeDeps: { force: true },
+    server: { host: "127.0.0.1", port: 0, strictPort: true },
+  });
+  try {
+    await dev.listen();
+    const url = dev.resolvedUrls.local[0];
+    const page = await openApp("alice", url);
+    const order = await createElsewhere("alice", `Vite dev ${run}`);
+    await page.locator(`#open li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
+    const wasm = await page.evaluate(() => performance.getEntriesByType("resource")
+      .filter((e) => new URL(e.name).pathname.endsWith(".wasm")).map((e) => [new URL(e.name).origin, e.responseStatus]));
+    assert.deepEqual(wasm, [[new URL(url).origin, 200]], "the store's wasm came from Vite's dev server");
+    await page.close();
+  } finally {
+    await dev.close();
+    delete process.env.SUBSIGNAL_URL;
+  }
 });
