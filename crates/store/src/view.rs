@@ -491,6 +491,8 @@ struct Frozen {
     rows: HashMap<String, Value>,
     /// Keys of frozen rows that changed since.
     touched: HashSet<String>,
+    /// The window moved underneath since (its ops are not kept: the release computes the net change).
+    moved: bool,
 }
 
 /// One live view over one collection.
@@ -557,13 +559,21 @@ impl LiveView {
 
     /// Row `key` now shows as `row` (`None`: gone) in the collection; records the window's change.
     pub(crate) fn apply(&mut self, key: &str, row: Option<&Value>) {
-        let new = row.and_then(|row| self.entry(key, row));
-        let old = self.places.remove(key);
+        self.place(key, row);
         if let Some(frozen) = &mut self.frozen {
+            // Held: what would have been published only says that something waits.
+            frozen.moved |= !self.ops.is_empty();
+            self.ops.clear();
             if frozen.rows.contains_key(key) {
                 frozen.touched.insert(key.to_owned());
             }
         }
+    }
+
+    /// Moves row `key` to its place for `row` in the index and records the window's change in `ops`.
+    fn place(&mut self, key: &str, row: Option<&Value>) {
+        let new = row.and_then(|row| self.entry(key, row));
+        let old = self.places.remove(key);
         let start = self.spec.offset;
         let end = self.spec.limit.map(|limit| start.saturating_add(limit));
         let in_window = |rank: usize| rank >= start && end.is_none_or(|end| rank < end);
@@ -659,7 +669,7 @@ impl LiveView {
             len,
             total: self.index.len(),
             held: self.frozen.is_some(),
-            has_pending_updates: self.frozen.as_ref().is_some_and(|f| !self.ops.is_empty() || !f.touched.is_empty()),
+            has_pending_updates: self.frozen.as_ref().is_some_and(|f| f.moved || !f.touched.is_empty()),
         }
     }
 
@@ -672,7 +682,7 @@ impl LiveView {
         let rows = keys.iter().filter_map(|k| Some((k.clone(), row(k)?))).collect();
         // Pending changes are published before holding, by the store; anything recorded from now on waits.
         self.ops.clear();
-        self.frozen = Some(Frozen { keys, rows, touched: HashSet::new() });
+        self.frozen = Some(Frozen { keys, rows, touched: HashSet::new(), moved: false });
     }
 
     /// Releases a held view: the net change from what it showed to what it shows now.
