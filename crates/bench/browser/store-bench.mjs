@@ -343,7 +343,6 @@ const leptos = {
     let baseRuns = 0;
     let watching = false;
     return {
-      store,
       subId,
       push: (text) => socket.deliver(text),
       phaseEvents(events) {
