@@ -55,23 +55,6 @@ after(async () => {
   if (site) rmSync(site, { recursive: true, force: true });
 });
 
-async function serverOrders() {
-  const { token } = await (await fetch(`${server.http}/dev/token?user=alice`)).json();
-  const all = [];
-  let nextToken = null;
-  do {
-    const res = await fetch(`${server.http}/graphql`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: `query($t: String) { listOrders(limit: 1000, nextToken: $t) { items { ${ORDER} } nextToken } }`, variables: { t: nextToken } }),
-    });
-    const { data } = await res.json();
-    all.push(...data.listOrders.items);
-    nextToken = data.listOrders.nextToken;
-  } while (nextToken);
-  return all;
-}
-
 test(`through the ${PROFILE} profile, ${MUTATIONS} mutations in flight end with the store equal to the server`, { timeout: 600_000 }, async () => {
   const page = await browser.newPage();
   const errors = [];
@@ -114,7 +97,7 @@ test(`through the ${PROFILE} profile, ${MUTATIONS} mutations in flight end with 
   let seen = [];
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    truth = expected(await serverOrders());
+    truth = expected(await server.listOrders("alice", ORDER));
     seen = expected(await page.evaluate(() => window.store.rows("orders")));
     if (truth.length === MUTATIONS && truth.every((t) => t.includes(":SHIPPED:")) && JSON.stringify(seen) === JSON.stringify(truth)) break;
     await new Promise((r) => setTimeout(r, 500));

@@ -74,23 +74,6 @@ after(async () => {
   if (site) rmSync(site, { recursive: true, force: true });
 });
 
-async function serverOrders(user) {
-  const { token } = await (await fetch(`${server.http}/dev/token?user=${user}`)).json();
-  const all = [];
-  let nextToken = null;
-  do {
-    const res = await fetch(`${server.http}/graphql`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: `query($t: String) { listOrders(limit: 1000, nextToken: $t) { items { ${ORDER} } nextToken } }`, variables: { t: nextToken } }),
-    });
-    const { data } = await res.json();
-    all.push(...data.listOrders.items);
-    nextToken = data.listOrders.nextToken;
-  } while (nextToken);
-  return all;
-}
-
 test(`kill -9 under write load from two stores in Chromium loses nothing acknowledged (seed ${SEED})`, { timeout: 300_000 }, async (t) => {
   t.diagnostic(`SUBSIGNAL_FAULT_SEED=${SEED}: the kill comes after ${KILL_AFTER} acknowledgements`);
   const users = ["alice", "bob"];
@@ -135,7 +118,7 @@ test(`kill -9 under write load from two stores in Chromium loses nothing acknowl
     await page.waitForFunction((n) => window.acked.length + window.refused.length === n, ORDERS, { timeout: 120_000, polling: 100 });
     const { acked: ids, refused } = await page.evaluate(() => ({ acked: window.acked, refused: window.refused }));
     assert.deepEqual(refused, [], `${user}: nothing refused`);
-    const truth = await serverOrders(user);
+    const truth = await server.listOrders(user, ORDER);
     const names = truth.map((o) => o.customerName).sort();
     assert.deepEqual(names, Array.from({ length: ORDERS }, (_, i) => `${user} ${i}`).sort(), `${user}: each order landed exactly once`);
     const onServer = new Set(truth.map((o) => o.id));
@@ -148,7 +131,7 @@ test(`kill -9 under write load from two stores in Chromium loses nothing acknowl
     let seen = "";
     const until = Date.now() + 60_000;
     while (Date.now() < until) {
-      const rows = await serverOrders(user);
+      const rows = await server.listOrders(user, ORDER);
       truth = key(rows);
       seen = key(await page.evaluate(() => window.store.rows("orders")));
       if (rows.every((o) => o.status === "SHIPPED") && seen === truth) break;

@@ -22,16 +22,6 @@ after(async () => {
   await site?.stop();
 });
 
-async function gql(user, query, variables) {
-  const { token } = await (await fetch(`${server.http}/dev/token?user=${user}`)).json();
-  const res = await fetch(`${server.http}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return res.json();
-}
-
 test("the plain-JS example connects, creates an order and follows the worker to SHIPPED", async () => {
   const page = await openPage();
   await page.fill("input[name=customerName]", "Playwright");
@@ -48,7 +38,7 @@ test("the plain-JS example connects, creates an order and follows the worker to 
 
 test("an order created elsewhere appears live; a bad email shows the validation error", async () => {
   const page = await openPage();
-  const created = await gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
+  const created = await server.gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
     input: { customerName: "From elsewhere", email: "else@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] },
   });
   const id = created.data.createOrder.id;
@@ -152,7 +142,7 @@ test("a live view: a filtered, sorted window with a stable snapshot, one notific
     window.viewTest = { view, notified: 0 };
     view.subscribe(() => window.viewTest.notified++);
   }, names);
-  const create = (name) => gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
+  const create = (name) => server.gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
     input: { customerName: name, email: "view@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] },
   });
   for (const name of names) await create(name);

@@ -51,13 +51,7 @@ async function openApp(user = "alice", url = `${server.http}/dev/`) {
 }
 
 async function gql(user, query, variables) {
-  const { token } = await (await fetch(`${server.http}/dev/token?user=${user}`)).json();
-  const res = await fetch(`${server.http}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await res.json();
+  const body = await server.gql(user, query, variables);
   assert.equal(body.errors, undefined, JSON.stringify(body.errors));
   return body.data;
 }

@@ -58,6 +58,30 @@ export class Subsignal {
   }
 
   get http() { return `http://${this.addr}`; }
+
+  /** A GraphQL request to this server as `user` (a demo user's dev token), resolving with the response's body. */
+  async gql(user, query, variables) {
+    const { token } = await (await fetch(`${this.http}/dev/token?user=${user}`)).json();
+    const res = await fetch(`${this.http}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    return res.json();
+  }
+
+  /** Every order `user` may see, as `listOrders` pages them, with these fields. */
+  async listOrders(user, fields) {
+    const all = [];
+    let nextToken = null;
+    do {
+      const query = `query($t: String) { listOrders(limit: 1000, nextToken: $t) { items { ${fields} } nextToken } }`;
+      const { data } = await this.gql(user, query, { t: nextToken });
+      all.push(...data.listOrders.items);
+      nextToken = data.listOrders.nextToken;
+    } while (nextToken);
+    return all;
+  }
 }
 
 /**
