@@ -9,6 +9,8 @@ mod sources;
 mod sources_model;
 mod views;
 
+use std::collections::VecDeque;
+
 use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
 
@@ -142,4 +144,111 @@ pub(crate) fn live_orders(items: Vec<Value>, seq: i64) -> (Store, u64, String) {
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].1, Some(seq));
     (store, socket, subs[0].0.clone())
+}
+
+/// What passes between a model server and the store: the socket the store has open, the frames on their way to it,
+/// and its HTTP requests not yet answered (oldest first).
+#[derive(Debug, Default)]
+pub(crate) struct Channel {
+    pub(crate) socket: Option<u64>,
+    /// The `connection_ack` has reached the store.
+    pub(crate) ack_delivered: bool,
+    pub(crate) frames: VecDeque<ServerMessage>,
+    pub(crate) http: VecDeque<HttpRequest>,
+}
+
+/// A model server a proptest drives a store against, over a [`Channel`] the test controls.
+pub(crate) trait ModelServer {
+    fn channel(&mut self) -> &mut Channel;
+    /// The store opened a socket (or closed its socket: `None`): a fresh channel.
+    fn reset_socket(&mut self, socket: Option<u64>);
+    /// A message the store sent on the open socket.
+    fn on_client(&mut self, message: ClientMessage);
+    /// The server's answer to a request.
+    fn respond(&mut self, request: &HttpRequest) -> HttpResponse;
+    /// What must hold after every input.
+    fn check(&mut self, store: &Store);
+}
+
+/// Drives a store against a [`ModelServer`], carrying out what the store asks as a shell would.
+pub(crate) struct Driver<M> {
+    pub(crate) store: Store,
+    pub(crate) model: M,
+    pub(crate) now: u64,
+    /// Mutations submitted so far (they number the values the tests write).
+    pub(crate) mutations: u32,
+}
+
+impl<M: ModelServer> Driver<M> {
+    /// A driver whose store has been told to connect.
+    pub(crate) fn connected(store: Store, model: M) -> Self {
+        let mut driver = Self { store, model, now: 0, mutations: 0 };
+        driver.run(Input::Connect);
+        driver
+    }
+
+    /// Feeds an input and everything the shell would feed back at once (socket opens), executing outputs.
+    pub(crate) fn run(&mut self, input: Input) {
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            let out = self.store.handle(self.now, input);
+            if let Some(wake) = self.store.next_wake_ms() {
+                assert!(wake > self.now, "a wake-up at {wake} is not in the future of {}", self.now);
+            }
+            self.model.check(&self.store);
+            for output in out {
+                match output {
+                    Output::OpenSocket { socket, .. } => {
+                        self.model.reset_socket(Some(socket));
+                        inputs.push_back(Input::SocketOpened { socket });
+                    }
+                    Output::CloseSocket { socket, .. } if self.model.channel().socket == Some(socket) => {
+                        self.model.reset_socket(None)
+                    }
+                    Output::Send { socket, message } if self.model.channel().socket == Some(socket) => {
+                        self.model.on_client(message)
+                    }
+                    Output::Send { socket, .. } => panic!("sent on socket {socket}, which is not open"),
+                    Output::Http(request) => self.model.channel().http.push_back(request),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Delivers the oldest frame on its way; false when there is none (or no socket).
+    pub(crate) fn deliver_first(&mut self) -> bool {
+        let channel = self.model.channel();
+        let (Some(socket), Some(frame)) = (channel.socket, channel.frames.pop_front()) else { return false };
+        if matches!(frame, ServerMessage::ConnectionAck { .. }) {
+            channel.ack_delivered = true;
+        }
+        self.run(Input::Frame { socket, text: text(&frame) });
+        true
+    }
+
+    /// Answers the oldest HTTP request; `fail` loses it before the server sees it, `lose` after.
+    pub(crate) fn answer_http(&mut self, fail: bool, lose: bool) -> bool {
+        let Some(request) = self.model.channel().http.pop_front() else { return false };
+        let response = if fail {
+            HttpResponse::NetworkError { message: "reset".into() }
+        } else {
+            let response = self.model.respond(&request);
+            if lose {
+                HttpResponse::NetworkError { message: "lost".into() }
+            } else {
+                response
+            }
+        };
+        self.run(Input::Http { request_id: request.request_id, response });
+        true
+    }
+
+    /// Lets time pass until the store's next wake-up.
+    pub(crate) fn advance(&mut self) {
+        if let Some(wake) = self.store.next_wake_ms() {
+            self.now = self.now.max(wake);
+            self.run(Input::Tick);
+        }
+    }
 }

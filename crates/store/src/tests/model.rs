@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
 
 use super::*;
-use crate::{HttpRequest, HttpResponse, Input, Mutation, Optimistic, Output, Store};
+use crate::{HttpRequest, HttpResponse, Input, Mutation, Optimistic, Store};
 
 const OWNER: u8 = 0;
 const PAGE: usize = 2;
@@ -131,12 +131,8 @@ struct Model {
     /// Records with seq ≤ floor are pruned: `afterSeq < floor` is expired.
     floor: i64,
     next_key: u32,
-    socket: Option<u64>,
-    ack_delivered: bool,
+    channel: Channel,
     subs: Vec<ServerSub>,
-    /// Frames on their way to the store.
-    frames: VecDeque<ServerMessage>,
-    http: VecDeque<HttpRequest>,
     /// Whether a replay ends with a watermark at the head.
     replay_watermark: bool,
     /// Answers by `clientMutationId`, so a replay writes nothing and returns the first answer.
@@ -164,22 +160,22 @@ fn event(
 
 impl Model {
     fn reset_socket(&mut self, socket: Option<u64>) {
-        self.socket = socket;
-        self.ack_delivered = false;
+        self.channel.socket = socket;
+        self.channel.ack_delivered = false;
         self.subs.clear();
-        self.frames.clear();
+        self.channel.frames.clear();
     }
 
     fn push_record(&mut self, sub: &mut ServerSub, rec: &Record) {
         let payload =
             event(rec.seq, sub.last, rec.op, Some(&rec.key), Some(rec.version), rec.expired, Some(&rec.entity));
-        self.frames.push_back(ServerMessage::Next { id: sub.id.clone(), payload });
+        self.channel.frames.push_back(ServerMessage::Next { id: sub.id.clone(), payload });
         sub.last = rec.seq;
     }
 
     fn push_watermark(&mut self, sub: &mut ServerSub, seq: i64) {
         let payload = event(seq, sub.last, "WATERMARK", None, None, false, None);
-        self.frames.push_back(ServerMessage::Next { id: sub.id.clone(), payload });
+        self.channel.frames.push_back(ServerMessage::Next { id: sub.id.clone(), payload });
         sub.last = seq;
     }
 
@@ -296,17 +292,17 @@ impl Model {
     fn on_client(&mut self, message: ClientMessage) {
         match message {
             ClientMessage::ConnectionInit { .. } => {
-                self.frames.push_back(ServerMessage::ConnectionAck { payload: None })
+                self.channel.frames.push_back(ServerMessage::ConnectionAck { payload: None })
             }
-            ClientMessage::Ping { .. } => self.frames.push_back(ServerMessage::Pong { payload: None }),
+            ClientMessage::Ping { .. } => self.channel.frames.push_back(ServerMessage::Pong { payload: None }),
             ClientMessage::Pong { .. } => {}
             ClientMessage::Subscribe { id, payload } => {
-                assert!(self.ack_delivered, "subscribe before the ack");
+                assert!(self.channel.ack_delivered, "subscribe before the ack");
                 assert!(self.subs.iter().all(|s| s.id != id), "duplicate active id {id}");
                 let after = payload.variables.as_ref().and_then(|v| v.get("afterSeq")).and_then(Value::as_i64);
                 let after = after.expect("the store always subscribes with a cursor");
                 if after < self.floor {
-                    self.frames.push_back(ServerMessage::Error {
+                    self.channel.frames.push_back(ServerMessage::Error {
                         id,
                         payload: vec![json!({"message": "cursor expired", "extensions": {"code": "CURSOR_EXPIRED"}})],
                     });
@@ -344,90 +340,35 @@ impl Model {
     }
 }
 
-struct Harness {
-    store: Store,
-    model: Model,
-    now: u64,
-    mutations: u32,
-}
+type Harness = Driver<Model>;
 
-impl Harness {
-    fn new(seed: u64, replay_watermark: bool) -> Self {
-        let mut harness = Self {
-            store: Store::new(StoreConfig { seed, ..config(vec![orders()]) }),
-            model: Model { replay_watermark, ..Model::default() },
-            now: 0,
-            mutations: 0,
-        };
-        harness.run(Input::Connect);
-        harness
+impl ModelServer for Model {
+    fn reset_socket(&mut self, socket: Option<u64>) {
+        Model::reset_socket(self, socket);
     }
 
-    /// Feeds an input and everything the shell would feed back at once (socket opens), executing outputs.
-    fn run(&mut self, input: Input) {
-        let mut inputs = VecDeque::from([input]);
-        while let Some(input) = inputs.pop_front() {
-            let out = self.store.handle(self.now, input);
-            self.check_invariants();
-            for output in out {
-                match output {
-                    Output::OpenSocket { socket, .. } => {
-                        self.model.reset_socket(Some(socket));
-                        inputs.push_back(Input::SocketOpened { socket });
-                    }
-                    Output::CloseSocket { socket, .. } if self.model.socket == Some(socket) => {
-                        self.model.reset_socket(None)
-                    }
-                    Output::Send { socket, message } if self.model.socket == Some(socket) => {
-                        self.model.on_client(message)
-                    }
-                    Output::Send { socket, .. } => panic!("sent on socket {socket}, which is not open"),
-                    Output::Http(request) => self.model.http.push_back(request),
-                    _ => {}
-                }
-            }
-        }
+    fn on_client(&mut self, message: ClientMessage) {
+        Model::on_client(self, message);
     }
 
-    fn check_invariants(&self) {
-        if let Some(wake) = self.store.next_wake_ms() {
-            assert!(wake > self.now, "a wake-up at {wake} is not in the future of {}", self.now);
-        }
-        let log = &self.store.inner("orders").applied_log;
+    fn channel(&mut self) -> &mut Channel {
+        &mut self.channel
+    }
+
+    fn respond(&mut self, request: &HttpRequest) -> HttpResponse {
+        Model::respond(self, request)
+    }
+
+    fn check(&mut self, store: &Store) {
+        let log = &store.inner("orders").applied_log;
         assert!(log.windows(2).all(|w| w[0] < w[1]), "a seq was applied twice or out of order: {log:?}");
     }
+}
 
-    fn deliver_first(&mut self) -> bool {
-        let (Some(socket), Some(frame)) = (self.model.socket, self.model.frames.pop_front()) else { return false };
-        if matches!(frame, ServerMessage::ConnectionAck { .. }) {
-            self.model.ack_delivered = true;
-        }
-        self.run(Input::Frame { socket, text: text(&frame) });
-        true
-    }
-
-    /// Answers the oldest HTTP request; `fail` loses it before the server sees it, `lose` after.
-    fn answer_http(&mut self, fail: bool, lose: bool) -> bool {
-        let Some(request) = self.model.http.pop_front() else { return false };
-        let response = if fail {
-            HttpResponse::NetworkError { message: "reset".into() }
-        } else {
-            let response = self.model.respond(&request);
-            if lose {
-                HttpResponse::NetworkError { message: "lost".into() }
-            } else {
-                response
-            }
-        };
-        self.run(Input::Http { request_id: request.request_id, response });
-        true
-    }
-
-    fn advance(&mut self) {
-        if let Some(wake) = self.store.next_wake_ms() {
-            self.now = self.now.max(wake);
-            self.run(Input::Tick);
-        }
+impl Driver<Model> {
+    fn new(seed: u64, replay_watermark: bool) -> Self {
+        let store = Store::new(StoreConfig { seed, ..config(vec![orders()]) });
+        Driver::connected(store, Model { replay_watermark, ..Model::default() })
     }
 
     /// Submits a mutation the way a UI would: against the row it currently shows.
@@ -460,7 +401,7 @@ impl Harness {
     }
 
     fn apply(&mut self, op: &Op) {
-        let front_is_next = |m: &Model, i: usize| matches!(m.frames.get(i), Some(ServerMessage::Next { .. }));
+        let front_is_next = |m: &Model, i: usize| matches!(m.channel.frames.get(i), Some(ServerMessage::Next { .. }));
         match op {
             Op::Write { owner, action, watermark } => self.model.write(*owner, action, *watermark),
             Op::Deliver(n) => {
@@ -469,23 +410,23 @@ impl Harness {
                 }
             }
             Op::Duplicate => {
-                if let (Some(socket), true) = (self.model.socket, front_is_next(&self.model, 0)) {
-                    let frame = self.model.frames[0].clone();
+                if let (Some(socket), true) = (self.model.channel.socket, front_is_next(&self.model, 0)) {
+                    let frame = self.model.channel.frames[0].clone();
                     self.run(Input::Frame { socket, text: text(&frame) });
                 }
             }
             Op::Reorder => {
                 if front_is_next(&self.model, 0) && front_is_next(&self.model, 1) {
-                    self.model.frames.swap(0, 1);
+                    self.model.channel.frames.swap(0, 1);
                 }
             }
             Op::Drop => {
                 if front_is_next(&self.model, 0) {
-                    self.model.frames.pop_front();
+                    self.model.channel.frames.pop_front();
                 }
             }
             Op::Disconnect(code) => {
-                if let Some(socket) = self.model.socket {
+                if let Some(socket) = self.model.channel.socket {
                     self.model.reset_socket(None);
                     self.run(Input::SocketClosed { socket, code: *code, reason: "server".into() });
                 }
@@ -515,7 +456,10 @@ impl Harness {
             if !synced {
                 let before = self.now;
                 self.advance();
-                assert!(self.now > before || !self.model.frames.is_empty() || !self.model.http.is_empty(), "stuck");
+                assert!(
+                    self.now > before || !self.model.channel.frames.is_empty() || !self.model.channel.http.is_empty(),
+                    "stuck"
+                );
                 continue;
             }
             let caught_up = self.store.collection("orders").and_then(|c| c.last_seq()) == Some(self.model.head);

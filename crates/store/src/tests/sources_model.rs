@@ -13,16 +13,15 @@
 //! to an older version, and after the channel heals and one more reconnect the store must show exactly the truth,
 //! with every overlay gone and the queue empty.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
 
-use super::{config, text};
+use super::{config, text, Channel, Driver, ModelServer};
 use crate::{
-    CollectionConfig, ConnectionStatus, HttpRequest, HttpResponse, Input, Mutation, Optimistic, Output, Store,
-    StoreConfig,
+    CollectionConfig, ConnectionStatus, HttpRequest, HttpResponse, Input, Mutation, Optimistic, Store, StoreConfig,
 };
 
 const PAGE: usize = 2;
@@ -114,12 +113,11 @@ struct Model {
     changes: BTreeMap<String, (i64, Result<Item, i64>)>,
     clock: i64,
     next_key: u32,
-    socket: Option<u64>,
-    ack_delivered: bool,
+    channel: Channel,
     subs: Vec<(String, Feed)>,
-    frames: VecDeque<ServerMessage>,
-    http: VecDeque<HttpRequest>,
     done: HashMap<String, HttpResponse>,
+    /// The highest confirmed version each key has shown in the store: it must never go down.
+    seen: HashMap<String, i64>,
 }
 
 impl Model {
@@ -130,20 +128,18 @@ impl Model {
             changes: BTreeMap::new(),
             clock: 0,
             next_key: 0,
-            socket: None,
-            ack_delivered: false,
+            channel: Channel::default(),
             subs: Vec::new(),
-            frames: VecDeque::new(),
-            http: VecDeque::new(),
             done: HashMap::new(),
+            seen: HashMap::new(),
         }
     }
 
     fn reset_socket(&mut self, socket: Option<u64>) {
-        self.socket = socket;
-        self.ack_delivered = false;
+        self.channel.socket = socket;
+        self.channel.ack_delivered = false;
         self.subs.clear();
-        self.frames.clear();
+        self.channel.frames.clear();
     }
 
     fn publish(&mut self, feed: Feed, payload: &Value) {
@@ -154,7 +150,9 @@ impl Model {
             Feed::Live => "todos",
         };
         for (id, _) in self.subs.iter().filter(|(_, f)| *f == feed) {
-            self.frames.push_back(ServerMessage::Next { id: id.clone(), payload: json!({"data": {field: payload}}) });
+            self.channel
+                .frames
+                .push_back(ServerMessage::Next { id: id.clone(), payload: json!({"data": {field: payload}}) });
         }
     }
 
@@ -261,12 +259,12 @@ impl Model {
     fn on_client(&mut self, message: ClientMessage) {
         match message {
             ClientMessage::ConnectionInit { .. } => {
-                self.frames.push_back(ServerMessage::ConnectionAck { payload: None })
+                self.channel.frames.push_back(ServerMessage::ConnectionAck { payload: None })
             }
-            ClientMessage::Ping { .. } => self.frames.push_back(ServerMessage::Pong { payload: None }),
+            ClientMessage::Ping { .. } => self.channel.frames.push_back(ServerMessage::Pong { payload: None }),
             ClientMessage::Pong { .. } => {}
             ClientMessage::Subscribe { id, payload } => {
-                assert!(self.ack_delivered, "subscribe before the ack");
+                assert!(self.channel.ack_delivered, "subscribe before the ack");
                 assert!(self.subs.iter().all(|(s, _)| *s != id), "duplicate active id {id}");
                 let feed = match payload.query.as_str() {
                     ON_CREATE => Feed::Created,
@@ -279,7 +277,9 @@ impl Model {
                 if feed == Feed::Live {
                     // Hasura answers a live query with its current result at once.
                     let result = Value::Array(self.truth());
-                    self.frames.push_back(ServerMessage::Next { id, payload: json!({"data": {"todos": result}}) });
+                    self.channel
+                        .frames
+                        .push_back(ServerMessage::Next { id, payload: json!({"data": {"todos": result}}) });
                 }
             }
             ClientMessage::Complete { id } => self.subs.retain(|(s, _)| *s != id),
@@ -310,96 +310,40 @@ fn collection(kind: Kind) -> CollectionConfig {
     }
 }
 
-struct Harness {
-    store: Store,
-    model: Model,
-    now: u64,
-    mutations: u32,
-    /// The highest confirmed version each key has shown: it must never go down.
-    seen: HashMap<String, i64>,
-}
+type Harness = Driver<Model>;
 
-impl Harness {
-    fn new(seed: u64, kind: Kind) -> Self {
-        let mut harness = Self {
-            store: Store::new(StoreConfig { seed, ..config(vec![collection(kind)]) }),
-            model: Model::new(kind),
-            now: 0,
-            mutations: 0,
-            seen: HashMap::new(),
-        };
-        harness.run(Input::Connect);
-        harness
+impl ModelServer for Model {
+    fn reset_socket(&mut self, socket: Option<u64>) {
+        Model::reset_socket(self, socket);
     }
 
-    fn run(&mut self, input: Input) {
-        let mut inputs = VecDeque::from([input]);
-        while let Some(input) = inputs.pop_front() {
-            let out = self.store.handle(self.now, input);
-            self.check_versions();
-            for output in out {
-                match output {
-                    Output::OpenSocket { socket, .. } => {
-                        self.model.reset_socket(Some(socket));
-                        inputs.push_back(Input::SocketOpened { socket });
-                    }
-                    Output::CloseSocket { socket, .. } if self.model.socket == Some(socket) => {
-                        self.model.reset_socket(None)
-                    }
-                    Output::Send { socket, message } if self.model.socket == Some(socket) => {
-                        self.model.on_client(message)
-                    }
-                    Output::Send { socket, .. } => panic!("sent on socket {socket}, which is not open"),
-                    Output::Http(request) => self.model.http.push_back(request),
-                    _ => {}
-                }
-            }
-        }
+    fn on_client(&mut self, message: ClientMessage) {
+        Model::on_client(self, message);
     }
 
-    fn check_versions(&mut self) {
-        let view = self.store.collection("todos").expect("watched");
+    fn channel(&mut self) -> &mut Channel {
+        &mut self.channel
+    }
+
+    fn respond(&mut self, request: &HttpRequest) -> HttpResponse {
+        Model::respond(self, request)
+    }
+
+    /// No row ever goes back a version.
+    fn check(&mut self, store: &Store) {
+        let view = store.collection("todos").expect("watched");
         for key in view.keys() {
             let Some(version) = view.confirmed(&key).and_then(|r| r["_version"].as_i64()) else { continue };
             let seen = self.seen.entry(key.clone()).or_insert(version);
             assert!(version >= *seen, "row {key} went back from version {seen} to {version}");
             *seen = version;
         }
-        if let Some(wake) = self.store.next_wake_ms() {
-            assert!(wake > self.now, "a wake-up at {wake} is not in the future of {}", self.now);
-        }
     }
+}
 
-    fn deliver_first(&mut self) -> bool {
-        let (Some(socket), Some(frame)) = (self.model.socket, self.model.frames.pop_front()) else { return false };
-        if matches!(frame, ServerMessage::ConnectionAck { .. }) {
-            self.model.ack_delivered = true;
-        }
-        self.run(Input::Frame { socket, text: text(&frame) });
-        true
-    }
-
-    fn answer_http(&mut self, fail: bool, lose: bool) -> bool {
-        let Some(request) = self.model.http.pop_front() else { return false };
-        let response = if fail {
-            HttpResponse::NetworkError { message: "reset".into() }
-        } else {
-            let response = self.model.respond(&request);
-            if lose {
-                HttpResponse::NetworkError { message: "lost".into() }
-            } else {
-                response
-            }
-        };
-        self.run(Input::Http { request_id: request.request_id, response });
-        true
-    }
-
-    fn advance(&mut self) {
-        if let Some(wake) = self.store.next_wake_ms() {
-            self.now = self.now.max(wake);
-            self.run(Input::Tick);
-        }
+impl Driver<Model> {
+    fn new(seed: u64, kind: Kind) -> Self {
+        Driver::connected(Store::new(StoreConfig { seed, ..config(vec![collection(kind)]) }), Model::new(kind))
     }
 
     fn mutate(&mut self, kind: MutKind, i: u8) {
@@ -429,7 +373,7 @@ impl Harness {
     }
 
     fn disconnect(&mut self, code: u16) {
-        if let Some(socket) = self.model.socket {
+        if let Some(socket) = self.model.channel.socket {
             self.model.reset_socket(None);
             self.run(Input::SocketClosed { socket, code, reason: "server".into() });
         }
@@ -437,7 +381,7 @@ impl Harness {
 
     fn apply(&mut self, op: &Op) {
         let ordered = self.model.kind == Kind::Live;
-        let front_is_next = |m: &Model, i: usize| matches!(m.frames.get(i), Some(ServerMessage::Next { .. }));
+        let front_is_next = |m: &Model, i: usize| matches!(m.channel.frames.get(i), Some(ServerMessage::Next { .. }));
         match op {
             Op::Create => drop(self.model.write(MutKind::Create, None)),
             Op::Update(i) => drop(self.model.write(MutKind::Update, self.model.pick(*i))),
@@ -448,19 +392,19 @@ impl Harness {
                 }
             }
             Op::Duplicate if !ordered => {
-                if let (Some(socket), true) = (self.model.socket, front_is_next(&self.model, 0)) {
-                    let frame = self.model.frames[0].clone();
+                if let (Some(socket), true) = (self.model.channel.socket, front_is_next(&self.model, 0)) {
+                    let frame = self.model.channel.frames[0].clone();
                     self.run(Input::Frame { socket, text: text(&frame) });
                 }
             }
             Op::Reorder if !ordered => {
                 if front_is_next(&self.model, 0) && front_is_next(&self.model, 1) {
-                    self.model.frames.swap(0, 1);
+                    self.model.channel.frames.swap(0, 1);
                 }
             }
             Op::Drop if !ordered => {
                 if front_is_next(&self.model, 0) {
-                    self.model.frames.pop_front();
+                    self.model.channel.frames.pop_front();
                 }
             }
             Op::Duplicate | Op::Reorder | Op::Drop => {}
@@ -484,7 +428,10 @@ impl Harness {
             }
             let before = self.now;
             self.advance();
-            assert!(self.now > before || !self.model.frames.is_empty() || !self.model.http.is_empty(), "stuck");
+            assert!(
+                self.now > before || !self.model.channel.frames.is_empty() || !self.model.channel.http.is_empty(),
+                "stuck"
+            );
         }
         panic!("the channel did not settle: {:?}", self.store);
     }
