@@ -86,7 +86,12 @@ test("an order created elsewhere shows in the live list, and the open-orders vie
   assert.match(await page.locator("#lag").textContent(), /arrived -?\d+ ms after it committed/, "the collection's lag shows");
   const shown = await keysOf(page, "#open");
   const mine = shown.filter((k) => [first.id, second.id, third.id].includes(k));
-  assert.deepEqual(mine, [third.id, second.id, first.id], "newest first");
+  // Newest first; orders created in the same instant (createdAt alike) go by key, as a view breaks every tie.
+  const createdAt = await page.locator("#open li").evaluateAll((lis) => Object.fromEntries(lis.map((li) => [li.dataset.key, li.dataset.created])));
+  const newestFirst = [first.id, second.id, third.id]
+    .sort((a, b) => (createdAt[a] === createdAt[b] ? (a < b ? -1 : 1) : createdAt[a] < createdAt[b] ? 1 : -1));
+  assert.deepEqual(mine, newestFirst, "newest first");
+  assert.ok(createdAt[third.id] >= createdAt[first.id], "the third order is no older than the first");
 
   // Cancelled elsewhere: it leaves the view of open orders, and the live list shows its new status.
   await gql("alice", "mutation($id: ID!, $v: Int!) { cancelOrder(id: $id, expectedVersion: $v) { id } }", {
