@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 use leptos::wasm_bindgen::JsCast;
-use subsignal_leptos::{use_store, MutationError};
+use subsignal_leptos::{use_mutation, use_store, MutationError};
 use subsignal_orders::{check_email, check_items, check_name, total_cents, FieldError, OrderItem};
 
 use crate::api::{create_order, money, PRODUCTS};
@@ -68,7 +68,7 @@ fn show_errors(errors: RwSignal<HashMap<String, String>>, found: HashMap<String,
 #[component]
 pub(crate) fn OrderForm() -> impl IntoView {
     let session = expect_context::<Session>();
-    let store = StoredValue::new_local(use_store());
+    let create = use_mutation(&use_store());
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let next_line = StoredValue::new(1usize);
@@ -114,7 +114,8 @@ pub(crate) fn OrderForm() -> impl IntoView {
         let mutation = create_order(&session.user, &name_v, &email_v, &items_v, optimistic.clone());
         // Noted first: an optimistic placeholder is published while `mutate` runs.
         let submit = session.events.submitted(optimistic.is_some());
-        let pending = store.with_value(|store| store.mutate(mutation));
+        // Each submission is answered on its own (optimistic ones overlap).
+        let pending = create.mutate(mutation);
         if optimistic.is_some() {
             // Optimistic: the row is already in the list; the form is free for the next order at once.
             submitting.set(false);

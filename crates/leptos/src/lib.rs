@@ -409,22 +409,82 @@ pub fn use_status(store: &BrowserStore) -> StatusSignals {
     }
 }
 
-/// An action that queues a mutation (its optimistic effect shows at once) and holds its result: the entity the
-/// server wrote, or a typed [`MutationError`]. Dispatch it with `action.dispatch(mutation)`.
-pub fn use_mutation(store: &BrowserStore) -> Action<Mutation, Result<Value, MutationError>> {
-    let store = store.clone();
-    Action::new_unsync(move |mutation: &Mutation| store.mutate(mutation.clone()))
+/// Mutations for a component ([`use_mutation`]): each call queues one (its optimistic effect shows at once) and is
+/// answered on its own — calls may overlap, as in optimistic mode, and none loses its result — while `pending` and
+/// `value` (the last result) are signals for the view. `Copy`, so it moves into handlers freely.
+pub struct Mutator<R: Send + Sync + 'static> {
+    store: StoredValue<BrowserStore, LocalStorage>,
+    /// Calls not yet answered.
+    in_flight: RwSignal<usize>,
+    value: RwSignal<Option<Result<R, MutationError>>>,
 }
 
-/// Like [`use_mutation`], with the result deserialized as `R`.
-pub fn use_mutation_as<R>(store: &BrowserStore) -> Action<Mutation, Result<R, MutationError>>
+impl<R: Send + Sync + 'static> Clone for Mutator<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R: Send + Sync + 'static> Copy for Mutator<R> {}
+
+impl<R: Send + Sync + 'static> std::fmt::Debug for Mutator<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutator").field("in_flight", &self.in_flight).finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned + Clone + Send + Sync + 'static> Mutator<R> {
+    /// Queues `mutation` and resolves with this call's own answer: the entity the server wrote (as `R`), or a typed
+    /// [`MutationError`]. It is queued whether or not the future is awaited.
+    pub fn mutate(&self, mutation: Mutation) -> impl std::future::Future<Output = Result<R, MutationError>> {
+        let (in_flight, value) = (self.in_flight, self.value);
+        in_flight.update(|n| *n += 1);
+        let store = self.store.get_value();
+        let answer = store.mutate(mutation);
+        async move {
+            let result = answer.await.and_then(|entity| {
+                serde_json::from_value::<R>(entity).map_err(|e| MutationError::Other {
+                    code: Some("DECODE".to_owned()),
+                    message: format!("the mutation succeeded but its result does not fit the expected type: {e}"),
+                })
+            });
+            in_flight.try_update(|n| *n -= 1);
+            value.try_set(Some(result.clone()));
+            result
+        }
+    }
+
+    /// Queues `mutation` without waiting: its answer shows in [`Mutator::value`].
+    pub fn dispatch(&self, mutation: Mutation) {
+        leptos::task::spawn_local({
+            let answer = self.mutate(mutation);
+            async move {
+                let _ = answer.await;
+            }
+        });
+    }
+
+    /// Whether a call is waiting for its answer.
+    pub fn pending(&self) -> Signal<bool> {
+        let in_flight = self.in_flight;
+        Memo::new(move |_| in_flight.get() > 0).into()
+    }
+
+    /// The last answer to arrive, of any call.
+    pub fn value(&self) -> Signal<Option<Result<R, MutationError>>> {
+        self.value.into()
+    }
+}
+
+/// Mutations through `store`, answered as [`Value`]s; see [`Mutator`].
+pub fn use_mutation(store: &BrowserStore) -> Mutator<Value> {
+    use_mutation_as(store)
+}
+
+/// Like [`use_mutation`], with each answer deserialized as `R`.
+pub fn use_mutation_as<R>(store: &BrowserStore) -> Mutator<R>
 where
-    R: DeserializeOwned + Send + Sync + 'static,
+    R: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    let store = store.clone();
-    Action::new_unsync(move |mutation: &Mutation| {
-        let store = store.clone();
-        let mutation = mutation.clone();
-        async move { store.mutate_as::<R>(mutation).await }
-    })
+    Mutator { store: StoredValue::new_local(store.clone()), in_flight: RwSignal::new(0), value: RwSignal::new(None) }
 }

@@ -14,7 +14,8 @@ use leptos::prelude::*;
 use serde_json::json;
 use subsignal_browser::{BrowserStore, StoreOptions};
 use subsignal_leptos::{
-    provide_store, use_live_collection, use_store, use_view, CompareOp, Direction, Filter, ViewError, ViewSpec,
+    provide_store, use_live_collection, use_mutation_as, use_store, use_view, CompareOp, Direction, Filter, ViewError,
+    ViewSpec,
 };
 use wasm_bindgen_test::*;
 
@@ -92,5 +93,28 @@ async fn loaded_turns_true_when_the_first_snapshot_arrives_even_an_empty_one() {
     assert!(!orders.state().get_untracked().stale);
     let view = use_view::<Order>(&use_store(), "orders", ViewSpec::new()).expect("watched");
     assert!(view.loaded().get_untracked() && !view.state().get_untracked().stale);
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
+async fn overlapping_mutations_each_get_their_own_answer() {
+    let store = live_store("alice").await;
+    let owner = Owner::new();
+    owner.set();
+    let create = use_mutation_as::<Order>(&store);
+    // A refused order and a good one, both in flight at once (as optimistic mode allows).
+    let mut refused = create_order("overlap-refused");
+    refused.variables["input"]["email"] = serde_json::json!("not-an-email");
+    let first = create.mutate(refused);
+    let second = create.mutate(create_order("overlap-placed"));
+    assert!(create.pending().get_untracked());
+    assert!(
+        matches!(first.await, Err(subsignal_leptos::MutationError::Validation { .. })),
+        "the first keeps its error"
+    );
+    let placed = second.await.expect("the second is placed");
+    assert_eq!(placed.customer_name, "overlap-placed");
+    assert!(!create.pending().get_untracked());
+    assert!(create.value().get_untracked().is_some_and(|r| r.is_ok()), "value holds the last answer");
     owner.cleanup();
 }
