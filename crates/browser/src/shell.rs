@@ -126,6 +126,17 @@ impl std::fmt::Debug for MutationFuture {
     }
 }
 
+impl MutationFuture {
+    /// This mutation's answer with the entity deserialized as `T` (a `DECODE` error when it does not fit).
+    pub async fn typed<T: DeserializeOwned>(self) -> Result<T, MutationError> {
+        let value = self.await?;
+        serde_json::from_value(value).map_err(|e| MutationError::Other {
+            code: Some("DECODE".to_owned()),
+            message: format!("the mutation succeeded but its result does not fit the expected type: {e}"),
+        })
+    }
+}
+
 impl Future for MutationFuture {
     type Output = Result<Value, MutationError>;
 
@@ -243,11 +254,7 @@ impl BrowserStore {
 
     /// Like [`BrowserStore::mutate`], with the result deserialized.
     pub async fn mutate_as<T: DeserializeOwned>(&self, mutation: Mutation) -> Result<T, MutationError> {
-        let value = self.mutate(mutation).await?;
-        serde_json::from_value(value).map_err(|e| MutationError::Other {
-            code: Some("DECODE".to_owned()),
-            message: format!("the mutation succeeded but its result does not fit the expected type: {e}"),
-        })
+        self.mutate(mutation).typed().await
     }
 
     /// The current status (connection state and number of unsettled mutations).

@@ -440,14 +440,9 @@ impl<R: DeserializeOwned + Clone + Send + Sync + 'static> Mutator<R> {
         let (in_flight, value) = (self.in_flight, self.value);
         in_flight.update(|n| *n += 1);
         let store = self.store.get_value();
-        let answer = store.mutate(mutation);
+        let answer = store.mutate(mutation).typed::<R>();
         async move {
-            let result = answer.await.and_then(|entity| {
-                serde_json::from_value::<R>(entity).map_err(|e| MutationError::Other {
-                    code: Some("DECODE".to_owned()),
-                    message: format!("the mutation succeeded but its result does not fit the expected type: {e}"),
-                })
-            });
+            let result = answer.await;
             in_flight.try_update(|n| *n -= 1);
             value.try_set(Some(result.clone()));
             result
