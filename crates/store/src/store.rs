@@ -705,13 +705,17 @@ impl Store {
                 }
             }
         }
-        if !self.conn.is_live() {
+        // A snapshot need not wait for the socket: collections fetch while it opens (one round trip less before the
+        // first rows) and subscribe once it is live.
+        if !self.conn.is_attempting() {
             return;
         }
         for i in 0..self.collections.len() {
             self.pump_collection(i, out);
         }
-        self.pump_queue(out);
+        if self.conn.is_live() {
+            self.pump_queue(out);
+        }
     }
 
     /// Whether the head of the queue is a mutation of collection `name` that was sent and has not settled: it may
@@ -730,6 +734,9 @@ impl Store {
             let Some(action) = self.collections[i].sync.poll(may_fetch) else { break };
             match action {
                 Action::Subscribe { slot, query, variables } => {
+                    if !self.conn.is_live() {
+                        break;
+                    }
                     let id = match self.conn.protocol() {
                         Protocol::TransportWs => format!("s{}", self.next_sub),
                         // AWS clients use UUIDs; AppSync servers may expect them.

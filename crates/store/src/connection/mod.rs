@@ -277,6 +277,11 @@ impl Connection {
         matches!(self.state, State::Live { .. })
     }
 
+    /// Whether a socket is opening, handshaking or live (not disconnected or waiting out a backoff).
+    pub(crate) fn is_attempting(&self) -> bool {
+        matches!(self.state, State::Opening { .. } | State::Handshaking { .. } | State::Live { .. })
+    }
+
     pub(crate) fn status(&self, timers: &Timers) -> ConnectionStatus {
         match &self.state {
             State::Disconnected => ConnectionStatus::Disconnected,

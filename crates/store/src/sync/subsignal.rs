@@ -3,7 +3,8 @@
 //! Over graphql-transport-ws (`replay`) an event whose `prevSeq` is not `lastSeq` is a gap: it waits in a buffer while
 //! the subscription starts again from `afterSeq: lastSeq`, whose replay fills the gap; duplicates (`seq ≤ lastSeq`) are
 //! dropped, so every change applies exactly once, in order. `CURSOR_EXPIRED` (the cursor is past retention) takes a new
-//! snapshot.
+//! snapshot. With replay the snapshot does not wait for the socket: it is fetched while the socket opens, and the
+//! subscription from its `seq` starts once the connection is live.
 //!
 //! AppSync never replays, so there (`replay` false) nothing chains: after every (re)connect and every lost
 //! subscription the collection subscribes and, once `start_ack` says the subscription runs, takes a fresh snapshot;

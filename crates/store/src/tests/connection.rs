@@ -148,18 +148,26 @@ fn a_successful_handshake_resets_the_backoff() {
 }
 
 #[test]
-fn nothing_but_init_is_sent_before_the_ack() {
+fn nothing_but_init_is_sent_before_the_ack_while_the_snapshot_starts_at_once() {
     let mut store = Store::new(config(vec![orders()]));
     let out = store.handle(0, Input::Connect);
-    assert!(sends(&out).is_empty() && https(&out).is_empty());
+    assert!(sends(&out).is_empty());
+    let snapshot = https(&out);
+    assert_eq!(snapshot.len(), 1, "the snapshot does not wait for the socket");
     let out = store.handle(0, Input::SocketOpened { socket: 1 });
     assert!(matches!(sends(&out)[..], [ClientMessage::ConnectionInit { .. }]));
     assert!(https(&out).is_empty());
     // Frames before the ack are not routed and provoke nothing.
     let out = store.handle(1, next(1, "s1", change(1, 0, "WATERMARK", None, None, None)));
     assert!(out.is_empty());
-    let out = store.handle(2, frame(1, &ServerMessage::ConnectionAck { payload: None }));
-    assert_eq!(https(&out).len(), 1, "the snapshot starts after the ack");
+    // The snapshot arrives before the ack: its rows show, and the subscription waits for the ack.
+    let out = store
+        .handle(2, Input::Http { request_id: snapshot[0].request_id, response: page(vec![order("a", 1, 1)], None, 7) });
+    assert!(sends(&out).is_empty());
+    assert_eq!(store.collection("orders").unwrap().keys(), ["a"]);
+    let out = store.handle(3, frame(1, &ServerMessage::ConnectionAck { payload: None }));
+    assert_eq!(subscribes(&out), [("s1".to_owned(), Some(7))]);
+    assert!(https(&out).is_empty());
 }
 
 #[test]
@@ -260,14 +268,13 @@ fn an_unreadable_frame_closes_4004_and_retries() {
 fn set_auth_applies_to_the_next_init_and_http_headers() {
     let mut store = Store::new(config(vec![orders()]));
     store.handle(0, Input::SetAuth(Some(json!({"Authorization": "Bearer fresh"}))));
-    store.handle(0, Input::Connect);
+    let snapshot = store.handle(0, Input::Connect);
     let out = store.handle(0, Input::SocketOpened { socket: 1 });
     assert_eq!(
         sends(&out),
         vec![ClientMessage::ConnectionInit { payload: Some(json!({"Authorization": "Bearer fresh"})) }]
     );
-    let out = store.handle(0, frame(1, &ServerMessage::ConnectionAck { payload: None }));
-    assert_eq!(https(&out)[0].headers, vec![("Authorization".to_owned(), "Bearer fresh".to_owned())]);
+    assert_eq!(https(&snapshot)[0].headers, vec![("Authorization".to_owned(), "Bearer fresh".to_owned())]);
 }
 
 #[test]

@@ -92,11 +92,15 @@ pub(crate) fn subscribed(out: &[Output]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Drives `Connect` → open → ack and returns the socket and every output after the ack.
+/// Drives `Connect` → open → ack and returns the socket and every output from the `Connect` on (a snapshot starts
+/// while the socket opens).
 pub(crate) fn go_live(store: &mut Store, now: u64) -> (u64, Vec<Output>) {
-    let out = store.handle(now, Input::Connect);
+    let mut out = store.handle(now, Input::Connect);
     let socket = opened_socket(&out).expect("an OpenSocket");
-    finish_handshake(store, socket, now)
+    out.extend(store.handle(now, Input::SocketOpened { socket }));
+    out.extend(store.handle(now, frame(socket, &ServerMessage::ConnectionAck { payload: None })));
+    assert_eq!(store.status().connection, ConnectionStatus::Live);
+    (socket, out)
 }
 
 /// Opens `socket` and acknowledges it.
