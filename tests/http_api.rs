@@ -221,3 +221,57 @@ subsignal_tests::on_both_backends!(
     anonymous_and_forged_callers_are_refused,
     schema_graphiql_and_health_are_served,
 );
+
+/// The web app's files: a precompressed copy served as it is to a browser that takes it, any other file gzipped on
+/// the way out, hashed assets cached for a year, `index.html` revalidated (and answered 304 when unchanged); the
+/// GraphQL answers are gzipped too.
+#[tokio::test]
+async fn the_web_app_is_served_compressed_and_cacheable() {
+    let web = tempfile::tempdir().unwrap();
+    let index = format!("<!doctype html><title>app</title>{}", "<p>padding</p>".repeat(20));
+    std::fs::write(web.path().join("index.html"), &index).unwrap();
+    let wasm = vec![7u8; 4096];
+    std::fs::write(web.path().join("app-0123456789abcdef_bg.wasm"), &wasm).unwrap();
+    std::fs::write(web.path().join("app-0123456789abcdef_bg.wasm.br"), b"brotli bytes").unwrap();
+    let dir = web.path().to_owned();
+    let t = TestServer::start_with(Backend::Sqlite, |s| subsignal_server::config::Settings { web_dir: Some(dir), ..s })
+        .await;
+    let client = reqwest::Client::new();
+    let get = |path: &str, encodings: &str| {
+        client.get(format!("{}{path}", t.http())).header("accept-encoding", encodings).send()
+    };
+
+    let wasm_br = get("/app-0123456789abcdef_bg.wasm", "gzip, deflate, br").await.unwrap();
+    assert_eq!(wasm_br.headers()["content-encoding"], "br");
+    assert_eq!(wasm_br.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(wasm_br.bytes().await.unwrap().as_ref(), b"brotli bytes", "the precompressed copy, as it is");
+
+    let wasm_gz = get("/app-0123456789abcdef_bg.wasm", "gzip").await.unwrap();
+    assert_eq!(wasm_gz.headers()["content-encoding"], "gzip", "no .gz copy: gzipped on the way out");
+    assert!(wasm_gz.bytes().await.unwrap().len() < wasm.len() / 10);
+
+    let plain = get("/app-0123456789abcdef_bg.wasm", "identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), &wasm[..]);
+
+    let page = get("/", "identity").await.unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let modified = page.headers()["last-modified"].clone();
+    assert_eq!(page.text().await.unwrap(), index);
+    let again =
+        client.get(format!("{}/index.html", t.http())).header("if-modified-since", modified).send().await.unwrap();
+    assert_eq!(again.status(), 304, "an unchanged index.html is not sent again");
+    let deep = get("/orders/123", "identity").await.unwrap();
+    assert_eq!(deep.text().await.unwrap(), index, "an unknown path is the app");
+
+    let list = client
+        .post(format!("{}/graphql", t.http()))
+        .header("accept-encoding", "gzip")
+        .bearer_auth(t.token("alice"))
+        .json(&json!({"query": "{ listOrders { items { id customerName email status } seq } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    assert_eq!(list.headers()["content-encoding"], "gzip");
+}

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use subsignal_leptos::{provide_store, use_live_collection, use_status, BrowserStore, StoreOptions};
+use wasm_bindgen::JsCast;
 
 use crate::api::{orders_collection, Order};
 use crate::form::OrderForm;
@@ -32,11 +33,28 @@ fn user_from_address() -> Option<String> {
     search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("as=")).map(str::to_owned)
 }
 
+/// The answer to the token request `index.html` started while the app downloaded, once; `None` when there is none
+/// (a page without that script, or a second sign-in).
+async fn early_token_response() -> Option<Result<gloo_net::http::Response, String>> {
+    let window = window();
+    let promise =
+        js_sys::Reflect::get(&window, &"subsignalDevToken".into()).ok()?.dyn_into::<js_sys::Promise>().ok()?;
+    js_sys::Reflect::delete_property(&window, &"subsignalDevToken".into()).ok();
+    let answer = wasm_bindgen_futures::JsFuture::from(promise).await;
+    Some(match answer.and_then(|r| r.dyn_into::<web_sys::Response>()) {
+        Ok(response) => Ok(response.into()),
+        Err(e) => Err(format!("cannot reach the server: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))),
+    })
+}
+
 async fn dev_token(user: &str) -> Result<String, String> {
-    let response = gloo_net::http::Request::get(&format!("/dev/token?user={user}"))
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    let response = match early_token_response().await {
+        Some(response) => response?,
+        None => gloo_net::http::Request::get(&format!("/dev/token?user={user}"))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the server: {e}"))?,
+    };
     let body: serde_json::Value = response.json().await.map_err(|e| format!("unexpected answer: {e}"))?;
     if !response.ok() {
         return Err(body["error"].as_str().unwrap_or("sign-in refused").to_owned());

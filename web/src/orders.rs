@@ -17,8 +17,11 @@ const STEPS: [OrderStatus; 4] =
 pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> impl IntoView {
     // The first snapshot has arrived (an empty one too: it changes no row, but the collection says so).
     let loaded = orders.loaded();
+    let state = orders.state();
+    // Stale: what shows may be behind the server (disconnected, or fetching again); tests and the report wait on it.
+    let stale = Memo::new(move |_| state.with(|s| s.stale));
     view! {
-        <section class="card orders" aria-labelledby="orders-title">
+        <section class="card orders" aria-labelledby="orders-title" data-stale=move || stale.get().to_string()>
             <h2 id="orders-title">{title}</h2>
             <Show when=move || loaded.get() fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
                 <Show when=move || !orders.is_empty()

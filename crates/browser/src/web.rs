@@ -9,7 +9,7 @@ use gloo_timers::callback::Timeout;
 use serde_json::Value;
 use subsignal_store::{HttpRequest, HttpResponse};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 /// One open WebSocket and the handlers that must live as long as it.
@@ -29,12 +29,27 @@ impl Socket {
         mut on_message: impl FnMut(String) + 'static,
         mut on_close: impl FnMut(u16, String) + 'static,
     ) -> Result<Self, String> {
-        let opened = match subprotocol {
-            Some(subprotocol) => WebSocket::new_with_str(url, subprotocol),
-            None => WebSocket::new(url),
+        let preconnected = preconnected(url);
+        let adopted = preconnected.is_some();
+        let ws = match preconnected {
+            Some(ws) => ws,
+            None => match subprotocol {
+                Some(subprotocol) => WebSocket::new_with_str(url, subprotocol),
+                None => WebSocket::new(url),
+            }
+            .map_err(|e| format!("{e:?}"))?,
         };
-        let ws = opened.map_err(|e| format!("{e:?}"))?;
-        let on_open = Closure::<dyn FnMut()>::new(on_open);
+        let mut on_open = on_open;
+        let wanted = subprotocol.map(str::to_owned);
+        let checked = ws.clone();
+        // A preconnected socket must speak the subprotocol this store offers; one that does not is closed, and the
+        // store opens its own after the close.
+        let on_open = Closure::<dyn FnMut()>::new(move || match &wanted {
+            Some(wanted) if adopted && checked.protocol() != *wanted => {
+                let _ = checked.close_with_code_and_reason(4400, "preconnected without the subprotocol");
+            }
+            _ => on_open(),
+        });
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             if let Some(text) = e.data().as_string() {
                 on_message(text);
@@ -44,6 +59,13 @@ impl Socket {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        if ws.ready_state() == WebSocket::OPEN {
+            // Opened before the store asked: said after this returns, once the shell keeps the socket.
+            let open: js_sys::Function = on_open.as_ref().unchecked_ref::<js_sys::Function>().clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = open.call0(&JsValue::NULL);
+            });
+        }
         Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
     }
 
@@ -62,6 +84,28 @@ impl Socket {
             let _ = self.ws.close();
         }
     }
+}
+
+/// The name of the global a page may set, before its code loads, to a WebSocket it opened early
+/// (`globalThis.subsignalPreconnect = new WebSocket(url, subprotocol)`): the socket's handshakes then run while the
+/// app downloads instead of after it.
+const PRECONNECT: &str = "subsignalPreconnect";
+
+/// The page's preconnected socket, taken once, when it goes to `url` and is opening or open; any other is closed.
+fn preconnected(url: &str) -> Option<WebSocket> {
+    let global = js_sys::global();
+    let key = JsValue::from_str(PRECONNECT);
+    let ws = js_sys::Reflect::get(&global, &key).ok()?.dyn_into::<WebSocket>().ok()?;
+    js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key).ok();
+    if ws.url() == url && matches!(ws.ready_state(), WebSocket::CONNECTING | WebSocket::OPEN) {
+        return Some(ws);
+    }
+    web_sys::console::warn_1(
+        &format!("subsignal: the preconnected WebSocket to {} is not used: the store connects to {url}", ws.url())
+            .into(),
+    );
+    let _ = ws.close();
+    None
 }
 
 /// A timer; dropping it cancels it.

@@ -133,3 +133,38 @@ async fn the_offline_queue_survives_in_local_storage() {
     let s = second.clone();
     wait_for("the queue to empty", Duration::from_secs(10), move || s.status().pending_mutations == 0).await;
 }
+
+/// A WebSocket the page opened before the store existed (`globalThis.subsignalPreconnect`) is the one the store
+/// uses when it goes to the same address, whether it is still opening or already open; one to another address is
+/// closed and the store opens its own.
+#[wasm_bindgen_test]
+async fn the_store_takes_the_pages_preconnected_socket() {
+    let ws_url = format!("{}/graphql", base().replacen("http", "ws", 1));
+    let key = wasm_bindgen::JsValue::from_str("subsignalPreconnect");
+    for open_first in [false, true] {
+        let early = web_sys::WebSocket::new_with_str(&ws_url, "graphql-transport-ws").expect("a WebSocket");
+        js_sys::Reflect::set(&js_sys::global(), &key, &early).unwrap();
+        if open_first {
+            let probe = early.clone();
+            wait_for("the early socket to open", Duration::from_secs(10), move || {
+                probe.ready_state() == web_sys::WebSocket::OPEN
+            })
+            .await;
+        }
+        let store = live_store("alice").await;
+        assert!(js_sys::Reflect::get(&js_sys::global(), &key).unwrap().is_undefined(), "taken once");
+        assert!(early.onmessage().is_some(), "the store reads the early socket (open first: {open_first})");
+        assert_eq!(early.ready_state(), web_sys::WebSocket::OPEN);
+        drop(store);
+    }
+
+    let elsewhere = web_sys::WebSocket::new(&format!("{ws_url}?elsewhere")).expect("a WebSocket");
+    js_sys::Reflect::set(&js_sys::global(), &key, &elsewhere).unwrap();
+    let _store = live_store("alice").await;
+    assert!(elsewhere.onmessage().is_none(), "a socket to another address is not used");
+    let probe = elsewhere.clone();
+    wait_for("the unused socket to close", Duration::from_secs(10), move || {
+        probe.ready_state() == web_sys::WebSocket::CLOSED
+    })
+    .await;
+}

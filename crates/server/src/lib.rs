@@ -26,6 +26,7 @@ pub mod storage;
 pub mod stream;
 mod telemetry;
 mod transport;
+mod web;
 pub mod workers;
 
 use std::collections::HashMap;
@@ -34,13 +35,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{Auth, AuthConfig};
 use crate::config::Config;
@@ -77,7 +77,7 @@ pub fn app(state: AppState) -> Router {
     let web = &state.config.web_dir;
     let body_limit = tower_http::limit::RequestBodyLimitLayer::new(state.config.max_message_bytes);
     let router = Router::new()
-        .route("/graphql", get(transport::graphql_get).post(http::post).layer(body_limit))
+        .route("/graphql", get(transport::graphql_get).merge(web::compressed(post(http::post))).layer(body_limit))
         .route("/graphql/ws", get(transport::graphql_ws))
         .route("/graphql/realtime", get(appsync::realtime))
         .route(
@@ -89,7 +89,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     let router = if web.join("index.html").is_file() {
-        router.fallback_service(ServeDir::new(web).fallback(ServeFile::new(web.join("index.html"))))
+        web::serve(router, web)
     } else {
         let message = format!(
             "The web app is not built (no {}/index.html). Build it with `cargo xtask demo` (or `trunk build --release`), \

@@ -633,7 +633,34 @@ fn build_web_app() -> Result<()> {
         .find(|p| p.extension().is_some_and(|x| x == "wasm"))
         .context("trunk produced no .wasm in dist/")?;
     println!("web app built: {} ({} KB)", wasm.display(), std::fs::metadata(&wasm)?.len() / 1024);
-    Ok(())
+    precompress(&root().join("dist"))
+}
+
+/// Writes `name.br` (brotli, quality 11) and `name.gz` (gzip -9) beside each file of a built web app, which the server
+/// sends as they are to a browser that accepts them (it would otherwise gzip on the fly, at a lower level and with no
+/// brotli): the app's wasm is 20% smaller in brotli than in gzip. Node's zlib does the compressing; without Node the
+/// app is still served, gzipped on the fly, and this says so.
+fn precompress(dist: &Path) -> Result<()> {
+    const SCRIPT: &str = r#"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { brotliCompressSync, gzipSync, constants } from "node:zlib";
+const dir = process.argv[1];
+for (const name of readdirSync(dir)) {
+  if (!/\.(wasm|js|css|html|json|svg)$/.test(name)) continue;
+  const bytes = readFileSync(join(dir, name));
+  const br = brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } });
+  writeFileSync(join(dir, `${name}.br`), br);
+  writeFileSync(join(dir, `${name}.gz`), gzipSync(bytes, { level: 9 }));
+  console.log(`  ${name}: ${bytes.length} bytes, brotli ${br.length}`);
+}
+"#;
+    if output(Command::new("node").arg("--version")).is_none() {
+        println!("warning: Node.js is missing, so the web app is not precompressed: the server gzips it on the fly");
+        return Ok(());
+    }
+    println!("precompressing the web app (brotli 11, gzip -9):");
+    run(Command::new("node").args(["--input-type=module", "-e", SCRIPT]).arg(dist))
 }
 
 /// `cargo xtask report`: drives orders through the web app in headless Chromium behind each network profile, in

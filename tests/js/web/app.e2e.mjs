@@ -256,3 +256,27 @@ test("cancelling while allowed: the row shows Cancelled, for its owner and the a
   }
   assert.deepEqual(consoleErrors, []);
 });
+
+test("the first load starts the token request and the WebSocket beside the app's download, compressed and cacheable", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const sockets = [];
+  page.on("websocket", (ws) => sockets.push(ws.url()));
+  const events = [];
+  page.on("request", (r) => events.push(`start ${new URL(r.url()).pathname}`));
+  page.on("requestfinished", (r) => events.push(`end ${new URL(r.url()).pathname}`));
+  const responses = new Map();
+  page.on("response", async (r) => responses.set(new URL(r.url()).pathname, await r.allHeaders()));
+  await page.goto(`${server.http}/?as=alice`);
+  await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+  await page.locator(".orders .loading").waitFor({ state: "detached" });
+  assert.deepEqual(sockets, [`${server.http.replace("http", "ws")}/graphql/ws`], "one WebSocket: the page's, taken by the store");
+  const wasm = [...responses.keys()].find((p) => p.endsWith(".wasm"));
+  assert.ok(wasm, "the wasm was fetched");
+  assert.ok(events.indexOf("start /dev/token") < events.indexOf(`end ${wasm}`), `the token was asked while the wasm downloaded: ${events}`);
+  assert.equal(responses.get(wasm)["content-encoding"], "br", "the wasm arrives in brotli");
+  assert.match(responses.get(wasm)["cache-control"], /immutable/);
+  assert.equal(responses.get("/")["cache-control"], "no-cache");
+  assert.equal(await page.locator("link[rel=stylesheet]").count(), 0, "the CSS is inline");
+  await context.close();
+});
