@@ -74,6 +74,7 @@ fn OrderRow(row: Signal<Order>) -> impl IntoView {
     });
     view! {
         <li class="order" data-status=move || row.with(|o| o.status.as_str()) data-id=move || row.with(|o| o.id.clone())
+            data-version=move || row.with(|o| o.version)
             class:pending=move || row.with(Order::is_pending)>
             <div class="order-head">
                 <strong>{move || row.with(|o| o.customer_name.clone())}</strong>
