@@ -171,7 +171,7 @@ export interface Mutation<TResult = unknown, TVariables = Record<string, unknown
   clientMutationId?: string | null;
   /** The row as the user saw it when they started editing: a conflict's `base`. Without it the store takes its
    * confirmed row if that is at the version sent as `expectedVersion` (a form should pass the row it opened with). */
-  base?: Record<string, unknown> | null;
+  base?: object | null;
   /** The variable carrying `expectedVersion` (default `"expectedVersion"`): a conflict's resend sets it. */
   versionVariable?: string | null;
   /** The variable whose object carries the changed fields (default `"input"`): a merge's resend rewrites it. */
