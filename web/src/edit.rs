@@ -7,8 +7,6 @@
 //! at once, with nothing to ask; when both changed the same field differently, the dialog shows their version and
 //! this one side by side and lets the user keep theirs, keep mine, or choose per field.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use leptos::wasm_bindgen::JsCast;
 use serde_json::{Map, Value};
@@ -126,10 +124,10 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
         state.problem.set(None);
         send(mutator, state, update_order(base, fields, optimistic.get_untracked()));
     };
-    let choices = RwSignal::new(BTreeMap::<String, Choice>::new());
+    let choices = RwSignal::new(Vec::<(String, Choice)>::new());
     let resolve = move |resend: Result<Option<Mutation>, subsignal_leptos::ResolveError>| {
         state.conflict.set(None);
-        choices.set(BTreeMap::new());
+        choices.set(Vec::new());
         match resend {
             Ok(Some(mutation)) => send(mutator, state, mutation),
             // Nothing of mine is left: the row already shows theirs.
@@ -143,7 +141,7 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
         }
     };
     let take_theirs = move |_| {
-        choices.set(BTreeMap::new());
+        choices.set(Vec::new());
         state.conflict.set(None);
         state.open.set(false);
     };
@@ -187,7 +185,7 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
                 let group = format!("choice-{}-{field}", conflict.key.clone().unwrap_or_default());
                 let choose = move |choice: Choice| {
                     let field = field.to_string();
-                    move |_| choices.update(|c| { c.insert(field.clone(), choice.clone()); })
+                    move |_| choices.update(|c| c.push((field.clone(), choice.clone())))
                 };
                 Some(view! {
                     <tr class:differs=differs class:conflict=conflicting data-field=*field>

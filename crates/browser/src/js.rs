@@ -7,7 +7,7 @@
 //! serializer in the wasm.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use serde::de::DeserializeOwned;
@@ -418,10 +418,10 @@ fn report(result: Result<JsValue, JsValue>) {
 
 /// A `MutationError` as a JavaScript `Error` with the kind's fields and its `code`; a conflict also gets
 /// `keepMine()`, `takeTheirs()` and `merge(choices)`, whose resends go through `store`.
-fn mutation_error(store: &BrowserStore, e: &MutationError) -> JsValue {
+fn mutation_error(store: &BrowserStore, e: MutationError) -> JsValue {
     let error = js_sys::Error::new(&e.to_string());
     error.set_name("MutationError");
-    if let Ok(fields) = to_js(e).dyn_into::<js_sys::Object>() {
+    if let Ok(fields) = to_js(&e).dyn_into::<js_sys::Object>() {
         js_sys::Object::assign(error.unchecked_ref(), &fields);
     }
     let set = |name: &str, value: &JsValue| {
@@ -429,7 +429,7 @@ fn mutation_error(store: &BrowserStore, e: &MutationError) -> JsValue {
     };
     set("code", &e.code().map_or(JsValue::NULL, JsValue::from_str));
     if let MutationError::Conflict(conflict) = e {
-        let conflict = Rc::new((**conflict).clone());
+        let conflict = Rc::new(*conflict);
         let (s, c) = (store.clone(), conflict.clone());
         let keep_mine = move || resend(&s, &c, c.keep_mine());
         set("keepMine", &Closure::<dyn Fn() -> js_sys::Promise>::new(keep_mine).into_js_value());
@@ -437,13 +437,36 @@ fn mutation_error(store: &BrowserStore, e: &MutationError) -> JsValue {
         let take_theirs = move || js_sys::Promise::resolve(&to_js(&c.theirs));
         set("takeTheirs", &Closure::<dyn Fn() -> js_sys::Promise>::new(take_theirs).into_js_value());
         let (s, c) = (store.clone(), conflict);
-        let merge = move |choices: JsValue| match from_js::<BTreeMap<String, Choice>>(choices, "merge choices") {
+        let merge = move |choices: JsValue| match merge_choices(&choices) {
             Ok(choices) => resend(&s, &c, c.merge(&choices)),
             Err(e) => js_sys::Promise::reject(&e.into()),
         };
         set("merge", &Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(merge).into_js_value());
     }
     error.into()
+}
+
+/// `{field: "mine" | "theirs" | {value}}` as choices, read by hand: a map and enum through serde would add their own
+/// deserializer code to the wasm.
+fn merge_choices(choices: &JsValue) -> Result<Vec<(String, Choice)>, JsError> {
+    let invalid = |why: String| JsError::new(&format!("invalid merge choices: {why}"));
+    let object = choices.dyn_ref::<js_sys::Object>().ok_or_else(|| invalid("expected an object".into()))?;
+    let mut read = Vec::new();
+    for entry in js_sys::Object::entries(object).iter() {
+        let entry: js_sys::Array = entry.unchecked_into();
+        let field = entry.get(0).as_string().unwrap_or_default();
+        let choice = entry.get(1);
+        let chosen = match choice.as_string().as_deref() {
+            Some("mine") => Choice::Mine,
+            Some("theirs") => Choice::Theirs,
+            _ => match js_sys::Reflect::get(&choice, &"value".into()).ok().filter(|_| choice.is_object()) {
+                Some(value) if !value.is_undefined() => Choice::Value(from_js(value, "merge choices")?),
+                _ => return Err(invalid(format!("{field}: expected \"mine\", \"theirs\" or {{ value }}"))),
+            },
+        };
+        read.push((field, chosen));
+    }
+    Ok(read)
 }
 
 /// A conflict's resolution: the resend's promise, `theirs` when there is nothing to send, or why it cannot be sent.
@@ -465,7 +488,7 @@ fn settled(store: &BrowserStore, future: MutationFuture) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         match future.await {
             Ok(value) => Ok(to_js(&value)),
-            Err(e) => Err(mutation_error(&store, &e)),
+            Err(e) => Err(mutation_error(&store, e)),
         }
     })
 }

@@ -10,8 +10,6 @@
 //! Nothing here is specific to an entity: fields are the top-level fields of JSON objects, compared as values
 //! (nested objects and arrays are equal when they are equal as a whole).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -59,13 +57,14 @@ pub struct FieldDiff {
 pub fn three_way(base: Option<&Value>, mine: &Map<String, Value>, theirs: Option<&Value>) -> Vec<FieldDiff> {
     let base_fields = base.and_then(Value::as_object);
     let theirs_fields = theirs.and_then(Value::as_object);
-    let mut fields: Vec<&String> = mine.keys().collect();
-    fields.extend(base_fields.into_iter().flat_map(|m| m.keys()));
-    fields.extend(theirs_fields.into_iter().flat_map(|m| m.keys()));
-    fields.sort();
-    fields.dedup();
+    // The field names, in order, without repeats: a JSON map is the ordered set the store already has (no sort and
+    // no new collection in the npm package's wasm).
+    let mut fields = Map::new();
+    for field in [Some(mine), base_fields, theirs_fields].into_iter().flatten().flat_map(|m| m.keys()) {
+        fields.insert(field.clone(), Value::Null);
+    }
     fields
-        .into_iter()
+        .keys()
         .map(|field| {
             let b = base_fields.and_then(|m| m.get(field));
             let t = theirs_fields.and_then(|m| m.get(field));
@@ -98,6 +97,11 @@ pub enum Choice {
     Theirs,
     /// Send this value instead.
     Value(Value),
+}
+
+/// The last choice named for `field`.
+fn choice_for<'a>(choices: &'a [(String, Choice)], field: &str) -> Option<&'a Choice> {
+    choices.iter().rev().find(|(f, _)| f == field).map(|(_, c)| c)
 }
 
 /// Why a conflict's resolution cannot be sent.
@@ -185,7 +189,7 @@ impl Conflict {
     /// The fields a resend with these choices sends: each field `mine` changed unless chosen `theirs` (a field not
     /// named keeps mine), replaced by a chosen value, plus chosen values for other fields. A field `mine` carries
     /// at its `base` value (a form sending every field) is not a change and is not sent, so it never undoes theirs.
-    pub fn resolved(&self, choices: &BTreeMap<String, Choice>) -> Map<String, Value> {
+    pub fn resolved(&self, choices: &[(String, Choice)]) -> Map<String, Value> {
         let untouched = |field: &str| {
             self.diff
                 .iter()
@@ -193,7 +197,7 @@ impl Conflict {
         };
         let mut fields = Map::new();
         for (field, value) in self.mine.as_object().into_iter().flatten().filter(|(f, _)| !untouched(f)) {
-            match choices.get(field) {
+            match choice_for(choices, field) {
                 None | Some(Choice::Mine) => {
                     fields.insert(field.clone(), value.clone());
                 }
@@ -203,8 +207,8 @@ impl Conflict {
                 }
             }
         }
-        for (field, choice) in choices {
-            if let Choice::Value(v) = choice {
+        for (field, _) in choices {
+            if let Some(Choice::Value(v)) = choice_for(choices, field) {
                 fields.insert(field.clone(), v.clone());
             }
         }
@@ -213,7 +217,7 @@ impl Conflict {
 
     /// The row as it would be after a resend with these choices: `theirs` with the resolved fields on top (`None`
     /// when the row was deleted).
-    pub fn merged(&self, choices: &BTreeMap<String, Choice>) -> Option<Value> {
+    pub fn merged(&self, choices: &[(String, Choice)]) -> Option<Value> {
         let mut row = self.theirs.clone()?;
         if let Value::Object(map) = &mut row {
             map.extend(self.resolved(choices));
@@ -236,7 +240,7 @@ impl Conflict {
         if self.mine.is_null() {
             return self.resend(Map::new());
         }
-        self.resend(self.resolved(&BTreeMap::new()))
+        self.resend(self.resolved(&[]))
     }
 
     /// Take theirs: nothing is sent. The store already shows `theirs` (the refused mutation's optimistic effect was
@@ -245,10 +249,11 @@ impl Conflict {
         self.theirs.as_ref()
     }
 
-    /// Merge: per field, `mine`, `theirs` or a value (see [`Conflict::resolved`]); the resend on top of `theirs`,
-    /// or `None` when nothing is left to send (everything chosen `theirs`: the same as [`Conflict::take_theirs`]).
+    /// Merge: per field, `mine`, `theirs` or a value (see [`Conflict::resolved`]; a field named twice takes its last
+    /// choice); the resend on top of `theirs`, or `None` when nothing is left to send (everything chosen `theirs`:
+    /// the same as [`Conflict::take_theirs`]).
     /// For a removal there are no fields: it is [`Conflict::keep_mine`].
-    pub fn merge(&self, choices: &BTreeMap<String, Choice>) -> Result<Option<Mutation>, ResolveError> {
+    pub fn merge(&self, choices: &[(String, Choice)]) -> Result<Option<Mutation>, ResolveError> {
         if self.mine.is_null() {
             return self.keep_mine();
         }
@@ -314,26 +319,19 @@ pub(crate) fn changed_fields(
         Some(Optimistic::Remove { key }) => (Some(key.clone()), Value::Null),
         Some(Optimistic::Upsert { row }) => {
             let base = mutation.base.as_ref();
-            let fields = row
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, v)| {
-                    *k != key_field && !version_fields.contains(k) && base.is_none_or(|b| b.get(k.as_str()) != Some(v))
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let mut fields = Map::new();
+            for (k, v) in row.as_object().into_iter().flatten() {
+                if *k != key_field && !version_fields.contains(k) && base.is_none_or(|b| b.get(k.as_str()) != Some(v)) {
+                    fields.insert(k.clone(), v.clone());
+                }
+            }
             (key_of(row), Value::Object(fields))
         }
         None => {
+            // Inserted one by one: collecting a JSON map sorts, and the sort's code would join the wasm.
             let input = mutation.variables.get(mutation.input_variable_name()).filter(|i| i.is_object());
-            let fields = input
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| *k != key_field)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let mut fields = input.and_then(Value::as_object).cloned().unwrap_or_default();
+            fields.remove(key_field);
             (input.and_then(key_of), Value::Object(fields))
         }
     }

@@ -1,8 +1,6 @@
 //! Conflicts: what a stale `expectedVersion`'s refusal carries, the three-way diff, and the resends that resolve it
 //! (with proptests of the diff's and the merge's laws).
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -98,7 +96,7 @@ fn keep_mine_resends_on_top_of_theirs_through_the_queue() {
     assert_eq!(resend.variables, json!({"expectedVersion": 2, "input": {"id": "a", "value": 42}}));
     assert_eq!(resend.base, Some(theirs.clone()));
     assert_eq!(resend.client_mutation_id, None, "a new mutation, with its own id");
-    assert_eq!(conflict.merge(&BTreeMap::new()).unwrap(), Some(resend.clone()));
+    assert_eq!(conflict.merge(&[]).unwrap(), Some(resend.clone()));
     let out = store.handle(4, Input::Mutate(resend));
     assert_eq!(visible(&store, "a"), Some(row("a", 2, 42, "Ada")), "optimistic again");
     let req = https(&out).pop().expect("sent");
@@ -120,7 +118,7 @@ fn a_change_to_other_fields_is_no_conflict() {
     assert_eq!(change_of(&conflict, "value"), FieldChange::Mine);
     assert_eq!(change_of(&conflict, "name"), FieldChange::Theirs);
     assert!(!conflict.has_conflicts());
-    assert_eq!(conflict.merged(&BTreeMap::new()), Some(row("a", 2, 42, "Ada L.")));
+    assert_eq!(conflict.merged(&[]), Some(row("a", 2, 42, "Ada L.")));
 }
 
 #[test]
@@ -146,7 +144,7 @@ fn a_deleted_row_is_a_conflict_without_theirs() {
     assert_eq!(change_of(&conflict, "value"), FieldChange::Conflict);
     assert_eq!(conflict.keep_mine(), Err(ResolveError::Deleted));
     assert_eq!(conflict.take_theirs(), None);
-    assert_eq!(conflict.merge(&BTreeMap::from([("value".into(), Choice::Theirs)])), Err(ResolveError::Deleted));
+    assert_eq!(conflict.merge(&[("value".into(), Choice::Theirs)]), Err(ResolveError::Deleted));
     assert_eq!(visible(&store, "a"), Some(row("a", 1, 1, "Ada")), "rolled back; the removal event removes it");
     assert_eq!(store.collection("orders").unwrap().overlays(), 0);
 }
@@ -156,7 +154,7 @@ fn merge_chooses_per_field() {
     let theirs = row("a", 2, 7, "Ada");
     let (_, conflict, _) = refused(edit("a", 1, json!({"value": 42, "name": "Bo"})), Some(theirs));
     let choose = |choices: &[(&str, Choice)]| {
-        let choices: BTreeMap<String, Choice> = choices.iter().map(|(f, c)| (f.to_string(), c.clone())).collect();
+        let choices: Vec<(String, Choice)> = choices.iter().map(|(f, c)| (f.to_string(), c.clone())).collect();
         conflict.merge(&choices).unwrap()
     };
     let theirs_value = choose(&[("value", Choice::Theirs)]).unwrap();
@@ -177,7 +175,7 @@ fn a_mutation_without_an_input_object_can_keep_mine_but_not_merge_values() {
     let (_, conflict, _) = refused(cancel, Some(row("a", 2, 7, "Ada")));
     assert_eq!(conflict.base, Some(row("a", 1, 1, "Ada")));
     assert_eq!(conflict.keep_mine().unwrap().unwrap().variables, json!({"id": "a", "v": 2}));
-    let value = BTreeMap::from([("status".to_owned(), Choice::Value(json!("PAID")))]);
+    let value = [("status".to_owned(), Choice::Value(json!("PAID")))];
     assert_eq!(conflict.merge(&value), Err(ResolveError::FieldsNotInVariables("input".into())));
     let unnamed = Mutation::new("mutation { x }", json!({"id": "a", "version": 1}), "updateOrder")
         .optimistic("orders", Optimistic::Patch { key: "a".into(), fields: json!({"value": 3}) });
@@ -299,11 +297,11 @@ proptest! {
     #[test]
     fn merging_all_mine_is_keep_mine(base in proptest::option::of(fields()), mine in fields(), theirs in fields()) {
         let conflict = conflict(base.as_ref(), &mine, Some(&theirs));
-        let all_mine: BTreeMap<String, Choice> = mine.keys().map(|f| (f.clone(), Choice::Mine)).collect();
+        let all_mine: Vec<(String, Choice)> = mine.keys().map(|f| (f.clone(), Choice::Mine)).collect();
         let keep = conflict.keep_mine().unwrap();
         prop_assert_eq!(conflict.merge(&all_mine).unwrap(), keep.clone());
-        prop_assert_eq!(conflict.merge(&BTreeMap::new()).unwrap(), keep);
-        let all_theirs: BTreeMap<String, Choice> = mine.keys().map(|f| (f.clone(), Choice::Theirs)).collect();
+        prop_assert_eq!(conflict.merge(&[]).unwrap(), keep);
+        let all_theirs: Vec<(String, Choice)> = mine.keys().map(|f| (f.clone(), Choice::Theirs)).collect();
         prop_assert_eq!(conflict.merge(&all_theirs).unwrap(), None);
         prop_assert_eq!(conflict.merged(&all_theirs), Some(with(&theirs, 2)));
     }
@@ -317,7 +315,7 @@ proptest! {
     ) {
         let conflict = conflict(Some(&base), &mine, Some(&theirs));
         // A person chooses for the conflicting fields only.
-        let choices: BTreeMap<String, Choice> = FIELDS
+        let choices: Vec<(String, Choice)> = FIELDS
             .iter()
             .zip(choices)
             .filter(|(f, _)| conflict.conflicting_fields().contains(f))
