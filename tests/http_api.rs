@@ -101,6 +101,38 @@ async fn stale_version_is_a_conflict_carrying_the_current_order(backend: Backend
     assert_eq!(ext["code"], "CONFLICT", "{body}");
     assert_eq!(ext["current"]["version"], 2);
     assert_eq!(ext["current"]["customerName"], "First");
+
+    // Every update path carries the current row: cancelOrder, and deleteOrder (admins).
+    let cancel = "mutation($id: ID!, $v: Int!) { cancelOrder(id: $id, expectedVersion: $v) { version } }";
+    let body = alice.run(cancel, json!({"id": id, "v": 1})).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((ext["code"].clone(), ext["current"]["version"].clone()), (json!("CONFLICT"), json!(2)), "{body}");
+    let admin = t.client("admin");
+    let delete = "mutation($id: ID!, $v: Int) { deleteOrder(input: {id: $id}, expectedVersion: $v) { version } }";
+    let body = admin.run(delete, json!({"id": id, "v": 1})).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((ext["code"].clone(), ext["current"]["customerName"].clone()), (json!("CONFLICT"), json!("First")));
+    admin.data(delete, json!({"id": id, "v": 2})).await;
+
+    // Deleted since the caller read it: CONFLICT with no current row, on every path; NOT_FOUND without a version.
+    for (who, document, variables) in [
+        (&alice, update, json!({"id": id, "v": 2, "n": "Late"})),
+        (&alice, cancel, json!({"id": id, "v": 2})),
+        (&admin, delete, json!({"id": id, "v": 2})),
+    ] {
+        let body = who.run(document, variables).await;
+        let ext = &body["errors"][0]["extensions"];
+        assert_eq!(ext["code"], "CONFLICT", "{body}");
+        assert!(ext.get("current").is_some_and(serde_json::Value::is_null), "theirs is null: {body}");
+    }
+    let unversioned = "mutation($id: ID!) { updateOrder(input: {id: $id, customerName: \"Late\"}) { version } }";
+    let body = alice.run(unversioned, json!({"id": id})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
+
+    // Another owner's order answers as a deleted one, so ids leak nothing.
+    let other = t.client("bob").create_order("Bob", None).await;
+    let body = alice.run(cancel, json!({"id": other["id"], "v": 1})).await;
+    assert_eq!(body["errors"][0]["extensions"], json!({"code": "CONFLICT", "current": null}), "{body}");
 }
 
 async fn replayed_client_mutation_id_returns_the_original_and_writes_once(backend: Backend) {
@@ -128,9 +160,11 @@ async fn owners_are_isolated_over_http(backend: Backend) {
     assert!(got["getOrder"].is_null());
     let list = bob.data("{ listOrders { items { id } } }", json!({})).await;
     assert_eq!(list["listOrders"]["items"].as_array().unwrap().len(), 0);
+    // With a version, another owner's order answers as a deleted one: CONFLICT, no current row.
     let cancel =
         bob.run("mutation($id: ID!) { cancelOrder(id: $id, expectedVersion: 1) { id } }", json!({"id": a["id"]})).await;
-    assert_eq!(cancel["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(cancel["errors"][0]["extensions"]["code"], "CONFLICT");
+    assert!(cancel["errors"][0]["extensions"]["current"].is_null());
     let admin = t.client("admin").data("{ listOrders { items { owner } } }", json!({})).await;
     assert_eq!(admin["listOrders"]["items"][0]["owner"], "alice");
     // The owner in input is not even accepted: identity decides.

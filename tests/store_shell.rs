@@ -108,7 +108,7 @@ impl ClientState {
 }
 
 enum Command {
-    Mutate(Mutation),
+    Mutate(Box<Mutation>),
     Read(oneshot::Sender<ClientState>),
 }
 
@@ -156,7 +156,7 @@ impl StoreClient {
 
     /// Queues a mutation, as a user's action would.
     pub fn mutate(&self, mutation: Mutation) {
-        self.commands.send(Command::Mutate(mutation)).expect("the store client runs");
+        self.commands.send(Command::Mutate(Box::new(mutation))).expect("the store client runs");
     }
 
     /// What the client holds now.
@@ -231,7 +231,7 @@ impl Shell {
                 command = commands.recv() => match command {
                     // The test dropped its handle: stop, closing the sockets.
                     None => return,
-                    Some(Command::Mutate(mutation)) => Input::Mutate(mutation),
+                    Some(Command::Mutate(mutation)) => Input::Mutate(*mutation),
                     Some(Command::Read(reply)) => {
                         let _ = reply.send(self.state());
                         continue;

@@ -85,7 +85,7 @@ function showError(e) {
   } else if (e.kind === "validation") {
     $("#errors").textContent = "Invalid: " + e.fields.map((f) => `${f.field}: ${f.message}`).join("; ");
   } else if (e.kind === "conflict") {
-    $("#errors").textContent = `Conflict: the order is now ${e.current?.status ?? "gone"}`;
+    $("#errors").textContent = `Conflict: the order is now ${e.theirs?.status ?? "gone"}`;
   } else {
     $("#errors").textContent = e.message;
   }

@@ -2,7 +2,7 @@
 //! optimistic effects. Everything goes through the store.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use subsignal_leptos::{CollectionConfig, Mutation, Optimistic};
 use subsignal_orders::{OrderItem, OrderStatus};
 
@@ -40,6 +40,7 @@ pub(crate) struct Order {
     pub(crate) id: String,
     pub(crate) owner: String,
     pub(crate) customer_name: String,
+    pub(crate) email: String,
     pub(crate) items: Vec<OrderItem>,
     pub(crate) total_cents: i64,
     pub(crate) status: OrderStatus,
@@ -105,6 +106,29 @@ pub(crate) fn create_order(
     }
 }
 
+/// Changes `fields` (customer name, email) of the order `base`, the row as the edit form opened on it: sent with its
+/// version as `expectedVersion`, and as the edit's base, so a conflict tells who changed what.
+pub(crate) fn update_order(base: Value, fields: Map<String, Value>, optimistic: bool) -> Mutation {
+    let id = str_field(&base, "id").to_owned();
+    let mut input = fields.clone();
+    input.insert("id".to_owned(), Value::String(id.clone()));
+    let mutation = Mutation::new(
+        format!(
+            "mutation Update($input: UpdateOrderInput!, $expectedVersion: Int, $clientMutationId: ID) \
+             {{ updateOrder(input: $input, expectedVersion: $expectedVersion, clientMutationId: $clientMutationId) \
+             {{ {FIELDS} }} }}"
+        ),
+        json!({"input": input, "expectedVersion": base["version"]}),
+        "updateOrder",
+    )
+    .base(base);
+    if optimistic {
+        mutation.optimistic(ORDERS, Optimistic::Patch { key: id, fields: Value::Object(fields) })
+    } else {
+        mutation
+    }
+}
+
 /// Cancels an order at the version the user saw.
 pub(crate) fn cancel_order(id: &str, version: i64, optimistic: bool) -> Mutation {
     let mutation = Mutation::new(
@@ -114,7 +138,8 @@ pub(crate) fn cancel_order(id: &str, version: i64, optimistic: bool) -> Mutation
         ),
         json!({"id": id, "version": version}),
         "cancelOrder",
-    );
+    )
+    .version_variable("version");
     if optimistic {
         mutation.optimistic(ORDERS, Optimistic::Patch { key: id.to_owned(), fields: json!({"status": "CANCELLED"}) })
     } else {

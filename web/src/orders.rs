@@ -7,6 +7,7 @@ use subsignal_orders::OrderStatus;
 
 use crate::api::{cancel_order, money, product_name, Order};
 use crate::app::Session;
+use crate::edit::OrderEdit;
 
 /// The steps the worker takes, for the progress bar.
 const STEPS: [OrderStatus; 4] =
@@ -56,14 +57,17 @@ fn OrderRow(row: Signal<Order>) -> impl IntoView {
     Effect::new(move |_| {
         let Some(Err(error)) = cancel_order_action.value().get() else { return };
         problem.set(Some(match error {
-            MutationError::Conflict { current } => {
-                let status = current["status"].as_str().unwrap_or("changed").to_owned();
-                let version = current["version"].as_i64().unwrap_or_default();
-                format!(
-                    "Not cancelled: the order changed elsewhere while you looked at it (it is now {status}, \
-                     version {version}). The list shows its current state; try again if it still applies."
-                )
-            }
+            MutationError::Conflict(conflict) => match &conflict.theirs {
+                Some(current) => {
+                    let status = current["status"].as_str().unwrap_or("changed").to_owned();
+                    let version = current["version"].as_i64().unwrap_or_default();
+                    format!(
+                        "Not cancelled: the order changed elsewhere while you looked at it (it is now {status}, \
+                         version {version}). The list shows its current state; try again if it still applies."
+                    )
+                }
+                None => "Not cancelled: the order was deleted elsewhere.".to_owned(),
+            },
             MutationError::Validation { fields } => {
                 let why = fields.first().map(|f| f.message.clone()).unwrap_or_default();
                 format!("Not cancelled: {why}")
@@ -73,6 +77,7 @@ fn OrderRow(row: Signal<Order>) -> impl IntoView {
     });
     view! {
         <li class="order" data-status=move || row.with(|o| o.status.as_str()) data-id=move || row.with(|o| o.id.clone())
+            data-version=move || row.with(|o| o.version)
             class:pending=move || row.with(Order::is_pending)>
             <div class="order-head">
                 <strong>{move || row.with(|o| o.customer_name.clone())}</strong>
@@ -96,6 +101,9 @@ fn OrderRow(row: Signal<Order>) -> impl IntoView {
                         </li>
                     }).collect_view()}
                 </ol>
+            </Show>
+            <Show when=move || row.with(|o| o.status.can_cancel() && !o.is_pending())>
+                <OrderEdit id=row.with_untracked(|o| o.id.clone())/>
             </Show>
             <Show when=move || row.with(|o| o.status.can_cancel() && !o.is_pending())>
                 <button type="button" class="secondary" on:click=cancel disabled=move || cancelling.get()>

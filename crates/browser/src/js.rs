@@ -12,11 +12,11 @@ use std::rc::{Rc, Weak};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use subsignal_store::{MutationError, ViewSpec};
+use subsignal_store::{Choice, Conflict, MutationError, ResolveError, ViewSpec};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, RowChange, StoreOptions};
+use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, MutationFuture, RowChange, StoreOptions};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -169,6 +169,13 @@ export interface Mutation<TResult = unknown, TVariables = Record<string, unknown
   optimistic?: Optimistic | null;
   /** Chosen by the caller, or generated. */
   clientMutationId?: string | null;
+  /** The row as the user saw it when they started editing: a conflict's `base`. Without it the store takes its
+   * confirmed row if that is at the version sent as `expectedVersion` (a form should pass the row it opened with). */
+  base?: object | null;
+  /** The variable carrying `expectedVersion` (default `"expectedVersion"`): a conflict's resend sets it. */
+  versionVariable?: string | null;
+  /** The variable whose object carries the changed fields (default `"input"`): a merge's resend rewrites it. */
+  inputVariable?: string | null;
 }
 
 /** A mutation waiting in the offline queue. */
@@ -210,12 +217,58 @@ export interface FieldError {
   message: string;
 }
 
+/** How one field stands between the row the user edited (`base`), their change (`mine`) and the server's row
+ * (`theirs`): changed by neither, by one side, by both to the same value, or by both differently (a conflict). */
+export type FieldChange = "unchanged" | "mine" | "theirs" | "bothSame" | "conflict";
+
+/** One field of a conflict's three-way diff; a value is absent where the row lacks the field. */
+export interface FieldDiff {
+  field: string;
+  change: FieldChange;
+  base?: unknown;
+  /** The value as the mutation would leave it (`base`'s where it did not touch the field). */
+  mine?: unknown;
+  theirs?: unknown;
+}
+
+/** A person's choice for one field of a merge. */
+export type Choice = "mine" | "theirs" | { value: unknown };
+
+/** A stale `expectedVersion` (or a row deleted since it was read), with what a person needs to resolve it. */
+export interface Conflict<TRow = Record<string, unknown>> {
+  kind: "conflict";
+  code: "CONFLICT";
+  /** The row's key, when the store could tell it. */
+  key: string | null;
+  /** The row the user edited, or null when unknown. */
+  base: TRow | null;
+  /** The fields the mutation changed (null for a removal). */
+  mine: Partial<TRow> | null;
+  /** The server's current row; null when it was deleted. */
+  theirs: TRow | null;
+  /** `theirs`' version: the `expectedVersion` a resend carries. */
+  theirsVersion: number | string | null;
+  /** Every field of the three, in name order. */
+  diff: FieldDiff[];
+  /** The mutation that was refused. */
+  mutation: Mutation;
+  /** Sends the same change again on top of `theirs` (`expectedVersion` = theirs' version): a new mutation,
+   * optimistic and queued; the promise is its own (a further conflict rejects it again). Resolves with `theirs` when
+   * mine changed nothing; rejects when the row was deleted. */
+  keepMine(): Promise<unknown>;
+  /** Sends nothing: the store already shows `theirs` (mine's optimistic effect is gone). Resolves with it. */
+  takeTheirs(): Promise<TRow | null>;
+  /** Per field `"mine"` (the default for fields not named), `"theirs"` (not sent) or `{ value }`; sends the result
+   * on top of `theirs` like `keepMine`, or nothing (resolving with `theirs`) when every field is `"theirs"`. */
+  merge(choices: Record<string, Choice>): Promise<unknown>;
+}
+
 /** Why the server refused a mutation. */
 export type MutationErrorKind =
-  | { kind: "validation"; fields: FieldError[] }
-  | { kind: "conflict"; current: unknown }
-  | { kind: "unauthorized"; message: string }
-  | { kind: "discarded" }
+  | { kind: "validation"; code: "VALIDATION"; fields: FieldError[] }
+  | Conflict
+  | { kind: "unauthorized"; code: "UNAUTHORIZED"; message: string }
+  | { kind: "discarded"; code: "DISCARDED" }
   | { kind: "other"; code: string | null; message: string };
 
 /** What a rejected `mutate` promise holds: an `Error` named `MutationError` carrying the kind's fields. */
@@ -363,14 +416,81 @@ fn report(result: Result<JsValue, JsValue>) {
     }
 }
 
-/// A `MutationError` as a JavaScript `Error` with the kind's fields.
-fn mutation_error(e: &MutationError) -> JsValue {
+/// A `MutationError` as a JavaScript `Error` with the kind's fields and its `code`; a conflict also gets
+/// `keepMine()`, `takeTheirs()` and `merge(choices)`, whose resends go through `store`.
+fn mutation_error(store: &BrowserStore, e: MutationError) -> JsValue {
     let error = js_sys::Error::new(&e.to_string());
     error.set_name("MutationError");
-    if let Ok(fields) = to_js(e).dyn_into::<js_sys::Object>() {
+    if let Ok(fields) = to_js(&e).dyn_into::<js_sys::Object>() {
         js_sys::Object::assign(error.unchecked_ref(), &fields);
     }
+    let set = |name: &str, value: &JsValue| {
+        js_sys::Reflect::set(&error, &name.into(), value).ok();
+    };
+    set("code", &e.code().map_or(JsValue::NULL, JsValue::from_str));
+    if let MutationError::Conflict(conflict) = e {
+        let conflict = Rc::new(*conflict);
+        let (s, c) = (store.clone(), conflict.clone());
+        let keep_mine = move || resend(&s, &c, c.keep_mine());
+        set("keepMine", &Closure::<dyn Fn() -> js_sys::Promise>::new(keep_mine).into_js_value());
+        let c = conflict.clone();
+        let take_theirs = move || js_sys::Promise::resolve(&to_js(&c.theirs));
+        set("takeTheirs", &Closure::<dyn Fn() -> js_sys::Promise>::new(take_theirs).into_js_value());
+        let (s, c) = (store.clone(), conflict);
+        let merge = move |choices: JsValue| match merge_choices(&choices) {
+            Ok(choices) => resend(&s, &c, c.merge(&choices)),
+            Err(e) => js_sys::Promise::reject(&e.into()),
+        };
+        set("merge", &Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(merge).into_js_value());
+    }
     error.into()
+}
+
+/// `{field: "mine" | "theirs" | {value}}` as choices, read by hand: a map and enum through serde would add their own
+/// deserializer code to the wasm.
+fn merge_choices(choices: &JsValue) -> Result<Vec<(String, Choice)>, JsError> {
+    let invalid = |why: String| JsError::new(&format!("invalid merge choices: {why}"));
+    let object = choices.dyn_ref::<js_sys::Object>().ok_or_else(|| invalid("expected an object".into()))?;
+    let mut read = Vec::new();
+    for entry in js_sys::Object::entries(object).iter() {
+        let entry: js_sys::Array = entry.unchecked_into();
+        let field = entry.get(0).as_string().unwrap_or_default();
+        let choice = entry.get(1);
+        let chosen = match choice.as_string().as_deref() {
+            Some("mine") => Choice::Mine,
+            Some("theirs") => Choice::Theirs,
+            _ => match js_sys::Reflect::get(&choice, &"value".into()).ok().filter(|_| choice.is_object()) {
+                Some(value) if !value.is_undefined() => Choice::Value(from_js(value, "merge choices")?),
+                _ => return Err(invalid(format!("{field}: expected \"mine\", \"theirs\" or {{ value }}"))),
+            },
+        };
+        read.push((field, chosen));
+    }
+    Ok(read)
+}
+
+/// A conflict's resolution: the resend's promise, `theirs` when there is nothing to send, or why it cannot be sent.
+fn resend(
+    store: &BrowserStore,
+    conflict: &Conflict,
+    resend: Result<Option<Mutation>, ResolveError>,
+) -> js_sys::Promise {
+    match resend {
+        Ok(Some(mutation)) => settled(store, store.mutate(mutation)),
+        Ok(None) => js_sys::Promise::resolve(&to_js(&conflict.theirs)),
+        Err(e) => js_sys::Promise::reject(&JsError::new(&e.to_string()).into()),
+    }
+}
+
+/// A mutation's promise: the entity written, or a `MutationError`.
+fn settled(store: &BrowserStore, future: MutationFuture) -> js_sys::Promise {
+    let store = store.clone();
+    wasm_bindgen_futures::future_to_promise(async move {
+        match future.await {
+            Ok(value) => Ok(to_js(&value)),
+            Err(e) => Err(mutation_error(&store, e)),
+        }
+    })
 }
 
 /// A mutation whose `query` is a typed document object (graphql-codegen's `TypedDocumentString`, or a
@@ -421,6 +541,13 @@ async fn ask_token(provider: &js_sys::Function) -> Option<String> {
 #[wasm_bindgen(js_name = isMutationError, unchecked_return_type = "error is MutationError")]
 pub fn is_mutation_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error: &JsValue) -> bool {
     error.dyn_ref::<js_sys::Error>().is_some_and(|e| e.name() == "MutationError")
+}
+
+/// Whether a value is a rejection of `Store.mutate` for a conflict (a `MutationError` with `code: "CONFLICT"`).
+#[wasm_bindgen(js_name = isConflict, unchecked_return_type = "error is MutationError & Conflict")]
+pub fn is_conflict(#[wasm_bindgen(unchecked_param_type = "unknown")] error: &JsValue) -> bool {
+    is_mutation_error(error)
+        && js_sys::Reflect::get(error, &"code".into()).ok().and_then(|c| c.as_string()).as_deref() == Some("CONFLICT")
 }
 
 /// A live store: a GraphQL query snapshot plus subscription events, with optimistic mutations and an offline queue.
@@ -722,12 +849,7 @@ impl JsStore {
         }
         let future = self.store.mutate(mutation);
         let id = future.id().to_owned();
-        let settled = wasm_bindgen_futures::future_to_promise(async move {
-            match future.await {
-                Ok(value) => Ok(to_js(&value)),
-                Err(e) => Err(mutation_error(&e)),
-            }
-        });
+        let settled = settled(&self.store, future);
         let Some(signal) = signal else { return Ok(settled) };
         // Whichever comes first: the store's answer, or the abort (which also drops the mutation if still queued).
         let store = self.store.clone();

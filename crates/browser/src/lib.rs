@@ -39,13 +39,13 @@ mod platform;
 mod js;
 
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
-pub use js::{is_mutation_error, JsCollection, JsStore, JsView};
+pub use js::{is_conflict, is_mutation_error, JsCollection, JsStore, JsView};
 
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
-    CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, ConnectionConfig, ConnectionStatus,
-    Direction, DiscardError, EntityAction, EntitySubscription, FieldError, Filter, Guarantee, ListQuery, Mutation,
-    MutationError, Optimistic, OrderBy, PendingMutation, Protocol, RowChange, RowOrigin, Source, Status, ViewError,
-    ViewOp, ViewRead, ViewSpec, ViewState,
+    three_way, Choice, CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, Conflict,
+    ConnectionConfig, ConnectionStatus, Direction, DiscardError, EntityAction, EntitySubscription, FieldChange,
+    FieldDiff, FieldError, Filter, Guarantee, ListQuery, Mutation, MutationError, Optimistic, OrderBy, PendingMutation,
+    Protocol, ResolveError, RowChange, RowOrigin, Source, Status, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
 };

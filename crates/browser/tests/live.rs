@@ -46,14 +46,33 @@ async fn mutation_errors_are_typed() {
     let order = store.mutate(create_order("conflict")).await.expect("created");
     let id = order["id"].as_str().unwrap().to_owned();
     let update = format!(
-        "mutation($id: ID!, $v: Int!, $clientMutationId: ID) {{ updateOrder(input: {{ id: $id, \
-         customerName: \"Changed\" }}, expectedVersion: $v, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
+        "mutation($input: UpdateOrderInput!, $v: Int!, $clientMutationId: ID) {{ updateOrder(input: $input, \
+         expectedVersion: $v, clientMutationId: $clientMutationId) {{ {ORDER_FIELDS} }} }}"
     );
-    let stale = subsignal_browser::Mutation::new(update, json!({ "id": id, "v": 0 }), "updateOrder");
-    match store.mutate(stale).await {
-        Err(MutationError::Conflict { current }) => assert_eq!(current["id"], json!(id)),
+    let input = json!({ "id": id, "customerName": "Changed" });
+    let stale = subsignal_browser::Mutation::new(update, json!({ "input": input, "v": 0 }), "updateOrder")
+        .version_variable("v");
+    let conflict = match store.mutate(stale).await {
+        Err(MutationError::Conflict(conflict)) => conflict,
         other => panic!("expected a conflict, got {other:?}"),
-    }
+    };
+    let theirs = conflict.theirs.clone().expect("the current order");
+    assert_eq!(theirs["id"], json!(id));
+    assert_eq!(conflict.mine, json!({ "customerName": "Changed" }));
+    // Keep mine: the same change on top of the server's row goes through (again, if the worker moved the order on
+    // meanwhile: that conflict touches only its status, so keeping mine loses nothing).
+    let mut resend = conflict.keep_mine().expect("a resend").expect("something to send");
+    assert_eq!(resend.variables["v"], theirs["version"]);
+    let written = loop {
+        match store.mutate(resend).await {
+            Ok(written) => break written,
+            Err(MutationError::Conflict(again)) if !again.has_conflicts() => {
+                resend = again.keep_mine().expect("a resend").expect("something to send");
+            }
+            other => panic!("expected mine to be kept, got {other:?}"),
+        }
+    };
+    assert_eq!(written["customerName"], json!("Changed"));
 }
 
 /// The server stops (sockets drop) and starts again; meanwhile orders are created behind the store's back and one

@@ -39,9 +39,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_browser::ViewOp;
 pub use subsignal_browser::{
-    BrowserStore, CollectionConfig, CollectionState, CompareOp, ConnectionStatus, Direction, EntityAction, Filter,
-    Guarantee, Mutation, MutationError, Optimistic, OrderBy, RowChange, RowOrigin, Source, Status, StoreOptions,
-    ViewError, ViewSpec, ViewState,
+    BrowserStore, Choice, CollectionConfig, CollectionState, CompareOp, Conflict, ConnectionStatus, Direction,
+    EntityAction, FieldChange, FieldDiff, Filter, Guarantee, Mutation, MutationError, Optimistic, OrderBy,
+    ResolveError, RowChange, RowOrigin, Source, Status, StoreOptions, ViewError, ViewSpec, ViewState,
 };
 
 /// One live collection: a signal of its keys, and one signal per row.
@@ -412,6 +412,10 @@ pub fn use_status(store: &BrowserStore) -> StatusSignals {
 /// Mutations for a component ([`use_mutation`]): each call queues one (its optimistic effect shows at once) and is
 /// answered on its own — calls may overlap, as in optimistic mode, and none loses its result — while `pending` and
 /// `value` (the last result) are signals for the view. `Copy`, so it moves into handlers freely.
+///
+/// A stale `expectedVersion` answers [`MutationError::Conflict`]: resolve it by dispatching
+/// [`Conflict::keep_mine`]'s or [`Conflict::merge`]'s resend through the same `Mutator`, or by doing nothing
+/// ([`Conflict::take_theirs`]: the row already shows the server's version).
 pub struct Mutator<R: Send + Sync + 'static> {
     store: StoredValue<BrowserStore, LocalStorage>,
     /// Calls not yet answered.

@@ -593,21 +593,26 @@ fn create_field(models: &Arc<ModelSchema>, model: &Arc<Served>) -> Field {
     .argument(InputValue::new("clientMutationId", TypeRef::named(TypeRef::ID)))
 }
 
-/// The live row `id` if `who` may do `op` on it, NOT_FOUND otherwise (another owner's row is reported as not found,
-/// so ids leak nothing), CONFLICT when it is no longer at `expected_version`.
-fn writable(
+/// The live row `id` if `who` may do `op` on it and, with `expected_version`, it is at that version; else why not:
+/// - CONFLICT carrying the current row when the row is at another version;
+/// - CONFLICT carrying no row (`current: null`) when, with `expected_version`, there is no row the caller can see:
+///   it was deleted or expired since the caller read it (another owner's row looks the same, so ids leak nothing);
+/// - NOT_FOUND without `expected_version`, or for a row the caller reads but may not change.
+pub(crate) fn writable(
     model: &Model,
     who: &Caller,
     op: Operation,
     current: Option<Stored>,
     expected_version: Option<i64>,
 ) -> Result<Item, StorageError> {
-    let item = Stored::live(current)
-        .filter(|item| model.auth.allows(who, op, Some(&item.owner)))
-        .ok_or(DomainError::NotFound)?;
-    match expected_version {
-        Some(expected) if expected != item.version => Err(DomainError::Conflict(Box::new(item.image)).into()),
-        _ => Ok(item),
+    match Stored::live(current) {
+        Some(item) if model.auth.allows(who, op, Some(&item.owner)) => match expected_version {
+            Some(expected) if expected != item.version => Err(DomainError::Conflict(Box::new(item.image)).into()),
+            _ => Ok(item),
+        },
+        Some(item) if model.auth.allows(who, Operation::Read, Some(&item.owner)) => Err(DomainError::NotFound.into()),
+        _ if expected_version.is_some() => Err(DomainError::Conflict(Box::new(Json::Null)).into()),
+        _ => Err(DomainError::NotFound.into()),
     }
 }
 

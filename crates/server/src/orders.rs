@@ -14,7 +14,7 @@ use subsignal_protocol::FieldError;
 
 use crate::auth::Identity;
 use crate::clock::Clock;
-use crate::generated::{caller, json_to_value};
+use crate::generated::{caller, json_to_value, writable};
 use crate::hooks::{Hooks, ModelHooks, Row};
 use crate::schema::{identity, state, storage_error};
 use crate::storage::{DomainError, IdempotencyKey, Item, Storage, StorageError, Stored, Write, WriteOutcome};
@@ -153,10 +153,15 @@ fn bump(item: &mut Item, now: String) -> Result<(), StorageError> {
 
 /// The live order `id` at `expected_version`, moved to `next` at `now`.
 fn moved(current: Option<Stored>, expected_version: i64, next: OrderStatus, now: String) -> Result<Item, StorageError> {
-    let mut item = Stored::live(current).ok_or(DomainError::NotFound)?;
+    let item = Stored::live(current).ok_or(DomainError::NotFound)?;
     if item.version != expected_version {
         return Err(DomainError::Conflict(Box::new(item.image)).into());
     }
+    transitioned(item, next, now)
+}
+
+/// `item` moved to `next` at `now`.
+fn transitioned(mut item: Item, next: OrderStatus, now: String) -> Result<Item, StorageError> {
     let Value::Object(row) = &mut item.image else { return Err(DomainError::NotFound.into()) };
     transition(row, next)?;
     bump(&mut item, now)?;
@@ -181,9 +186,9 @@ fn cancel_order(model: Arc<Model>) -> Field {
             let now = storage.clock().now_rfc3339();
             let outcome = storage
                 .write(MODEL, idempotency, &id, move |current| {
-                    // Another owner's order is reported as not found, so ids leak nothing.
-                    let current = current.filter(|s| model.auth.allows(&who, Operation::Update, Some(&s.item.owner)));
-                    Ok(Write::Update(moved(current, expected_version, OrderStatus::Cancelled, now)?))
+                    // As every update: CONFLICT with the current order (none if it is gone or not the caller's).
+                    let item = writable(&model, &who, Operation::Update, current, Some(expected_version))?;
+                    Ok(Write::Update(transitioned(item, OrderStatus::Cancelled, now)?))
                 })
                 .await
                 .map_err(storage_error)?;

@@ -96,7 +96,7 @@ pub enum DomainError {
     /// Input failed validation.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
-    /// `expectedVersion` is stale; carries the current item's image.
+    /// `expectedVersion` is stale; carries the current item's image, or `null` when the item is gone.
     #[error("version conflict: the item changed since it was read")]
     Conflict(Box<Value>),
     /// No such item visible to the caller.

@@ -174,6 +174,16 @@ impl Table {
         }
     }
 
+    /// The field rows are keyed by.
+    pub(crate) fn key_field(&self) -> &str {
+        &self.key_field
+    }
+
+    /// The fields that order a row's versions.
+    pub(crate) fn version_fields(&self) -> &[String] {
+        &self.version_fields
+    }
+
     /// The entity's key, a string or a number.
     pub(crate) fn key_of(&self, entity: &Value) -> Option<String> {
         match entity.get(&self.key_field)? {
@@ -530,6 +540,28 @@ impl Table {
         let key = self.overlays[index].key.clone();
         let before = self.visible(&key).map(Cow::into_owned);
         self.overlays.remove(index);
+        diff(&key, before.as_ref(), self.visible(&key).as_deref(), false, changes);
+    }
+
+    /// The mutation was refused for a stale version: its overlay goes, and `theirs` (the server's current row,
+    /// from the refusal) shows until the event for it arrives, as a mutation's result does. A row that is gone
+    /// (`None`) or that the confirmed rows already reach just loses the overlay.
+    pub(crate) fn conflict_overlay(&mut self, mutation_id: &str, theirs: Option<&Value>, changes: &mut Vec<RowChange>) {
+        let Some(index) = self.overlays.iter().position(|o| o.mutation_id == mutation_id) else { return };
+        let key = self.overlays[index].key.clone();
+        let before = self.visible(&key).map(Cow::into_owned);
+        self.overlays.remove(index);
+        let theirs = theirs.filter(|t| t.is_object() && self.key_of(t).as_deref() == Some(key.as_str()));
+        if let Some((theirs, version)) = theirs.and_then(|t| self.version_of(t).map(|v| (t, v))) {
+            self.overlays.push(Overlay {
+                mutation_id: mutation_id.to_owned(),
+                key: key.clone(),
+                kind: OverlayKind::Upsert(theirs.clone()),
+                confirmed_version: Some(version),
+                confirmed_epoch: self.epoch,
+            });
+            self.resolve_overlays(&key);
+        }
         diff(&key, before.as_ref(), self.visible(&key).as_deref(), false, changes);
     }
 

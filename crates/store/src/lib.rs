@@ -27,9 +27,14 @@
 //! ([`Store::open_view`]: `where`, `orderBy`, `limit`, `offset`) is a filtered, sorted window over a collection, kept
 //! in an order-statistic index so that a row change costs O(log n) and publishes only the positions that moved
 //! ([`Output::View`]); it can be held while the user reads and released to show the net change at once.
+//!
+//! A mutation refused for a stale `expectedVersion` settles with a [`Conflict`]: the row the user edited, the fields
+//! they changed, the server's row and a per-field three-way diff, with the resends that keep mine, take theirs or
+//! merge field by field.
 #![deny(missing_docs)]
 
 mod collection;
+mod conflict;
 mod connection;
 mod mutation;
 mod rng;
@@ -43,6 +48,7 @@ mod view;
 mod tests;
 
 pub use collection::{CollectionStats, RowChange, RowOrigin};
+pub use conflict::{three_way, Choice, Conflict, FieldChange, FieldDiff, ResolveError};
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
 pub use rng::uuid_v4;

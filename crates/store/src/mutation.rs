@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use subsignal_protocol::change::error_code;
 
+use crate::conflict::Conflict;
+
 /// A GraphQL mutation to send through the queue.
 ///
 /// The document must declare `$clientMutationId: ID` and pass it to the mutation field; the store fills the variable
@@ -29,6 +31,21 @@ pub struct Mutation {
     /// A caller-chosen id; `None` lets the store generate one.
     #[serde(default)]
     pub client_mutation_id: Option<String>,
+    /// The row as the user saw it when they started editing: the `base` of a [`Conflict`]. Without it, the store
+    /// takes its confirmed row when that row is at the version the mutation sends as `expectedVersion` (a live row
+    /// may have moved on while the user edited, so a form should pass the row it opened with). Kept in the
+    /// persisted queue.
+    ///
+    /// [`Conflict`]: crate::Conflict
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Value>,
+    /// The variable that carries `expectedVersion` (default `expectedVersion`): a conflict's resend sets it to the
+    /// server's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_variable: Option<String>,
+    /// The variable whose object carries the changed fields (default `input`): a merge's resend rewrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_variable: Option<String>,
 }
 
 impl Mutation {
@@ -41,7 +58,38 @@ impl Mutation {
             collection: None,
             optimistic: None,
             client_mutation_id: None,
+            base: None,
+            version_variable: None,
+            input_variable: None,
         }
+    }
+
+    /// The row the user edited (see [`Mutation::base`]).
+    pub fn base(mut self, row: Value) -> Self {
+        self.base = Some(row);
+        self
+    }
+
+    /// Names the variable that carries `expectedVersion` (default `expectedVersion`).
+    pub fn version_variable(mut self, name: impl Into<String>) -> Self {
+        self.version_variable = Some(name.into());
+        self
+    }
+
+    /// Names the variable whose object carries the changed fields (default `input`).
+    pub fn input_variable(mut self, name: impl Into<String>) -> Self {
+        self.input_variable = Some(name.into());
+        self
+    }
+
+    /// The name of the variable that carries `expectedVersion`.
+    pub fn version_variable_name(&self) -> &str {
+        self.version_variable.as_deref().unwrap_or("expectedVersion")
+    }
+
+    /// The name of the variable whose object carries the changed fields.
+    pub fn input_variable_name(&self) -> &str {
+        self.input_variable.as_deref().unwrap_or("input")
     }
 
     /// Shows `optimistic` in `collection` until the mutation settles.
@@ -149,12 +197,10 @@ pub enum MutationError {
         /// What failed, field by field.
         fields: Vec<FieldError>,
     },
-    /// `expectedVersion` was stale.
+    /// `expectedVersion` was stale (or the row is gone): the server's row, the row the user edited, what they
+    /// changed and the per-field diff, with the resends that resolve it.
     #[error("conflict: the item changed on the server")]
-    Conflict {
-        /// The server's current item.
-        current: Value,
-    },
+    Conflict(Box<Conflict>),
     /// Credentials missing, refused or insufficient.
     #[error("unauthorized: {message}")]
     Unauthorized {
@@ -175,6 +221,26 @@ pub enum MutationError {
 }
 
 impl MutationError {
+    /// A short code for the kind: `VALIDATION`, `CONFLICT`, `UNAUTHORIZED`, `DISCARDED`, or the server's
+    /// `extensions.code` for the others.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Validation { .. } => Some(error_code::VALIDATION),
+            Self::Conflict(_) => Some(error_code::CONFLICT),
+            Self::Unauthorized { .. } => Some("UNAUTHORIZED"),
+            Self::Discarded => Some("DISCARDED"),
+            Self::Other { code, .. } => code.as_deref(),
+        }
+    }
+
+    /// The conflict, when this is one.
+    pub fn conflict(&self) -> Option<&Conflict> {
+        match self {
+            Self::Conflict(conflict) => Some(conflict),
+            _ => None,
+        }
+    }
+
     /// Whether a GraphQL `errors` array says the server cannot serve now (`UNAVAILABLE`): the mutation stays queued
     /// and is sent again later, with the same `clientMutationId`.
     pub(crate) fn unavailable(errors: &[Value]) -> bool {
@@ -199,7 +265,8 @@ impl MutationError {
                 Self::Validation { fields }
             }
             Some(error_code::CONFLICT) => {
-                Self::Conflict { current: ext.and_then(|e| e.get("current")).cloned().unwrap_or(Value::Null) }
+                let current = ext.and_then(|e| e.get("current")).cloned().unwrap_or(Value::Null);
+                Self::Conflict(Box::new(Conflict::from_server(current)))
             }
             Some(error_code::UNAUTHENTICATED | error_code::FORBIDDEN) => Self::Unauthorized { message },
             other => Self::Other { code: other.map(str::to_owned), message },

@@ -142,7 +142,7 @@ pub enum Guarantee {
     Converges,
 }
 
-fn default_version_fields() -> Vec<String> {
+pub(crate) fn default_version_fields() -> Vec<String> {
     ["version", "_version", "_lastChangedAt", "updatedAt"].map(str::to_owned).to_vec()
 }
 

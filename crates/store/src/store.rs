@@ -12,9 +12,11 @@ use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::ClientMessage;
 
 use crate::collection::{CollectionStats, RowChange, RowOrigin, Table};
+use crate::conflict::{changed_fields, same_version, version_value};
 use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Protocol};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
 use crate::rng::{backoff_delay, Rng};
+use crate::source::default_version_fields;
 use crate::source::{CollectionConfig, Guarantee, Source};
 use crate::sync::{self, Action, Fed, Paged, SyncStrategy};
 use crate::timers::{Timer, Timers};
@@ -811,7 +813,20 @@ impl Store {
             return out.push(Output::Warning(format!("mutation {id} is already queued")));
         }
         mutation.client_mutation_id = Some(id.clone());
+        if mutation.base.is_none() {
+            mutation.base = self.base_of(&mutation);
+        }
         self.enqueue(PendingMutation { id, mutation }, out);
+    }
+
+    /// The confirmed row `mutation` edits, when it is at the version the mutation sends as `expectedVersion`.
+    fn base_of(&self, mutation: &Mutation) -> Option<Value> {
+        let table = &self.collections[self.index(mutation.collection.as_deref()?)?].table;
+        let expected = mutation.variables.get(mutation.version_variable_name())?;
+        let (key, _) = changed_fields(mutation, table.key_field(), table.version_fields());
+        let row = table.confirmed(&key?)?;
+        let version = version_value(table.version_fields(), row)?;
+        same_version(&version, expected).then(|| row.clone())
     }
 
     fn enqueue(&mut self, item: PendingMutation, out: &mut Vec<Output>) {
@@ -897,11 +912,27 @@ impl Store {
         self.queue.failures = 0;
         self.queue.head_sent = false;
         let Some(item) = self.queue.items.pop_front() else { return };
-        if let Some(i) = item.mutation.collection.as_deref().and_then(|name| self.index(name)) {
+        let collection = item.mutation.collection.as_deref().and_then(|name| self.index(name));
+        let result = match result {
+            Err(MutationError::Conflict(conflict)) => {
+                let (key_field, version_fields) = match collection {
+                    Some(i) => {
+                        let table = &self.collections[i].table;
+                        (table.key_field().to_owned(), table.version_fields().to_vec())
+                    }
+                    None => ("id".to_owned(), default_version_fields()),
+                };
+                Err(MutationError::Conflict(Box::new(conflict.complete(&item.mutation, &key_field, &version_fields))))
+            }
+            other => other,
+        };
+        if let Some(i) = collection {
             let mut changes = Vec::new();
+            let table = &mut self.collections[i].table;
             match &result {
-                Ok(value) => self.collections[i].table.confirm_overlay(&item.id, value, &mut changes),
-                Err(_) => self.collections[i].table.rollback_overlay(&item.id, &mut changes),
+                Ok(value) => table.confirm_overlay(&item.id, value, &mut changes),
+                Err(MutationError::Conflict(c)) => table.conflict_overlay(&item.id, c.theirs.as_ref(), &mut changes),
+                Err(_) => table.rollback_overlay(&item.id, &mut changes),
             }
             self.emit_rows(i, changes, RowOrigin::Local, out);
         }

@@ -197,6 +197,84 @@ test("a live view: a filtered, sorted window with a stable snapshot, one notific
   await page.close();
 });
 
+test("a stale expectedVersion rejects with CONFLICT carrying base, mine, theirs and the diff; takeTheirs, keepMine and merge resolve it", async () => {
+  const page = await openPage();
+  const result = await page.evaluate(async () => {
+    const { isConflict } = await import("@subsignal/store");
+    const { store } = window.subsignal;
+    const ORDER = "id owner customerName email items { sku quantity unitPriceCents } totalCents status version createdAt updatedAt expiresAt";
+    const create = `mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { ${ORDER} } }`;
+    const update = `mutation($input: UpdateOrderInput!, $expectedVersion: Int, $clientMutationId: ID) { updateOrder(input: $input, expectedVersion: $expectedVersion, clientMutationId: $clientMutationId) { ${ORDER} } }`;
+    const base = await store.mutate({
+      query: create,
+      variables: { input: { customerName: "conflict-js", email: "c@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] } },
+      resultField: "createOrder",
+    });
+    const edit = (from, fields) => store.mutate({
+      query: update,
+      variables: { input: { id: from.id, ...fields }, expectedVersion: from.version },
+      resultField: "updateOrder",
+      collection: "orders",
+      optimistic: { kind: "patch", key: from.id, fields },
+      base: from,
+    });
+    // Resolves a chain of conflicts the way an app merges automatically: while only the worker moved the order on
+    // (its status), keep mine.
+    const settle = async (promise) => {
+      let outcome = await promise.then((row) => row, (e) => e);
+      while (isConflict(outcome) && !outcome.diff.some((d) => d.change === "conflict")) {
+        outcome = await outcome.keepMine().then((row) => row, (e) => e);
+      }
+      return outcome;
+    };
+    const theirs = await settle(edit(base, { customerName: "theirs" }));
+    // The same field from the row as it was: a conflict a person resolves.
+    const conflict = await edit(base, { customerName: "mine" }).then(() => null, (e) => e);
+    const seen = {
+      isConflict: isConflict(conflict),
+      name: conflict.name,
+      code: conflict.code,
+      kind: conflict.kind,
+      key: conflict.key === base.id,
+      base: conflict.base.customerName,
+      mine: conflict.mine,
+      theirs: conflict.theirs.customerName,
+      theirsVersion: conflict.theirsVersion === conflict.theirs.version,
+      diff: Object.fromEntries(conflict.diff.filter((d) => ["customerName", "email", "id"].includes(d.field)).map((d) => [d.field, d.change])),
+      mineField: conflict.diff.find((d) => d.field === "customerName"),
+      showing: store.row("orders", base.id).customerName,
+      wasTheirs: theirs.customerName,
+    };
+    const takeTheirs = (await conflict.takeTheirs()).customerName;
+    const kept = await settle(conflict.keepMine());
+    const stale = await edit(base, { customerName: "mine again", email: "mine@example.com" }).then(() => null, (e) => e);
+    const merged = await settle(stale.merge({ customerName: { value: "merged" }, email: "theirs" }));
+    const refused = await stale.merge({ customerName: "sideways" }).then(() => null, (e) => e.message);
+    return { seen, takeTheirs, kept: kept.customerName, merged: [merged.customerName, merged.email], refused, row: store.row("orders", base.id).customerName };
+  });
+  assert.deepEqual(result.seen, {
+    isConflict: true,
+    name: "MutationError",
+    code: "CONFLICT",
+    kind: "conflict",
+    key: true,
+    base: "conflict-js",
+    mine: { customerName: "mine" },
+    theirs: "theirs",
+    theirsVersion: true,
+    diff: { customerName: "conflict", email: "unchanged", id: "unchanged" },
+    mineField: { field: "customerName", change: "conflict", base: "conflict-js", mine: "mine", theirs: "theirs" },
+    showing: "theirs",
+    wasTheirs: "theirs",
+  });
+  assert.equal(result.takeTheirs, "theirs");
+  assert.equal(result.kept, "mine");
+  assert.deepEqual(result.merged, ["merged", "c@example.com"], "the name as typed, the email left as theirs");
+  assert.match(result.refused, /invalid merge choices/);
+  assert.equal(result.row, "merged");
+  await page.close();
+});
+
 test("a token function is asked at connect and again when the server refuses; queued mutations can be discarded or aborted; typed documents are sent as text", async () => {
   const page = await openPage();
   const result = await page.evaluate(async () => {

@@ -93,6 +93,8 @@ export async function main(token: string): Promise<void> {
     resultField: "cancelOrder",
     collection: "orders",
     optimistic: { kind: "patch", key: first.id, fields: { status: "CANCELLED" } },
+    base: first,
+    versionVariable: "v",
   };
   try {
     const result: Order = await store.mutate(cancel);
@@ -103,9 +105,17 @@ export async function main(token: string): Promise<void> {
         case "validation":
           console.log(e.fields.map((f) => `${f.field}: ${f.code} ${f.message}`));
           break;
-        case "conflict":
-          console.log((e.current as Order).version);
+        case "conflict": {
+          // A person resolves it: the diff says who changed what; keepMine/merge resend on top of theirs.
+          const theirs = e.theirs as Order | null;
+          console.log(theirs?.version, e.base, e.mine, e.code, e.theirsVersion);
+          const both = e.diff.filter((d) => d.change === "conflict").map((d) => [d.field, d.mine, d.theirs]);
+          console.log(both);
+          const next: unknown = both.length === 0 ? await e.keepMine() : await e.merge({ status: "theirs", note: { value: "x" } });
+          const shown: Record<string, unknown> | null = await e.takeTheirs();
+          console.log(next, shown);
           break;
+        }
         case "unauthorized":
           store.setToken("fresh");
           break;

@@ -224,6 +224,81 @@ test("optimistic mode shows the order at once and a conflict is explained", asyn
   assert.deepEqual(consoleErrors, []);
 });
 
+test("two users edit the same order: a change to other fields merges by itself, the same field asks, Keep mine wins for both", async () => {
+  // A server whose worker waits a minute per step: the order stays editable throughout.
+  const slow = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 60_000 });
+  await slow.start();
+  try {
+    const open = async (user) => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
+      page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${user}: ${m.text()}`); });
+      await page.goto(`${slow.http}/?as=${user}`);
+      await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+      return page;
+    };
+    const alice = await open("alice");
+    const admin = await open("admin");
+    await placeOrder(alice, "Shared Order", "shared@example.com");
+    await order(alice, "Shared Order").and(alice.locator("[data-status=SUBMITTED]")).waitFor();
+    // A fresh server: this is the only order.
+    const row = (page) => page.locator("li.order");
+    await row(admin).waitFor();
+    const edit = async (page, fields) => {
+      const form = row(page).locator("form.edit");
+      for (const [label, value] of Object.entries(fields)) await form.getByLabel(label, { exact: true }).fill(value);
+      await form.getByRole("button", { name: "Save" }).click();
+    };
+    const openEdit = (page) => row(page).getByRole("button", { name: "Edit" }).click();
+
+    // Both open the form at version 1. Alice changes the email; the admin then changes the name from the stale form:
+    // the server says CONFLICT, but no field changed on both sides, so the app merges and resends by itself.
+    await openEdit(alice);
+    await openEdit(admin);
+    await edit(alice, { Email: "alice@example.com" });
+    await row(alice).locator("form.edit").waitFor({ state: "detached" });
+    await row(admin).and(admin.locator("[data-version='2']")).waitFor();
+    await edit(admin, { Name: "Admin Rename" });
+    for (const page of [alice, admin]) {
+      await row(page).and(page.locator("[data-version='3']")).filter({ hasText: "Admin Rename" }).waitFor();
+    }
+    assert.equal(await row(admin).getByRole("dialog").count(), 0, "no dialog for an automatic merge");
+
+    // Now both change the name. Alice saves first; the admin's save meets her name: the dialog shows both versions.
+    await openEdit(alice);
+    await openEdit(admin);
+    await edit(alice, { Name: "Alice Name" });
+    await row(admin).and(admin.locator("[data-version='4']")).waitFor();
+    await edit(admin, { Name: "Admin Name" });
+    const dialog = row(admin).getByRole("dialog", { name: "Changed elsewhere" });
+    await dialog.waitFor();
+    const name = dialog.locator("tr[data-field=customerName]");
+    assert.equal(await name.locator("td.theirs").innerText(), "Alice Name");
+    assert.equal(await name.locator("td.mine").innerText(), "Admin Name");
+    assert.equal(await name.getAttribute("class"), "differs conflict");
+    assert.equal(await dialog.locator("tr[data-field=email]").count(), 0, "unchanged fields are not listed");
+    // The focus moved into the dialog; the row meanwhile shows the server's version.
+    assert.equal(await admin.evaluate(() => document.activeElement?.closest("[role=dialog]") !== null), true);
+    await row(admin).locator(".order-head", { hasText: "Alice Name" }).waitFor();
+    await dialog.getByRole("button", { name: "Keep mine" }).click();
+    await dialog.waitFor({ state: "detached" });
+    for (const page of [alice, admin]) {
+      await row(page).and(page.locator("[data-version='5']")).filter({ hasText: "Admin Name" }).waitFor();
+    }
+    const shown = async (page) => [
+      await row(page).getAttribute("data-version"),
+      await row(page).locator(".order-head strong").innerText(),
+    ];
+    assert.deepEqual(await shown(alice), await shown(admin), "both end with the same row");
+    await alice.context().close();
+    await admin.context().close();
+  } finally {
+    await slow.stop();
+  }
+  assert.deepEqual(consoleErrors, []);
+});
+
 test("cancelling while allowed: the row shows Cancelled, for its owner and the admin", async () => {
   // A server whose worker waits a minute per step: the order stays SUBMITTED, so the cancel cannot race it.
   const slow = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 60_000 });

@@ -2,6 +2,7 @@
 
 mod appsync;
 mod collection;
+mod conflict;
 mod connection;
 mod model;
 mod mutation;
