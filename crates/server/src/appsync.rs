@@ -44,17 +44,10 @@ pub(crate) async fn realtime(State(app): State<AppState>, request: Request) -> R
     };
     let credentials = handshake_identity(&app, &parts).await;
     // Only `graphql-ws` is ever selected: the `header-…` entry is credentials, not a protocol.
-    transport::accept(
-        app,
-        slot,
-        upgrade,
-        &parts,
-        Subprotocol::Required(SUBPROTOCOL),
-        |app, client, socket| async move {
-            let (sink, stream) = socket.split();
-            session::serve(app.clone(), client, Realtime::new(app, credentials), sink, stream).await;
-        },
-    )
+    transport::accept(app, slot, upgrade, &parts, Subprotocol::Required(SUBPROTOCOL), |app, client, socket| {
+        let (sink, stream) = socket.split();
+        session::serve(app.clone(), client, Realtime::new(app, credentials), sink, stream)
+    })
 }
 
 /// Decodes base64 in any of the alphabets AWS clients use (standard or URL-safe, padded or not); a `+` that a query

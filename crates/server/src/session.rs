@@ -52,7 +52,7 @@ pub(crate) trait Protocol: Send + 'static {
     const NAME: &'static str;
 
     /// The protocol's server message.
-    type Message: serde::Serialize + Send + 'static;
+    type Message: serde::Serialize + Send + Sync + 'static;
 
     /// Handles one text message; may start and stop operations in `session`. Asynchronous only to verify
     /// credentials, which may fetch keys from a JWKS URL.
@@ -400,134 +400,158 @@ struct Ended {
 /// in-memory ones) until either side closes, a limit or a token's expiry closes it, or the server shuts down; then
 /// stops every operation and closes. Logs one line for the connection as it ends (protocol, client, close code,
 /// duration, operations); what its operations log carries the connection's `websocket` span.
-pub(crate) async fn serve<P, S, R>(app: AppState, client: IpAddr, protocol: P, sink: S, stream: R)
+///
+/// The task of a connection lives as long as the connection, so its size is memory per idle subscriber. Neither this
+/// nor [`converse`] is an `async fn`: an `async fn` keeps its arguments in its state beside the locals they move
+/// into (the inner future here), for the whole life of the connection; an `async` block that uses what it captures
+/// in place keeps them once.
+pub(crate) fn serve<P, S, R>(
+    app: AppState,
+    client: IpAddr,
+    protocol: P,
+    sink: S,
+    stream: R,
+) -> impl Future<Output = ()> + Send + use<P, S, R>
 where
     P: Protocol,
-    S: Sink<Message> + Unpin,
-    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    S: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send + 'static,
 {
     let opened = std::time::Instant::now();
     let span = tracing::info_span!("websocket", protocol = P::NAME, %client);
-    let connections = metrics::gauge!(telemetry::CONNECTIONS, "protocol" => P::NAME);
-    connections.increment(1.0);
-    let ended = converse(app, protocol, sink, stream).instrument(span.clone()).await;
-    connections.decrement(1.0);
-    tracing::info!(
-        parent: &span,
-        close_code = ended.code,
-        closed_by = ended.by,
-        duration_ms = opened.elapsed().as_millis() as u64,
-        operations = ended.operations,
-        "websocket connection closed"
-    );
+    let conversation = converse(app, protocol, sink, stream).instrument(span.clone());
+    async move {
+        let connections = metrics::gauge!(telemetry::CONNECTIONS, "protocol" => P::NAME);
+        connections.increment(1.0);
+        let ended = conversation.await;
+        connections.decrement(1.0);
+        tracing::info!(
+            parent: &span,
+            close_code = ended.code,
+            closed_by = ended.by,
+            duration_ms = opened.elapsed().as_millis() as u64,
+            operations = ended.operations,
+            "websocket connection closed"
+        );
+    }
 }
 
-async fn converse<P, S, R>(app: AppState, mut protocol: P, mut sink: S, mut stream: R) -> Ended
+fn converse<P, S, R>(
+    app: AppState,
+    mut protocol: P,
+    mut sink: S,
+    mut stream: R,
+) -> impl Future<Output = Ended> + Send + use<P, S, R>
 where
     P: Protocol,
-    S: Sink<Message> + Unpin,
-    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    S: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send + 'static,
 {
     let (out, mut outgoing) = mpsc::channel::<Outgoing<P::Message>>(256);
-    let mut session = Session::<P> { app: app.clone(), operations: HashMap::new(), generation: 0, started: 0, out };
-    // The client's close code, when the client closed.
-    let mut client_closed = None;
-    let mut bucket = Bucket::new(app.config.max_messages_per_sec);
-    let init_deadline = tokio::time::sleep(app.config.ws_init_timeout);
-    tokio::pin!(init_deadline);
-    let mut init_passed = false;
-    let keepalive_every = protocol.keepalive_every();
-    let period = keepalive_every.unwrap_or(Duration::from_secs(3600));
-    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    // Fires when the server's clock passes the earliest expiry of the tokens in use (armed once there is one).
-    let mut expiry: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
-    let mut armed_for = None;
-    // One future for the whole session: a fresh `changed()` per loop turn would register with (and leave) the
-    // server-wide shutdown channel's waiter list at every event of every connection.
-    let mut shutdown = app.shutdown.clone();
-    let shutdown = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    };
-    tokio::pin!(shutdown);
-    // Once the server shuts down: the session reads no more, its subscriptions stop, and its queries and mutations
-    // under way finish (until `shutdown-grace-ms` has passed), then it closes with 1001.
-    let mut draining = false;
-    let drain_deadline = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(drain_deadline);
-    let close_with = 'session: loop {
-        // A shared execution's event, already framed as text: it goes out before the step's messages.
-        let mut text = None;
-        let step = tokio::select! {
-            _ = &mut init_deadline, if !init_passed => {
-                init_passed = true;
-                protocol.on_init_timeout()
-            }
-            _ = &mut expiry, if armed_for.is_some() => {
-                Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
-            }
-            _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
-            // Polled no more once it fired.
-            _ = &mut shutdown, if !draining => {
-                draining = true;
-                drain_deadline.as_mut().reset(tokio::time::Instant::now() + app.config.shutdown_grace);
-                if session.stop_subscriptions() { Step::none() } else { going_away() }
-            }
-            _ = &mut drain_deadline, if draining => going_away(),
-            read = stream.next(), if !draining => match incoming(&app, &mut bucket, read) {
-                Incoming::Gone(code) => {
-                    client_closed = code;
-                    break None;
-                }
-                Incoming::TooBig(reason) => protocol.on_too_big(reason),
-                Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
-                Incoming::Text(text) => protocol.on_text(&mut session, text.as_str()).await,
-                Incoming::Binary => protocol.on_binary(),
-                Incoming::Ignored => Step::none(),
-            },
-            Some(output) = outgoing.recv() => {
-                let (framed, step) = session.output(output);
-                text = framed;
-                step
-            }
+    // The session's copy of the state is the only one the conversation keeps.
+    let mut session = Session::<P> { app, operations: HashMap::new(), generation: 0, started: 0, out };
+    async move {
+        // The client's close code, when the client closed.
+        let mut client_closed = None;
+        let mut bucket = Bucket::new(session.app.config.max_messages_per_sec);
+        let init_deadline = tokio::time::sleep(session.app.config.ws_init_timeout);
+        tokio::pin!(init_deadline);
+        let mut init_passed = false;
+        let keepalive_every = protocol.keepalive_every();
+        let period = keepalive_every.unwrap_or(Duration::from_secs(3600));
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // Fires when the server's clock passes the earliest expiry of the tokens in use (armed once there is one).
+        let mut expiry: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
+        let mut armed_for = None;
+        // One future for the whole session: a fresh `changed()` per loop turn would register with (and leave) the
+        // server-wide shutdown channel's waiter list at every event of every connection.
+        let mut shutdown = session.app.shutdown.clone();
+        let shutdown = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
         };
-        let expires_at = protocol.expires_at();
-        if expires_at != armed_for {
-            if let Some(exp) = expires_at {
-                expiry = Box::pin(app.storage.clock().sleep_until_ms(exp.saturating_mul(1000)));
+        tokio::pin!(shutdown);
+        // Once the server shuts down: the session reads no more, its subscriptions stop, and its queries and mutations
+        // under way finish (until `shutdown-grace-ms` has passed), then it closes with 1001.
+        let mut draining = false;
+        let drain_deadline = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(drain_deadline);
+        let close_with = 'session: loop {
+            // A shared execution's event, already framed as text: it goes out before the step's messages.
+            let mut text = None;
+            let step = tokio::select! {
+                _ = &mut init_deadline, if !init_passed => {
+                    init_passed = true;
+                    protocol.on_init_timeout()
+                }
+                _ = &mut expiry, if armed_for.is_some() => {
+                    Step::close(CloseCode::Forbidden, "Forbidden: a token expired; reconnect with a fresh one")
+                }
+                _ = keepalive.tick(), if keepalive_every.is_some() => protocol.keepalive().map_or_else(Step::none, Step::send),
+                // Polled no more once it fired.
+                _ = &mut shutdown, if !draining => {
+                    draining = true;
+                    drain_deadline.as_mut().reset(tokio::time::Instant::now() + session.app.config.shutdown_grace);
+                    if session.stop_subscriptions() { Step::none() } else { going_away() }
+                }
+                _ = &mut drain_deadline, if draining => going_away(),
+                read = stream.next(), if !draining => match incoming(&session.app, &mut bucket, read) {
+                    Incoming::Gone(code) => {
+                        client_closed = code;
+                        break None;
+                    }
+                    Incoming::TooBig(reason) => protocol.on_too_big(reason),
+                    Incoming::TooFast(reason) => Step::close(POLICY_VIOLATION, reason),
+                    // Boxed: verifying credentials may fetch keys (a JWKS URL), a future of several KiB that would
+                    // otherwise widen every connection's task for its whole life, where it runs for a moment per message.
+                    Incoming::Text(text) => Box::pin(protocol.on_text(&mut session, text.as_str())).await,
+                    Incoming::Binary => protocol.on_binary(),
+                    Incoming::Ignored => Step::none(),
+                },
+                Some(output) = outgoing.recv() => {
+                    let (framed, step) = session.output(output);
+                    text = framed;
+                    step
+                }
+            };
+            let expires_at = protocol.expires_at();
+            if expires_at != armed_for {
+                if let Some(exp) = expires_at {
+                    expiry = Box::pin(session.app.storage.clock().sleep_until_ms(exp.saturating_mul(1000)));
+                }
+                armed_for = expires_at;
             }
-            armed_for = expires_at;
-        }
-        if feed(&mut sink, text, &step).await.is_err() {
-            break 'session None;
-        }
-        if let Some(close) = step.close {
-            break Some(close);
-        }
-        // What the operations queued meanwhile goes out in the same write: a burst of events costs one flush.
-        for _ in 0..BATCH {
-            let Ok(output) = outgoing.try_recv() else { break };
-            let (text, step) = session.output(output);
             if feed(&mut sink, text, &step).await.is_err() {
                 break 'session None;
             }
             if let Some(close) = step.close {
-                break 'session Some(close);
+                break Some(close);
             }
-        }
-        if sink.flush().await.is_err() {
-            break 'session None;
-        }
-        if draining && session.operations.is_empty() {
-            break going_away::<P::Message>().close;
-        }
-    };
-    session.operations.clear();
-    let ended = match (&close_with, client_closed) {
-        (Some((code, _)), _) => Ended { code: code.code(), by: "server", operations: session.started },
-        (None, Some(code)) => Ended { code, by: "client", operations: session.started },
-        (None, None) => Ended { code: 1006, by: "network", operations: session.started },
-    };
-    // Boxed: the closing handshake's state would otherwise widen every connection's task for its whole life.
-    Box::pin(finish(sink, stream, close_with)).await;
-    ended
+            // What the operations queued meanwhile goes out in the same write: a burst of events costs one flush.
+            for _ in 0..BATCH {
+                let Ok(output) = outgoing.try_recv() else { break };
+                let (text, step) = session.output(output);
+                if feed(&mut sink, text, &step).await.is_err() {
+                    break 'session None;
+                }
+                if let Some(close) = step.close {
+                    break 'session Some(close);
+                }
+            }
+            if sink.flush().await.is_err() {
+                break 'session None;
+            }
+            if draining && session.operations.is_empty() {
+                break going_away::<P::Message>().close;
+            }
+        };
+        session.operations.clear();
+        let ended = match (&close_with, client_closed) {
+            (Some((code, _)), _) => Ended { code: code.code(), by: "server", operations: session.started },
+            (None, Some(code)) => Ended { code, by: "client", operations: session.started },
+            (None, None) => Ended { code: 1006, by: "network", operations: session.started },
+        };
+        // Boxed: the closing handshake's state would otherwise widen every connection's task for its whole life.
+        Box::pin(finish(sink, stream, close_with)).await;
+        ended
+    }
 }

@@ -19,7 +19,8 @@ use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::future::Either;
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use subsignal_protocol::change::error_code;
 use subsignal_protocol::transport_ws::{ClientMessage, CloseCode, ServerMessage, SUBPROTOCOL};
 use tokio::time::Instant;
@@ -130,9 +131,9 @@ async fn transport_ws(State(app): State<AppState>, request: Request, subprotocol
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    accept(app, slot, upgrade, &parts, subprotocol, |app, client, socket| async move {
+    accept(app, slot, upgrade, &parts, subprotocol, |app, client, socket| {
         let (sink, stream) = socket.split();
-        session::serve(app.clone(), client, Connection::new(app), sink, stream).await;
+        session::serve(app.clone(), client, Connection::new(app), sink, stream)
     })
 }
 
@@ -193,14 +194,16 @@ where
         upgrade.protocols([name]).max_message_size(limit).max_frame_size(limit).read_buffer_size(READ_BUFFER_BYTES);
     let acceptable =
         upgrade.selected_protocol().is_some() || (offered_none && matches!(subprotocol, Subprotocol::ByPath(_)));
-    upgrade.on_upgrade(move |socket| async move {
-        // Held until the connection ends.
-        let slot = slot;
+    // The connection's future is made here rather than in an `async` block that would keep `app` and the socket
+    // beside it for the connection's whole life (see `session::serve`).
+    upgrade.on_upgrade(move |socket| {
         if acceptable {
-            serve(app, slot.addr, socket).await;
+            // The slot is held until the connection ends.
+            let addr = slot.addr;
+            Either::Left(serve(app, addr, socket).map(move |()| drop(slot)))
         } else {
             let reason = format!("Subprotocol not acceptable; use {name}");
-            close(socket, CloseCode::SubprotocolNotAcceptable, &reason).await;
+            Either::Right(async move { close(socket, CloseCode::SubprotocolNotAcceptable, &reason).await })
         }
     })
 }
