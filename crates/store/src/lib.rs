@@ -27,10 +27,15 @@
 //! ([`Store::open_view`]: `where`, `orderBy`, `limit`, `offset`) is a filtered, sorted window over a collection, kept
 //! in an order-statistic index so that a row change costs O(log n) and publishes only the positions that moved
 //! ([`Output::View`]); it can be held while the user reads and released to show the net change at once.
+//!
+//! A collection on the subsignal source can keep a bounded history ([`CollectionConfig::history`], off by default):
+//! [`CollectionView::at`] answers its confirmed rows just after any seq held, each with the event that last changed
+//! it, without touching the live rows (see [`HistoryConfig`] for the cost).
 #![deny(missing_docs)]
 
 mod collection;
 mod connection;
+mod history;
 mod mutation;
 mod rng;
 mod source;
@@ -44,6 +49,7 @@ mod tests;
 
 pub use collection::{CollectionStats, RowChange, RowOrigin};
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
+pub use history::{ChangeAt, HistoryAt, HistoryConfig, HistoryError, HistoryOp, HistoryRange, RowAt};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
 pub use rng::uuid_v4;
 pub use source::{

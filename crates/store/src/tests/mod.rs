@@ -3,6 +3,7 @@
 mod appsync;
 mod collection;
 mod connection;
+mod history;
 mod model;
 mod mutation;
 mod sources;
