@@ -44,8 +44,9 @@ pub use js::{is_mutation_error, JsCollection, JsStore, JsView};
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
-    CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, ConnectionConfig, ConnectionStatus,
-    Direction, DiscardError, EntityAction, EntitySubscription, FieldError, Filter, Guarantee, ListQuery, Mutation,
-    MutationError, Optimistic, OrderBy, PendingMutation, Protocol, RowChange, RowOrigin, Source, Status, ViewError,
-    ViewOp, ViewRead, ViewSpec, ViewState,
+    ChangeAt, CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, ConnectionConfig,
+    ConnectionStatus, Direction, DiscardError, EntityAction, EntitySubscription, FieldError, Filter, Guarantee,
+    HistoryAt, HistoryConfig, HistoryError, HistoryOp, HistoryRange, ListQuery, Mutation, MutationError, Optimistic,
+    OrderBy, PendingMutation, Protocol, RowAt, RowChange, RowOrigin, Source, Status, ViewError, ViewOp, ViewRead,
+    ViewSpec, ViewState,
 };
