@@ -7,6 +7,7 @@ use subsignal_orders::OrderStatus;
 
 use crate::api::{cancel_order, money, product_name, Order};
 use crate::app::Session;
+use crate::travel::{travelling, PastOrders, TravelBanner};
 
 /// The steps the worker takes, for the progress bar.
 const STEPS: [OrderStatus; 4] =
@@ -17,9 +18,13 @@ const STEPS: [OrderStatus; 4] =
 pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> impl IntoView {
     // The first snapshot has arrived (an empty one too: it changes no row, but the collection says so).
     let loaded = orders.loaded();
+    // While the event panel's scrubber views a past seq, the list shows the orders as they were then.
+    let travelling = travelling();
     view! {
         <section class="card orders" aria-labelledby="orders-title">
             <h2 id="orders-title">{title}</h2>
+            <TravelBanner/>
+            <Show when=move || !travelling.get() fallback=|| view! { <PastOrders/> }>
             <Show when=move || loaded.get() fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
                 <Show when=move || !orders.is_empty()
                     fallback=|| view! { <p class="empty">"No orders yet. Place one and watch it move."</p> }>
@@ -29,6 +34,7 @@ pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> i
                         </For>
                     </ul>
                 </Show>
+            </Show>
             </Show>
         </section>
     }
