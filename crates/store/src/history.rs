@@ -22,7 +22,6 @@
 //! O(n × (maxEvents / checkpointEvery + 2)) map entries plus at most `n + maxEvents` row images, and every
 //! `checkpointEvery` events one O(n) copy of the current map. [`History::at`] costs O(n + checkpointEvery · log n).
 
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -181,7 +180,31 @@ struct Entry {
     op: HistoryOp,
 }
 
-type Rows = BTreeMap<Arc<str>, Entry>;
+/// Rows sorted by key: a vector rather than a map, whose clone (a checkpoint) is one allocation and whose code is
+/// small in the npm package's wasm; an insertion or removal moves O(n) pointers.
+#[derive(Debug, Clone, Default)]
+struct Rows(Vec<(Arc<str>, Entry)>);
+
+impl Rows {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+    }
+
+    fn get(&self, key: &str) -> Option<&(Arc<str>, Entry)> {
+        self.find(key).ok().map(|i| &self.0[i])
+    }
+
+    fn set(&mut self, key: &Arc<str>, entry: Option<Entry>) {
+        match (self.find(key), entry) {
+            (Ok(i), Some(entry)) => self.0[i].1 = entry,
+            (Err(i), Some(entry)) => self.0.insert(i, (key.clone(), entry)),
+            (Ok(i), None) => {
+                self.0.remove(i);
+            }
+            (Err(_), None) => {}
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Checkpoint {
@@ -204,9 +227,9 @@ pub(crate) struct History {
     max_events: usize,
     checkpoint_every: usize,
     /// Oldest first; empty until the first snapshot.
-    checkpoints: VecDeque<Checkpoint>,
+    checkpoints: Vec<Checkpoint>,
     /// The steps after the first checkpoint, in seq order.
-    steps: VecDeque<Step>,
+    steps: Vec<Step>,
     /// The rows at `last`.
     current: Rows,
     /// The newest seq applied.
@@ -223,9 +246,9 @@ impl History {
         Self {
             max_events,
             checkpoint_every: (cfg.checkpoint_every.max(1) as usize).min(max_events),
-            checkpoints: VecDeque::new(),
-            steps: VecDeque::new(),
-            current: Rows::new(),
+            checkpoints: Vec::new(),
+            steps: Vec::new(),
+            current: Rows::default(),
             last: None,
             exact_from: 0,
             since_checkpoint: 0,
@@ -236,9 +259,11 @@ impl History {
     pub(crate) fn restart<'a>(&mut self, seq: i64, exact_from: i64, rows: impl Iterator<Item = (&'a str, &'a Value)>) {
         let exact_from = exact_from.max(seq);
         let entry = |row: &Value| Entry { row: Arc::new(row.clone()), seq: exact_from, op: HistoryOp::Snapshot };
-        self.current = rows.map(|(key, row)| (Arc::from(key), entry(row))).collect();
+        // The table's rows come in key order (its map is ordered by the same byte order).
+        self.current = Rows(rows.map(|(key, row)| (Arc::from(key), entry(row))).collect());
+        debug_assert!(self.current.0.is_sorted_by(|a, b| a.0 < b.0), "rows in key order");
         self.checkpoints.clear();
-        self.checkpoints.push_back(Checkpoint { seq, rows: self.current.clone() });
+        self.checkpoints.push(Checkpoint { seq, rows: self.current.clone() });
         self.steps.clear();
         self.last = Some(seq);
         self.exact_from = exact_from;
@@ -253,7 +278,7 @@ impl History {
             return;
         }
         if let Some((key, after)) = change {
-            let before = self.current.get(key);
+            let before = self.current.get(key).map(|(_, e)| e);
             let op = match (before, after) {
                 (None, None) => None,
                 (Some(_), None) => Some(HistoryOp::Remove),
@@ -270,37 +295,40 @@ impl History {
     fn step(&mut self, seq: i64, key: &str, after: Option<&Value>, op: HistoryOp) {
         if self.since_checkpoint >= self.checkpoint_every && self.last.is_some_and(|last| last < seq) {
             let at = self.last.unwrap_or(seq);
-            self.checkpoints.push_back(Checkpoint { seq: at, rows: self.current.clone() });
+            self.checkpoints.push(Checkpoint { seq: at, rows: self.current.clone() });
             self.since_checkpoint = 0;
         }
-        let key: Arc<str> = match self.current.get_key_value(key) {
+        let key: Arc<str> = match self.current.get(key) {
             Some((k, _)) => k.clone(),
             None => Arc::from(key),
         };
         let row = after.map(|v| Arc::new(v.clone()));
-        match &row {
-            Some(row) => {
-                self.current.insert(key.clone(), Entry { row: row.clone(), seq, op });
-            }
-            None => {
-                self.current.remove(&key);
-            }
-        }
-        self.steps.push_back(Step { seq, key, row, op });
+        self.current.set(&key, row.clone().map(|row| Entry { row, seq, op }));
+        self.steps.push(Step { seq, key, row, op });
         self.since_checkpoint += 1;
         // Over the bound: the second checkpoint becomes the base.
-        while self.steps.len() > self.max_events && self.checkpoints.len() > 1 {
-            self.checkpoints.pop_front();
-            let base = self.checkpoints[0].seq;
-            while self.steps.front().is_some_and(|s| s.seq <= base) {
-                self.steps.pop_front();
+        if self.steps.len() > self.max_events {
+            // The oldest checkpoints go until the steps after the first one left fit (there is always a later
+            // checkpoint: the steps since the last one are at most `checkpoint_every`, at most `max_events`).
+            let mut drop = 0;
+            while drop + 1 < self.checkpoints.len() {
+                let base = self.checkpoints[drop].seq;
+                let kept = self.steps.len() - self.steps.partition_point(|s| s.seq <= base);
+                if kept <= self.max_events {
+                    break;
+                }
+                drop += 1;
             }
+            self.checkpoints.drain(..drop);
+            let base = self.checkpoints[0].seq;
+            let gone = self.steps.partition_point(|s| s.seq <= base);
+            self.steps.drain(..gone);
         }
     }
 
     /// The seqs held, if any.
     pub(crate) fn range(&self) -> Option<HistoryRange> {
-        let first = self.checkpoints.front()?.seq.max(self.exact_from);
+        let first = self.checkpoints.first()?.seq.max(self.exact_from);
         let last = self.last.filter(|last| *last >= first)?;
         Some(HistoryRange { first, last, events: self.steps.len(), checkpoints: self.checkpoints.len() })
     }
@@ -321,21 +349,17 @@ impl History {
         let mut rows = checkpoint.rows.clone();
         let mut changes = Vec::new();
         let start = self.steps.partition_point(|s| s.seq <= checkpoint.seq);
-        for step in self.steps.range(start..).take_while(|s| s.seq <= seq) {
-            match &step.row {
-                Some(row) => {
-                    rows.insert(step.key.clone(), Entry { row: row.clone(), seq: step.seq, op: step.op });
-                }
-                None => {
-                    rows.remove(&step.key);
-                }
-            }
+        for step in self.steps[start..].iter().take_while(|s| s.seq <= seq) {
+            rows.set(&step.key, step.row.clone().map(|row| Entry { row, seq: step.seq, op: step.op }));
             if step.seq == seq {
                 changes.push(ChangeAt { key: step.key.to_string(), op: step.op });
             }
         }
-        let mut rows: Vec<RowAt> =
-            rows.into_iter().map(|(key, e)| RowAt { key: key.to_string(), row: e.row, seq: e.seq, op: e.op }).collect();
+        let mut rows: Vec<RowAt> = rows
+            .0
+            .into_iter()
+            .map(|(key, e)| RowAt { key: key.to_string(), row: e.row, seq: e.seq, op: e.op })
+            .collect();
         if descending {
             rows.reverse();
         }
