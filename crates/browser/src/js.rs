@@ -68,7 +68,7 @@ export interface SubsignalCollection extends CollectionBase {
 
 /** How much history a collection keeps: at most `maxEvents` events (that changed a row), with a checkpoint of the
  * rows every `checkpointEvery` events (default 64; at most `maxEvents`). Row images are shared between checkpoints;
- * each checkpoint costs one map entry per row. */
+ * each checkpoint costs one small entry per row. */
 export interface HistoryConfig {
   maxEvents: number;
   checkpointEvery?: number;
