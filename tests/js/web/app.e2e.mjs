@@ -297,6 +297,7 @@ test("time travel: the scrubber shows the orders as of an earlier seq, then live
       assert.deepEqual(shown, statusAt(seq), `the orders as of seq ${seq}`);
       const highlighted = await page.locator("li.order.changed strong").allInnerTexts();
       assert.deepEqual(highlighted, [changed], `the row the event at seq ${seq} changed`);
+      assert.equal(await page.locator("li.order.past button").count(), 0, "the past is read-only: no cancel button");
       assert.equal(await page.locator(".log tr.viewed td:nth-child(1)").innerText(), String(seq));
     };
 
