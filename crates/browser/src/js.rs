@@ -425,7 +425,7 @@ fn history_error(e: &HistoryError) -> JsValue {
         HistoryError::UnknownCollection(_) => "unknownCollection",
         HistoryError::Disabled(_) => "disabled",
         HistoryError::NoSeqs(_) => "noSeqs",
-        HistoryError::Empty { .. } => "empty",
+        HistoryError::Empty(_) => "empty",
         HistoryError::OutOfRange { seq, first, last, .. } => {
             set("seq", JsValue::from(*seq as f64));
             set("first", JsValue::from(*first as f64));
@@ -645,7 +645,7 @@ impl JsStore {
     pub fn history(&self, collection: &str) -> Result<JsValue, JsValue> {
         match self.store.history(collection) {
             Ok(range) => Ok(to_js(&range)),
-            Err(HistoryError::Empty { .. }) => Ok(JsValue::NULL),
+            Err(HistoryError::Empty(_)) => Ok(JsValue::NULL),
             Err(e) => Err(history_error(&e)),
         }
     }

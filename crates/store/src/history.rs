@@ -157,15 +157,8 @@ pub enum HistoryError {
     #[error("collection `{0}` has no seqs to travel over: only the subsignal source keeps a history")]
     NoSeqs(String),
     /// Nothing is held yet: the first snapshot (or a new one) has not caught up.
-    #[error(
-        "collection `{collection}` holds no history yet (seq {seq} asked): it starts once a snapshot has caught up"
-    )]
-    Empty {
-        /// The collection.
-        collection: String,
-        /// The seq asked for.
-        seq: i64,
-    },
+    #[error("collection `{0}` holds no history yet: it starts once a snapshot has caught up")]
+    Empty(String),
     /// The seq is older than the oldest held, or newer than the collection's `lastSeq`.
     #[error("seq {seq} is outside the history of `{collection}`, which holds seqs {first} to {last}")]
     OutOfRange {
@@ -347,7 +340,7 @@ impl History {
 
     /// The rows just after `seq`, in key order (reversed when `descending`).
     pub(crate) fn at(&self, collection: &str, seq: i64, descending: bool) -> Result<HistoryAt, HistoryError> {
-        let range = self.range().ok_or_else(|| HistoryError::Empty { collection: collection.to_owned(), seq })?;
+        let range = self.range().ok_or_else(|| HistoryError::Empty(collection.to_owned()))?;
         if seq < range.first || seq > range.last {
             return Err(HistoryError::OutOfRange {
                 collection: collection.to_owned(),

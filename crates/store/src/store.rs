@@ -1071,10 +1071,7 @@ impl<'a> CollectionView<'a> {
     /// The seqs the collection's history holds (see [`CollectionConfig::history`]).
     pub fn history(&self) -> Result<HistoryRange, HistoryError> {
         let history = self.history_kept()?;
-        history.range().ok_or_else(|| HistoryError::Empty {
-            collection: self.inner.cfg.name.clone(),
-            seq: self.last_seq().unwrap_or_default(),
-        })
+        history.range().ok_or_else(|| HistoryError::Empty(self.inner.cfg.name.clone()))
     }
 
     /// The confirmed rows just after `seq` (no optimistic effects), each with the event that last changed it, and

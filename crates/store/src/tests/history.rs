@@ -33,7 +33,7 @@ fn check_history(driver: &Driver<Model>, cfg: HistoryConfig) -> Result<(), TestC
     let view = driver.store.collection("orders").expect("watched");
     let range = match view.history() {
         Ok(range) => range,
-        Err(HistoryError::Empty { .. }) => return Ok(()),
+        Err(HistoryError::Empty(_)) => return Ok(()),
         Err(other) => return Err(TestCaseError::fail(format!("{other}"))),
     };
     prop_assert_eq!(Some(range.last), view.last_seq());
@@ -115,7 +115,7 @@ fn history_is_off_by_default_and_says_why_it_cannot_answer() {
 
     let store = Store::new(config(vec![orders_with_history(10, 4)]));
     let err = store.collection("orders").unwrap().at(0).unwrap_err();
-    assert!(matches!(err, HistoryError::Empty { .. }), "{err}");
+    assert!(matches!(err, HistoryError::Empty(_)), "{err}");
 }
 
 #[test]
@@ -207,10 +207,10 @@ fn a_new_snapshot_starts_the_history_over_and_a_paged_one_counts_from_its_last_p
     let req = https(&out).pop().unwrap();
     let out =
         store.handle(0, Input::Http { request_id: req.request_id, response: page(vec![order("b", 2, 2)], None, 12) });
-    assert!(matches!(store.collection("orders").unwrap().history(), Err(HistoryError::Empty { .. })));
+    assert!(matches!(store.collection("orders").unwrap().history(), Err(HistoryError::Empty(_))));
     let id = subscribes(&out)[0].0.clone();
     store.handle(0, next(socket, &id, change(11, 10, "MODIFY", Some("b"), Some(2), Some(order("b", 2, 2)))));
-    assert!(matches!(store.collection("orders").unwrap().history(), Err(HistoryError::Empty { .. })));
+    assert!(matches!(store.collection("orders").unwrap().history(), Err(HistoryError::Empty(_))));
     store.handle(0, next(socket, &id, change(12, 11, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 5)))));
     let view = store.collection("orders").unwrap();
     assert_eq!(view.history().map(|r| (r.first, r.last)), Ok((12, 12)));
