@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use subsignal_leptos::{CollectionConfig, Mutation, Optimistic};
+use subsignal_leptos::{CollectionConfig, HistoryConfig, Mutation, Optimistic};
 use subsignal_orders::{OrderItem, OrderStatus};
 
 /// The collection name.
@@ -55,7 +55,7 @@ impl Order {
 }
 
 /// The live orders collection: a snapshot from `listOrders`, kept current by `onOrderChanged`. Newest first (ids are
-/// time-ordered).
+/// time-ordered). It keeps a history of its last 500 changes for the event panel's time travel.
 pub(crate) fn orders_collection() -> CollectionConfig {
     CollectionConfig::new(ORDERS)
         .snapshot(
@@ -74,6 +74,7 @@ pub(crate) fn orders_collection() -> CollectionConfig {
             "order",
         )
         .descending()
+        .history(HistoryConfig { max_events: 500, checkpoint_every: 50 })
 }
 
 /// Places an order; with `optimistic`, a placeholder row shows at once.

@@ -9,6 +9,7 @@ use crate::form::OrderForm;
 use crate::netsim::NetsimPanel;
 use crate::orders::OrderList;
 use crate::status::{ConnectionBadge, EventLog, Events, LatencyChart};
+use crate::travel::Travel;
 
 /// The demo users the dev server issues tokens for.
 const USERS: [(&str, &str); 3] = [("alice", "Alice"), ("bob", "Bob"), ("admin", "Admin (sees everyone)")];
@@ -138,6 +139,7 @@ fn Main(session: Session, store: BrowserStore) -> impl IntoView {
     session.events.follow(&store);
     store.connect();
     provide_context(session.clone());
+    provide_context(Travel::new(&store));
     let optimistic = session.optimistic;
     let admin = session.user == "admin";
     view! {

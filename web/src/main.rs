@@ -19,6 +19,8 @@ mod netsim;
 mod orders;
 #[cfg(target_arch = "wasm32")]
 mod status;
+#[cfg(target_arch = "wasm32")]
+mod travel;
 
 fn main() {
     #[cfg(target_arch = "wasm32")]

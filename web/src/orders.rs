@@ -8,6 +8,7 @@ use subsignal_orders::OrderStatus;
 use crate::api::{cancel_order, money, product_name, Order};
 use crate::app::Session;
 use crate::edit::OrderEdit;
+use crate::travel::{travelling, PastOrders, TravelBanner};
 
 /// The steps the worker takes, for the progress bar.
 const STEPS: [OrderStatus; 4] =
@@ -21,9 +22,13 @@ pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> i
     let state = orders.state();
     // Stale: what shows may be behind the server (disconnected, or fetching again); tests and the report wait on it.
     let stale = Memo::new(move |_| state.with(|s| s.stale));
+    // While the event panel's scrubber views a past seq, the list shows the orders as they were then.
+    let travelling = travelling();
     view! {
         <section class="card orders" aria-labelledby="orders-title" data-stale=move || stale.get().to_string()>
             <h2 id="orders-title">{title}</h2>
+            <TravelBanner/>
+            <Show when=move || !travelling.get() fallback=|| view! { <PastOrders/> }>
             <Show when=move || loaded.get() fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
                 <Show when=move || !orders.is_empty()
                     fallback=|| view! { <p class="empty">"No orders yet. Place one and watch it move."</p> }>
@@ -33,6 +38,7 @@ pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> i
                         </For>
                     </ul>
                 </Show>
+            </Show>
             </Show>
         </section>
     }

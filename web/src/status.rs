@@ -9,6 +9,7 @@ use subsignal_leptos::{BrowserStore, ConnectionStatus, RowChange, RowOrigin, Sta
 
 use crate::api::{str_field, ORDERS};
 use crate::app::Session;
+use crate::travel::{Scrubber, Travel};
 
 fn now_ms() -> f64 {
     js_sys::Date::now()
@@ -233,15 +234,18 @@ pub(crate) fn ConnectionBadge(status: StatusSignals) -> impl IntoView {
 pub(crate) fn EventLog() -> impl IntoView {
     let session = expect_context::<Session>();
     let log = session.events.log;
+    let viewing = expect_context::<Travel>().viewing;
     view! {
         <section class="card log" aria-labelledby="log-title">
             <h2 id="log-title">"Events"</h2>
+            <Scrubber/>
             <Show when=move || log.with(|l| !l.is_empty()) fallback=|| view! { <p class="empty">"No events yet."</p> }>
                 <table>
                     <thead><tr><th>"seq"</th><th>"op"</th><th>"order"</th><th>"status"</th><th>"waited"</th><th>"at"</th></tr></thead>
                     <tbody>
                         <For each=move || log.get() key=|e| e.n let(e)>
                             <tr data-op=e.op data-origin=e.origin data-cause=e.cause
+                                class:viewed=move || e.seq.is_some() && viewing.get() == e.seq
                                 data-ms=e.latency_ms.map(|ms| format!("{ms:.1}"))>
                                 <td>{e.seq.map_or_else(|| e.origin.to_owned(), |s| s.to_string())}</td>
                                 <td>{e.op}</td>

@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use subsignal_store::{Choice, Conflict, MutationError, ResolveError, ViewSpec};
+use subsignal_store::{Choice, Conflict, HistoryError, MutationError, ResolveError, ViewSpec};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -62,7 +62,50 @@ export interface SubsignalCollection extends CollectionBase {
   snapshotQuery: string;
   /** The snapshot query's root field, e.g. `listOrders`. */
   snapshotField: string;
+  /** Keep a bounded history of the confirmed rows for time travel (`store.at`); off when absent. */
+  history?: HistoryConfig | null;
 }
+
+/** How much history a collection keeps: at most `maxEvents` events (that changed a row), with a checkpoint of the
+ * rows every `checkpointEvery` events (default 64; at most `maxEvents`). Row images are shared between checkpoints;
+ * each checkpoint costs one small entry per row. */
+export interface HistoryConfig {
+  maxEvents: number;
+  checkpointEvery?: number;
+}
+
+/** What an event did to a row, or `"snapshot"`: the row is as a snapshot showed it. */
+export type HistoryOp = "snapshot" | "insert" | "update" | "remove";
+
+/** The seqs a collection's history holds: `first` to `last` (its `lastSeq`), with the events and checkpoints kept. */
+export interface HistoryRange {
+  first: number;
+  last: number;
+  events: number;
+  checkpoints: number;
+}
+
+/** One row as it was at a seq, with the event that last changed it (`seq`, `op`), or the snapshot it comes from. */
+export interface RowAt<T = unknown> {
+  readonly key: string;
+  readonly row: T;
+  readonly seq: number;
+  readonly op: HistoryOp;
+}
+
+/** A collection's confirmed rows just after `seq` (frozen), and the rows the event at `seq` changed. */
+export interface HistoryAt<T = unknown> {
+  readonly seq: number;
+  readonly rows: readonly RowAt<T>[];
+  readonly changes: readonly { readonly key: string; readonly op: HistoryOp }[];
+}
+
+/** Why `history`/`at` could not answer: an `Error` named `HistoryError`; `outOfRange` names the range held. */
+export type HistoryError = Error &
+  (
+    | { kind: "unknownCollection" | "disabled" | "noSeqs" | "empty" }
+    | { kind: "outOfRange"; seq: number; first: number; last: number }
+  );
 
 /** One subscription of an entity-events collection, e.g. `onCreateTodo` (an upsert) or `onDeleteTodo` (a removal). */
 export interface EntitySubscription {
@@ -493,6 +536,37 @@ fn settled(store: &BrowserStore, future: MutationFuture) -> js_sys::Promise {
     })
 }
 
+/// A `HistoryError` as a JavaScript `Error` with its `kind` (and, out of range, `seq`, `first`, `last`).
+fn history_error(e: &HistoryError) -> JsValue {
+    let error = js_sys::Error::new(&e.to_string());
+    error.set_name("HistoryError");
+    let set = |field: &str, value: JsValue| js_sys::Reflect::set(&error, &field.into(), &value).ok();
+    let kind = match e {
+        HistoryError::UnknownCollection(_) => "unknownCollection",
+        HistoryError::Disabled(_) => "disabled",
+        HistoryError::NoSeqs(_) => "noSeqs",
+        HistoryError::Empty(_) => "empty",
+        HistoryError::OutOfRange { seq, first, last, .. } => {
+            set("seq", JsValue::from(*seq as f64));
+            set("first", JsValue::from(*first as f64));
+            set("last", JsValue::from(*last as f64));
+            "outOfRange"
+        }
+    };
+    set("kind", kind.into());
+    error.into()
+}
+
+/// Freezes an object and everything in it.
+fn deep_freeze(value: &JsValue) {
+    if let Some(object) = value.dyn_ref::<js_sys::Object>() {
+        for inner in js_sys::Object::values(object).iter() {
+            deep_freeze(&inner);
+        }
+        js_sys::Object::freeze(object);
+    }
+}
+
 /// A mutation whose `query` is a typed document object (graphql-codegen's `TypedDocumentString`, or a
 /// `TypedDocumentNode` keeping `loc.source.body`) as a copy whose `query` is its text; anything else as it is.
 fn document_as_text(mutation: JsValue) -> JsValue {
@@ -690,6 +764,31 @@ impl JsStore {
     #[wasm_bindgen(unchecked_return_type = "Status")]
     pub fn status(&self) -> JsValue {
         to_js(&self.store.status())
+    }
+
+    /// The seqs a collection's history holds, or `null` while it holds none yet (before its snapshot has caught
+    /// up). Throws a `HistoryError` when the collection is not watched, keeps no history or has no seqs.
+    #[wasm_bindgen(unchecked_return_type = "HistoryRange | null")]
+    pub fn history(&self, collection: &str) -> Result<JsValue, JsValue> {
+        match self.store.history(collection) {
+            Ok(range) => Ok(to_js(&range)),
+            Err(HistoryError::Empty(_)) => Ok(JsValue::NULL),
+            Err(e) => Err(history_error(&e)),
+        }
+    }
+
+    /// A collection's confirmed rows just after `seq` (no optimistic effects), frozen, each with the event that last
+    /// changed it, and the rows the event at `seq` changed; the live rows are untouched. Throws a `HistoryError`
+    /// (kind `outOfRange` with the range held) for a seq the history does not hold.
+    #[wasm_bindgen(unchecked_return_type = "HistoryAt")]
+    pub fn at(&self, collection: &str, seq: f64) -> Result<JsValue, JsValue> {
+        if seq.fract() != 0.0 || !seq.is_finite() {
+            return Err(JsError::new(&format!("invalid seq {seq}: a seq is an integer")).into());
+        }
+        let at = self.store.at(collection, seq as i64).map_err(|e| history_error(&e))?;
+        let value = to_js(&at);
+        deep_freeze(&value);
+        Ok(value)
     }
 
     /// The unsettled mutations, in order.

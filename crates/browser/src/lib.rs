@@ -44,8 +44,9 @@ pub use js::{is_conflict, is_mutation_error, JsCollection, JsStore, JsView};
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
-    three_way, Choice, CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp, Conflict,
-    ConnectionConfig, ConnectionStatus, Direction, DiscardError, EntityAction, EntitySubscription, FieldChange,
-    FieldDiff, FieldError, Filter, Guarantee, ListQuery, Mutation, MutationError, Optimistic, OrderBy, PendingMutation,
-    Protocol, ResolveError, RowChange, RowOrigin, Source, Status, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
+    three_way, ChangeAt, Choice, CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp,
+    Conflict, ConnectionConfig, ConnectionStatus, Direction, DiscardError, EntityAction, EntitySubscription,
+    FieldChange, FieldDiff, FieldError, Filter, Guarantee, HistoryAt, HistoryConfig, HistoryError, HistoryOp,
+    HistoryRange, ListQuery, Mutation, MutationError, Optimistic, OrderBy, PendingMutation, Protocol, ResolveError,
+    RowAt, RowChange, RowOrigin, Source, Status, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
 };

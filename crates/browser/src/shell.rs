@@ -21,9 +21,9 @@ use crate::platform::{self, now_ms, random_u64, warn, Connectivity, Socket, Time
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
-    CollectionConfig, CollectionState, CollectionView, DiscardError, HttpRequest, Input, Mutation, MutationError,
-    Output, PendingMutation, RowChange, RowOrigin, Status, Store, StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec,
-    ViewState,
+    CollectionConfig, CollectionState, CollectionView, DiscardError, HistoryAt, HistoryError, HistoryRange,
+    HttpRequest, Input, Mutation, MutationError, Output, PendingMutation, RowChange, RowOrigin, Status, Store,
+    StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
 };
 
 type RowFn = Rc<dyn Fn(&str, &RowChange, &RowOrigin)>;
@@ -290,6 +290,17 @@ impl BrowserStore {
     /// One visible row, deserialized (`None` if absent or if it does not fit `T`).
     pub fn row_as<T: DeserializeOwned>(&self, name: &str, key: &str) -> Option<T> {
         self.row(name, key).and_then(|v| serde_json::from_value(v).ok())
+    }
+
+    /// The seqs a collection's history holds (see [`CollectionConfig::history`]).
+    pub fn history(&self, name: &str) -> Result<HistoryRange, HistoryError> {
+        self.with_collection(name, |c| c.ok_or_else(|| HistoryError::UnknownCollection(name.to_owned()))?.history())
+    }
+
+    /// A collection's confirmed rows just after `seq`, each with the event that last changed it, read from its
+    /// history without touching the live rows (see [`CollectionView::at`]).
+    pub fn at(&self, name: &str, seq: i64) -> Result<HistoryAt, HistoryError> {
+        self.with_collection(name, |c| c.ok_or_else(|| HistoryError::UnknownCollection(name.to_owned()))?.at(seq))
     }
 
     /// The unsettled mutations, in order.

@@ -1,5 +1,6 @@
 //! The Leptos front door of subsignal: live collections whose rows are their own signals, signals for the connection
-//! status and the number of pending mutations, and a mutate action.
+//! status and the number of pending mutations, a mutate action, and time travel over a collection's history
+//! ([`use_time_travel`]).
 //!
 //! It knows no JavaScript of its own: all browser IO is [`subsignal_browser::BrowserStore`]'s. An event that touches
 //! one row sets that row's signal only, so only the views reading that row re-render; the key list signal changes
@@ -39,9 +40,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_browser::ViewOp;
 pub use subsignal_browser::{
-    BrowserStore, Choice, CollectionConfig, CollectionState, CompareOp, Conflict, ConnectionStatus, Direction,
-    EntityAction, FieldChange, FieldDiff, Filter, Guarantee, Mutation, MutationError, Optimistic, OrderBy,
-    ResolveError, RowChange, RowOrigin, Source, Status, StoreOptions, ViewError, ViewSpec, ViewState,
+    BrowserStore, ChangeAt, Choice, CollectionConfig, CollectionState, CompareOp, Conflict, ConnectionStatus,
+    Direction, EntityAction, FieldChange, FieldDiff, Filter, Guarantee, HistoryAt, HistoryConfig, HistoryError,
+    HistoryOp, HistoryRange, Mutation, MutationError, Optimistic, OrderBy, ResolveError, RowChange, RowOrigin, Source,
+    Status, StoreOptions, ViewError, ViewSpec, ViewState,
 };
 
 /// One live collection: a signal of its keys, and one signal per row.
@@ -365,6 +367,95 @@ where
     StoredValue::new_local(state_guard);
     StoredValue::new_local(ViewCloser { store: store.clone(), id });
     Ok(LiveView { rows, state, store: StoredValue::new_local(store.clone()), id })
+}
+
+/// Time travel over a collection's history ([`use_time_travel`]): the range of seqs it holds as a signal, and its
+/// rows at any of them. `Copy`.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeTravel {
+    range: RwSignal<Option<HistoryRange>>,
+    store: StoredValue<BrowserStore, LocalStorage>,
+    name: StoredValue<String>,
+}
+
+/// One row as it was at a seq, deserialized, with the event that last changed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastRow<T> {
+    /// The row's key.
+    pub key: String,
+    /// The row (confirmed, without optimistic effects).
+    pub row: T,
+    /// The seq of the event that last changed it (or the seq its snapshot is exact at).
+    pub seq: i64,
+    /// What that event did, or [`HistoryOp::Snapshot`].
+    pub op: HistoryOp,
+}
+
+/// A collection's rows just after a seq, deserialized ([`TimeTravel::at_as`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastRows<T> {
+    /// The seq asked for.
+    pub seq: i64,
+    /// The rows that deserialized as `T`, in the collection's order.
+    pub rows: Vec<PastRow<T>>,
+    /// The rows the event at `seq` changed (removals included).
+    pub changes: Vec<ChangeAt>,
+}
+
+impl TimeTravel {
+    /// The seqs held (`None` while none is, e.g. before the snapshot has caught up); follows the collection's row
+    /// changes and state.
+    pub fn range(&self) -> Signal<Option<HistoryRange>> {
+        self.range.into()
+    }
+
+    /// The collection's confirmed rows just after `seq`, read from its history without touching the live rows.
+    pub fn at(&self, seq: i64) -> Result<HistoryAt, HistoryError> {
+        let name = self.name.get_value();
+        self.store.with_value(|store| store.at(&name, seq))
+    }
+
+    /// [`TimeTravel::at`] with each row deserialized as `T` (a row that does not fit is left out, with a warning).
+    pub fn at_as<T: DeserializeOwned>(&self, seq: i64) -> Result<PastRows<T>, HistoryError> {
+        let at = self.at(seq)?;
+        let name = self.name.get_value();
+        let rows = at
+            .rows
+            .into_iter()
+            .filter_map(|r| {
+                let row = decode::<T>(&name, &r.key, &r.row)?;
+                Some(PastRow { key: r.key, row, seq: r.seq, op: r.op })
+            })
+            .collect();
+        Ok(PastRows { seq: at.seq, rows, changes: at.changes })
+    }
+}
+
+/// Time travel over the watched collection `collection`, which keeps a history ([`CollectionConfig::history`]):
+/// its range as a signal and its rows at any seq held. Must be called under a reactive owner (its listeners end with
+/// it).
+pub fn use_time_travel(store: &BrowserStore, collection: &str) -> TimeTravel {
+    let range = RwSignal::new(store.history(collection).ok());
+    let travel = TimeTravel {
+        range,
+        store: StoredValue::new_local(store.clone()),
+        name: StoredValue::new(collection.to_owned()),
+    };
+    let refresh = {
+        let (store, name) = (store.clone(), collection.to_owned());
+        move |changed: &str| {
+            if changed == name {
+                let now = store.history(&name).ok();
+                if range.try_with_untracked(|r| *r != now) == Some(true) {
+                    range.try_set(now);
+                }
+            }
+        }
+    };
+    let on_state = refresh.clone();
+    StoredValue::new_local(store.on_row(move |collection, _, _| refresh(collection)));
+    StoredValue::new_local(store.on_collection_state(move |collection, _| on_state(collection)));
+    travel
 }
 
 /// The store in context, for [`use_store`]: `Copy` and `Send`, the store itself stays on the thread that made it.

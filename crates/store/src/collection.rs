@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::source::CollectionConfig;
+use crate::history::History;
+use crate::source::{CollectionConfig, Source};
 
 /// How many removed keys are remembered (oldest forgotten first), so that a late mutation result cannot resurrect a
 /// removed row.
@@ -139,6 +140,8 @@ pub(crate) struct Table {
     pub(crate) seq_marks: Vec<(usize, i64)>,
     /// The commit time of the newest event applied since the store last looked (`committedAtMs`, when selected).
     pub(crate) committed_at_ms: Option<i64>,
+    /// The history of the confirmed rows, when the collection keeps one.
+    pub(crate) history: Option<History>,
     /// Every seq ever applied, in order (tests check that none is applied twice).
     #[cfg(test)]
     pub(crate) applied_log: Vec<i64>,
@@ -169,6 +172,10 @@ impl Table {
             stats: CollectionStats::default(),
             seq_marks: Vec::new(),
             committed_at_ms: None,
+            history: match (&cfg.source, cfg.history) {
+                (Source::Subsignal(_), Some(history)) => Some(History::new(history)),
+                _ => None,
+            },
             #[cfg(test)]
             applied_log: Vec::new(),
         }
@@ -450,6 +457,21 @@ impl Table {
             }),
             OverlayKind::Remove => None,
         })
+    }
+
+    /// Tells the history (if kept) that the event `seq` was applied, touching the confirmed row `key` (if any).
+    pub(crate) fn record_history(&mut self, seq: i64, key: Option<&str>) {
+        if let Some(history) = self.history.as_mut() {
+            history.record(seq, key.map(|key| (key, self.rows.get(key).map(|r| &r.value))));
+        }
+    }
+
+    /// A snapshot replaced the confirmed rows at `seq`: the history (if kept) starts over there, exact from
+    /// `exact_from` on.
+    pub(crate) fn restart_history(&mut self, seq: i64, exact_from: i64) {
+        if let Some(history) = self.history.as_mut() {
+            history.restart(seq, exact_from, self.rows.iter().map(|(k, r)| (k.as_str(), &r.value)));
+        }
     }
 
     /// The confirmed row for `key`, without overlays.

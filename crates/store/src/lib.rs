@@ -31,11 +31,15 @@
 //! A mutation refused for a stale `expectedVersion` settles with a [`Conflict`]: the row the user edited, the fields
 //! they changed, the server's row and a per-field three-way diff, with the resends that keep mine, take theirs or
 //! merge field by field.
+//! A collection on the subsignal source can keep a bounded history ([`CollectionConfig::history`], off by default):
+//! [`CollectionView::at`] answers its confirmed rows just after any seq held, each with the event that last changed
+//! it, without touching the live rows (see [`HistoryConfig`] for the cost).
 #![deny(missing_docs)]
 
 mod collection;
 mod conflict;
 mod connection;
+mod history;
 mod mutation;
 mod rng;
 mod source;
@@ -50,6 +54,7 @@ mod tests;
 pub use collection::{CollectionStats, RowChange, RowOrigin};
 pub use conflict::{three_way, Choice, Conflict, FieldChange, FieldDiff, ResolveError};
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
+pub use history::{ChangeAt, HistoryAt, HistoryConfig, HistoryError, HistoryOp, HistoryRange, RowAt};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
 pub use rng::uuid_v4;
 pub use source::{

@@ -10,12 +10,14 @@
 //! reconnect (a fresh snapshot) instead of replaying.
 //!
 //! In JSON (JavaScript) a collection is one flat object: `name`, `keyField`, `versionFields`, `pageSize`,
-//! `descending`, `source` (`"subsignal"`, `"entityEvents"` or `"liveQuery"`; default `"subsignal"`) and the fields of
+//! `descending`, `history` (`{maxEvents, checkpointEvery?}`, see [`HistoryConfig`]), `source` (`"subsignal"`, `"entityEvents"` or `"liveQuery"`; default `"subsignal"`) and the fields of
 //! that source (see [`WireCollection`]). It is read through that flat form rather than serde's tagged enums, which
 //! would add their buffering code to the npm package's wasm.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::history::HistoryConfig;
 
 /// How to sync one collection: its GraphQL documents and the names of the fields the store reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,9 @@ pub struct CollectionConfig {
     pub deleted_field: String,
     /// Rows are listed in key order; this reverses it (handy for time-ordered keys such as UUIDv7, newest first).
     pub descending: bool,
+    /// Keep a bounded history of the confirmed rows for time travel ([`crate::CollectionView::at`]); `None` (the
+    /// default) keeps none. Only the subsignal source has one (see [`crate::HistoryConfig`]).
+    pub history: Option<HistoryConfig>,
 }
 
 /// Where a collection's rows come from, and so what the store can promise about them (see the module docs).
@@ -163,6 +168,7 @@ impl CollectionConfig {
             version_fields: default_version_fields(),
             deleted_field: "_deleted".to_owned(),
             descending: false,
+            history: None,
         }
     }
 
@@ -280,6 +286,12 @@ impl CollectionConfig {
         self
     }
 
+    /// Keeps a bounded history of the confirmed rows for time travel ([`crate::CollectionView::at`]).
+    pub fn history(mut self, history: HistoryConfig) -> Self {
+        self.history = Some(history);
+        self
+    }
+
     /// What this collection's source promises over the given protocol.
     pub fn guarantee(&self, protocol: crate::Protocol) -> Guarantee {
         match (&self.source, protocol) {
@@ -331,6 +343,8 @@ pub struct WireCollection {
     deleted_field: Option<String>,
     #[serde(default)]
     descending: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    history: Option<HistoryConfig>,
 }
 
 impl TryFrom<WireCollection> for CollectionConfig {
@@ -375,6 +389,9 @@ impl TryFrom<WireCollection> for CollectionConfig {
             (None, Some(field)) => vec![field],
             (None, None) => default_version_fields(),
         };
+        if let Some(history) = &wire.history {
+            history.check(&name)?;
+        }
         Ok(CollectionConfig {
             name,
             source,
@@ -383,6 +400,7 @@ impl TryFrom<WireCollection> for CollectionConfig {
             version_fields,
             deleted_field: wire.deleted_field.unwrap_or_else(|| "_deleted".to_owned()),
             descending: wire.descending,
+            history: wire.history,
         })
     }
 }
@@ -396,6 +414,7 @@ impl From<CollectionConfig> for WireCollection {
             version_fields: Some(config.version_fields),
             deleted_field: Some(config.deleted_field),
             descending: config.descending,
+            history: config.history,
             ..WireCollection::default()
         };
         match config.source {

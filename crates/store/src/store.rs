@@ -14,6 +14,7 @@ use subsignal_protocol::transport_ws::ClientMessage;
 use crate::collection::{CollectionStats, RowChange, RowOrigin, Table};
 use crate::conflict::{changed_fields, same_version, version_value};
 use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Protocol};
+use crate::history::{History, HistoryAt, HistoryError, HistoryRange};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
 use crate::rng::{backoff_delay, Rng};
 use crate::source::default_version_fields;
@@ -1103,6 +1104,29 @@ impl<'a> CollectionView<'a> {
     /// Counters of events, applied, duplicate and gap events, subscriptions, snapshots and resyncs.
     pub fn stats(&self) -> CollectionStats {
         self.inner.table.stats
+    }
+
+    /// The seqs the collection's history holds (see [`CollectionConfig::history`]).
+    pub fn history(&self) -> Result<HistoryRange, HistoryError> {
+        let history = self.history_kept()?;
+        history.range().ok_or_else(|| HistoryError::Empty(self.inner.cfg.name.clone()))
+    }
+
+    /// The confirmed rows just after `seq` (no optimistic effects), each with the event that last changed it, and
+    /// the rows the event at `seq` changed; read from the history, the live rows untouched. A seq outside
+    /// [`CollectionView::history`] is an [`HistoryError::OutOfRange`] naming the range held.
+    pub fn at(&self, seq: i64) -> Result<HistoryAt, HistoryError> {
+        self.history_kept()?.at(&self.inner.cfg.name, seq, self.inner.cfg.descending)
+    }
+
+    fn history_kept(&self) -> Result<&'a History, HistoryError> {
+        let name = &self.inner.cfg.name;
+        match (&self.inner.table.history, &self.inner.cfg.source) {
+            (Some(history), _) => Ok(history),
+            (None, Source::Subsignal(_)) => Err(HistoryError::Disabled(name.clone())),
+            (None, _) if self.inner.cfg.history.is_none() => Err(HistoryError::Disabled(name.clone())),
+            (None, _) => Err(HistoryError::NoSeqs(name.clone())),
+        }
     }
 
     /// Loaded, stale, `lastSeq`, pending updates.

@@ -207,7 +207,7 @@ fn pack(package: &Path) -> Result<PathBuf> {
 }
 
 /// wasm-bindgen cannot declare type parameters on methods or classes: these lines of its declarations gain them, so
-/// that `store.view<Order>(…)`, `store.row<Order>(…)`, `store.rows<Order>(…)` and `store.mutate(typedMutation)` are
+/// that `store.view<Order>(…)`, `store.row<Order>(…)`, `store.rows<Order>(…)`, `store.at<Order>(…)` and `store.mutate(typedMutation)` are
 /// typed. Each line must be found exactly as written, or the build fails (a wasm-bindgen upgrade changed them).
 fn generic_declarations(text: &str) -> Result<String> {
     const GENERIC: &[(&str, &str)] = &[
@@ -221,6 +221,10 @@ fn generic_declarations(text: &str) -> Result<String> {
             "row<T = unknown>(collection: string, key: string): T | null;",
         ),
         ("rows(collection: string): unknown[];", "rows<T = unknown>(collection: string): T[];"),
+        (
+            "at(collection: string, seq: number): HistoryAt;",
+            "at<T = unknown>(collection: string, seq: number): HistoryAt<T>;",
+        ),
         (
             "view(collection: string, spec: ViewSpec): View;",
             "view<T = unknown>(collection: string, spec?: ViewSpec): View<T>;",

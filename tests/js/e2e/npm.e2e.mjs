@@ -374,6 +374,81 @@ test("collection, row and status snapshots stay the same until they change, and 
   await page.close();
 });
 
+test("time travel: history and at give the rows as of each seq, frozen, and refuse a seq outside the history", async () => {
+  const page = await openPage();
+  await page.evaluate(async () => {
+    const { Store } = await import("@subsignal/store");
+    const ORDER = "id customerName status version";
+    const { token } = await (await fetch("/dev/token?user=alice")).json();
+    const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql", token });
+    store.watch({
+      name: "past",
+      subscription: `subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired order { ${ORDER} } } }`,
+      subscriptionField: "onOrderChanged",
+      entityField: "order",
+      snapshotQuery: `query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }`,
+      snapshotField: "listOrders",
+      history: { maxEvents: 100, checkpointEvery: 3 },
+    });
+    // What the live rows were after each event, to compare the history with.
+    const seen = {};
+    store.onRow((collection, change, origin) => {
+      if (collection === "past" && origin.kind === "event") seen[origin.seq] = store.rows("past").map((r) => `${r.customerName}:${r.status}`);
+    });
+    store.connect();
+    window.travelTest = { store, seen };
+  });
+  await page.waitForFunction(() => window.travelTest.store.history("past") !== null);
+  await server.gql("alice", "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", {
+    input: { customerName: "Time traveller", email: "tt@example.com", items: [{ sku: "TEA", quantity: 1, unitPriceCents: 100 }] },
+  });
+  await page.waitForFunction(() => window.travelTest.store.rows("past").some((r) => r.customerName === "Time traveller" && r.status === "SHIPPED"), null, { timeout: 20_000 });
+  const result = await page.evaluate(() => {
+    const { store, seen } = window.travelTest;
+    const range = store.history("past");
+    const mismatches = [];
+    for (const [seq, rows] of Object.entries(seen)) {
+      const at = store.at("past", Number(seq));
+      const got = at.rows.map((r) => `${r.row.customerName}:${r.row.status}`);
+      if (JSON.stringify(got) !== JSON.stringify(rows)) mismatches.push({ seq, got, rows });
+    }
+    const last = store.at("past", range.last);
+    const mine = last.rows.find((r) => r.row.customerName === "Time traveller");
+    const error = (f) => { try { f(); return null; } catch (e) { return { name: e.name, kind: e.kind, first: e.first, last: e.last, message: e.message }; } };
+    return {
+      range,
+      seqs: Object.keys(seen).length,
+      mismatches,
+      frozen: Object.isFrozen(last) && Object.isFrozen(last.rows) && Object.isFrozen(mine) && Object.isFrozen(mine.row),
+      mine: { op: mine.op, changedAt: mine.seq, changes: store.at("past", mine.seq).changes },
+      future: error(() => store.at("past", range.last + 1)),
+      old: error(() => store.at("past", range.first - 1)),
+      disabled: error(() => window.subsignal.store.history("orders")),
+      unknown: error(() => store.at("nope", 1)),
+      fraction: error(() => store.at("past", 1.5)),
+      live: store.rows("past").length,
+    };
+  });
+  assert.ok(result.seqs >= 4, `four events of the order at least: ${result.seqs}`);
+  assert.deepEqual(result.mismatches, [], "at(seq) equals the rows as they were after each event");
+  assert.ok(result.frozen, "at() gives frozen rows");
+  assert.equal(result.mine.op, "update");
+  assert.equal(result.mine.changes.length, 1);
+  assert.equal(result.mine.changes[0].op, "update");
+  for (const e of [result.future, result.old]) {
+    assert.equal(e.name, "HistoryError");
+    assert.equal(e.kind, "outOfRange");
+    assert.deepEqual([e.first, e.last], [result.range.first, result.range.last]);
+    assert.match(e.message, new RegExp(`holds seqs ${result.range.first} to ${result.range.last}`));
+  }
+  assert.equal(result.disabled.kind, "disabled", "the example's collection keeps no history");
+  assert.equal(result.unknown.kind, "unknownCollection");
+  assert.match(result.fraction.message, /a seq is an integer/);
+  assert.ok(result.live > 0, "the live rows are still there");
+  await page.evaluate(() => window.travelTest.store.free());
+  await page.close();
+});
+
 test("in Node (as under vitest), init takes the wasm bytes and the store works without a browser", async () => {
   const dir = need("SUBSIGNAL_NPM_PACKAGE");
   const { default: init, Store } = await import(pathToFileURL(join(dir, "subsignal_store.js")).href);

@@ -7,6 +7,9 @@ import init, {
   isMutationError,
   type CollectionConfig,
   type ConnectionStatus,
+  type HistoryAt,
+  type HistoryError,
+  type HistoryRange,
   type Guarantee,
   type Mutation,
   type TypedDocument,
@@ -44,8 +47,23 @@ export async function main(token: string): Promise<void> {
     entityField: "order",
     snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { id status version } nextToken seq } }",
     snapshotField: "listOrders",
+    history: { maxEvents: 500, checkpointEvery: 50 },
   };
   store.watch(orders);
+  // Time travel: the rows as they were just after a seq, typed, each with the event that last changed it.
+  const range: HistoryRange | null = store.history("orders");
+  if (range) {
+    const past: HistoryAt<Order> = store.at<Order>("orders", range.first);
+    const statuses: Order["status"][] = past.rows.map((r) => r.row.status);
+    const changedHere: string[] = past.rows.filter((r) => r.seq === past.seq && r.op !== "snapshot").map((r) => r.key);
+    console.log(statuses, changedHere, past.changes.map((c) => c.op));
+    try {
+      store.at("orders", range.last + 1);
+    } catch (e) {
+      const error = e as HistoryError;
+      if (error.kind === "outOfRange") console.log(error.first, error.last);
+    }
+  }
   // An Amplify API: entity events, listed AppSync-style, with the delta query.
   const todos: CollectionConfig = {
     name: "todos",

@@ -355,3 +355,77 @@ test("the first load starts the token request and the WebSocket beside the app's
   assert.equal(await page.locator("link[rel=stylesheet]").count(), 0, "the CSS is inline");
   await context.close();
 });
+
+test("time travel: the scrubber shows the orders as of an earlier seq, then live again", async () => {
+  // A server of its own, so that the event log holds exactly this test's events.
+  const fresh = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 300 });
+  await fresh.start();
+  try {
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => consoleErrors.push(`travel: ${e.message}`));
+    page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`travel: ${m.text()}`); });
+    await page.goto(`${fresh.http}/?as=alice`);
+    await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    await page.locator(".orders .loading").waitFor({ state: "detached" });
+    for (const name of ["First Past", "Second Past"]) {
+      await placeOrder(page, name, "past@example.com");
+      await order(page, name).and(page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
+    }
+    // What the event log says happened: each event's seq, order and status after it, oldest first.
+    const names = {};
+    for (const name of ["First Past", "Second Past"]) names[(await order(page, name).getAttribute("data-id")).slice(-6)] = name;
+    const events = (await page.locator(".log tbody tr[data-origin=event]").evaluateAll((trs) =>
+      trs.map((tr) => [Number(tr.cells[0].innerText), tr.cells[2].innerText, tr.cells[3].innerText]))).reverse();
+    assert.equal(events.length, 8, `four events per order: ${JSON.stringify(events)}`);
+    const statusAt = (seq) => {
+      const at = {};
+      for (const [s, id, status] of events) if (s <= seq) at[names[id]] = status;
+      return at;
+    };
+    const seqOf = (name, status) => events.find(([, id, s]) => names[id] === name && s === status)[0];
+
+    const scrubber = page.getByLabel("Time travel");
+    assert.equal(await scrubber.getAttribute("type"), "range");
+    const expectAt = async (seq, changed) => {
+      await scrubber.fill(String(seq));
+      await page.getByTestId("time-travel").filter({ hasText: `Viewing seq ${seq}` }).waitFor();
+      await page.locator(`[data-testid=orders][data-seq="${seq}"]`).waitFor();
+      assert.equal(await scrubber.getAttribute("aria-valuetext"), `seq ${seq}`);
+      const shown = Object.fromEntries(await page.locator("li.order.past").evaluateAll((lis) =>
+        lis.map((li) => [li.querySelector("strong").innerText, li.dataset.status])));
+      assert.deepEqual(shown, statusAt(seq), `the orders as of seq ${seq}`);
+      const highlighted = await page.locator("li.order.changed strong").allInnerTexts();
+      assert.deepEqual(highlighted, [changed], `the row the event at seq ${seq} changed`);
+      assert.equal(await page.locator("li.order.past button").count(), 0, "the past is read-only: no cancel button");
+      assert.equal(await page.locator(".log tr.viewed td:nth-child(1)").innerText(), String(seq));
+    };
+
+    // Dragged back to the first order's payment: the second order does not exist yet.
+    await expectAt(seqOf("First Past", "PAID"), "First Past");
+    // To the second order's creation: the first is shipped, the second just submitted.
+    await expectAt(seqOf("Second Past", "SUBMITTED"), "Second Past");
+    // Escape returns to live: the live rows were never touched.
+    await page.keyboard.press("Escape");
+    await page.getByTestId("time-travel").waitFor({ state: "detached" });
+    assert.equal(await page.locator("li.order.past").count(), 0);
+    for (const name of ["First Past", "Second Past"]) {
+      assert.equal(await order(page, name).getAttribute("data-status"), "SHIPPED");
+    }
+    // So does the button, and releasing the pointer.
+    await expectAt(seqOf("Second Past", "PREPARING"), "Second Past");
+    await page.getByRole("button", { name: "Back to live" }).click();
+    await page.getByTestId("time-travel").waitFor({ state: "detached" });
+    await expectAt(seqOf("First Past", "SHIPPED"), "First Past");
+    await scrubber.dispatchEvent("pointerup");
+    await page.getByTestId("time-travel").waitFor({ state: "detached" });
+    assert.equal(await order(page, "Second Past").getAttribute("data-status"), "SHIPPED");
+    assert.equal(await scrubber.getAttribute("aria-valuetext"), `live, seq ${events.at(-1)[0]}`);
+    mkdirSync(artifacts, { recursive: true });
+    await expectAt(seqOf("First Past", "PREPARING"), "First Past");
+    await page.screenshot({ path: join(artifacts, "webapp-time-travel.png"), fullPage: true });
+    await page.close();
+  } finally {
+    await fresh.stop();
+  }
+  assert.deepEqual(consoleErrors, []);
+});

@@ -21,6 +21,7 @@ import type { ReactNode } from "react";
 import type {
   Collection,
   CollectionState,
+  HistoryRange,
   MutateOptions,
   Mutation,
   Status,
@@ -102,6 +103,26 @@ export function useCollectionState(name: string): CollectionState | null {
     collectionStates.set(collection, state);
     return state;
   }, [collection]);
+  return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
+}
+
+const historyRanges = new WeakMap<Collection<unknown>, HistoryRange | null>();
+
+/**
+ * The seqs a watched collection's history holds (`{ first, last, events, checkpoints }`, or `null` until its snapshot
+ * has caught up): the same object until it changes, following the collection's rows. Read the rows at a seq with
+ * `useStore().at(name, seq)`. Throws the store's `HistoryError` when the collection keeps no history (configure
+ * `history` when watching it).
+ */
+export function useHistory(name: string): HistoryRange | null {
+  const store = useStore();
+  const collection = collectionOf<unknown>(store, name);
+  const subscribe = useCallback((listener: () => void) => collection.subscribe(listener), [collection]);
+  const getSnapshot = useCallback(() => {
+    const range = shared(historyRanges.get(collection), store.history(name));
+    historyRanges.set(collection, range);
+    return range;
+  }, [store, collection, name]);
   return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
 }
 

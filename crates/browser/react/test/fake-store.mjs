@@ -198,6 +198,12 @@ export class FakeStore {
     return view;
   }
 
+  /** Like the store's: a new object on every call, `null` before any change (the snapshot has not caught up). */
+  history(name) {
+    if (name !== "orders") throw Object.assign(new Error(`collection \`${name}\` keeps no history`), { name: "HistoryError", kind: "disabled" });
+    return this.seq === 0 ? null : { first: 1, last: this.seq, events: this.seq, checkpoints: 1 };
+  }
+
   getSnapshot() {
     return this.#status.snapshot(() => ({ connection: { state: "live" }, pendingMutations: this.#pending }));
   }

@@ -32,7 +32,7 @@ globalThis.navigator ??= window.navigator;
 globalThis.IS_REACT_ACT_ENVIRONMENT = true;
 const React = await import("react");
 const { createRoot } = await import("react-dom/client");
-const { StoreProvider, useCollection, useCollectionState, useLiveView, useMutation, useRow, useStatus, useStore, useView } =
+const { StoreProvider, useCollection, useCollectionState, useHistory, useLiveView, useMutation, useRow, useStatus, useStore, useView } =
   await import("@subsignal/react");
 const { act, createElement: h, StrictMode } = React;
 
@@ -119,6 +119,25 @@ test("every hook's snapshot is stable: re-renders and unrelated changes keep the
   assert.notEqual(fourth.a, first.a, "row a changed");
   assert.equal(fourth.a.n, 2);
   assert.equal(fourth.open[0].n, 2);
+  await app.unmount();
+});
+
+test("useHistory: null until the history holds a seq, then the same range until it moves", async () => {
+  const store = new FakeStore();
+  const seen = [];
+  function Probe({ tick }) {
+    seen.push({ tick, range: useHistory("orders") });
+    return h("p", null, String(tick));
+  }
+  const app = await mount(store, h(Probe, { tick: 0 }));
+  assert.equal(seen.at(-1).range, null);
+  await act(async () => store.put(order("a", "OPEN")));
+  const first = seen.at(-1).range;
+  assert.deepEqual(first, { first: 1, last: 1, events: 1, checkpoints: 1 });
+  await app.rerender(h(Probe, { tick: 1 }));
+  assert.equal(seen.at(-1).range, first, "the same object after a re-render");
+  await act(async () => store.put(order("a", "DONE")));
+  assert.equal(seen.at(-1).range.last, 2, "it follows the collection's changes");
   await app.unmount();
 });
 

@@ -33,6 +33,8 @@ struct Event {
 struct Fetch {
     request_id: u64,
     first_seq: Option<i64>,
+    /// The seq of the newest page: the rows are exact once the events up to it are applied.
+    last_page_seq: i64,
     items: Vec<Value>,
 }
 
@@ -154,18 +156,19 @@ impl SubsignalSync {
         }
         let key = env.key.clone().or_else(|| entity.as_ref().and_then(|e| table.key_of(e)));
         let version = env.version.map(Version::Number).or_else(|| entity.as_ref().and_then(|e| table.version_of(e)));
-        match (env.op, key) {
+        match (env.op, &key) {
             (ChangeOp::Insert | ChangeOp::Modify, Some(key)) => {
                 if let Some(entity) = entity {
                     if let Some(id) = env.client_mutation_id.as_deref() {
-                        table.settle_overlay_by_event(id, &key, &entity, version.clone(), changes);
+                        table.settle_overlay_by_event(id, key, &entity, version.clone(), changes);
                     }
-                    table.upsert_confirmed(&key, entity, version, changes);
+                    table.upsert_confirmed(key, entity, version, changes);
                 }
             }
-            (ChangeOp::Remove, Some(key)) => table.remove_confirmed(&key, version, env.expired, changes),
+            (ChangeOp::Remove, Some(key)) => table.remove_confirmed(key, version, env.expired, changes),
             _ => {}
         }
+        table.record_history(env.seq, key.as_deref());
         self.last_seq = Some(env.seq);
         table.stats.applied += 1;
         #[cfg(test)]
@@ -248,7 +251,7 @@ impl SyncStrategy for SubsignalSync {
             Some(fetch) => fetch.request_id = request_id,
             None => {
                 table.begin_fetch();
-                self.fetch = Some(Fetch { request_id, first_seq: None, items: Vec::new() });
+                self.fetch = Some(Fetch { request_id, first_seq: None, last_page_seq: i64::MIN, items: Vec::new() });
             }
         }
     }
@@ -266,6 +269,8 @@ impl SyncStrategy for SubsignalSync {
             .ok_or_else(|| format!("{}: a snapshot page without seq", self.name))?;
         let Some(fetch) = self.fetch.as_mut() else { return Ok(Paged::Done) };
         let first_seq = *fetch.first_seq.get_or_insert(seq);
+        fetch.last_page_seq = fetch.last_page_seq.max(seq);
+        let last_page_seq = fetch.last_page_seq;
         fetch.items.extend(items);
         if next_token.is_some() {
             return Ok(Paged::More { body: self.request(next_token) });
@@ -278,6 +283,7 @@ impl SyncStrategy for SubsignalSync {
         table.batch(
             |table| {
                 table.replace_rows(items);
+                table.restart_history(first_seq, last_page_seq);
                 if !self.replay {
                     // Events that arrived during the snapshot, applied on top of it when newer.
                     let mut ignored = Vec::new();

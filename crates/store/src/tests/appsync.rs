@@ -253,3 +253,40 @@ fn a_connection_error_asks_for_credentials_and_retries() {
     store.handle(2, Input::SocketClosed { socket, code: 4401, reason: "Unauthorized".into() });
     assert!(matches!(store.status().connection, ConnectionStatus::Reconnecting { .. }));
 }
+
+#[test]
+fn over_appsync_the_history_starts_at_each_snapshot_with_the_events_buffered_during_it() {
+    use crate::{HistoryConfig, HistoryOp};
+    let mut cfg = appsync_config();
+    cfg.collections = vec![super::orders().page_size(1000).history(HistoryConfig::new(50))];
+    let mut store = Store::new(cfg);
+    let (socket, out) = go_live(&mut store, 0);
+    let id = starts(&out)[0].0.clone();
+    let out = store.handle(0, frame(socket, &ServerMessage::StartAck { id: id.clone() }));
+    let req = https(&out).pop().expect("a snapshot after start_ack");
+    // An event arrives while the snapshot is on its way: it waits, and applies on top of the snapshot.
+    store.handle(0, data(socket, &id, change(11, 10, "MODIFY", Some("a"), Some(2), Some(order("a", 2, 5)))));
+    store.handle(0, Input::Http { request_id: req.request_id, response: page(vec![order("a", 1, 1)], None, 10) });
+    store.handle(0, data(socket, &id, change(12, 11, "INSERT", Some("b"), Some(1), Some(order("b", 1, 7)))));
+    let view = store.collection("orders").expect("orders");
+    assert_eq!(view.history().map(|r| (r.first, r.last, r.events)), Ok((10, 12, 2)));
+    let at = |seq| -> Vec<(Value, i64, HistoryOp)> {
+        view.at(seq).expect("held").rows.into_iter().map(|r| ((*r.row).clone(), r.seq, r.op)).collect()
+    };
+    assert_eq!(at(10), vec![(order("a", 1, 1), 10, HistoryOp::Snapshot)]);
+    assert_eq!(at(11), vec![(order("a", 2, 5), 11, HistoryOp::Update)]);
+    assert_eq!(at(12), vec![(order("a", 2, 5), 11, HistoryOp::Update), (order("b", 1, 7), 12, HistoryOp::Insert)]);
+
+    // A reconnect takes a new snapshot: the history starts over there, claiming nothing about the time away.
+    store.handle(1, Input::SocketClosed { socket, code: 1006, reason: "gone".into() });
+    let out = store.handle(60_000, Input::Tick);
+    let socket = opened_socket(&out).expect("a new socket");
+    let (socket, out) = connect_socket(&mut store, socket, 60_000);
+    let id = starts(&out)[0].0.clone();
+    let out = store.handle(60_000, frame(socket, &ServerMessage::StartAck { id }));
+    let req = https(&out).pop().expect("a new snapshot");
+    store.handle(60_000, Input::Http { request_id: req.request_id, response: page(vec![order("b", 2, 8)], None, 20) });
+    let view = store.collection("orders").expect("orders");
+    assert_eq!(view.history().map(|r| (r.first, r.last, r.events)), Ok((20, 20, 0)));
+    assert!(matches!(view.at(12), Err(crate::HistoryError::OutOfRange { first: 20, last: 20, .. })));
+}

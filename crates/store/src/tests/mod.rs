@@ -4,6 +4,7 @@ mod appsync;
 mod collection;
 mod conflict;
 mod connection;
+mod history;
 mod model;
 mod mutation;
 mod sources;

@@ -18,11 +18,11 @@ use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
 use super::*;
 use crate::{HttpRequest, HttpResponse, Input, Mutation, Optimistic, Store};
 
-const OWNER: u8 = 0;
+pub(super) const OWNER: u8 = 0;
 const PAGE: usize = 2;
 
 #[derive(Debug, Clone)]
-enum Action {
+pub(super) enum Action {
     Insert,
     Modify(u8),
     Remove(u8),
@@ -30,7 +30,7 @@ enum Action {
 }
 
 #[derive(Debug, Clone)]
-enum Op {
+pub(super) enum Op {
     /// A write by `owner`; `watermark` makes the server tell other owners' subscriptions about it.
     Write { owner: u8, action: Action, watermark: bool },
     /// Deliver up to n frames in order.
@@ -58,13 +58,13 @@ enum Op {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum MutKind {
+pub(super) enum MutKind {
     Create,
     Update,
     Delete,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let action = prop_oneof![
         3 => Just(Action::Insert),
         3 => any::<u8>().prop_map(Action::Modify),
@@ -123,11 +123,10 @@ struct ServerSub {
 
 /// The model server and the channel to the store.
 #[derive(Debug, Default)]
-struct Model {
+pub(super) struct Model {
     items: BTreeMap<String, Item>,
     /// Retained records, oldest first.
     log: VecDeque<Record>,
-    head: i64,
     /// Records with seq ≤ floor are pruned: `afterSeq < floor` is expired.
     floor: i64,
     next_key: u32,
@@ -137,6 +136,9 @@ struct Model {
     replay_watermark: bool,
     /// Answers by `clientMutationId`, so a replay writes nothing and returns the first answer.
     done: std::collections::HashMap<String, HttpResponse>,
+    /// Every change to owner 0's rows: its seq, key and image after (`None`: removed), oldest first.
+    pub(super) owner_log: Vec<(i64, String, Option<Value>)>,
+    pub(super) head: i64,
 }
 
 fn entity(key: &str, item: &Item) -> Value {
@@ -224,6 +226,9 @@ impl Model {
         let image = entity(&key, &item);
         let rec = Record { seq, owner: item.owner, op, key, version: item.version, expired, entity: image.clone() };
         self.log.push_back(rec.clone());
+        if rec.owner == OWNER {
+            self.owner_log.push((seq, rec.key.clone(), (op != "REMOVE").then(|| image.clone())));
+        }
         let mut subs = std::mem::take(&mut self.subs);
         for sub in &mut subs {
             if rec.owner == OWNER {
@@ -367,7 +372,12 @@ impl ModelServer for Model {
 
 impl Driver<Model> {
     fn new(seed: u64, replay_watermark: bool) -> Self {
-        let store = Store::new(StoreConfig { seed, ..config(vec![orders()]) });
+        Self::with_orders(seed, replay_watermark, orders())
+    }
+
+    /// A driver whose store watches this orders collection.
+    pub(super) fn with_orders(seed: u64, replay_watermark: bool, orders: crate::CollectionConfig) -> Self {
+        let store = Store::new(StoreConfig { seed, ..config(vec![orders]) });
         Driver::connected(store, Model { replay_watermark, ..Model::default() })
     }
 
@@ -400,7 +410,7 @@ impl Driver<Model> {
         self.run(Input::Mutate(mutation));
     }
 
-    fn apply(&mut self, op: &Op) {
+    pub(super) fn apply(&mut self, op: &Op) {
         let front_is_next = |m: &Model, i: usize| matches!(m.channel.frames.get(i), Some(ServerMessage::Next { .. }));
         match op {
             Op::Write { owner, action, watermark } => self.model.write(*owner, action, *watermark),
@@ -448,7 +458,7 @@ impl Driver<Model> {
 
     /// Heals the channel and runs until nothing is left to do. While the store lags behind the head, the world moves
     /// on: another owner writes and the server sends watermarks, which expose a lost last event as a gap.
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         for _ in 0..500 {
             while self.deliver_first() || self.answer_http(false, false) {}
             let synced = self.store.status().connection == crate::ConnectionStatus::Live
