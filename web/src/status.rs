@@ -148,6 +148,7 @@ impl Events {
                     RowOrigin::Event { seq } => (seq, "event"),
                     RowOrigin::Fetch => (None, "snapshot"),
                     RowOrigin::Local => (None, "local"),
+                    RowOrigin::Restore => (None, "restored"),
                 };
                 let now = now_ms();
                 let (op, status) = match change {

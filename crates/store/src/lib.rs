@@ -27,11 +27,17 @@
 //! ([`Store::open_view`]: `where`, `orderBy`, `limit`, `offset`) is a filtered, sorted window over a collection, kept
 //! in an order-statistic index so that a row change costs O(log n) and publishes only the positions that moved
 //! ([`Output::View`]); it can be held while the user reads and released to show the net change at once.
+//!
+//! A collection may persist ([`CollectionConfig::persist`]): the store announces changes with [`Output::Persist`],
+//! the shell writes [`Store::take_image`] (rows, `lastSeq`, source cursor and the offline queue, in one transaction)
+//! when convenient, and on the next load [`Input::Restore`] shows the rows at once, marked stale, before the network
+//! answers; the source then resumes from the image (see the `persist` module).
 #![deny(missing_docs)]
 
 mod collection;
 mod connection;
 mod mutation;
+mod persist;
 mod rng;
 mod source;
 mod store;
@@ -45,6 +51,7 @@ mod tests;
 pub use collection::{CollectionStats, RowChange, RowOrigin};
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
+pub use persist::{fingerprint, CollectionImage, StoreImage, IMAGE_FORMAT};
 pub use rng::uuid_v4;
 pub use source::{
     CollectionConfig, EntityAction, EntityEventsSource, EntitySubscription, Guarantee, ListQuery, LiveQuerySource,

@@ -10,7 +10,7 @@
 //! reconnect (a fresh snapshot) instead of replaying.
 //!
 //! In JSON (JavaScript) a collection is one flat object: `name`, `keyField`, `versionFields`, `pageSize`,
-//! `descending`, `source` (`"subsignal"`, `"entityEvents"` or `"liveQuery"`; default `"subsignal"`) and the fields of
+//! `descending`, `persist`, `source` (`"subsignal"`, `"entityEvents"` or `"liveQuery"`; default `"subsignal"`) and the fields of
 //! that source (see [`WireCollection`]). It is read through that flat form rather than serde's tagged enums, which
 //! would add their buffering code to the npm package's wasm.
 
@@ -37,6 +37,9 @@ pub struct CollectionConfig {
     pub deleted_field: String,
     /// Rows are listed in key order; this reverses it (handy for time-ordered keys such as UUIDv7, newest first).
     pub descending: bool,
+    /// Keep a copy of the rows, the `lastSeq` and the source's cursor across reloads (the shell writes it to
+    /// IndexedDB; see [`crate::StoreImage`]): the next load shows them at once, marked stale, and resumes from there.
+    pub persist: bool,
 }
 
 /// Where a collection's rows come from, and so what the store can promise about them (see the module docs).
@@ -163,6 +166,7 @@ impl CollectionConfig {
             version_fields: default_version_fields(),
             deleted_field: "_deleted".to_owned(),
             descending: false,
+            persist: false,
         }
     }
 
@@ -280,6 +284,12 @@ impl CollectionConfig {
         self
     }
 
+    /// Keeps a copy of this collection across reloads (see the `persist` field).
+    pub fn persist(mut self) -> Self {
+        self.persist = true;
+        self
+    }
+
     /// What this collection's source promises over the given protocol.
     pub fn guarantee(&self, protocol: crate::Protocol) -> Guarantee {
         match (&self.source, protocol) {
@@ -331,6 +341,8 @@ pub struct WireCollection {
     deleted_field: Option<String>,
     #[serde(default)]
     descending: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    persist: bool,
 }
 
 impl TryFrom<WireCollection> for CollectionConfig {
@@ -383,6 +395,7 @@ impl TryFrom<WireCollection> for CollectionConfig {
             version_fields,
             deleted_field: wire.deleted_field.unwrap_or_else(|| "_deleted".to_owned()),
             descending: wire.descending,
+            persist: wire.persist,
         })
     }
 }
@@ -396,6 +409,7 @@ impl From<CollectionConfig> for WireCollection {
             version_fields: Some(config.version_fields),
             deleted_field: Some(config.deleted_field),
             descending: config.descending,
+            persist: config.persist,
             ..WireCollection::default()
         };
         match config.source {

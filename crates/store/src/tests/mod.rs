@@ -5,6 +5,7 @@ mod collection;
 mod connection;
 mod model;
 mod mutation;
+mod persist;
 mod sources;
 mod sources_model;
 mod views;
