@@ -54,7 +54,7 @@ impl Order {
 }
 
 /// The live orders collection: a snapshot from `listOrders`, kept current by `onOrderChanged`. Newest first (ids are
-/// time-ordered).
+/// time-ordered). Persisted: a reload shows the orders of the last visit at once, then fetches only what changed.
 pub(crate) fn orders_collection() -> CollectionConfig {
     CollectionConfig::new(ORDERS)
         .snapshot(
@@ -73,6 +73,7 @@ pub(crate) fn orders_collection() -> CollectionConfig {
             "order",
         )
         .descending()
+        .persist()
 }
 
 /// Places an order; with `optimistic`, a placeholder row shows at once.

@@ -17,9 +17,17 @@ const STEPS: [OrderStatus; 4] =
 pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> impl IntoView {
     // The first snapshot has arrived (an empty one too: it changes no row, but the collection says so).
     let loaded = orders.loaded();
+    // The rows come from the copy kept in IndexedDB at the last visit, until the server has been reached.
+    let state = orders.state();
+    let restored = move || state.with(|s| s.restored);
     view! {
         <section class="card orders" aria-labelledby="orders-title">
             <h2 id="orders-title">{title}</h2>
+            <Show when=restored>
+                <p class="stale-hint" role="status" data-testid="orders-stale">
+                    "Showing your orders as of your last visit; reconnecting…"
+                </p>
+            </Show>
             <Show when=move || loaded.get() fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>
                 <Show when=move || !orders.is_empty()
                     fallback=|| view! { <p class="empty">"No orders yet. Place one and watch it move."</p> }>

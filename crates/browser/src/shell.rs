@@ -21,10 +21,15 @@ use crate::platform::{self, now_ms, random_u64, warn, Connectivity, Socket, Time
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
-    CollectionConfig, CollectionState, CollectionView, DiscardError, HttpRequest, Input, Mutation, MutationError,
-    Output, PendingMutation, RowChange, RowOrigin, Status, Store, StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec,
-    ViewState,
+    CollectionConfig, CollectionImage, CollectionState, CollectionView, DiscardError, HttpRequest, Input, Mutation,
+    MutationError, Output, PendingMutation, RowChange, RowOrigin, Status, Store, StoreConfig, StoreImage, ViewError,
+    ViewOp, ViewRead, ViewSpec, ViewState, IMAGE_FORMAT,
 };
+
+/// How long row changes of persisted collections wait before they are written (queue changes are written at once).
+const FLUSH_DELAY_MS: u64 = 500;
+/// How long the store waits for IndexedDB to hand over the persisted image before it goes to the network without.
+const LOAD_TIMEOUT_MS: u32 = 3_000;
 
 type RowFn = Rc<dyn Fn(&str, &RowChange, &RowOrigin)>;
 type StatusFn = Rc<dyn Fn(&Status)>;
@@ -56,9 +61,21 @@ struct Inner {
     next_listener: Cell<u64>,
     /// Futures waiting for a mutation to settle, by `clientMutationId`.
     waiters: RefCell<HashMap<String, Vec<Settled>>>,
-    /// The persisted queue has been fed back (done before the first connect or mutation).
-    restored: Cell<bool>,
     connectivity: RefCell<Option<Connectivity>>,
+    /// With a `persistKey`: the IndexedDB database, once open.
+    db: RefCell<Option<platform::Db>>,
+    /// The persisted image is being read: inputs wait in the inbox until it has been restored.
+    loading: Cell<bool>,
+    /// Gives up waiting for the image.
+    load_timer: RefCell<Option<Timer>>,
+    /// The next write of the image, and when it happens.
+    flush: RefCell<Option<(u64, Timer)>>,
+    /// This tab's queue record in the database.
+    tab: String,
+    /// Other tabs' queue records adopted at load: deleted by this tab's next write.
+    adopted: RefCell<Vec<String>>,
+    /// A failed write has been reported (once per store, not once per flush).
+    write_warned: Cell<bool>,
 }
 
 /// The browser store: a cheap, cloneable handle (all clones drive the same store) on one thread.
@@ -161,6 +178,10 @@ fn uuid_v4() -> String {
 impl BrowserStore {
     /// A store for these options, disconnected until [`BrowserStore::connect`]. The seed comes from
     /// `crypto.getRandomValues`; the page's `online`/`offline` events are fed to the store.
+    ///
+    /// With a `persistKey`, the persisted image (persisted collections and the offline queue) is read from the
+    /// IndexedDB database `subsignal:<persistKey>` first: what is asked of the store meanwhile (connect, watch,
+    /// mutate) waits until it has been restored, a few milliseconds, and at most 3 s.
     pub fn new(options: StoreOptions) -> Self {
         if let Some(problem) = options.problem() {
             warn(&problem);
@@ -181,8 +202,14 @@ impl BrowserStore {
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(1),
             waiters: RefCell::new(HashMap::new()),
-            restored: Cell::new(false),
             connectivity: RefCell::new(None),
+            db: RefCell::new(None),
+            loading: Cell::new(false),
+            load_timer: RefCell::new(None),
+            flush: RefCell::new(None),
+            tab: uuid_v4(),
+            adopted: RefCell::new(Vec::new()),
+            write_warned: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         let watch = platform::watch_connectivity(move |online| {
@@ -191,12 +218,12 @@ impl BrowserStore {
             }
         });
         *inner.connectivity.borrow_mut() = Some(watch);
+        Inner::load(&inner);
         Self { inner }
     }
 
-    /// Starts connecting (and restarts after a fatal close). Puts the persisted offline queue back first.
+    /// Starts connecting (and restarts after a fatal close), after the persisted image is restored.
     pub fn connect(&self) {
-        self.inner.restore();
         let offline = platform::is_offline();
         Inner::feed(&self.inner, Input::Connect);
         if offline {
@@ -232,7 +259,6 @@ impl BrowserStore {
     /// Queues a mutation (its optimistic overlay shows at once) and returns a future of its result. The mutation is
     /// queued whether or not the future is awaited; without a `clientMutationId` one is generated.
     pub fn mutate(&self, mut mutation: Mutation) -> MutationFuture {
-        self.inner.restore();
         let id = mutation.client_mutation_id.get_or_insert_with(uuid_v4).clone();
         let (tx, rx) = oneshot::channel();
         self.inner.waiters.borrow_mut().entry(id.clone()).or_default().push(tx);
@@ -371,6 +397,13 @@ impl Inner {
     /// Queues an input and, unless a caller up the stack is already draining, handles everything queued.
     fn feed(this: &Rc<Self>, input: Input) {
         this.inbox.borrow_mut().push_back(input);
+        if !this.loading.get() {
+            Self::drain(this);
+        }
+    }
+
+    /// Handles everything in the inbox, unless a caller up the stack is already doing so.
+    fn drain(this: &Rc<Self>) {
         if this.busy.replace(true) {
             return;
         }
@@ -437,9 +470,10 @@ impl Inner {
                     }
                 }
             }
-            Output::MutationQueued { .. } => this.persist(),
+            Output::MutationQueued { .. } => Self::schedule_flush(this, 0),
+            Output::Persist => Self::schedule_flush(this, FLUSH_DELAY_MS),
             Output::MutationSettled { id, result } => {
-                this.persist();
+                Self::schedule_flush(this, 0);
                 let waiters = this.waiters.borrow_mut().remove(&id).unwrap_or_default();
                 for tx in waiters {
                     tx.send(result.clone());
@@ -548,26 +582,152 @@ impl Inner {
         });
     }
 
-    /// Feeds the persisted queue back, once.
-    fn restore(self: &Rc<Self>) {
-        if self.restored.replace(true) {
-            return;
-        }
-        let Some(key) = &self.options.persist_key else { return };
-        let Some(text) = platform::stored(key) else { return };
-        match serde_json::from_str::<Vec<PendingMutation>>(&text) {
-            Ok(items) if !items.is_empty() => Self::feed(self, Input::RestoreQueue(items)),
-            Ok(_) => {}
-            Err(e) => warn(&format!("ignoring the persisted queue under {key:?}: {e}")),
-        }
+    /// With a `persistKey`: starts reading the persisted image; inputs wait in the inbox until it is restored.
+    fn load(this: &Rc<Self>) {
+        let Some(key) = &this.options.persist_key else { return };
+        this.loading.set(true);
+        let weak = Rc::downgrade(this);
+        let late = weak.clone();
+        // A database that does not answer (an upgrade blocked by another tab) must not keep the store offline.
+        let timer = platform::timer(LOAD_TIMEOUT_MS, move || {
+            if let Some(inner) = late.upgrade().filter(|inner| inner.loading.get()) {
+                warn("IndexedDB did not answer within 3 s: going to the network without the persisted copy");
+                Self::restore(&inner, StoreImage::default());
+            }
+        });
+        *this.load_timer.borrow_mut() = Some(timer);
+        platform::idb_open(
+            &format!("subsignal:{key}"),
+            IMAGE_FORMAT,
+            Box::new(move |opened| {
+                if let Some(inner) = weak.upgrade() {
+                    Self::loaded(&inner, opened);
+                }
+            }),
+        );
     }
 
-    /// Writes the queue to `localStorage` (removing the key when it is empty).
-    fn persist(&self) {
-        let Some(key) = &self.options.persist_key else { return };
-        let pending = self.store.borrow().pending_mutations();
-        let text = (!pending.is_empty()).then(|| serde_json::to_string(&pending).expect("pending mutations serialize"));
-        if !platform::store(key, text.as_deref()) {
+    /// The database answered (or cannot be used): restore what it held, plus a queue kept in `localStorage` (by an
+    /// older version, or when IndexedDB failed). Corrupted records are skipped with a warning.
+    fn loaded(this: &Rc<Self>, opened: Result<(platform::Db, platform::Stored), String>) {
+        let mut image = StoreImage::default();
+        match opened {
+            Ok((db, stored)) => {
+                for text in stored.collections {
+                    match serde_json::from_str::<CollectionImage>(&text) {
+                        Ok(collection) => image.collections.push(collection),
+                        Err(e) => {
+                            warn(&format!("ignoring a corrupted persisted collection ({e}); it loads from the network"))
+                        }
+                    }
+                }
+                let mut adopted = this.adopted.borrow_mut();
+                for (key, text) in stored.queues {
+                    match serde_json::from_str::<Vec<PendingMutation>>(&text) {
+                        Ok(items) => image.queue.extend(items),
+                        Err(e) => warn(&format!("ignoring a corrupted persisted queue ({e})")),
+                    }
+                    if key != this.tab {
+                        adopted.push(key);
+                    }
+                }
+                *this.db.borrow_mut() = Some(db);
+            }
+            Err(e) => warn(&format!(
+                "cannot use IndexedDB ({e}): persisted collections load from the network, and the offline queue is \
+                 kept in localStorage"
+            )),
+        }
+        if let Some(key) = &this.options.persist_key {
+            if let Some(text) = platform::stored(key) {
+                match serde_json::from_str::<Vec<PendingMutation>>(&text) {
+                    Ok(items) => image.queue.extend(items),
+                    Err(e) => warn(&format!("ignoring the persisted queue under {key:?}: {e}")),
+                }
+            }
+        }
+        Self::restore(this, image);
+    }
+
+    /// Feeds the image back ahead of every input that waited for it, and lets them through.
+    fn restore(this: &Rc<Self>, image: StoreImage) {
+        this.load_timer.borrow_mut().take();
+        this.loading.set(false);
+        this.inbox.borrow_mut().push_front(Input::Restore(image));
+        Self::drain(this);
+    }
+
+    /// Writes the image within `delay_ms` (sooner if already due sooner).
+    fn schedule_flush(this: &Rc<Self>, delay_ms: u64) {
+        if this.options.persist_key.is_none() {
+            return;
+        }
+        let at = now_ms() + delay_ms;
+        let mut flush = this.flush.borrow_mut();
+        if flush.as_ref().is_some_and(|(armed, _)| *armed <= at) {
+            return;
+        }
+        let weak = Rc::downgrade(this);
+        let timer = platform::timer(delay_ms as u32, move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.flush.borrow_mut().take();
+                Self::write(&inner);
+            }
+        });
+        *flush = Some((at, timer));
+    }
+
+    /// Writes what changed (persisted collections) and the queue in one IndexedDB transaction, so that rows and
+    /// queue are never written apart. If it fails (quota, a broken database) or IndexedDB is unavailable, the queue
+    /// goes to `localStorage` instead, so no mutation is lost; a successful write removes that copy.
+    fn write(this: &Rc<Self>) {
+        let Some(key) = this.options.persist_key.clone() else { return };
+        if this.loading.get() {
+            // Writing now would replace the persisted queue before it was read back.
+            return Self::schedule_flush(this, FLUSH_DELAY_MS);
+        }
+        let image = this.store.borrow_mut().take_image();
+        let queue =
+            (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
+        let db = this.db.borrow().clone();
+        let Some(db) = db else {
+            Self::keep_queue(&key, queue.as_deref());
+            return;
+        };
+        let collections = image
+            .collections
+            .iter()
+            .map(|c| (c.name.clone(), serde_json::to_string(c).expect("images serialize")))
+            .collect();
+        let drop_queues = std::mem::take(&mut *this.adopted.borrow_mut());
+        let data = platform::Write { collections, queue_key: this.tab.clone(), queue: queue.clone(), drop_queues };
+        let weak = Rc::downgrade(this);
+        platform::idb_write(
+            &db,
+            data,
+            Box::new(move |written| {
+                let Some(inner) = weak.upgrade() else { return };
+                match written {
+                    Ok(()) => {
+                        platform::store(&key, None);
+                    }
+                    Err(e) => {
+                        if !inner.write_warned.replace(true) {
+                            warn(&format!(
+                                "cannot write the persisted copy to IndexedDB ({e}): the next load goes to the network, \
+                                 and the offline queue is kept in localStorage"
+                            ));
+                        }
+                        Self::keep_queue(&key, queue.as_deref());
+                    }
+                }
+            }),
+        );
+    }
+
+    /// Keeps the queue in `localStorage` (removing the key when it is empty).
+    fn keep_queue(key: &str, queue: Option<&str>) {
+        if !platform::store(key, queue) {
             warn("cannot write the offline queue to localStorage (full or disabled)");
         }
     }
