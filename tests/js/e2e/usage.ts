@@ -44,6 +44,8 @@ export async function main(token: string): Promise<void> {
     entityField: "order",
     snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { id status version } nextToken seq } }",
     snapshotField: "listOrders",
+    // Kept in IndexedDB (under persistKey): a reload shows the rows at once, then fetches only what changed.
+    persist: true,
   };
   store.watch(orders);
   // An Amplify API: entity events, listed AppSync-style, with the delta query.
@@ -131,6 +133,8 @@ export async function main(token: string): Promise<void> {
   view.release();
   const loaded: boolean = view.state().loaded && !(store.collectionState("orders")?.stale ?? true);
   console.log(loaded, store.collectionState("orders")?.lastSeq, store.collectionState("orders")?.hasPendingUpdates);
+  const lastVisit: boolean = store.collectionState("orders")?.restored ?? false;
+  store.onRow((_, change, origin) => console.log(lastVisit, change.key, origin.kind === "restore"));
   // A typed document from graphql-codegen (client preset, documentMode "string"): result and variables flow through.
   class TypedDocumentString<TResult, TVariables> extends String implements TypedDocument<TResult, TVariables> {
     __apiType?: (variables: TVariables) => TResult;
