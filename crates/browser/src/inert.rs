@@ -57,6 +57,10 @@ pub(crate) fn store(_key: &str, _value: Option<&str>) -> bool {
     true
 }
 
+pub(crate) fn stored_keys(_prefix: &str) -> Vec<String> {
+    Vec::new()
+}
+
 pub(crate) fn is_offline() -> bool {
     false
 }

@@ -74,6 +74,11 @@ struct Inner {
     tab: String,
     /// Other tabs' queue records adopted at load: deleted by this tab's next write.
     adopted: RefCell<Vec<String>>,
+    /// Other tabs' `localStorage` queue copies adopted at load (and an older version's queue): removed once this
+    /// tab's own copy holds them.
+    adopted_local: RefCell<Vec<String>>,
+    /// Counts queue changes, so that a write tells whether the queue it wrote is still the current one.
+    queue_version: Cell<u64>,
     /// A failed write has been reported (once per store, not once per flush).
     write_warned: Cell<bool>,
 }
@@ -209,6 +214,8 @@ impl BrowserStore {
             flush: RefCell::new(None),
             tab: uuid_v4(),
             adopted: RefCell::new(Vec::new()),
+            adopted_local: RefCell::new(Vec::new()),
+            queue_version: Cell::new(0),
             write_warned: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
@@ -470,10 +477,10 @@ impl Inner {
                     }
                 }
             }
-            Output::MutationQueued { .. } => Self::schedule_flush(this, 0),
+            Output::MutationQueued { .. } => Self::write_ahead(this),
             Output::Persist => Self::schedule_flush(this, FLUSH_DELAY_MS),
             Output::MutationSettled { id, result } => {
-                Self::schedule_flush(this, 0);
+                Self::write_ahead(this);
                 let waiters = this.waiters.borrow_mut().remove(&id).unwrap_or_default();
                 for tx in waiters {
                     tx.send(result.clone());
@@ -607,10 +614,14 @@ impl Inner {
         );
     }
 
-    /// The database answered (or cannot be used): restore what it held, plus a queue kept in `localStorage` (by an
-    /// older version, or when IndexedDB failed). Corrupted records are skipped with a warning.
+    /// The database answered (or cannot be used): restore what it held. Each tab's queue is read from its
+    /// `localStorage` copy when there is one (written synchronously at every change, so never older), else from its
+    /// IndexedDB record; an older version's queue (`localStorage` under the key itself) is taken over too. Corrupted
+    /// records are skipped with a warning.
     fn loaded(this: &Rc<Self>, opened: Result<(platform::Db, platform::Stored), String>) {
+        let Some(key) = this.options.persist_key.clone() else { return };
         let mut image = StoreImage::default();
+        let mut queues = std::collections::BTreeMap::new();
         match opened {
             Ok((db, stored)) => {
                 for text in stored.collections {
@@ -621,15 +632,9 @@ impl Inner {
                         }
                     }
                 }
-                let mut adopted = this.adopted.borrow_mut();
-                for (key, text) in stored.queues {
-                    match serde_json::from_str::<Vec<PendingMutation>>(&text) {
-                        Ok(items) => image.queue.extend(items),
-                        Err(e) => warn(&format!("ignoring a corrupted persisted queue ({e})")),
-                    }
-                    if key != this.tab {
-                        adopted.push(key);
-                    }
+                for (tab, text) in stored.queues {
+                    this.adopted.borrow_mut().push(tab.clone());
+                    queues.insert(tab, text);
                 }
                 *this.db.borrow_mut() = Some(db);
             }
@@ -638,15 +643,48 @@ impl Inner {
                  kept in localStorage"
             )),
         }
-        if let Some(key) = &this.options.persist_key {
-            if let Some(text) = platform::stored(key) {
-                match serde_json::from_str::<Vec<PendingMutation>>(&text) {
-                    Ok(items) => image.queue.extend(items),
-                    Err(e) => warn(&format!("ignoring the persisted queue under {key:?}: {e}")),
-                }
+        let prefix = format!("{key}:queue:");
+        for local in platform::stored_keys(&prefix) {
+            if let Some(text) = platform::stored(&local) {
+                queues.insert(local[prefix.len()..].to_owned(), text);
+            }
+            this.adopted_local.borrow_mut().push(local);
+        }
+        if let Some(text) = platform::stored(&key) {
+            queues.insert(String::new(), text);
+            this.adopted_local.borrow_mut().push(key.clone());
+        }
+        for (tab, text) in queues {
+            match serde_json::from_str::<Vec<PendingMutation>>(&text) {
+                Ok(items) => image.queue.extend(items),
+                Err(e) => warn(&format!("ignoring a corrupted persisted queue ({tab:?}): {e}")),
             }
         }
         Self::restore(this, image);
+    }
+
+    /// This tab's `localStorage` copy of the queue.
+    fn local_queue_key(&self) -> Option<String> {
+        self.options.persist_key.as_ref().map(|key| format!("{key}:queue:{}", self.tab))
+    }
+
+    /// The queue changed: its copy in `localStorage` is written at once (synchronously, so that a page closed right
+    /// after a mutation keeps it), and it goes to IndexedDB with the rows as soon as possible, after which the copy
+    /// is removed.
+    fn write_ahead(this: &Rc<Self>) {
+        let Some(local) = this.local_queue_key() else { return };
+        this.queue_version.set(this.queue_version.get() + 1);
+        let pending = this.store.borrow().pending_mutations();
+        let text = serde_json::to_string(&pending).expect("mutations serialize");
+        if platform::store(&local, Some(&text)) {
+            // This tab's copy now holds every adopted mutation.
+            for adopted in this.adopted_local.borrow_mut().drain(..) {
+                platform::store(&adopted, None);
+            }
+        } else if this.db.borrow().is_none() && !this.write_warned.replace(true) {
+            warn("cannot write the offline queue to localStorage (full or disabled) nor to IndexedDB");
+        }
+        Self::schedule_flush(this, 0);
     }
 
     /// Feeds the image back ahead of every input that waited for it, and lets them through.
@@ -679,28 +717,24 @@ impl Inner {
 
     /// Writes what changed (persisted collections) and the queue in one IndexedDB transaction, so that rows and
     /// queue are never written apart. If it fails (quota, a broken database) or IndexedDB is unavailable, the queue
-    /// goes to `localStorage` instead, so no mutation is lost; a successful write removes that copy.
+    /// stays in its `localStorage` copy, so no mutation is lost; a write that commits the current queue removes it.
     fn write(this: &Rc<Self>) {
-        let Some(key) = this.options.persist_key.clone() else { return };
         if this.loading.get() {
-            // Writing now would replace the persisted queue before it was read back.
+            // Writing now would replace the persisted image before it was read back.
             return Self::schedule_flush(this, FLUSH_DELAY_MS);
         }
+        let Some(db) = this.db.borrow().clone() else { return };
+        let version = this.queue_version.get();
         let image = this.store.borrow_mut().take_image();
         let queue =
             (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
-        let db = this.db.borrow().clone();
-        let Some(db) = db else {
-            Self::keep_queue(&key, queue.as_deref());
-            return;
-        };
         let collections = image
             .collections
             .iter()
             .map(|c| (c.name.clone(), serde_json::to_string(c).expect("images serialize")))
             .collect();
         let drop_queues = std::mem::take(&mut *this.adopted.borrow_mut());
-        let data = platform::Write { collections, queue_key: this.tab.clone(), queue: queue.clone(), drop_queues };
+        let data = platform::Write { collections, queue_key: this.tab.clone(), queue, drop_queues };
         let weak = Rc::downgrade(this);
         platform::idb_write(
             &db,
@@ -709,7 +743,14 @@ impl Inner {
                 let Some(inner) = weak.upgrade() else { return };
                 match written {
                     Ok(()) => {
-                        platform::store(&key, None);
+                        if inner.queue_version.get() == version {
+                            if let Some(local) = inner.local_queue_key() {
+                                platform::store(&local, None);
+                            }
+                        }
+                        for adopted in inner.adopted_local.borrow_mut().drain(..) {
+                            platform::store(&adopted, None);
+                        }
                     }
                     Err(e) => {
                         if !inner.write_warned.replace(true) {
@@ -718,18 +759,10 @@ impl Inner {
                                  and the offline queue is kept in localStorage"
                             ));
                         }
-                        Self::keep_queue(&key, queue.as_deref());
                     }
                 }
             }),
         );
-    }
-
-    /// Keeps the queue in `localStorage` (removing the key when it is empty).
-    fn keep_queue(key: &str, queue: Option<&str>) {
-        if !platform::store(key, queue) {
-            warn("cannot write the offline queue to localStorage (full or disabled)");
-        }
     }
 }
 

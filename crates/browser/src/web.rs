@@ -161,6 +161,13 @@ pub(crate) fn store(key: &str, value: Option<&str>) -> bool {
     .is_ok()
 }
 
+/// The `localStorage` keys that start with `prefix`.
+pub(crate) fn stored_keys(prefix: &str) -> Vec<String> {
+    let Some(storage) = local_storage() else { return Vec::new() };
+    let count = storage.length().unwrap_or(0);
+    (0..count).filter_map(|i| storage.key(i).ok().flatten()).filter(|k| k.starts_with(prefix)).collect()
+}
+
 /// Whether the browser says it is offline.
 pub(crate) fn is_offline() -> bool {
     window().is_some_and(|w| !w.navigator().on_line())

@@ -262,11 +262,13 @@ test("a pending offline mutation survives a reload with its optimistic row, even
         optimistic: { kind: "upsert", row: { id: "tmp-offline", owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } });
     }, [CREATE, name]);
     if (failingPut) {
-      // The write fails: a warning, and the queue goes to localStorage instead.
-      await page.waitForFunction(() => (localStorage.getItem("e2e") ?? "").includes("tmp-offline"));
+      // The write fails: a warning, and the queue stays in this tab's localStorage copy.
+      await page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:") && localStorage.getItem(k).includes("tmp-offline")));
       assert.ok(page.warnings.some((w) => w.includes("QuotaExceededError")), page.warnings.join("\n"));
     } else {
       await until(page, async () => (await window.persisted()).queues.some((q) => q.includes("tmp-offline")), null, "the queue to be written");
+      // Once IndexedDB holds it, the synchronous localStorage copy is gone.
+      await until(page, () => !Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:")), null, "the localStorage copy to go");
     }
     await page.reload();
     await page.waitForFunction(() => window.ready === true && window.store.pendingMutations().length === 1);
@@ -283,4 +285,43 @@ test("a pending offline mutation survives a reload with its optimistic row, even
     assert.deepEqual(page.errors, []);
     await ctx.close();
   }
+});
+
+test("two tabs persist side by side: neither loses the other's pending mutation, and a reload takes both over", { timeout: 180_000 }, async () => {
+  const { ctx, origin } = await context();
+  const alice = await token();
+  const [a, b] = [await open(ctx, origin, alice), await open(ctx, origin, alice)];
+  const truth = await server.listOrders("alice", ORDER);
+  await liveAndEqual(a, truth);
+  await liveAndEqual(b, truth);
+  await server.stop();
+  // Each tab queues a mutation while the server is away; both write the same database.
+  for (const [page, name] of [[a, "tab a"], [b, "tab b"]]) {
+    await page.evaluate(([query, name]) => {
+      window.store.mutate({ query, resultField: "createOrder", collection: "orders",
+        variables: { input: { customerName: name, email: "t@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
+        optimistic: { kind: "upsert", row: { id: "tmp-" + name.replace(" ", "-"), owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } });
+    }, [CREATE, name]);
+  }
+  await until(a, async () => {
+    const { queues } = await window.persisted();
+    return queues.some((q) => q.includes("tmp-tab-a")) && queues.some((q) => q.includes("tmp-tab-b"));
+  }, null, "both tabs' queues to be written");
+  // Tab b closes; a reload of tab a takes b's queue over, and shows both optimistic rows.
+  await b.close();
+  await a.reload();
+  await a.waitForFunction(() => window.ready === true && window.store.pendingMutations().length === 2);
+  assert.ok(await a.evaluate(() => window.store.row("orders", "tmp-tab-a") && window.store.row("orders", "tmp-tab-b")));
+  await server.start();
+  await a.waitForFunction(() => window.store.pendingMutations().length === 0, null, { timeout: 60_000 });
+  const after = await createShipped([]);
+  for (const name of ["tab a", "tab b"]) {
+    assert.equal(after.filter((o) => o.customerName === name).length, 1, `${name} created exactly once`);
+  }
+  await liveAndEqual(a, after);
+  // The database holds one queue (tab a's, now empty: deleted) and the orders at tab a's lastSeq.
+  await persistedInStep(a);
+  assert.deepEqual((await a.evaluate(() => window.persisted())).queues, []);
+  assert.deepEqual(a.errors, []);
+  await ctx.close();
 });
