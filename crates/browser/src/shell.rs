@@ -621,11 +621,16 @@ impl Inner {
     fn loaded(this: &Rc<Self>, opened: Result<(platform::Db, platform::Stored), String>) {
         let Some(key) = this.options.persist_key.clone() else { return };
         let mut image = StoreImage::default();
-        let mut queues = std::collections::BTreeMap::new();
+        // Each tab's queue text, the newest copy winning.
+        let mut queues: Vec<(String, String)> = Vec::new();
+        let mut keep = |tab: String, text: String| match queues.iter_mut().find(|(t, _)| *t == tab) {
+            Some(entry) => entry.1 = text,
+            None => queues.push((tab, text)),
+        };
         match opened {
             Ok((db, stored)) => {
                 for text in stored.collections {
-                    match serde_json::from_str::<CollectionImage>(&text) {
+                    match CollectionImage::from_json(&text) {
                         Ok(collection) => image.collections.push(collection),
                         Err(e) => {
                             warn(&format!("ignoring a corrupted persisted collection ({e}); it loads from the network"))
@@ -634,7 +639,7 @@ impl Inner {
                 }
                 for (tab, text) in stored.queues {
                     this.adopted.borrow_mut().push(tab.clone());
-                    queues.insert(tab, text);
+                    keep(tab, text);
                 }
                 *this.db.borrow_mut() = Some(db);
             }
@@ -646,12 +651,12 @@ impl Inner {
         let prefix = format!("{key}:queue:");
         for local in platform::stored_keys(&prefix) {
             if let Some(text) = platform::stored(&local) {
-                queues.insert(local[prefix.len()..].to_owned(), text);
+                keep(local[prefix.len()..].to_owned(), text);
             }
             this.adopted_local.borrow_mut().push(local);
         }
         if let Some(text) = platform::stored(&key) {
-            queues.insert(String::new(), text);
+            keep(String::new(), text);
             this.adopted_local.borrow_mut().push(key.clone());
         }
         for (tab, text) in queues {
@@ -728,11 +733,7 @@ impl Inner {
         let image = this.store.borrow_mut().take_image();
         let queue =
             (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
-        let collections = image
-            .collections
-            .iter()
-            .map(|c| (c.name.clone(), serde_json::to_string(c).expect("images serialize")))
-            .collect();
+        let collections = image.collections.iter().map(|c| (c.name.clone(), c.to_json())).collect();
         let drop_queues = std::mem::take(&mut *this.adopted.borrow_mut());
         let data = platform::Write { collections, queue_key: this.tab.clone(), queue, drop_queues };
         let weak = Rc::downgrade(this);

@@ -15,10 +15,10 @@
 //! configuration, the image format or the store's version changed) is discarded with a warning.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::mutation::PendingMutation;
-use crate::source::CollectionConfig;
+use crate::source::{CollectionConfig, EntityAction, Source};
 
 /// The version of the image's layout; a change discards every persisted image.
 pub const IMAGE_FORMAT: u32 = 1;
@@ -58,11 +58,137 @@ pub struct StoreImage {
     pub queue: Vec<PendingMutation>,
 }
 
+impl CollectionImage {
+    /// The image as JSON text (as its serde form), built through [`Value`]: the browser shell writes it without a
+    /// serializer of its own in the wasm.
+    pub fn to_json(&self) -> String {
+        let tombstones: Vec<Value> = self
+            .tombstones
+            .iter()
+            .map(|(key, version)| Value::Array(vec![key.as_str().into(), version.clone()]))
+            .collect();
+        let mut map = Map::new();
+        map.insert("name".to_owned(), self.name.as_str().into());
+        map.insert("fingerprint".to_owned(), self.fingerprint.as_str().into());
+        map.insert("rows".to_owned(), Value::Array(self.rows.clone()));
+        map.insert("lastSeq".to_owned(), self.last_seq.into());
+        map.insert("cursor".to_owned(), self.cursor.clone().unwrap_or(Value::Null));
+        map.insert("tombstones".to_owned(), Value::Array(tombstones));
+        Value::Object(map).to_string()
+    }
+
+    /// Reads [`CollectionImage::to_json`]'s text (or the serde form), or says what is wrong with it.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let text_of = |field: &str| value.get(field).and_then(Value::as_str).map(str::to_owned);
+        let missing = |field: &str| format!("a collection image without `{field}`");
+        let rows = value.get("rows").and_then(Value::as_array).ok_or_else(|| missing("rows"))?.clone();
+        let tombstones = match value.get("tombstones") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                    Some([Value::String(key), version]) => Ok((key.clone(), version.clone())),
+                    _ => Err(format!("a collection image with a malformed tombstone: {pair}")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(format!("a collection image whose `tombstones` is not a list: {other}")),
+        };
+        Ok(Self {
+            name: text_of("name").ok_or_else(|| missing("name"))?,
+            fingerprint: text_of("fingerprint").ok_or_else(|| missing("fingerprint"))?,
+            rows,
+            last_seq: value.get("lastSeq").and_then(Value::as_i64),
+            cursor: value.get("cursor").filter(|c| !c.is_null()).cloned(),
+            tombstones,
+        })
+    }
+}
+
 /// Names a collection's configuration, the image format and the store's version: an image taken under another
 /// fingerprint is discarded (its rows may not fit the documents any more).
 pub fn fingerprint(config: &CollectionConfig) -> String {
-    // FNV-1a over the configuration's JSON: small, stable across builds, no dependency.
-    let text = serde_json::to_string(config).unwrap_or_default();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    // FNV-1a over every field of the configuration: small, stable across builds, no dependency, no serializer.
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    let mut feed = |text: &str| {
+        for byte in text.bytes().chain([0xff]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let json = |value: &Option<Value>| value.as_ref().map(Value::to_string).unwrap_or_default();
+    feed(&config.name);
+    feed(&config.key_field);
+    config.version_fields.iter().for_each(|f| feed(f));
+    feed(&config.deleted_field);
+    feed(if config.descending { "descending" } else { "ascending" });
+    feed(&config.page_size.map(|p| p.to_string()).unwrap_or_default());
+    match &config.source {
+        Source::Subsignal(s) => {
+            for text in [&s.subscription, &s.subscription_field, &s.entity_field, &s.snapshot_query, &s.snapshot_field]
+            {
+                feed(text);
+            }
+        }
+        Source::EntityEvents(s) => {
+            for sub in &s.subscriptions {
+                feed(&sub.document);
+                feed(&sub.field);
+                feed(if sub.action == EntityAction::Upsert { "upsert" } else { "remove" });
+                feed(&json(&sub.variables));
+            }
+            for list in std::iter::once(&s.list).chain(&s.delta) {
+                feed(&list.document);
+                feed(&list.field);
+                feed(&json(&list.variables));
+            }
+        }
+        Source::LiveQuery(s) => {
+            feed(&s.subscription);
+            feed(&s.field);
+            feed(&json(&s.variables));
+        }
+    }
     format!("{IMAGE_FORMAT}/{}/{hash:016x}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_image_reads_back_from_its_json_and_from_its_serde_form() {
+        let image = CollectionImage {
+            name: "orders".into(),
+            fingerprint: fingerprint(&CollectionConfig::new("orders")),
+            rows: vec![json!({"id": "a", "version": 2})],
+            last_seq: Some(7),
+            cursor: Some(json!(1_700_000_000)),
+            tombstones: vec![("b".into(), json!(3)), ("c".into(), Value::Null)],
+        };
+        assert_eq!(CollectionImage::from_json(&image.to_json()), Ok(image.clone()));
+        assert_eq!(CollectionImage::from_json(&serde_json::to_string(&image).unwrap()), Ok(image.clone()));
+        assert!(CollectionImage::from_json("{ nope").is_err());
+        assert_eq!(CollectionImage::from_json("{}"), Err("a collection image without `rows`".to_owned()));
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_any_setting() {
+        let base = CollectionConfig::new("orders").subscription("s", "f", "e").snapshot("q", "l");
+        let print = fingerprint(&base);
+        assert_eq!(print, fingerprint(&base.clone()));
+        assert!(print.starts_with(&format!("{IMAGE_FORMAT}/{}/", env!("CARGO_PKG_VERSION"))));
+        for other in [
+            base.clone().snapshot("q2", "l"),
+            base.clone().page_size(3),
+            base.clone().descending(),
+            base.clone().fields("key", "version"),
+            CollectionConfig::entity_events("orders").list("q", "l"),
+        ] {
+            assert_ne!(fingerprint(&other), print, "{other:?}");
+        }
+        // Persisting or not is not part of it.
+        assert_eq!(fingerprint(&base.clone().persist()), print);
+    }
 }
