@@ -19,9 +19,10 @@ fn now_ms() -> f64 {
 pub(crate) struct Event {
     n: u64,
     at: String,
-    /// The event's own seq; `None` for rows a snapshot brought and for this tab's own optimistic changes.
+    /// The event's own seq; `None` for rows a snapshot brought, rows restored from the persisted copy, and this
+    /// tab's own optimistic changes.
     seq: Option<i64>,
-    /// `event`, `snapshot` or `local`.
+    /// `event`, `snapshot`, `restored` or `local`.
     origin: &'static str,
     op: &'static str,
     order: String,
