@@ -39,7 +39,7 @@ import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js"
 await init();
 const params = new URLSearchParams(location.search);
 const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
-  token: params.get("token"), persistKey: "e2e",
+  token: params.get("token"), persistKey: params.get("key") ?? "e2e",
   connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
 store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
   subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
@@ -231,7 +231,7 @@ test("a persisted cursor past retention takes a new snapshot", { timeout: 180_00
   await server.start();
 });
 
-test("a corrupted image is skipped with a warning and the rows load from the network", { timeout: 120_000 }, async () => {
+test("a corrupted image, or a database that is not the store's, is skipped with a warning and the rows load from the network", { timeout: 120_000 }, async () => {
   const { ctx, origin } = await context();
   const alice = await token();
   const page = await open(ctx, origin, alice);
@@ -244,6 +244,17 @@ test("a corrupted image is skipped with a warning and the rows load from the net
   await liveAndEqual(page, truth);
   assert.ok(page.warnings.some((w) => w.includes("ignoring a corrupted persisted collection")), page.warnings.join("\n"));
   assert.equal((await page.evaluate(() => window.store.stats("orders"))).snapshots, 1);
+
+  // A database that is not the store's (its version, without the object stores): a warning, then the network.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const req = indexedDB.open("subsignal:broken", 1);
+    req.onsuccess = () => { req.result.close(); resolve(); };
+    req.onerror = () => reject(req.error);
+  }));
+  await page.goto(`${origin}/persist/index.html?key=broken&token=${encodeURIComponent(alice)}`);
+  await page.waitForFunction(() => window.ready === true);
+  await liveAndEqual(page, truth);
+  assert.ok(page.warnings.some((w) => w.includes("cannot use IndexedDB")), page.warnings.join("\n"));
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });
