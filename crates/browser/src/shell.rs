@@ -225,6 +225,9 @@ impl BrowserStore {
             }
         });
         *inner.connectivity.borrow_mut() = Some(watch);
+        for config in &inner.options.collections {
+            inner.check_persist(config);
+        }
         Inner::load(&inner);
         Self { inner }
     }
@@ -245,6 +248,7 @@ impl BrowserStore {
 
     /// Keeps a collection live (snapshot, then subscription events).
     pub fn watch(&self, config: CollectionConfig) {
+        self.inner.check_persist(&config);
         Inner::feed(&self.inner, Input::Watch(config));
     }
 
@@ -587,6 +591,13 @@ impl Inner {
                 Self::feed(&inner, Input::Http { request_id, response });
             }
         });
+    }
+
+    /// Warns when a collection asks to persist in a store that keeps nothing.
+    fn check_persist(&self, config: &CollectionConfig) {
+        if config.persist && self.options.persist_key.is_none() {
+            warn(&format!("collection {} has persist, but the store has no persistKey: nothing is kept", config.name));
+        }
     }
 
     /// With a `persistKey`: starts reading the persisted image; inputs wait in the inbox until it is restored.
