@@ -57,8 +57,9 @@ enum Op {
     LoseResponse,
     /// The shell writes the store's image (rows, `lastSeq`, queue) to its persistent storage.
     Flush,
-    /// The page reloads: a new store restores the last image written and connects.
-    Reload,
+    /// The page reloads: a new store restores the last image written and connects; with `true` its queue is the
+    /// current one (the browser shell's synchronous `localStorage` copy), else the one written with the rows.
+    Reload(bool),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +91,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(kind, i)| Op::Mutate(kind, i)),
         1 => Just(Op::LoseResponse),
         2 => Just(Op::Flush),
-        1 => Just(Op::Reload),
+        1 => any::<bool>().prop_map(Op::Reload),
     ]
 }
 
@@ -382,7 +383,7 @@ impl Harness {
     fn apply(&mut self, op: &Op) {
         match op {
             Op::Flush => self.flush(),
-            Op::Reload => self.reload(),
+            Op::Reload(current_queue) => self.reload(*current_queue),
             op => self.driver.apply(op),
         }
     }
@@ -408,7 +409,10 @@ impl Harness {
 
     /// A reload: the old store is gone (its socket with it); a new one shows the saved rows at once, marked stale
     /// and restored, and connects.
-    fn reload(&mut self) {
+    fn reload(&mut self, current_queue: bool) {
+        if current_queue {
+            self.saved.queue = self.driver.store.pending_mutations();
+        }
         self.driver.model.reset_socket(None);
         self.driver.model.channel.http.clear();
         self.seed = self.seed.wrapping_add(1);
@@ -533,7 +537,7 @@ impl Driver<Model> {
             }
             Op::Mutate(kind, i) => self.mutate(*kind, *i),
             Op::Prune(keep) => self.model.prune(*keep),
-            Op::Flush | Op::Reload => unreachable!("the harness handles these"),
+            Op::Flush | Op::Reload(_) => unreachable!("the harness handles these"),
         }
     }
 
@@ -612,7 +616,7 @@ fn the_model_exercises_every_recovery_path() {
         let (seed, replay_watermark, mut ops) = strategy.new_tree(&mut runner).expect("a case").current();
         // Reloads start over with fresh counters; they are counted on their own below.
         let reloading = ops.clone();
-        ops.retain(|op| !matches!(op, Op::Reload));
+        ops.retain(|op| !matches!(op, Op::Reload(_)));
         let mut r = Harness::new(seed, replay_watermark);
         for op in &reloading {
             r.apply(op);
