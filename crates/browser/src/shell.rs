@@ -64,8 +64,10 @@ struct Inner {
     connectivity: RefCell<Option<Connectivity>>,
     /// With a `persistKey`: the IndexedDB database, once open.
     db: RefCell<Option<platform::Db>>,
-    /// The persisted image is being read: inputs wait in the inbox until it has been restored.
+    /// The persisted image is being read: mutations wait (in `held`) until it has been restored, so that they queue
+    /// behind the restored ones.
     loading: Cell<bool>,
+    held: RefCell<Vec<Input>>,
     /// Gives up waiting for the image.
     load_timer: RefCell<Option<Timer>>,
     /// The next write of the image, and when it happens.
@@ -185,8 +187,8 @@ impl BrowserStore {
     /// `crypto.getRandomValues`; the page's `online`/`offline` events are fed to the store.
     ///
     /// With a `persistKey`, the persisted image (persisted collections and the offline queue) is read from the
-    /// IndexedDB database `subsignal:<persistKey>` first: what is asked of the store meanwhile (connect, watch,
-    /// mutate) waits until it has been restored, a few milliseconds, and at most 3 s.
+    /// IndexedDB database `subsignal:<persistKey>` first: the socket may open meanwhile, but collections start and
+    /// mutations queue only once it has been restored, a few milliseconds, and at most 3 s.
     pub fn new(options: StoreOptions) -> Self {
         if let Some(problem) = options.problem() {
             warn(&problem);
@@ -197,6 +199,8 @@ impl BrowserStore {
         config.collections = options.collections.clone();
         config.protocol = options.protocol;
         config.host = options.http_host();
+        // The socket opens while IndexedDB is read; collections start once the image is back.
+        config.awaits_restore = options.persist_key.is_some();
         let inner = Rc::new(Inner {
             store: RefCell::new(Store::new(config)),
             options,
@@ -210,6 +214,7 @@ impl BrowserStore {
             connectivity: RefCell::new(None),
             db: RefCell::new(None),
             loading: Cell::new(false),
+            held: RefCell::new(Vec::new()),
             load_timer: RefCell::new(None),
             flush: RefCell::new(None),
             tab: uuid_v4(),
@@ -407,10 +412,11 @@ impl BrowserStore {
 impl Inner {
     /// Queues an input and, unless a caller up the stack is already draining, handles everything queued.
     fn feed(this: &Rc<Self>, input: Input) {
-        this.inbox.borrow_mut().push_back(input);
-        if !this.loading.get() {
-            Self::drain(this);
+        if this.loading.get() && matches!(input, Input::Mutate(_)) {
+            return this.held.borrow_mut().push(input);
         }
+        this.inbox.borrow_mut().push_back(input);
+        Self::drain(this);
     }
 
     /// Handles everything in the inbox, unless a caller up the stack is already doing so.
@@ -600,7 +606,7 @@ impl Inner {
         }
     }
 
-    /// With a `persistKey`: starts reading the persisted image; inputs wait in the inbox until it is restored.
+    /// With a `persistKey`: starts reading the persisted image; mutations wait until it is restored.
     fn load(this: &Rc<Self>) {
         let Some(key) = &this.options.persist_key else { return };
         this.loading.set(true);
@@ -703,11 +709,15 @@ impl Inner {
         Self::schedule_flush(this, 0);
     }
 
-    /// Feeds the image back ahead of every input that waited for it, and lets them through.
+    /// Feeds the image back, then the mutations that waited for it.
     fn restore(this: &Rc<Self>, image: StoreImage) {
         this.load_timer.borrow_mut().take();
         this.loading.set(false);
-        this.inbox.borrow_mut().push_front(Input::Restore(image));
+        let held = std::mem::take(&mut *this.held.borrow_mut());
+        let mut inbox = this.inbox.borrow_mut();
+        inbox.push_back(Input::Restore(image));
+        inbox.extend(held);
+        drop(inbox);
         Self::drain(this);
     }
 

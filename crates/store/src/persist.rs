@@ -6,7 +6,9 @@
 //! the offline queue. The store marks what changed and announces it with [`Output::Persist`](crate::Output::Persist);
 //! the shell, when it chooses (batched, off the hot path), takes [`Store::take_image`](crate::Store::take_image) and
 //! writes it in one transaction, so that rows and queue are never written apart. On the next load it feeds the image
-//! back with [`Input::Restore`](crate::Input::Restore) before the network answers: the rows show at once, marked
+//! back with [`Input::Restore`](crate::Input::Restore) before the network answers (with
+//! [`StoreConfig::awaits_restore`](crate::StoreConfig::awaits_restore) the socket opens meanwhile, but nothing is
+//! fetched before the image is back): the rows show at once, marked
 //! stale, and the source resumes from the image (subsignal's: `afterSeq: lastSeq`, or a new snapshot when the
 //! cursor is past retention; the others: their usual list after connecting).
 //!

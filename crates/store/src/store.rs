@@ -44,6 +44,11 @@ pub struct StoreConfig {
     /// AppSync mode: the host of the HTTP GraphQL endpoint, sent as `host` in the authorization header object.
     #[serde(default)]
     pub host: Option<String>,
+    /// The shell is reading a persisted image and will feed [`Input::Restore`]: until then the connection may open,
+    /// but no collection subscribes or fetches and no mutation is sent, so that the image, not a fresh snapshot,
+    /// is what the collections resume from.
+    #[serde(default)]
+    pub awaits_restore: bool,
 }
 
 impl StoreConfig {
@@ -56,6 +61,7 @@ impl StoreConfig {
             collections: Vec::new(),
             protocol: Protocol::TransportWs,
             host: None,
+            awaits_restore: false,
         }
     }
 }
@@ -370,6 +376,8 @@ pub struct Store {
     images: Vec<CollectionImage>,
     /// An [`Output::Persist`] is outstanding (until [`Store::take_image`]).
     persist_announced: bool,
+    /// Waiting for [`Input::Restore`] (see [`StoreConfig::awaits_restore`]).
+    awaiting_restore: bool,
 }
 
 impl Store {
@@ -397,6 +405,7 @@ impl Store {
             next_view: 1,
             images: Vec::new(),
             persist_announced: false,
+            awaiting_restore: config.awaits_restore,
         };
         for cfg in config.collections {
             store.add_collection(cfg, &mut Vec::new());
@@ -508,6 +517,7 @@ impl Store {
             Input::Mutate(mutation) => self.mutate(mutation, &mut out),
             Input::RestoreQueue(items) => self.restore_queue(items, &mut out),
             Input::Restore(image) => {
+                self.awaiting_restore = false;
                 for image in image.collections.into_iter().chain(std::mem::take(&mut self.images)) {
                     match self.index(&image.name) {
                         Some(i) => self.restore_collection(i, image, &mut out),
@@ -833,7 +843,7 @@ impl Store {
                 }
             }
         }
-        if !self.conn.is_live() {
+        if !self.conn.is_live() || self.awaiting_restore {
             return;
         }
         for i in 0..self.collections.len() {

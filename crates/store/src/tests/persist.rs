@@ -116,6 +116,24 @@ fn a_persisted_cursor_past_retention_takes_a_snapshot_as_usual() {
 }
 
 #[test]
+fn awaiting_the_image_the_connection_opens_but_nothing_is_fetched_until_it_is_restored() {
+    let mut store = Store::new(StoreConfig { awaits_restore: true, ..config(vec![orders().persist()]) });
+    let (_, out) = go_live(&mut store, 0);
+    assert!(https(&out).is_empty() && subscribes(&out).is_empty(), "nothing before the image: {out:?}");
+    let out = store
+        .handle(1, Input::Restore(StoreImage { collections: vec![image(vec![order("a", 3, 1)], 7)], queue: vec![] }));
+    assert_eq!(row_changes(&out), vec![RowChange::Inserted { key: "a".into() }]);
+    assert!(https(&out).is_empty(), "no snapshot: {out:?}");
+    assert_eq!(subscribes(&out).pop().map(|s| s.1), Some(Some(7)), "resumes after the persisted seq at once");
+
+    // With nothing persisted, the restore lets the snapshot go.
+    let mut store = Store::new(StoreConfig { awaits_restore: true, ..config(vec![orders().persist()]) });
+    go_live(&mut store, 0);
+    let out = store.handle(1, Input::Restore(StoreImage::default()));
+    assert_eq!(https(&out).len(), 1, "the snapshot once restored");
+}
+
+#[test]
 fn an_image_of_another_configuration_is_discarded_with_a_warning() {
     let mut store = Store::new(config(vec![orders().persist()]));
     let mut old = image(vec![order("a", 1, 1)], 3);
