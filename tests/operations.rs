@@ -441,8 +441,8 @@ async fn scrape(addr: &str) -> String {
 }
 
 /// `/metrics`, on its own address, counts what traffic did: connections and subscriptions by protocol, events
-/// delivered and their lag, mutation latency, conflicts, validation failures, worker batches, TTL expiries, the
-/// change log's size, and rate-limit refusals.
+/// delivered and their lag, list items served, mutation latency, conflicts, validation failures, worker batches, TTL
+/// expiries, the change log's size, and rate-limit refusals.
 #[tokio::test]
 async fn metrics_count_what_traffic_did() {
     let dir = tempfile::tempdir().unwrap();
@@ -460,6 +460,8 @@ async fn metrics_count_what_traffic_did() {
     let alice = server.client("alice").await;
     let order = alice.create_order("Counted", None).await;
     assert_eq!(subscriber.next_real_change().await["op"], "INSERT");
+    let listed = alice.data("{ listOrders { items { id } nextToken seq } }", json!({})).await;
+    assert_eq!(listed["listOrders"]["items"].as_array().map(Vec::len), Some(1), "{listed}");
     let stale = alice
         .run(
             "mutation($id: ID!) { updateOrder(input: {id: $id, customerName: \"Late\"}, expectedVersion: 99) { id } }",
@@ -500,6 +502,7 @@ async fn metrics_count_what_traffic_did() {
         ("subsignal_validation_failures_total{kind=\"document\"}", 1.0),
         ("subsignal_limit_refusals_total{limit=\"messages_per_sec\"}", 1.0),
         ("subsignal_change_log_pruned_seq", 0.0),
+        ("subsignal_list_items_served_total{model=\"Order\"}", 1.0),
     ] {
         assert_eq!(sample(&text, series), Some(expected), "{series} in\n{text}");
     }

@@ -298,7 +298,8 @@ impl Shell {
             | Output::AuthRequired
             | Output::Warning(_)
             | Output::Collection { .. }
-            | Output::View { .. } => {}
+            | Output::View { .. }
+            | Output::Persist => {}
         }
     }
 

@@ -55,7 +55,8 @@ impl Order {
 }
 
 /// The live orders collection: a snapshot from `listOrders`, kept current by `onOrderChanged`. Newest first (ids are
-/// time-ordered). It keeps a history of its last 500 changes for the event panel's time travel.
+/// time-ordered). It keeps a history of its last 500 changes for the event panel's time travel. Persisted: a reload
+/// shows the orders of the last visit at once, then fetches only what changed.
 pub(crate) fn orders_collection() -> CollectionConfig {
     CollectionConfig::new(ORDERS)
         .snapshot(
@@ -75,6 +76,7 @@ pub(crate) fn orders_collection() -> CollectionConfig {
         )
         .descending()
         .history(HistoryConfig { max_events: 500, checkpoint_every: 50 })
+        .persist()
 }
 
 /// Places an order; with `optimistic`, a placeholder row shows at once.

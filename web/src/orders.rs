@@ -24,9 +24,15 @@ pub(crate) fn OrderList(orders: LiveCollection<Order>, title: &'static str) -> i
     let stale = Memo::new(move |_| state.with(|s| s.stale));
     // While the event panel's scrubber views a past seq, the list shows the orders as they were then.
     let travelling = travelling();
+    let restored = move || state.with(|s| s.restored);
     view! {
         <section class="card orders" aria-labelledby="orders-title" data-stale=move || stale.get().to_string()>
             <h2 id="orders-title">{title}</h2>
+            <Show when=restored>
+                <p class="stale-hint" role="status" data-testid="orders-stale">
+                    "Showing your orders as of your last visit; reconnecting…"
+                </p>
+            </Show>
             <TravelBanner/>
             <Show when=move || !travelling.get() fallback=|| view! { <PastOrders/> }>
             <Show when=move || loaded.get() fallback=|| view! { <p class="loading" role="status">"Loading orders…"</p> }>

@@ -20,9 +20,10 @@ fn now_ms() -> f64 {
 pub(crate) struct Event {
     n: u64,
     at: String,
-    /// The event's own seq; `None` for rows a snapshot brought and for this tab's own optimistic changes.
+    /// The event's own seq; `None` for rows a snapshot brought, rows restored from the persisted copy, and this
+    /// tab's own optimistic changes.
     seq: Option<i64>,
-    /// `event`, `snapshot` or `local`.
+    /// `event`, `snapshot`, `restored` or `local`.
     origin: &'static str,
     op: &'static str,
     order: String,
@@ -149,6 +150,7 @@ impl Events {
                     RowOrigin::Event { seq } => (seq, "event"),
                     RowOrigin::Fetch => (None, "snapshot"),
                     RowOrigin::Local => (None, "local"),
+                    RowOrigin::Restore => (None, "restored"),
                 };
                 let now = now_ms();
                 let (op, status) = match change {

@@ -57,6 +57,10 @@ pub(crate) fn store(_key: &str, _value: Option<&str>) -> bool {
     true
 }
 
+pub(crate) fn stored_keys(_prefix: &str) -> Vec<String> {
+    Vec::new()
+}
+
 pub(crate) fn is_offline() -> bool {
     false
 }
@@ -66,4 +70,37 @@ pub(crate) struct Connectivity;
 
 pub(crate) fn watch_connectivity(_f: impl Fn(bool) + 'static) -> Connectivity {
     Connectivity
+}
+
+/// No database outside the browser.
+#[derive(Clone)]
+pub(crate) struct Db;
+
+/// What a database held (nothing, here).
+#[derive(Default)]
+pub(crate) struct Stored {
+    pub(crate) collections: Vec<String>,
+    pub(crate) queues: Vec<(String, String)>,
+}
+
+/// What one flush writes.
+pub(crate) struct Write {
+    pub(crate) collections: Vec<(String, String)>,
+    pub(crate) queue_key: String,
+    pub(crate) queue: Option<String>,
+    pub(crate) drop_queues: Vec<String>,
+}
+
+/// Hears the opened database and what it held, or why IndexedDB cannot be used.
+pub(crate) type Opened = Box<dyn FnOnce(Result<(Db, Stored), String>)>;
+
+/// Says at once that there is no IndexedDB here.
+pub(crate) fn idb_open(_name: &str, _version: u32, done: Opened) {
+    done(Err("no IndexedDB outside the browser".to_owned()));
+}
+
+/// Never called without a database.
+pub(crate) fn idb_write(_db: &Db, data: Write, done: Box<dyn FnOnce(Result<(), String>)>) {
+    drop((data.collections, data.queue_key, data.queue, data.drop_queues));
+    done(Ok(()));
 }

@@ -47,6 +47,10 @@ interface CollectionBase {
   deletedField?: string;
   /** List rows in descending key order. */
   descending?: boolean;
+  /** Keep the rows, `lastSeq` and the source's cursor in IndexedDB (needs the store's `persistKey`): the next load
+   * shows them at once, marked stale (`restored`), before the network answers, and the store then fetches only what
+   * changed (the subsignal source resumes after `lastSeq`; a cursor past retention takes a new snapshot). */
+  persist?: boolean;
 }
 
 /** subsignal's own change stream (the default): gapless and exactly-once, replayed by `afterSeq`. */
@@ -164,7 +168,10 @@ export interface StoreOptions {
   token?: string | null | (() => string | Promise<string>);
   /** The `connection_init` payload; its string entries are also sent as HTTP headers. */
   auth?: Record<string, string> | null;
-  /** The localStorage key for the offline queue; without it the queue lives in memory only. */
+  /** Names the IndexedDB database (`subsignal:<persistKey>`) that keeps the offline queue and the collections with
+   * `persist: true` across reloads, written together in one transaction; without it nothing is kept. If IndexedDB
+   * cannot be used (a private window, quota), the store warns, loads from the network, and keeps the queue in
+   * localStorage under this key. */
   persistKey?: string | null;
   /** HTTP timeout (default 15000). */
   httpTimeoutMs?: number;
@@ -235,7 +242,12 @@ export type RowChange =
 
 /** What made a row change: a subscription event (its `seq` with subsignal's source), a whole fetch (snapshot, list,
  * live-query result), or this client's own mutation (its optimistic effect, answer or rollback). */
-export type RowOrigin = { kind: "event"; seq: number | null } | { kind: "fetch" } | { kind: "local" };
+export type RowOrigin =
+  | { kind: "event"; seq: number | null }
+  | { kind: "fetch" }
+  | { kind: "local" }
+  /** The persisted copy, shown at load before the network answers. */
+  | { kind: "restore" };
 
 /** What the connection is doing. */
 export type ConnectionStatus =
@@ -343,7 +355,7 @@ export interface MutateOptions {
 
 /** What a collection's readers may show besides its rows. */
 export interface CollectionState {
-  /** The first snapshot, list or result has been applied. */
+  /** The first snapshot, list or result has been applied, or rows were restored from the persisted copy. */
   loaded: boolean;
   /** Not in step with the server right now: disconnected, or fetching again. */
   stale: boolean;
@@ -354,6 +366,9 @@ export interface CollectionState {
   /** How old the newest applied event was when it arrived (this clock minus its `committedAtMs`, when the
    * subscription selects that field; clock skew included), else null. */
   lagMs: number | null;
+  /** The rows come from the persisted copy (`persist: true`) and the collection has not been live since: they may be
+   * out of date (`stale` is true too). */
+  restored: boolean;
 }
 
 /** A value a filter compares with. */
@@ -678,8 +693,8 @@ impl JsStore {
         Ok(js)
     }
 
-    /// Starts connecting; also restarts after a fatal close. Puts the persisted offline queue back first. With
-    /// `token` a function, asks it for a token first.
+    /// Starts connecting; also restarts after a fatal close. With a `persistKey`, the persisted image is restored
+    /// first. With `token` a function, asks it for a token first.
     pub fn connect(&self) {
         let Some(provider) = self.token_provider.clone() else { return self.store.connect() };
         let store = self.store.clone();

@@ -2,8 +2,9 @@
 //!
 //! [`BrowserStore`] owns a sans-IO [`subsignal_store::Store`] and carries out what it asks for with browser APIs:
 //! WebSockets (subprotocol `graphql-transport-ws`), `fetch` with a timeout, one timer at
-//! [`Store::next_wake_ms`](subsignal_store::Store::next_wake_ms), the `online`/`offline` events, `localStorage` for
-//! the offline queue, and `crypto.getRandomValues` for the seed. Rust front ends use it directly (the Leptos adapter
+//! [`Store::next_wake_ms`](subsignal_store::Store::next_wake_ms), the `online`/`offline` events, IndexedDB (with a
+//! `localStorage` copy of the queue) for the offline queue and persisted collections, and `crypto.getRandomValues`
+//! for the seed. Rust front ends use it directly (the Leptos adapter
 //! `subsignal-leptos` is built on it); with the `js` feature the crate also exports the `@subsignal/store` npm
 //! package's JavaScript API, with TypeScript types (build it with `cargo xtask npm`).
 //!

@@ -22,7 +22,10 @@ pub struct StoreOptions {
     /// A bearer token: shorthand for `auth = {"Authorization": "Bearer <token>"}` (ignored when `auth` is set).
     #[serde(default)]
     pub token: Option<String>,
-    /// The `localStorage` key under which the offline queue is kept across reloads; `None` keeps it in memory only.
+    /// Names the store's IndexedDB database (`subsignal:<key>`), which keeps the offline queue and the collections
+    /// configured with `persist` across reloads, written together in one transaction; `None` keeps nothing. If
+    /// IndexedDB cannot be used, the store warns, loads from the network, and keeps the queue in `localStorage`
+    /// under this key (where versions before IndexedDB kept it; such a queue is taken over once).
     #[serde(default)]
     pub persist_key: Option<String>,
     /// How long an HTTP request may take before it counts as a network error (default 15 s).
@@ -116,7 +119,9 @@ impl StoreOptions {
         self
     }
 
-    /// Keeps the offline queue in `localStorage` under this key.
+    /// Keeps the offline queue, and the collections configured with
+    /// [`CollectionConfig::persist`](subsignal_store::CollectionConfig::persist), across reloads in the IndexedDB
+    /// database named after this key (see [`StoreOptions::persist_key`](Self#structfield.persist_key)).
     pub fn persist_key(mut self, key: impl Into<String>) -> Self {
         self.persist_key = Some(key.into());
         self

@@ -21,10 +21,15 @@ use crate::platform::{self, now_ms, random_u64, warn, Connectivity, Socket, Time
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subsignal_store::{
-    CollectionConfig, CollectionState, CollectionView, DiscardError, HistoryAt, HistoryError, HistoryRange,
-    HttpRequest, Input, Mutation, MutationError, Output, PendingMutation, RowChange, RowOrigin, Status, Store,
-    StoreConfig, ViewError, ViewOp, ViewRead, ViewSpec, ViewState,
+    CollectionConfig, CollectionImage, CollectionState, CollectionView, DiscardError, HistoryAt, HistoryError,
+    HistoryRange, HttpRequest, Input, Mutation, MutationError, Output, PendingMutation, RowChange, RowOrigin, Status,
+    Store, StoreConfig, StoreImage, ViewError, ViewOp, ViewRead, ViewSpec, ViewState, IMAGE_FORMAT,
 };
+
+/// How long row changes of persisted collections wait before they are written (queue changes are written at once).
+const FLUSH_DELAY_MS: u64 = 500;
+/// How long the store waits for IndexedDB to hand over the persisted image before it goes to the network without.
+const LOAD_TIMEOUT_MS: u32 = 3_000;
 
 type RowFn = Rc<dyn Fn(&str, &RowChange, &RowOrigin)>;
 type StatusFn = Rc<dyn Fn(&Status)>;
@@ -56,9 +61,28 @@ struct Inner {
     next_listener: Cell<u64>,
     /// Futures waiting for a mutation to settle, by `clientMutationId`.
     waiters: RefCell<HashMap<String, Vec<Settled>>>,
-    /// The persisted queue has been fed back (done before the first connect or mutation).
-    restored: Cell<bool>,
     connectivity: RefCell<Option<Connectivity>>,
+    /// With a `persistKey`: the IndexedDB database, once open.
+    db: RefCell<Option<platform::Db>>,
+    /// The persisted image is being read: mutations wait (in `held`) until it has been restored, so that they queue
+    /// behind the restored ones.
+    loading: Cell<bool>,
+    held: RefCell<Vec<Input>>,
+    /// Gives up waiting for the image.
+    load_timer: RefCell<Option<Timer>>,
+    /// The next write of the image, and when it happens.
+    flush: RefCell<Option<(u64, Timer)>>,
+    /// This tab's queue record in the database.
+    tab: String,
+    /// Other tabs' queue records adopted at load: deleted by this tab's next write.
+    adopted: RefCell<Vec<String>>,
+    /// Other tabs' `localStorage` queue copies adopted at load (and an older version's queue): removed once this
+    /// tab's own copy holds them.
+    adopted_local: RefCell<Vec<String>>,
+    /// Counts queue changes, so that a write tells whether the queue it wrote is still the current one.
+    queue_version: Cell<u64>,
+    /// A failed write has been reported (once per store, not once per flush).
+    write_warned: Cell<bool>,
 }
 
 /// The browser store: a cheap, cloneable handle (all clones drive the same store) on one thread.
@@ -161,6 +185,10 @@ fn uuid_v4() -> String {
 impl BrowserStore {
     /// A store for these options, disconnected until [`BrowserStore::connect`]. The seed comes from
     /// `crypto.getRandomValues`; the page's `online`/`offline` events are fed to the store.
+    ///
+    /// With a `persistKey`, the persisted image (persisted collections and the offline queue) is read from the
+    /// IndexedDB database `subsignal:<persistKey>` first: the socket may open meanwhile, but collections start and
+    /// mutations queue only once it has been restored, a few milliseconds, and at most 3 s.
     pub fn new(options: StoreOptions) -> Self {
         if let Some(problem) = options.problem() {
             warn(&problem);
@@ -171,6 +199,8 @@ impl BrowserStore {
         config.collections = options.collections.clone();
         config.protocol = options.protocol;
         config.host = options.http_host();
+        // The socket opens while IndexedDB is read; collections start once the image is back.
+        config.awaits_restore = options.persist_key.is_some();
         let inner = Rc::new(Inner {
             store: RefCell::new(Store::new(config)),
             options,
@@ -181,8 +211,17 @@ impl BrowserStore {
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(1),
             waiters: RefCell::new(HashMap::new()),
-            restored: Cell::new(false),
             connectivity: RefCell::new(None),
+            db: RefCell::new(None),
+            loading: Cell::new(false),
+            held: RefCell::new(Vec::new()),
+            load_timer: RefCell::new(None),
+            flush: RefCell::new(None),
+            tab: uuid_v4(),
+            adopted: RefCell::new(Vec::new()),
+            adopted_local: RefCell::new(Vec::new()),
+            queue_version: Cell::new(0),
+            write_warned: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         let watch = platform::watch_connectivity(move |online| {
@@ -191,12 +230,15 @@ impl BrowserStore {
             }
         });
         *inner.connectivity.borrow_mut() = Some(watch);
+        for config in &inner.options.collections {
+            inner.check_persist(config);
+        }
+        Inner::load(&inner);
         Self { inner }
     }
 
-    /// Starts connecting (and restarts after a fatal close). Puts the persisted offline queue back first.
+    /// Starts connecting (and restarts after a fatal close), after the persisted image is restored.
     pub fn connect(&self) {
-        self.inner.restore();
         let offline = platform::is_offline();
         Inner::feed(&self.inner, Input::Connect);
         if offline {
@@ -211,6 +253,7 @@ impl BrowserStore {
 
     /// Keeps a collection live (snapshot, then subscription events).
     pub fn watch(&self, config: CollectionConfig) {
+        self.inner.check_persist(&config);
         Inner::feed(&self.inner, Input::Watch(config));
     }
 
@@ -232,7 +275,6 @@ impl BrowserStore {
     /// Queues a mutation (its optimistic overlay shows at once) and returns a future of its result. The mutation is
     /// queued whether or not the future is awaited; without a `clientMutationId` one is generated.
     pub fn mutate(&self, mut mutation: Mutation) -> MutationFuture {
-        self.inner.restore();
         let id = mutation.client_mutation_id.get_or_insert_with(uuid_v4).clone();
         let (tx, rx) = oneshot::channel();
         self.inner.waiters.borrow_mut().entry(id.clone()).or_default().push(tx);
@@ -381,7 +423,15 @@ impl BrowserStore {
 impl Inner {
     /// Queues an input and, unless a caller up the stack is already draining, handles everything queued.
     fn feed(this: &Rc<Self>, input: Input) {
+        if this.loading.get() && matches!(input, Input::Mutate(_)) {
+            return this.held.borrow_mut().push(input);
+        }
         this.inbox.borrow_mut().push_back(input);
+        Self::drain(this);
+    }
+
+    /// Handles everything in the inbox, unless a caller up the stack is already doing so.
+    fn drain(this: &Rc<Self>) {
         if this.busy.replace(true) {
             return;
         }
@@ -448,9 +498,10 @@ impl Inner {
                     }
                 }
             }
-            Output::MutationQueued { .. } => this.persist(),
+            Output::MutationQueued { .. } => Self::write_ahead(this),
+            Output::Persist => Self::schedule_flush(this, FLUSH_DELAY_MS),
             Output::MutationSettled { id, result } => {
-                this.persist();
+                Self::write_ahead(this);
                 let waiters = this.waiters.borrow_mut().remove(&id).unwrap_or_default();
                 for tx in waiters {
                     tx.send(result.clone());
@@ -559,28 +610,192 @@ impl Inner {
         });
     }
 
-    /// Feeds the persisted queue back, once.
-    fn restore(self: &Rc<Self>) {
-        if self.restored.replace(true) {
-            return;
-        }
-        let Some(key) = &self.options.persist_key else { return };
-        let Some(text) = platform::stored(key) else { return };
-        match serde_json::from_str::<Vec<PendingMutation>>(&text) {
-            Ok(items) if !items.is_empty() => Self::feed(self, Input::RestoreQueue(items)),
-            Ok(_) => {}
-            Err(e) => warn(&format!("ignoring the persisted queue under {key:?}: {e}")),
+    /// Warns when a collection asks to persist in a store that keeps nothing.
+    fn check_persist(&self, config: &CollectionConfig) {
+        if config.persist && self.options.persist_key.is_none() {
+            warn(&format!("collection {} has persist, but the store has no persistKey: nothing is kept", config.name));
         }
     }
 
-    /// Writes the queue to `localStorage` (removing the key when it is empty).
-    fn persist(&self) {
-        let Some(key) = &self.options.persist_key else { return };
-        let pending = self.store.borrow().pending_mutations();
-        let text = (!pending.is_empty()).then(|| serde_json::to_string(&pending).expect("pending mutations serialize"));
-        if !platform::store(key, text.as_deref()) {
-            warn("cannot write the offline queue to localStorage (full or disabled)");
+    /// With a `persistKey`: starts reading the persisted image; mutations wait until it is restored.
+    fn load(this: &Rc<Self>) {
+        let Some(key) = &this.options.persist_key else { return };
+        this.loading.set(true);
+        let weak = Rc::downgrade(this);
+        let late = weak.clone();
+        // A database that does not answer (an upgrade blocked by another tab) must not keep the store offline.
+        let timer = platform::timer(LOAD_TIMEOUT_MS, move || {
+            if let Some(inner) = late.upgrade().filter(|inner| inner.loading.get()) {
+                warn("IndexedDB did not answer within 3 s: going to the network without the persisted copy");
+                Self::restore(&inner, StoreImage::default());
+            }
+        });
+        *this.load_timer.borrow_mut() = Some(timer);
+        platform::idb_open(
+            &format!("subsignal:{key}"),
+            IMAGE_FORMAT,
+            Box::new(move |opened| {
+                if let Some(inner) = weak.upgrade() {
+                    Self::loaded(&inner, opened);
+                }
+            }),
+        );
+    }
+
+    /// The database answered (or cannot be used): restore what it held. Each tab's queue is read from its
+    /// `localStorage` copy when there is one (written synchronously at every change, so never older), else from its
+    /// IndexedDB record; an older version's queue (`localStorage` under the key itself) is taken over too. Corrupted
+    /// records are skipped with a warning.
+    fn loaded(this: &Rc<Self>, opened: Result<(platform::Db, platform::Stored), String>) {
+        let Some(key) = this.options.persist_key.clone() else { return };
+        let mut image = StoreImage::default();
+        // Each tab's queue text, the newest copy winning.
+        let mut queues: Vec<(String, String)> = Vec::new();
+        let mut keep = |tab: String, text: String| match queues.iter_mut().find(|(t, _)| *t == tab) {
+            Some(entry) => entry.1 = text,
+            None => queues.push((tab, text)),
+        };
+        match opened {
+            Ok((db, stored)) => {
+                for text in stored.collections {
+                    match CollectionImage::from_json(&text) {
+                        Ok(collection) => image.collections.push(collection),
+                        Err(e) => {
+                            warn(&format!("ignoring a corrupted persisted collection ({e}); it loads from the network"))
+                        }
+                    }
+                }
+                for (tab, text) in stored.queues {
+                    this.adopted.borrow_mut().push(tab.clone());
+                    keep(tab, text);
+                }
+                *this.db.borrow_mut() = Some(db);
+            }
+            Err(e) => warn(&format!(
+                "cannot use IndexedDB ({e}): persisted collections load from the network, and the offline queue is \
+                 kept in localStorage"
+            )),
         }
+        let prefix = format!("{key}:queue:");
+        for local in platform::stored_keys(&prefix) {
+            if let Some(text) = platform::stored(&local) {
+                keep(local[prefix.len()..].to_owned(), text);
+            }
+            this.adopted_local.borrow_mut().push(local);
+        }
+        if let Some(text) = platform::stored(&key) {
+            keep(String::new(), text);
+            this.adopted_local.borrow_mut().push(key.clone());
+        }
+        for (tab, text) in queues {
+            match serde_json::from_str::<Vec<PendingMutation>>(&text) {
+                Ok(items) => image.queue.extend(items),
+                Err(e) => warn(&format!("ignoring a corrupted persisted queue ({tab:?}): {e}")),
+            }
+        }
+        Self::restore(this, image);
+    }
+
+    /// This tab's `localStorage` copy of the queue.
+    fn local_queue_key(&self) -> Option<String> {
+        self.options.persist_key.as_ref().map(|key| format!("{key}:queue:{}", self.tab))
+    }
+
+    /// The queue changed: its copy in `localStorage` is written at once (synchronously, so that a page closed right
+    /// after a mutation keeps it), and it goes to IndexedDB with the rows as soon as possible, after which the copy
+    /// is removed.
+    fn write_ahead(this: &Rc<Self>) {
+        let Some(local) = this.local_queue_key() else { return };
+        this.queue_version.set(this.queue_version.get() + 1);
+        let pending = this.store.borrow().pending_mutations();
+        let text = serde_json::to_string(&pending).expect("mutations serialize");
+        if platform::store(&local, Some(&text)) {
+            // This tab's copy now holds every adopted mutation.
+            for adopted in this.adopted_local.borrow_mut().drain(..) {
+                platform::store(&adopted, None);
+            }
+        } else if this.db.borrow().is_none() && !this.write_warned.replace(true) {
+            warn("cannot write the offline queue to localStorage (full or disabled) nor to IndexedDB");
+        }
+        Self::schedule_flush(this, 0);
+    }
+
+    /// Feeds the image back, then the mutations that waited for it.
+    fn restore(this: &Rc<Self>, image: StoreImage) {
+        this.load_timer.borrow_mut().take();
+        this.loading.set(false);
+        let held = std::mem::take(&mut *this.held.borrow_mut());
+        let mut inbox = this.inbox.borrow_mut();
+        inbox.push_back(Input::Restore(image));
+        inbox.extend(held);
+        drop(inbox);
+        Self::drain(this);
+    }
+
+    /// Writes the image within `delay_ms` (sooner if already due sooner).
+    fn schedule_flush(this: &Rc<Self>, delay_ms: u64) {
+        if this.options.persist_key.is_none() {
+            return;
+        }
+        let at = now_ms() + delay_ms;
+        let mut flush = this.flush.borrow_mut();
+        if flush.as_ref().is_some_and(|(armed, _)| *armed <= at) {
+            return;
+        }
+        let weak = Rc::downgrade(this);
+        let timer = platform::timer(delay_ms as u32, move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.flush.borrow_mut().take();
+                Self::write(&inner);
+            }
+        });
+        *flush = Some((at, timer));
+    }
+
+    /// Writes what changed (persisted collections) and the queue in one IndexedDB transaction, so that rows and
+    /// queue are never written apart. If it fails (quota, a broken database) or IndexedDB is unavailable, the queue
+    /// stays in its `localStorage` copy, so no mutation is lost; a write that commits the current queue removes it.
+    fn write(this: &Rc<Self>) {
+        if this.loading.get() {
+            // Writing now would replace the persisted image before it was read back.
+            return Self::schedule_flush(this, FLUSH_DELAY_MS);
+        }
+        let Some(db) = this.db.borrow().clone() else { return };
+        let version = this.queue_version.get();
+        let image = this.store.borrow_mut().take_image();
+        let queue =
+            (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
+        let collections = image.collections.iter().map(|c| (c.name.clone(), c.to_json())).collect();
+        let drop_queues = std::mem::take(&mut *this.adopted.borrow_mut());
+        let data = platform::Write { collections, queue_key: this.tab.clone(), queue, drop_queues };
+        let weak = Rc::downgrade(this);
+        platform::idb_write(
+            &db,
+            data,
+            Box::new(move |written| {
+                let Some(inner) = weak.upgrade() else { return };
+                match written {
+                    Ok(()) => {
+                        if inner.queue_version.get() == version {
+                            if let Some(local) = inner.local_queue_key() {
+                                platform::store(&local, None);
+                            }
+                        }
+                        for adopted in inner.adopted_local.borrow_mut().drain(..) {
+                            platform::store(&adopted, None);
+                        }
+                    }
+                    Err(e) => {
+                        if !inner.write_warned.replace(true) {
+                            warn(&format!(
+                                "cannot write the persisted copy to IndexedDB ({e}): the next load goes to the network, \
+                                 and the offline queue is kept in localStorage"
+                            ));
+                        }
+                    }
+                }
+            }),
+        );
     }
 }
 

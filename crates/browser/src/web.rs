@@ -1,6 +1,7 @@
 //! The browser's side of the shell (wasm32): WebSockets (`web_sys::WebSocket`), `fetch` with a timeout (gloo-net and
-//! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage` and the `online`/`offline`
-//! events. [`crate::shell`] drives the core with these; natively `inert.rs` stands in for them.
+//! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage`, IndexedDB (a small promise
+//! wrapper over `web_sys`'s `Idb*` types) and the `online`/`offline` events. [`crate::shell`] drives the core with
+//! these; natively `inert.rs` stands in for them.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -205,6 +206,13 @@ pub(crate) fn store(key: &str, value: Option<&str>) -> bool {
     .is_ok()
 }
 
+/// The `localStorage` keys that start with `prefix`.
+pub(crate) fn stored_keys(prefix: &str) -> Vec<String> {
+    let Some(storage) = local_storage() else { return Vec::new() };
+    let count = storage.length().unwrap_or(0);
+    (0..count).filter_map(|i| storage.key(i).ok().flatten()).filter(|k| k.starts_with(prefix)).collect()
+}
+
 /// Whether the browser says it is offline.
 pub(crate) fn is_offline() -> bool {
     window().is_some_and(|w| !w.navigator().on_line())
@@ -240,4 +248,155 @@ impl Drop for Connectivity {
             }
         }
     }
+}
+
+/// An open IndexedDB database holding a store's persisted image: the object store `collections` (one JSON text per
+/// persisted collection, keyed by its name) and `queues` (one JSON text per tab's offline queue, keyed by the tab).
+#[derive(Clone)]
+pub(crate) struct Db(web_sys::IdbDatabase);
+
+/// What a database held when it was opened: the collections' texts and each tab's queue text (with its key).
+#[derive(Default)]
+pub(crate) struct Stored {
+    pub(crate) collections: Vec<String>,
+    pub(crate) queues: Vec<(String, String)>,
+}
+
+const COLLECTIONS: &str = "collections";
+const QUEUES: &str = "queues";
+
+/// A JavaScript error or `DOMException` as `name: message`.
+fn describe(e: &wasm_bindgen::JsValue) -> String {
+    if let Some(text) = e.as_string() {
+        return text;
+    }
+    let field = |name: &str| js_sys::Reflect::get(e, &name.into()).ok().and_then(|v| v.as_string());
+    match (field("name"), field("message")) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        (name, message) => name.or(message).unwrap_or_else(|| "unknown error".to_owned()),
+    }
+}
+
+/// Waits for a request's `success` (its result) or `error`.
+async fn request(req: &web_sys::IdbRequest) -> Result<wasm_bindgen::JsValue, String> {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    let settled = wasm_bindgen_futures::JsFuture::from(promise).await;
+    req.set_onsuccess(None);
+    req.set_onerror(None);
+    match settled {
+        Ok(_) => req.result().map_err(|e| describe(&e)),
+        Err(_) => Err(req.error().ok().flatten().map_or_else(|| "the request failed".to_owned(), |e| describe(&e))),
+    }
+}
+
+/// Waits for a transaction to commit (or says why it aborted).
+async fn committed(tx: &web_sys::IdbTransaction) -> Result<(), String> {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    let settled = wasm_bindgen_futures::JsFuture::from(promise).await;
+    settled.map(drop).map_err(|_| tx.error().map_or_else(|| "the transaction aborted".to_owned(), |e| describe(&e)))
+}
+
+fn strings(value: &wasm_bindgen::JsValue) -> Vec<String> {
+    // A value that is not text (written by something else) reads as "", which fails to parse: a corrupted record.
+    js_sys::Array::from(value).iter().map(|v| v.as_string().unwrap_or_default()).collect()
+}
+
+async fn open(name: &str, version: u32) -> Result<(Db, Stored), String> {
+    let factory = window()
+        .and_then(|w| w.indexed_db().ok().flatten())
+        .ok_or("IndexedDB is not available here (a private window, or storage disabled)")?;
+    let req = factory.open_with_u32(name, version).map_err(|e| describe(&e))?;
+    let upgrading = req.clone();
+    // A first open, or an image format change (the version): start over with empty object stores.
+    let upgrade = Closure::once_into_js(move || {
+        if let Ok(db) = upgrading.result().map(web_sys::IdbDatabase::from) {
+            for store in [COLLECTIONS, QUEUES] {
+                let _ = db.delete_object_store(store);
+                let _ = db.create_object_store(store);
+            }
+        }
+    });
+    req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    let blocked = Closure::once_into_js(|| warn("the persisted copy waits for another tab to close its older version"));
+    req.set_onblocked(Some(blocked.unchecked_ref()));
+    let db = web_sys::IdbDatabase::from(request(&req).await?);
+    // A newer version in another tab asks to upgrade: let it (this tab keeps working without persisting).
+    let closing = db.clone();
+    let on_version_change = Closure::<dyn FnMut()>::new(move || closing.close());
+    db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+    on_version_change.forget();
+    let names = js_sys::Array::of2(&COLLECTIONS.into(), &QUEUES.into());
+    let tx = db
+        .transaction_with_str_sequence_and_mode(&names, web_sys::IdbTransactionMode::Readonly)
+        .map_err(|e| describe(&e))?;
+    let store = |name| tx.object_store(name).map_err(|e| describe(&e));
+    let collections = request(&store(COLLECTIONS)?.get_all().map_err(|e| describe(&e))?).await?;
+    let queues = store(QUEUES)?;
+    let keys = request(&queues.get_all_keys().map_err(|e| describe(&e))?).await?;
+    let texts = request(&queues.get_all().map_err(|e| describe(&e))?).await?;
+    let stored = Stored {
+        collections: strings(&collections),
+        queues: strings(&keys).into_iter().zip(strings(&texts)).collect(),
+    };
+    Ok((Db(db), stored))
+}
+
+/// Hears the opened database and what it held, or why IndexedDB cannot be used.
+pub(crate) type Opened = Box<dyn FnOnce(Result<(Db, Stored), String>)>;
+
+/// Opens (creating or upgrading) the database `name` at `version` and reads what it holds; `done` hears it, or why
+/// IndexedDB cannot be used.
+pub(crate) fn idb_open(name: &str, version: u32, done: Opened) {
+    let name = name.to_owned();
+    wasm_bindgen_futures::spawn_local(async move { done(open(&name, version).await) });
+}
+
+/// What one flush writes: collection texts by name, this tab's queue (`None` deletes it), queues of other tabs to
+/// delete (adopted by this one).
+pub(crate) struct Write {
+    pub(crate) collections: Vec<(String, String)>,
+    pub(crate) queue_key: String,
+    pub(crate) queue: Option<String>,
+    pub(crate) drop_queues: Vec<String>,
+}
+
+async fn write(db: &Db, write: Write) -> Result<(), String> {
+    let names = js_sys::Array::of2(&COLLECTIONS.into(), &QUEUES.into());
+    let tx =
+        db.0.transaction_with_str_sequence_and_mode(&names, web_sys::IdbTransactionMode::Readwrite)
+            .map_err(|e| describe(&e))?;
+    let put_all = || -> Result<(), wasm_bindgen::JsValue> {
+        let collections = tx.object_store(COLLECTIONS)?;
+        for (name, text) in &write.collections {
+            collections.put_with_key(&text.into(), &name.into())?;
+        }
+        let queues = tx.object_store(QUEUES)?;
+        match &write.queue {
+            Some(text) => queues.put_with_key(&text.into(), &write.queue_key.as_str().into())?,
+            None => queues.delete(&write.queue_key.as_str().into())?,
+        };
+        for key in &write.drop_queues {
+            queues.delete(&key.into())?;
+        }
+        Ok(())
+    };
+    if let Err(e) = put_all() {
+        // Nothing of this flush is written: the transaction is all or nothing.
+        let _ = tx.abort();
+        return Err(describe(&e));
+    }
+    committed(&tx).await
+}
+
+/// Writes one flush in a single transaction (all of it or none); `done` hears whether it committed.
+pub(crate) fn idb_write(db: &Db, data: Write, done: Box<dyn FnOnce(Result<(), String>)>) {
+    let db = db.clone();
+    wasm_bindgen_futures::spawn_local(async move { done(write(&db, data).await) });
 }

@@ -108,10 +108,11 @@ async fn reconnects_after_restart_and_catches_up() {
     assert_eq!(seen.last(), Some(&ConnectionStatus::Live), "ends live");
 }
 
-/// The offline queue lives in `localStorage` under the persist key: a store that goes away with a mutation still
-/// queued hands it to the next store opened with the same key (as after a page reload), which sends it.
+/// The offline queue is persisted under the persist key (IndexedDB, with a synchronous `localStorage` copy until
+/// the IndexedDB write commits): a store that goes away with a mutation still queued hands it to the next store
+/// opened with the same key (as after a page reload), which sends it.
 #[wasm_bindgen_test]
-async fn the_offline_queue_survives_in_local_storage() {
+async fn the_offline_queue_survives_a_reload() {
     let token = token("alice").await;
     let key = format!("subsignal-test-queue-{}", js_sys::Date::now());
     let name = format!("persisted-{}", js_sys::Date::now());
@@ -128,7 +129,9 @@ async fn the_offline_queue_survives_in_local_storage() {
         // Never connected: the mutation can only be queued.
         let first = subsignal_browser::BrowserStore::new(options());
         let _pending = first.mutate(create_order(&name));
-        assert_eq!(first.status().pending_mutations, 1);
+        // The mutation is queued once the persisted image has been read back (a few milliseconds).
+        let f = first.clone();
+        wait_for("the mutation to be queued", Duration::from_secs(10), move || f.status().pending_mutations == 1).await;
     }
     let second = subsignal_browser::BrowserStore::new(options());
     second.connect();

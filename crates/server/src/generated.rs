@@ -444,8 +444,10 @@ fn list_field(model: &Arc<Served>) -> Field {
                 .await
                 .map_err(storage_error)?;
             // As Amplify's (a DynamoDB scan's): `limit` rows are read, then filtered, so a page may hold fewer.
-            let items =
+            let items: Vec<Value> =
                 page.items.into_iter().filter(|item| passes(filter.as_ref(), item)).map(json_to_value).collect();
+            metrics::counter!(crate::telemetry::LIST_ITEMS, "model" => model.name.clone())
+                .increment(items.len() as u64);
             let mut connection = async_graphql::indexmap::IndexMap::new();
             connection.insert(Name::new("items"), Value::List(items));
             connection.insert(

@@ -26,6 +26,9 @@ pub(crate) const CONNECTIONS: &str = "subsignal_websocket_connections";
 pub(crate) const SUBSCRIPTIONS: &str = "subsignal_subscriptions";
 /// Subscription events sent to clients, by `protocol` (counter).
 pub(crate) const EVENTS_DELIVERED: &str = "subsignal_events_delivered_total";
+/// Items served by the generated list queries (`listT`, the snapshots clients start from), by `model` (counter):
+/// beside [`EVENTS_DELIVERED`] it tells a full reload from a catch-up.
+pub(crate) const LIST_ITEMS: &str = "subsignal_list_items_served_total";
 /// How far behind the change log's head each change event was when its subscription read it, in seqs (histogram).
 pub(crate) const SUBSCRIPTION_LAG: &str = "subsignal_subscription_lag_seqs";
 /// How long each GraphQL mutation took, in seconds (histogram).

@@ -64,6 +64,8 @@ pub enum RowOrigin {
     Fetch,
     /// This client's mutation: its optimistic effect, its answer, its rollback.
     Local,
+    /// The persisted copy, shown before the network answers.
+    Restore,
 }
 
 /// Counters of what a collection has done, for diagnostics and tests.
@@ -389,6 +391,45 @@ impl Table {
 
     /// [`Table::replace`] without reporting.
     pub(crate) fn replace_rows(&mut self, items: Vec<Value>) {
+        self.set_rows(items);
+        self.stats.snapshots += 1;
+    }
+
+    /// Shows the rows of a persisted image (see `crate::persist`): the confirmed rows before the network answers,
+    /// with the removals remembered beside them (so that a queued mutation's late answer cannot resurrect a row).
+    pub(crate) fn restore(
+        &mut self,
+        items: Vec<Value>,
+        tombstones: Vec<(String, Value)>,
+        changes: &mut Vec<RowChange>,
+    ) {
+        for (key, version) in tombstones {
+            let version = match version {
+                Value::Number(n) => n.as_i64().map_or(Version::Last, Version::Number),
+                Value::String(s) => Version::Text(s),
+                _ => Version::Last,
+            };
+            self.tombstone(&key, version);
+        }
+        self.batch(|table| table.set_rows(items), changes);
+    }
+
+    /// The confirmed rows in key order, for a persisted image.
+    pub(crate) fn confirmed_rows(&self) -> Vec<Value> {
+        self.rows.values().map(|r| r.value.clone()).collect()
+    }
+
+    /// The remembered removals, oldest first, with their versions (`null`: after every version).
+    pub(crate) fn tombstone_image(&self) -> Vec<(String, Value)> {
+        let version = |v: &Version| match v {
+            Version::Number(n) => Value::from(*n),
+            Version::Text(s) => Value::String(s.clone()),
+            Version::Last => Value::Null,
+        };
+        self.tombstone_order.iter().filter_map(|k| self.tombstones.get(k).map(|v| (k.clone(), version(v)))).collect()
+    }
+
+    fn set_rows(&mut self, items: Vec<Value>) {
         let mut rows = BTreeMap::new();
         let mut deleted = Vec::new();
         for value in items {
@@ -425,7 +466,6 @@ impl Table {
             self.tombstone(&key, version.unwrap_or(Version::Last));
         }
         self.rows = rows;
-        self.stats.snapshots += 1;
         let overlay_keys: BTreeSet<String> = self.overlays.iter().map(|o| o.key.clone()).collect();
         for key in &overlay_keys {
             self.resolve_overlays(key);

@@ -34,6 +34,10 @@
 //! A collection on the subsignal source can keep a bounded history ([`CollectionConfig::history`], off by default):
 //! [`CollectionView::at`] answers its confirmed rows just after any seq held, each with the event that last changed
 //! it, without touching the live rows (see [`HistoryConfig`] for the cost).
+//! A collection may persist ([`CollectionConfig::persist`]): the store announces changes with [`Output::Persist`],
+//! the shell writes [`Store::take_image`] (rows, `lastSeq`, source cursor and the offline queue, in one transaction)
+//! when convenient, and on the next load [`Input::Restore`] shows the rows at once, marked stale, before the network
+//! answers; the source then resumes from the image (see the `persist` module).
 #![deny(missing_docs)]
 
 mod collection;
@@ -41,6 +45,7 @@ mod conflict;
 mod connection;
 mod history;
 mod mutation;
+mod persist;
 mod rng;
 mod source;
 mod store;
@@ -56,6 +61,7 @@ pub use conflict::{three_way, Choice, Conflict, FieldChange, FieldDiff, ResolveE
 pub use connection::{ConnectionConfig, ConnectionStatus, Protocol};
 pub use history::{ChangeAt, HistoryAt, HistoryConfig, HistoryError, HistoryOp, HistoryRange, RowAt};
 pub use mutation::{FieldError, Mutation, MutationError, Optimistic, PendingMutation};
+pub use persist::{fingerprint, CollectionImage, StoreImage, IMAGE_FORMAT};
 pub use rng::uuid_v4;
 pub use source::{
     CollectionConfig, EntityAction, EntityEventsSource, EntitySubscription, Guarantee, ListQuery, LiveQuerySource,

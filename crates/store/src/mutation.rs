@@ -286,6 +286,8 @@ pub(crate) struct Queue {
     ///
     /// [`Timer::Queue`]: crate::timers::Timer::Queue
     pub(crate) failures: u32,
+    /// Restored mutations that may have been sent (and committed) before the reload.
+    pub(crate) maybe_sent: Vec<String>,
 }
 
 impl Queue {

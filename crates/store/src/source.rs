@@ -10,7 +10,7 @@
 //! reconnect (a fresh snapshot) instead of replaying.
 //!
 //! In JSON (JavaScript) a collection is one flat object: `name`, `keyField`, `versionFields`, `pageSize`,
-//! `descending`, `history` (`{maxEvents, checkpointEvery?}`, see [`HistoryConfig`]), `source` (`"subsignal"`, `"entityEvents"` or `"liveQuery"`; default `"subsignal"`) and the fields of
+//! `descending`, `persist`, `history` (`{maxEvents, checkpointEvery?}`, see [`HistoryConfig`]), `source` (`"subsignal"`, `"entityEvents"` or `"liveQuery"`; default `"subsignal"`) and the fields of
 //! that source (see [`WireCollection`]). It is read through that flat form rather than serde's tagged enums, which
 //! would add their buffering code to the npm package's wasm.
 
@@ -42,6 +42,9 @@ pub struct CollectionConfig {
     /// Keep a bounded history of the confirmed rows for time travel ([`crate::CollectionView::at`]); `None` (the
     /// default) keeps none. Only the subsignal source has one (see [`crate::HistoryConfig`]).
     pub history: Option<HistoryConfig>,
+    /// Keep a copy of the rows, the `lastSeq` and the source's cursor across reloads (the shell writes it to
+    /// IndexedDB; see [`crate::StoreImage`]): the next load shows them at once, marked stale, and resumes from there.
+    pub persist: bool,
 }
 
 /// Where a collection's rows come from, and so what the store can promise about them (see the module docs).
@@ -169,6 +172,7 @@ impl CollectionConfig {
             deleted_field: "_deleted".to_owned(),
             descending: false,
             history: None,
+            persist: false,
         }
     }
 
@@ -292,6 +296,12 @@ impl CollectionConfig {
         self
     }
 
+    /// Keeps a copy of this collection across reloads (see the `persist` field).
+    pub fn persist(mut self) -> Self {
+        self.persist = true;
+        self
+    }
+
     /// What this collection's source promises over the given protocol.
     pub fn guarantee(&self, protocol: crate::Protocol) -> Guarantee {
         match (&self.source, protocol) {
@@ -345,6 +355,8 @@ pub struct WireCollection {
     descending: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     history: Option<HistoryConfig>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    persist: bool,
 }
 
 impl TryFrom<WireCollection> for CollectionConfig {
@@ -401,6 +413,7 @@ impl TryFrom<WireCollection> for CollectionConfig {
             deleted_field: wire.deleted_field.unwrap_or_else(|| "_deleted".to_owned()),
             descending: wire.descending,
             history: wire.history,
+            persist: wire.persist,
         })
     }
 }
@@ -415,6 +428,7 @@ impl From<CollectionConfig> for WireCollection {
             deleted_field: Some(config.deleted_field),
             descending: config.descending,
             history: config.history,
+            persist: config.persist,
             ..WireCollection::default()
         };
         match config.source {

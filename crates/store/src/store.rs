@@ -16,6 +16,7 @@ use crate::conflict::{changed_fields, same_version, version_value};
 use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Protocol};
 use crate::history::{History, HistoryAt, HistoryError, HistoryRange};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
+use crate::persist::{fingerprint, CollectionImage, StoreImage};
 use crate::rng::{backoff_delay, Rng};
 use crate::source::default_version_fields;
 use crate::source::{CollectionConfig, Guarantee, Source};
@@ -46,6 +47,11 @@ pub struct StoreConfig {
     /// AppSync mode: the host of the HTTP GraphQL endpoint, sent as `host` in the authorization header object.
     #[serde(default)]
     pub host: Option<String>,
+    /// The shell is reading a persisted image and will feed [`Input::Restore`]: until then the connection may open,
+    /// but no collection subscribes or fetches and no mutation is sent, so that the image, not a fresh snapshot,
+    /// is what the collections resume from.
+    #[serde(default)]
+    pub awaits_restore: bool,
 }
 
 impl StoreConfig {
@@ -58,6 +64,7 @@ impl StoreConfig {
             collections: Vec::new(),
             protocol: Protocol::TransportWs,
             host: None,
+            awaits_restore: false,
         }
     }
 }
@@ -141,6 +148,11 @@ pub enum Input {
     Mutate(Mutation),
     /// Put persisted mutations back in the queue (call once at start-up, before new mutations).
     RestoreQueue(Vec<PendingMutation>),
+    /// Put a persisted image back (call once at start-up, before connecting and before new mutations): the rows of
+    /// each persisted collection show at once, marked stale, and its source resumes from the image; the queue is
+    /// restored as with [`Input::RestoreQueue`]. Images of collections not watched yet wait until they are; an image
+    /// taken under another configuration or store version is discarded with a warning.
+    Restore(StoreImage),
 }
 
 /// An HTTP request for the shell to perform: `POST` the JSON `body` to the GraphQL endpoint with these headers (plus
@@ -232,6 +244,10 @@ pub enum Output {
         /// Its state now.
         state: CollectionState,
     },
+    /// A persisted collection changed (rows or `lastSeq`) since the last [`Store::take_image`]: take and write a new
+    /// image when convenient (batched, e.g. on a timer). Announced once until the image is taken. Queue changes are
+    /// announced by [`Output::MutationQueued`] and [`Output::MutationSettled`]: write them soon.
+    Persist,
     /// A live view's window changed ([`Store::open_view`]): apply `ops` in order to the keys it showed.
     View {
         /// The view's id.
@@ -275,6 +291,14 @@ struct Collection {
     published: Option<CollectionState>,
     /// See [`CollectionState::lag_ms`].
     lag_ms: Option<i64>,
+    /// [`fingerprint`] of the configuration, for persisted collections.
+    fingerprint: Option<String>,
+    /// Rows or `lastSeq` changed since the last image was taken (persisted collections only).
+    dirty: bool,
+    /// The rows were restored from a persisted image.
+    from_image: bool,
+    /// ... and the collection has not been live since (see [`CollectionState::restored`]).
+    restored: bool,
 }
 
 impl Collection {
@@ -294,12 +318,29 @@ impl Collection {
             id,
             table: Table::new(&cfg),
             guarantee: cfg.guarantee(protocol),
+            fingerprint: cfg.persist.then(|| fingerprint(&cfg)),
             cfg,
             sync,
             failures: 0,
             published: None,
             lag_ms: None,
+            dirty: false,
+            from_image: false,
+            restored: false,
         }
+    }
+
+    /// This collection's image, if it persists and has rows worth keeping.
+    fn image(&self) -> Option<CollectionImage> {
+        let fingerprint = self.fingerprint.clone()?;
+        (self.table.stats.snapshots > 0 || self.from_image).then(|| CollectionImage {
+            name: self.cfg.name.clone(),
+            fingerprint,
+            rows: self.table.confirmed_rows(),
+            last_seq: self.sync.last_seq(),
+            cursor: self.sync.cursor(),
+            tombstones: self.table.tombstone_image(),
+        })
     }
 }
 
@@ -334,6 +375,12 @@ pub struct Store {
     /// Live views by id.
     views: Vec<(u64, LiveView)>,
     next_view: u64,
+    /// Persisted images of collections not watched yet.
+    images: Vec<CollectionImage>,
+    /// An [`Output::Persist`] is outstanding (until [`Store::take_image`]).
+    persist_announced: bool,
+    /// Waiting for [`Input::Restore`] (see [`StoreConfig::awaits_restore`]).
+    awaiting_restore: bool,
 }
 
 impl Store {
@@ -359,17 +406,72 @@ impl Store {
             auth_required: false,
             views: Vec::new(),
             next_view: 1,
+            images: Vec::new(),
+            persist_announced: false,
+            awaiting_restore: config.awaits_restore,
         };
         for cfg in config.collections {
-            store.add_collection(cfg);
+            store.add_collection(cfg, &mut Vec::new());
         }
         store
     }
 
-    fn add_collection(&mut self, cfg: CollectionConfig) {
+    fn add_collection(&mut self, cfg: CollectionConfig, out: &mut Vec<Output>) {
         let id = self.next_collection;
         self.next_collection += 1;
         self.collections.push(Collection::new(id, cfg, self.conn.protocol()));
+        let i = self.collections.len() - 1;
+        let name = self.collections[i].cfg.name.clone();
+        if let Some(at) = self.images.iter().position(|image| image.name == name) {
+            let image = self.images.swap_remove(at);
+            self.restore_collection(i, image, out);
+        }
+        // Queued mutations (restored before this collection was watched) show their effects on it.
+        let mut changes = Vec::new();
+        for item in self.queue.items.iter().filter(|m| m.mutation.collection.as_deref() == Some(name.as_str())) {
+            if let Some(optimistic) = &item.mutation.optimistic {
+                if let Err(warning) = self.collections[i].table.add_overlay(&item.id, optimistic, &mut changes) {
+                    out.push(Output::Warning(warning));
+                }
+            }
+        }
+        self.emit_rows(i, changes, RowOrigin::Local, out);
+    }
+
+    /// Shows a persisted image's rows in collection `i` and lets its source resume from it, unless the image is of
+    /// another configuration or the collection already has rows of its own.
+    fn restore_collection(&mut self, i: usize, image: CollectionImage, out: &mut Vec<Output>) {
+        let c = &mut self.collections[i];
+        let Some(fingerprint) = &c.fingerprint else { return };
+        if *fingerprint != image.fingerprint {
+            out.push(Output::Warning(format!(
+                "discarding the persisted copy of {}: its configuration or the store's version changed",
+                c.cfg.name
+            )));
+            return;
+        }
+        if c.table.stats.snapshots > 0 || c.from_image || c.sync.fetching().is_some() {
+            return;
+        }
+        let mut changes = Vec::new();
+        c.table.restore(image.rows, image.tombstones, &mut changes);
+        c.sync.restore(image.last_seq, image.cursor);
+        c.from_image = true;
+        c.restored = true;
+        self.emit_rows(i, changes, RowOrigin::Restore, out);
+    }
+
+    /// The image to persist, once [`Output::Persist`] (or a queue change) asks for it: the persisted collections
+    /// that changed since the last call, and the whole queue. Write it all in one transaction.
+    pub fn take_image(&mut self) -> StoreImage {
+        self.persist_announced = false;
+        let mut collections = Vec::new();
+        for c in &mut self.collections {
+            if std::mem::take(&mut c.dirty) {
+                collections.extend(c.image());
+            }
+        }
+        StoreImage { collections, queue: self.pending_mutations() }
     }
 
     /// Handles one input at time `now_ms` (any monotonic millisecond clock) and returns what to do.
@@ -398,7 +500,7 @@ impl Store {
                 if self.index(&cfg.name).is_some() {
                     out.push(Output::Warning(format!("collection {} is already watched", cfg.name)));
                 } else {
-                    self.add_collection(cfg);
+                    self.add_collection(cfg, &mut out);
                 }
             }
             Input::Unwatch(name) => {
@@ -416,12 +518,16 @@ impl Store {
                 }
             }
             Input::Mutate(mutation) => self.mutate(mutation, &mut out),
-            Input::RestoreQueue(items) => {
-                for item in items {
-                    if !self.queue.contains(&item.id) {
-                        self.enqueue(item, &mut out);
+            Input::RestoreQueue(items) => self.restore_queue(items, &mut out),
+            Input::Restore(image) => {
+                self.awaiting_restore = false;
+                for image in image.collections.into_iter().chain(std::mem::take(&mut self.images)) {
+                    match self.index(&image.name) {
+                        Some(i) => self.restore_collection(i, image, &mut out),
+                        None => self.images.push(image),
                     }
                 }
+                self.restore_queue(image.queue, &mut out);
             }
         }
         self.process(ev, &mut out);
@@ -430,12 +536,31 @@ impl Store {
         out
     }
 
+    fn restore_queue(&mut self, items: Vec<PendingMutation>, out: &mut Vec<Output>) {
+        for item in items {
+            if !self.queue.contains(&item.id) {
+                // A restored mutation may have been sent before the reload (the image may be older than the last
+                // answer), and committed: as for a head sent by this store, no list is fetched for its collection
+                // until its answer says what became of it.
+                self.queue.maybe_sent.push(item.id.clone());
+                self.enqueue(item, out);
+            }
+        }
+    }
+
     /// What changed for readers besides rows, at the end of each input: views, collection states, the status.
     fn publish(&mut self, out: &mut Vec<Output>) {
         self.publish_views(out);
+        if !self.persist_announced && self.collections.iter().any(|c| c.dirty) {
+            self.persist_announced = true;
+            out.push(Output::Persist);
+        }
         for c in &mut self.collections {
+            if c.restored && c.sync.is_live() {
+                c.restored = false;
+            }
             let state = CollectionView { inner: c }.state();
-            let flags = |s: &CollectionState| (s.loaded, s.stale, s.has_pending_updates);
+            let flags = |s: &CollectionState| (s.loaded, s.stale, s.has_pending_updates, s.restored);
             if c.published.as_ref().map(flags) != Some(flags(&state)) {
                 c.published = Some(state);
                 out.push(Output::Collection { collection: c.cfg.name.clone(), state });
@@ -504,6 +629,9 @@ impl Store {
     /// table's marks name each change's seq.
     fn emit_rows(&mut self, i: usize, changes: Vec<RowChange>, origin: RowOrigin, out: &mut Vec<Output>) {
         let marks = std::mem::take(&mut self.collections[i].table.seq_marks);
+        if !changes.is_empty() && matches!(origin, RowOrigin::Event { .. } | RowOrigin::Fetch) {
+            self.mark_dirty(i);
+        }
         let c = &self.collections[i];
         for (_, view) in self.views.iter_mut().filter(|(_, v)| v.collection == c.cfg.name) {
             for change in &changes {
@@ -519,6 +647,12 @@ impl Store {
             };
             Output::Row { collection: c.cfg.name.clone(), change, origin }
         }));
+    }
+
+    /// The confirmed rows or `lastSeq` of collection `i` changed: its image is due, if it persists.
+    fn mark_dirty(&mut self, i: usize) {
+        let c = &mut self.collections[i];
+        c.dirty |= c.fingerprint.is_some();
     }
 
     /// One [`Output::View`] per view whose window changed since the last.
@@ -670,7 +804,11 @@ impl Store {
         }
         self.emit_rows(i, changes, RowOrigin::Event { seq: None }, out);
         match fed {
-            Ok(Fed::Applied) => self.collections[i].failures = 0,
+            Ok(Fed::Applied) => {
+                self.collections[i].failures = 0;
+                // A watermark moves lastSeq without changing a row.
+                self.mark_dirty(i);
+            }
             Ok(Fed::Ignored) => {}
             // Stop and start again from lastSeq: the replay fills the gap, then the buffer drains.
             Ok(Fed::Resubscribe) => {
@@ -710,7 +848,7 @@ impl Store {
         }
         // A snapshot need not wait for the socket: collections fetch while it opens (one round trip less before the
         // first rows) and subscribe once it is live.
-        if !self.conn.is_attempting() {
+        if !self.conn.is_attempting() || self.awaiting_restore {
             return;
         }
         for i in 0..self.collections.len() {
@@ -724,7 +862,9 @@ impl Store {
     /// Whether the head of the queue is a mutation of collection `name` that was sent and has not settled: it may
     /// have committed, so a list fetched now could not tell whether it reflects it.
     fn head_unsettled(&self, name: &str) -> bool {
-        self.queue.head_sent && self.queue.items.front().and_then(|m| m.mutation.collection.as_deref()) == Some(name)
+        let of = |m: &PendingMutation| m.mutation.collection.as_deref() == Some(name);
+        (self.queue.head_sent && self.queue.items.front().is_some_and(of))
+            || self.queue.items.iter().any(|m| of(m) && self.queue.maybe_sent.contains(&m.id))
     }
 
     fn pump_collection(&mut self, i: usize, out: &mut Vec<Output>) {
@@ -792,7 +932,10 @@ impl Store {
         self.emit_rows(i, changes, RowOrigin::Fetch, out);
         match paged {
             Ok(Paged::More { body }) => self.fetch(i, body, out),
-            Ok(Paged::Done) => self.collections[i].failures = 0,
+            Ok(Paged::Done) => {
+                self.collections[i].failures = 0;
+                self.mark_dirty(i);
+            }
             Err((warning, graphql)) => {
                 out.push(Output::Warning(warning));
                 self.collections[i].sync.fetch_failed(graphql);
@@ -860,7 +1003,7 @@ impl Store {
             .as_deref()
             .and_then(|name| self.index(name))
             .is_some_and(|i| head.mutation.optimistic.is_some() && self.collections[i].sync.awaiting_rows());
-        if syncing && !self.queue.head_sent {
+        if syncing && !self.queue.head_sent && !self.queue.maybe_sent.contains(&head.id) {
             return;
         }
         self.queue.head_sent = true;
@@ -913,6 +1056,7 @@ impl Store {
         self.queue.failures = 0;
         self.queue.head_sent = false;
         let Some(item) = self.queue.items.pop_front() else { return };
+        self.queue.maybe_sent.retain(|id| *id != item.id);
         let collection = item.mutation.collection.as_deref().and_then(|name| self.index(name));
         let result = match result {
             Err(MutationError::Conflict(conflict)) => {
@@ -942,13 +1086,15 @@ impl Store {
 
     /// Drops a queued mutation the server has not seen: its optimistic effect rolls back and it settles with
     /// [`MutationError::Discarded`] (in the returned outputs). Fails when no mutation with this id is queued, or when
-    /// it was already sent — the server may have committed it, so it settles by the server's answer as usual.
+    /// it was already sent (or was restored from a persisted queue, so may have been sent before the reload) — the
+    /// server may have committed it, so it settles by the server's answer as usual.
     pub fn discard(&mut self, id: &str) -> Result<Vec<Output>, DiscardError> {
         let index = self.queue.items.iter().position(|m| m.id == id).ok_or(DiscardError::NotQueued)?;
-        if index == 0 && self.queue.head_sent {
+        if (index == 0 && self.queue.head_sent) || self.queue.maybe_sent.iter().any(|m| m == id) {
             return Err(DiscardError::AlreadySent);
         }
         let item = self.queue.items.remove(index).expect("found above");
+        self.queue.maybe_sent.retain(|id| *id != item.id);
         let mut out = Vec::new();
         if let Some(i) = item.mutation.collection.as_deref().and_then(|name| self.index(name)) {
             let mut changes = Vec::new();
@@ -986,7 +1132,8 @@ pub enum DiscardError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionState {
-    /// The first snapshot, list or live-query result has been applied: the rows are the server's, not just empty.
+    /// The first snapshot, list or live-query result has been applied, or the rows were restored from the persisted
+    /// copy: the rows are the server's (perhaps of a while ago, see [`CollectionState::restored`]), not just empty.
     pub loaded: bool,
     /// Not in step with the server right now: disconnected, or fetching again after a reconnect or a gap.
     pub stale: bool,
@@ -997,12 +1144,15 @@ pub struct CollectionState {
     /// How old the newest applied event was when it arrived: the shell's clock minus its commit time
     /// (`committedAtMs`, when the subscription selects it; the two clocks' skew included). `None` before any.
     pub lag_ms: Option<i64>,
+    /// The rows shown come from the persisted copy ([`Input::Restore`]) and the collection has not been live since:
+    /// show them as possibly out of date (`stale` is true too).
+    pub restored: bool,
 }
 
 impl CollectionState {
     /// Before anything arrived (or for a collection not watched): not loaded, stale, nothing else known.
     pub const NOT_LOADED: Self =
-        Self { loaded: false, stale: true, last_seq: None, has_pending_updates: false, lag_ms: None };
+        Self { loaded: false, stale: true, last_seq: None, has_pending_updates: false, lag_ms: None, restored: false };
 }
 
 /// A live view as it shows now (a held view: as it was when held).
@@ -1132,11 +1282,12 @@ impl<'a> CollectionView<'a> {
     /// Loaded, stale, `lastSeq`, pending updates.
     pub fn state(&self) -> CollectionState {
         CollectionState {
-            loaded: self.inner.table.stats.snapshots > 0,
+            loaded: self.inner.table.stats.snapshots > 0 || self.inner.from_image,
             stale: !self.inner.sync.is_live(),
             last_seq: self.last_seq(),
             has_pending_updates: self.overlays() > 0,
             lag_ms: self.inner.lag_ms,
+            restored: self.inner.restored,
         }
     }
 }

@@ -458,7 +458,7 @@ test("in Node (as under vitest), init takes the wasm bytes and the store works w
   const view = store.view("todos", { orderBy: ["id"] });
   assert.deepEqual(view.getSnapshot(), []);
   assert.equal(view.getSnapshot(), view.getSnapshot());
-  assert.deepEqual(store.collectionState("todos"), { loaded: false, stale: true, lastSeq: null, hasPendingUpdates: false, lagMs: null });
+  assert.deepEqual(store.collectionState("todos"), { loaded: false, stale: true, lastSeq: null, hasPendingUpdates: false, lagMs: null, restored: false });
   view.free();
   store.free();
 });

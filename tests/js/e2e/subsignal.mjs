@@ -120,9 +120,9 @@ export function startNetsim({ upstream, profile = "none", seed = 42, profilesFil
 
 /**
  * Debian's Chromium, headless, through playwright-core (never a downloaded browser). The path comes from CHROMIUM.
- * The flags keep it from reaching the internet at start, and let it run as root.
+ * The flags keep it from reaching the internet at start, and let it run as root; a test may add its own.
  */
-export async function launchChromium() {
+export async function launchChromium(extraArgs = []) {
   const executablePath = process.env.CHROMIUM;
   if (!executablePath) throw new Error("CHROMIUM is not set: run this through `cargo xtask`");
   const { chromium } = await import("playwright-core");
@@ -131,7 +131,7 @@ export async function launchChromium() {
     // --expose-gc: tests that check what survives garbage collection call gc().
     args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
       "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-      "--js-flags=--expose-gc"],
+      "--js-flags=--expose-gc", ...extraArgs],
   });
 }
 

@@ -48,6 +48,8 @@ export async function main(token: string): Promise<void> {
     snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { id status version } nextToken seq } }",
     snapshotField: "listOrders",
     history: { maxEvents: 500, checkpointEvery: 50 },
+    // Kept in IndexedDB (under persistKey): a reload shows the rows at once, then fetches only what changed.
+    persist: true,
   };
   store.watch(orders);
   // Time travel: the rows as they were just after a seq, typed, each with the event that last changed it.
@@ -159,6 +161,8 @@ export async function main(token: string): Promise<void> {
   view.release();
   const loaded: boolean = view.state().loaded && !(store.collectionState("orders")?.stale ?? true);
   console.log(loaded, store.collectionState("orders")?.lastSeq, store.collectionState("orders")?.hasPendingUpdates);
+  const lastVisit: boolean = store.collectionState("orders")?.restored ?? false;
+  store.onRow((_, change, origin) => console.log(lastVisit, change.key, origin.kind === "restore"));
   // A typed document from graphql-codegen (client preset, documentMode "string"): result and variables flow through.
   class TypedDocumentString<TResult, TVariables> extends String implements TypedDocument<TResult, TVariables> {
     __apiType?: (variables: TVariables) => TResult;

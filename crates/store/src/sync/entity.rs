@@ -214,4 +214,15 @@ impl SyncStrategy for EntitySync {
     fn awaiting_rows(&self) -> bool {
         self.needs_list
     }
+
+    fn cursor(&self) -> Option<Value> {
+        self.last_sync.clone()
+    }
+
+    fn restore(&mut self, _: Option<i64>, cursor: Option<Value>) {
+        // The rows are those of the sync at `cursor`: the delta query, if any, asks only for what changed since.
+        if self.src.delta.is_some() {
+            self.last_sync = cursor;
+        }
+    }
 }

@@ -104,6 +104,13 @@ pub(crate) trait SyncStrategy: std::fmt::Debug {
     fn last_seq(&self) -> Option<i64> {
         None
     }
+    /// The source's own cursor, persisted beside the rows (entity events: the delta query's last `startedAt`).
+    fn cursor(&self) -> Option<Value> {
+        None
+    }
+    /// The rows were just restored from a persisted image taken at `last_seq` with `cursor`: resume from there
+    /// once connected, rather than from nothing. Called only before anything was fetched.
+    fn restore(&mut self, _last_seq: Option<i64>, _cursor: Option<Value>) {}
 }
 
 /// `{query, variables}` with `limit` (if set) and `nextToken`, on top of the caller's variables.

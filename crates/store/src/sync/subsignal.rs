@@ -316,4 +316,12 @@ impl SyncStrategy for SubsignalSync {
     fn last_seq(&self) -> Option<i64> {
         self.last_seq
     }
+
+    fn restore(&mut self, last_seq: Option<i64>, _: Option<Value>) {
+        let Some(seq) = last_seq else { return };
+        self.last_seq = Some(seq);
+        // With replay the subscription resumes at `afterSeq: seq` (`CURSOR_EXPIRED` takes a snapshot as usual);
+        // without, a snapshot is due after connecting anyway and the rows only show meanwhile.
+        self.needs_snapshot = !self.replay;
+    }
 }

@@ -197,11 +197,9 @@ fn the_base_is_kept_in_the_persisted_queue() {
     let mut reloaded = Store::new(config(vec![orders().page_size(1000)]));
     reloaded.handle(0, Input::RestoreQueue(restored));
     let (_, out) = go_live(&mut reloaded, 1);
-    let snapshot = https(&out).pop().unwrap();
-    let theirs = row("a", 2, 7, "Ada");
-    let out = reloaded
-        .handle(1, Input::Http { request_id: snapshot.request_id, response: page(vec![theirs.clone()], None, 11) });
+    // A restored mutation may have been sent before the reload: it goes first, the list after its answer.
     let req = https(&out).into_iter().find(|r| r.body["query"] == json!(UPDATE)).expect("the replay");
+    let theirs = row("a", 2, 7, "Ada");
     let out = reloaded.handle(2, Input::Http { request_id: req.request_id, response: conflict_response(theirs) });
     let conflict = settled_conflict(&out);
     assert_eq!(conflict.base, Some(row("a", 1, 1, "Ada")));

@@ -7,6 +7,7 @@ mod connection;
 mod history;
 mod model;
 mod mutation;
+mod persist;
 mod sources;
 mod sources_model;
 mod views;

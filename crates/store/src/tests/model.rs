@@ -55,6 +55,11 @@ pub(super) enum Op {
     Mutate(MutKind, u8),
     /// The server performs the oldest HTTP request but the response is lost.
     LoseResponse,
+    /// The shell writes the store's image (rows, `lastSeq`, queue) to its persistent storage.
+    Flush,
+    /// The page reloads: a new store restores the last image written and connects; with `true` its queue is the
+    /// current one (the browser shell's synchronous `localStorage` copy), else the one written with the rows.
+    Reload(bool),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +90,8 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
         4 => (prop::sample::select(vec![MutKind::Create, MutKind::Update, MutKind::Update, MutKind::Delete]), any::<u8>())
             .prop_map(|(kind, i)| Op::Mutate(kind, i)),
         1 => Just(Op::LoseResponse),
+        2 => Just(Op::Flush),
+        1 => any::<bool>().prop_map(Op::Reload),
     ]
 }
 
@@ -345,7 +352,94 @@ impl Model {
     }
 }
 
-type Harness = Driver<Model>;
+/// The model harness, and what its shell has written to persistent storage (as IndexedDB would hold it: one record
+/// per collection, and the queue).
+struct Harness {
+    driver: Driver<Model>,
+    seed: u64,
+    saved: crate::StoreImage,
+    /// Reloads that found a saved collection to restore.
+    reloads_restored: u32,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Driver<Model>;
+    fn deref(&self) -> &Driver<Model> {
+        &self.driver
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Driver<Model> {
+        &mut self.driver
+    }
+}
+
+impl Harness {
+    fn new(seed: u64, replay_watermark: bool) -> Self {
+        Self {
+            driver: Driver::new(seed, replay_watermark),
+            seed,
+            saved: crate::StoreImage::default(),
+            reloads_restored: 0,
+        }
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Flush => self.flush(),
+            Op::Reload(current_queue) => self.reload(*current_queue),
+            op => self.driver.apply(op),
+        }
+    }
+
+    /// Writes what the store says changed, and checks that the record then equals the store's confirmed state: a
+    /// change the store failed to mark would leave the record behind.
+    fn flush(&mut self) {
+        let image = self.driver.store.take_image();
+        for c in image.collections {
+            self.saved.collections.retain(|s| s.name != c.name);
+            self.saved.collections.push(c);
+        }
+        self.saved.queue = image.queue;
+        let store = &self.driver.store;
+        let view = store.collection("orders").expect("watched");
+        if let Some(record) = self.saved.collections.iter().find(|c| c.name == "orders") {
+            assert_eq!(record.rows, store.inner("orders").confirmed_rows(), "the record lags the rows");
+            assert_eq!(record.last_seq, view.last_seq(), "the record lags lastSeq");
+        } else {
+            assert!(!view.state().loaded, "a loaded collection was never announced for persisting");
+        }
+    }
+
+    /// A reload: the old store is gone (its socket with it); a new one shows the saved rows at once, marked stale
+    /// and restored, and connects.
+    fn reload(&mut self, current_queue: bool) {
+        if current_queue {
+            self.saved.queue = self.driver.store.pending_mutations();
+        }
+        self.driver.model.reset_socket(None);
+        self.driver.model.channel.http.clear();
+        self.seed = self.seed.wrapping_add(1);
+        let mut store = Store::new(StoreConfig { seed: self.seed, ..config(vec![orders().persist()]) });
+        store.handle(self.driver.now, Input::Restore(self.saved.clone()));
+        let view = store.collection("orders").expect("watched");
+        if let Some(record) = self.saved.collections.iter().find(|c| c.name == "orders") {
+            assert_eq!(store.inner("orders").confirmed_rows(), record.rows, "the restored rows show at once");
+            let state = view.state();
+            assert!(state.loaded && state.stale && state.restored, "{state:?}");
+            assert_eq!(view.last_seq(), record.last_seq);
+            self.reloads_restored += 1;
+        }
+        assert_eq!(store.status().pending_mutations, self.saved.queue.len());
+        let now = self.driver.now;
+        let mutations = self.driver.mutations;
+        let model = std::mem::take(&mut self.driver.model);
+        self.driver = Driver::connected(store, model);
+        self.driver.now = now;
+        self.driver.mutations = mutations;
+    }
+}
 
 impl ModelServer for Model {
     fn reset_socket(&mut self, socket: Option<u64>) {
@@ -372,7 +466,7 @@ impl ModelServer for Model {
 
 impl Driver<Model> {
     fn new(seed: u64, replay_watermark: bool) -> Self {
-        Self::with_orders(seed, replay_watermark, orders())
+        Self::with_orders(seed, replay_watermark, orders().persist())
     }
 
     /// A driver whose store watches this orders collection.
@@ -453,6 +547,7 @@ impl Driver<Model> {
             }
             Op::Mutate(kind, i) => self.mutate(*kind, *i),
             Op::Prune(keep) => self.model.prune(*keep),
+            Op::Flush | Op::Reload(_) => unreachable!("the harness handles these"),
         }
     }
 
@@ -507,6 +602,7 @@ proptest! {
             h.apply(op);
         }
         h.settle();
+        h.flush();
         let view = h.store.collection("orders").expect("watched");
         prop_assert_eq!(view.rows(), h.model.truth());
         prop_assert_eq!(view.last_seq(), Some(h.model.head));
@@ -525,8 +621,21 @@ fn the_model_exercises_every_recovery_path() {
     let strategy = (any::<u64>(), any::<bool>(), prop::collection::vec(op(), 75..150));
     let mut total = crate::CollectionStats::default();
     let mut reconnects = 0;
+    let (mut restores, mut resumed) = (0, 0);
     for _ in 0..200 {
-        let (seed, replay_watermark, ops) = strategy.new_tree(&mut runner).expect("a case").current();
+        let (seed, replay_watermark, mut ops) = strategy.new_tree(&mut runner).expect("a case").current();
+        // Reloads start over with fresh counters; they are counted on their own below.
+        let reloading = ops.clone();
+        ops.retain(|op| !matches!(op, Op::Reload(_)));
+        let mut r = Harness::new(seed, replay_watermark);
+        for op in &reloading {
+            r.apply(op);
+        }
+        r.settle();
+        restores += u64::from(r.reloads_restored);
+        // Restored and caught up by replay alone, with no snapshot since the last reload.
+        resumed +=
+            u64::from(r.reloads_restored > 0 && r.store.collection("orders").is_some_and(|c| c.stats().snapshots == 0));
         let mut h = Harness::new(seed, replay_watermark);
         for op in &ops {
             h.apply(op);
@@ -540,6 +649,10 @@ fn the_model_exercises_every_recovery_path() {
         total.snapshots += stats.snapshots.saturating_sub(1);
         reconnects += h.store.conn_socket_count();
     }
-    eprintln!("coverage over 200 runs: {total:?}, sockets opened: {reconnects}");
+    eprintln!(
+        "coverage over 200 runs: {total:?}, sockets opened: {reconnects}, reloads restoring rows: {restores}, \
+         runs resumed by replay: {resumed}"
+    );
     assert!(total.gaps > 50 && total.duplicates > 50 && total.snapshots > 20 && reconnects > 400, "{total:?}");
+    assert!(restores > 50 && resumed > 10, "restores {restores}, resumed {resumed}");
 }

@@ -315,3 +315,32 @@ fn each_source_states_its_guarantee_per_protocol() {
     let Ok(wire) = serde_json::to_value(&filtered) else { panic!() };
     assert_eq!(wire["subscriptions"][3]["variables"], json!({"owner": "alice"}));
 }
+
+#[test]
+fn a_restored_entity_collection_shows_its_copy_then_asks_the_delta_query_for_changes_since_its_cursor() {
+    let collection = todos().delta_sync(SYNC, "syncTodos").page_size(100).persist();
+    let mut store = Store::new(config(vec![collection.clone()]));
+    let (_, out) = go_live(&mut store, 0);
+    let base = https(&out).pop().expect("a base sync");
+    let items = vec![todo("a", "a1", 1), todo("b", "b1", 1)];
+    store.handle(
+        0,
+        Input::Http { request_id: base.request_id, response: list_page("syncTodos", items, None, Some(1000)) },
+    );
+    let image = store.take_image();
+    assert_eq!(image.collections[0].cursor, Some(json!(1000)), "the delta cursor is persisted");
+
+    let mut reloaded = Store::new(config(vec![collection]));
+    reloaded.handle(0, Input::Restore(image));
+    assert_eq!(titles(&reloaded, "todos"), pairs(&[("a", "a1"), ("b", "b1")]), "the copy shows at once");
+    let (_, out) = go_live(&mut reloaded, 1);
+    let delta = https(&out).pop().expect("a delta sync");
+    assert_eq!(delta.body["variables"]["lastSync"], 1000, "only what changed since the persisted cursor");
+    let changes = vec![todo("a", "a2", 2)];
+    reloaded.handle(
+        1,
+        Input::Http { request_id: delta.request_id, response: list_page("syncTodos", changes, None, Some(2000)) },
+    );
+    assert_eq!(titles(&reloaded, "todos"), pairs(&[("a", "a2"), ("b", "b1")]));
+    assert!(!reloaded.collection("todos").unwrap().state().restored);
+}

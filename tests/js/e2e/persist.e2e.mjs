@@ -1,0 +1,338 @@
+// Persisted collections (issue 17) with the npm package in Debian's headless Chromium: the page is served from disk
+// through Playwright's routing on the server's own origin, so that it loads (and its IndexedDB is the same) while
+// the server is stopped. Checks: a reload with the server stopped shows the last rows at once, marked stale and
+// restored; after changes made meanwhile, the store fetches only the changes (counted at the server's /metrics:
+// events delivered, no list items) and ends equal to the server; a cursor past retention takes a new snapshot; a
+// corrupted image and a failing IndexedDB (a quota error from an injected `put`) fall back to the network with a
+// warning; a pending offline mutation survives a reload together with its optimistic row. Run by `cargo xtask test`
+// (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join } from "node:path";
+import { launchChromium, need, Subsignal } from "./subsignal.mjs";
+
+const ORDER = "id owner customerName status version";
+const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
+
+let server, browser, site, metricsPort;
+
+/** A free TCP port on loopback, so that a restarted server listens where the first one did. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}
+
+before(async () => {
+  site = mkdtempSync(join(tmpdir(), "subsignal-persist-"));
+  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
+  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>persist</title>
+<script type="module">
+import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js";
+await init();
+const params = new URLSearchParams(location.search);
+const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
+  token: params.get("token"), persistKey: params.get("key") ?? "e2e",
+  connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
+store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
+  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
+  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
+window.origins = [];
+store.onRow((collection, change, origin) => window.origins.push(origin.kind));
+store.connect();
+window.store = store;
+/** What the store's database holds: the orders record and every queue record, as text. */
+window.persisted = () => new Promise((resolve, reject) => {
+  const req = indexedDB.open("subsignal:e2e");
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const db = req.result;
+    const tx = db.transaction(["collections", "queues"]);
+    const orders = tx.objectStore("collections").get("orders");
+    const queues = tx.objectStore("queues").getAll();
+    tx.oncomplete = () => { db.close(); resolve({ orders: orders.result ?? null, queues: queues.result }); };
+    tx.onerror = () => reject(tx.error);
+  };
+});
+/** Overwrites the orders record with text that is not an image. */
+window.corrupt = () => new Promise((resolve, reject) => {
+  const req = indexedDB.open("subsignal:e2e");
+  req.onsuccess = () => {
+    const db = req.result;
+    const tx = db.transaction("collections", "readwrite");
+    tx.objectStore("collections").put("{ this is not an image", "orders");
+    tx.oncomplete = () => { db.close(); resolve(); };
+    tx.onerror = () => reject(tx.error);
+  };
+  req.onerror = () => reject(req.error);
+});
+window.ready = true;
+</script>`);
+  metricsPort = await freePort();
+  server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
+    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
+  await server.start();
+  // A page Playwright serves from disk has no address space of its own: Chromium's Local Network Access checks would
+  // block its WebSocket to the loopback server.
+  browser = await launchChromium(["--disable-features=LocalNetworkAccessChecks"]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (site) rmSync(site, { recursive: true, force: true });
+});
+
+/** A browser context (its own IndexedDB) whose pages under /persist/ come from the site folder, server or not. */
+async function context({ failingPut = false } = {}) {
+  const origin = server.http;
+  const ctx = await browser.newContext();
+  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+  await ctx.route((url) => url.pathname.startsWith("/persist/"), (route) => {
+    const path = join(site, new URL(route.request().url()).pathname.slice("/persist/".length));
+    route.fulfill({ status: 200, contentType: types[extname(path)] ?? "application/octet-stream", body: readFileSync(path) });
+  });
+  if (failingPut) {
+    // IndexedDB out of quota: every put throws, as Chromium's QuotaExceededError does.
+    await ctx.addInitScript(() => {
+      IDBObjectStore.prototype.put = function () { throw new DOMException("the origin is out of quota", "QuotaExceededError"); };
+    });
+  }
+  return { ctx, origin };
+}
+
+/** Opens the page in `ctx` as alice, recording warnings and page errors. */
+async function open(ctx, origin, token) {
+  const page = await ctx.newPage();
+  page.warnings = [];
+  page.errors = [];
+  page.on("console", (m) => { if (m.type() === "warning") page.warnings.push(m.text()); });
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  await page.goto(`${origin}/persist/index.html?token=${encodeURIComponent(token)}`);
+  await page.waitForFunction(() => window.ready === true);
+  return page;
+}
+
+async function token(user = "alice") {
+  return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
+}
+
+/** One sample of /metrics, summed over its labels; 0 when absent. */
+async function metric(name) {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith(name + "{") || l.startsWith(name + " "))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+const key = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
+
+/** Creates orders as alice and waits until the worker has shipped every order: the truth stops moving. */
+async function createShipped(names) {
+  for (const name of names) {
+    const res = await server.gql("alice", CREATE, { input: { customerName: name, email: "p@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } });
+    assert.ok(res.data?.createOrder, JSON.stringify(res));
+  }
+  for (;;) {
+    const rows = await server.listOrders("alice", ORDER);
+    if (rows.every((o) => o.status === "SHIPPED")) return rows;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the page's store is live and equal to `truth`. */
+async function liveAndEqual(page, truth) {
+  await page.waitForFunction((want) => window.store.isLive("orders")
+    && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want, key(truth), { timeout: 30_000 });
+}
+
+/** Polls `check` in the page (an async function) until it is true. */
+async function until(page, check, arg, what) {
+  const deadline = Date.now() + 30_000;
+  while (!(await page.evaluate(check, arg))) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the database holds the orders at the store's lastSeq, and gives that seq. */
+async function persistedInStep(page) {
+  await until(page, async () => {
+    const { orders } = await window.persisted();
+    return orders !== null && JSON.parse(orders).lastSeq === window.store.collectionState("orders").lastSeq;
+  }, null, "the image to be written");
+  return page.evaluate(async () => JSON.parse((await window.persisted()).orders).lastSeq);
+}
+
+test("a reload shows the last rows at once, stale, with the server stopped; afterwards only the changes are fetched", { timeout: 180_000 }, async () => {
+  const { ctx, origin } = await context();
+  const first = await createShipped(["persist 1", "persist 2", "persist 3"]);
+  const alice = await token();
+  let page = await open(ctx, origin, alice);
+  await liveAndEqual(page, first);
+  await persistedInStep(page);
+
+  // The server stops; the reload shows the rows from IndexedDB, marked stale and restored.
+  await server.stop();
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true && window.store.collectionState("orders")?.restored === true);
+  const offline = await page.evaluate(() => ({ rows: window.store.rows("orders"), state: window.store.collectionState("orders"), origins: window.origins }));
+  assert.equal(key(offline.rows), key(first), "the last rows show");
+  assert.ok(offline.state.stale && offline.state.loaded, JSON.stringify(offline.state));
+  assert.ok(offline.origins.every((o) => o === "restore"), `only restored rows so far: ${offline.origins}`);
+  await page.close();
+
+  // Meanwhile, changes: new orders, each moved along by the worker.
+  await server.start();
+  const truth = await createShipped(["persist 4", "persist 5"]);
+  const [events, items] = [await metric("subsignal_events_delivered_total"), await metric("subsignal_list_items_served_total")];
+  page = await open(ctx, origin, alice);
+  await liveAndEqual(page, truth);
+  const stats = await page.evaluate(() => window.store.stats("orders"));
+  assert.equal(stats.snapshots, 0, "no snapshot: resumed after the persisted lastSeq");
+  assert.equal(await metric("subsignal_list_items_served_total") - items, 0, "the server listed nothing");
+  const delivered = await metric("subsignal_events_delivered_total") - events;
+  assert.ok(delivered >= 2, `the changes came as events (${delivered})`);
+  assert.equal(key(await server.listOrders("alice", ORDER)), key(await page.evaluate(() => window.store.rows("orders"))));
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test("a persisted cursor past retention takes a new snapshot", { timeout: 180_000 }, async () => {
+  const { ctx, origin } = await context();
+  const alice = await token();
+  let page = await open(ctx, origin, alice);
+  await liveAndEqual(page, await server.listOrders("alice", ORDER));
+  const cursor = await persistedInStep(page);
+  await page.close();
+
+  // One-second retention: once a write after the cursor is pruned, the cursor is past retention.
+  await server.stop();
+  server.args = [...server.args, "--retention-secs", "1"];
+  await server.start();
+  const truth = await createShipped(["past retention"]);
+  while ((await metric("subsignal_change_log_pruned_seq")) <= cursor) await new Promise((r) => setTimeout(r, 100));
+  const items = await metric("subsignal_list_items_served_total");
+  page = await open(ctx, origin, alice);
+  await liveAndEqual(page, truth);
+  const stats = await page.evaluate(() => window.store.stats("orders"));
+  assert.equal(stats.snapshots, 1, "CURSOR_EXPIRED took a snapshot");
+  assert.equal(await metric("subsignal_list_items_served_total") - items, truth.length, "the snapshot listed every order");
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await server.stop();
+  server.args = server.args.slice(0, -2);
+  await server.start();
+});
+
+test("a corrupted image, or a database that is not the store's, is skipped with a warning and the rows load from the network", { timeout: 120_000 }, async () => {
+  const { ctx, origin } = await context();
+  const alice = await token();
+  const page = await open(ctx, origin, alice);
+  const truth = await server.listOrders("alice", ORDER);
+  await liveAndEqual(page, truth);
+  await persistedInStep(page);
+  await page.evaluate(() => window.corrupt());
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+  await liveAndEqual(page, truth);
+  assert.ok(page.warnings.some((w) => w.includes("ignoring a corrupted persisted collection")), page.warnings.join("\n"));
+  assert.equal((await page.evaluate(() => window.store.stats("orders"))).snapshots, 1);
+
+  // A database that is not the store's (its version, without the object stores): a warning, then the network.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const req = indexedDB.open("subsignal:broken", 1);
+    req.onsuccess = () => { req.result.close(); resolve(); };
+    req.onerror = () => reject(req.error);
+  }));
+  await page.goto(`${origin}/persist/index.html?key=broken&token=${encodeURIComponent(alice)}`);
+  await page.waitForFunction(() => window.ready === true);
+  await liveAndEqual(page, truth);
+  assert.ok(page.warnings.some((w) => w.includes("cannot use IndexedDB")), page.warnings.join("\n"));
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test("a pending offline mutation survives a reload with its optimistic row, even when IndexedDB is out of quota", { timeout: 180_000 }, async () => {
+  for (const failingPut of [false, true]) {
+    const { ctx, origin } = await context({ failingPut });
+    const alice = await token();
+    let page = await open(ctx, origin, alice);
+    await liveAndEqual(page, await server.listOrders("alice", ORDER));
+    const name = `offline ${failingPut ? "quota" : "idb"}`;
+    await server.stop();
+    await page.evaluate(([query, name]) => {
+      window.store.mutate({ query, resultField: "createOrder", collection: "orders",
+        variables: { input: { customerName: name, email: "o@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
+        optimistic: { kind: "upsert", row: { id: "tmp-offline", owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } });
+    }, [CREATE, name]);
+    if (failingPut) {
+      // The write fails: a warning, and the queue stays in this tab's localStorage copy.
+      await page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:") && localStorage.getItem(k).includes("tmp-offline")));
+      assert.ok(page.warnings.some((w) => w.includes("QuotaExceededError")), page.warnings.join("\n"));
+    } else {
+      await until(page, async () => (await window.persisted()).queues.some((q) => q.includes("tmp-offline")), null, "the queue to be written");
+      // Once IndexedDB holds it, the synchronous localStorage copy is gone.
+      await until(page, () => !Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:")), null, "the localStorage copy to go");
+    }
+    await page.reload();
+    await page.waitForFunction(() => window.ready === true && window.store.pendingMutations().length === 1);
+    const shown = await page.evaluate(() => ({ row: window.store.row("orders", "tmp-offline"), state: window.store.collectionState("orders") }));
+    assert.equal(shown.row?.customerName, name, "the optimistic row shows with its mutation");
+    assert.ok(shown.state.hasPendingUpdates, JSON.stringify(shown.state));
+    if (!failingPut) assert.ok(shown.state.restored, "and on the restored rows");
+    await server.start();
+    await page.waitForFunction(() => window.store.pendingMutations().length === 0, null, { timeout: 60_000 });
+    const truth = await createShipped([]);
+    assert.equal(truth.filter((o) => o.customerName === name).length, 1, "created exactly once");
+    await liveAndEqual(page, truth);
+    assert.ok(await page.evaluate(() => window.store.row("orders", "tmp-offline") == null), "the placeholder is gone");
+    assert.deepEqual(page.errors, []);
+    await ctx.close();
+  }
+});
+
+test("two tabs persist side by side: neither loses the other's pending mutation, and a reload takes both over", { timeout: 180_000 }, async () => {
+  const { ctx, origin } = await context();
+  const alice = await token();
+  const [a, b] = [await open(ctx, origin, alice), await open(ctx, origin, alice)];
+  const truth = await server.listOrders("alice", ORDER);
+  await liveAndEqual(a, truth);
+  await liveAndEqual(b, truth);
+  await server.stop();
+  // Each tab queues a mutation while the server is away; both write the same database.
+  for (const [page, name] of [[a, "tab a"], [b, "tab b"]]) {
+    await page.evaluate(([query, name]) => {
+      window.store.mutate({ query, resultField: "createOrder", collection: "orders",
+        variables: { input: { customerName: name, email: "t@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
+        optimistic: { kind: "upsert", row: { id: "tmp-" + name.replace(" ", "-"), owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } });
+    }, [CREATE, name]);
+  }
+  await until(a, async () => {
+    const { queues } = await window.persisted();
+    return queues.some((q) => q.includes("tmp-tab-a")) && queues.some((q) => q.includes("tmp-tab-b"));
+  }, null, "both tabs' queues to be written");
+  // Tab b closes; a reload of tab a takes b's queue over, and shows both optimistic rows.
+  await b.close();
+  await a.reload();
+  await a.waitForFunction(() => window.ready === true && window.store.pendingMutations().length === 2);
+  assert.ok(await a.evaluate(() => window.store.row("orders", "tmp-tab-a") && window.store.row("orders", "tmp-tab-b")));
+  await server.start();
+  await a.waitForFunction(() => window.store.pendingMutations().length === 0, null, { timeout: 60_000 });
+  const after = await createShipped([]);
+  for (const name of ["tab a", "tab b"]) {
+    assert.equal(after.filter((o) => o.customerName === name).length, 1, `${name} created exactly once`);
+  }
+  await liveAndEqual(a, after);
+  // The database holds one queue (tab a's, now empty: deleted) and the orders at tab a's lastSeq.
+  await persistedInStep(a);
+  assert.deepEqual((await a.evaluate(() => window.persisted())).queues, []);
+  assert.deepEqual(a.errors, []);
+  await ctx.close();
+});
