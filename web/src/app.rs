@@ -63,6 +63,30 @@ async fn dev_token(user: &str) -> Result<String, String> {
     body["token"].as_str().map(str::to_owned).ok_or_else(|| "the server sent no token".to_owned())
 }
 
+/// Where this browser keeps the last token `user` was given.
+fn token_key(user: &str) -> String {
+    format!("subsignal-token-{user}")
+}
+
+/// Signs `user` in: a fresh dev token, remembered for the next load. When the server is out of reach, the token of the
+/// last visit stands in, so that a reload shows the orders persisted then (marked stale) instead of an error; the
+/// store connects once the server is back, and asks for a fresh token if that one has expired (`Main`).
+async fn sign_in(user: &str) -> Result<String, String> {
+    let storage = window().local_storage().ok().flatten();
+    match dev_token(user).await {
+        Ok(token) => {
+            if let Some(storage) = &storage {
+                let _ = storage.set_item(&token_key(user), &token);
+            }
+            Ok(token)
+        }
+        Err(why) if why.starts_with("cannot reach") => {
+            storage.and_then(|s| s.get_item(&token_key(user)).ok().flatten()).ok_or(why)
+        }
+        Err(why) => Err(why),
+    }
+}
+
 fn endpoints() -> (String, String) {
     let loc = location();
     let origin = loc.origin().unwrap_or_default();
@@ -82,7 +106,7 @@ pub(crate) fn App() -> impl IntoView {
             let session = LocalResource::new(move || {
                 let user = user.clone();
                 async move {
-                    let token = dev_token(&user).await?;
+                    let token = sign_in(&user).await?;
                     let (http, ws) = endpoints();
                     let store = BrowserStore::new(
                         StoreOptions::new(http, ws)
@@ -137,6 +161,18 @@ fn Main(session: Session, store: BrowserStore) -> impl IntoView {
     let orders = use_live_collection::<Order>(&store, orders_collection());
     let status = use_status(&store);
     session.events.follow(&store);
+    // A token the server refuses (one remembered from an earlier visit that has expired): sign in again.
+    let (user, renewing) = (session.user.clone(), store.clone());
+    store
+        .on_auth_required(move || {
+            let (user, store) = (user.clone(), renewing.clone());
+            leptos::task::spawn_local(async move {
+                if let Ok(token) = sign_in(&user).await {
+                    store.set_token(&token);
+                }
+            });
+        })
+        .forget();
     store.connect();
     provide_context(session.clone());
     provide_context(Travel::new(&store));

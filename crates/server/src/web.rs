@@ -51,13 +51,17 @@ async fn cache_control(request: Request, next: Next) -> Response {
     response
 }
 
-/// Whether the file name carries a content hash the way Trunk writes it: a `-` and 16 hexadecimal digits before
-/// the extension (`style-92330569c6945078.css`, `app-98789b7cf1cdc4fa_bg.wasm`).
+/// Whether the file name carries a content hash the way Trunk writes it: a `-` and a 64-bit hash in hexadecimal
+/// (up to 16 digits, without leading zeros) before the extension (`style-92330569c6945078.css`,
+/// `app-4afa22c751aa5fa_bg.wasm`). Fewer than 12 digits is not taken for a hash (a hash that short, one in 65,536, is
+/// only revalidated).
 fn hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-').is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[cfg(test)]
@@ -69,6 +73,8 @@ mod tests {
         assert!(hashed("/style-92330569c6945078.css"));
         assert!(hashed("/subsignal-web-98789b7cf1cdc4fa.js"));
         assert!(hashed("/subsignal-web-98789b7cf1cdc4fa_bg.wasm"));
+        assert!(hashed("/subsignal-web-4afa22c751aa5fa_bg.wasm"), "15 digits: a hash with a leading zero");
+        assert!(!hashed("/release-notes-2026.html"));
         assert!(!hashed("/"));
         assert!(!hashed("/index.html"));
         assert!(!hashed("/netsim.json"));
