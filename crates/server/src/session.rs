@@ -100,25 +100,31 @@ pub(crate) trait Protocol: Send + 'static {
 
 /// What an operation sends to its connection: a message, that it ended, an event of the shared execution it is a
 /// member of, or that it fell behind that execution and goes on privately.
+///
+/// Every variant fits in 16 bytes: a connection's queue allocates its first block of 32 slots as it opens, so the
+/// size of this enum is memory per idle connection.
 pub(crate) enum Outgoing<M> {
     /// Boxed: most of what a connection's queue carries is results, which are small.
     Frame(Box<M>),
     /// A result, framed as text.
-    Text(String),
-    Finished {
-        id: String,
-        generation: u64,
-    },
+    Text(Box<str>),
+    /// The operation's task ended.
+    Finished(Arc<OpKey>),
     Shared {
-        id: Arc<str>,
-        generation: u64,
+        op: Arc<OpKey>,
         event: Arc<SharedEvent>,
     },
     Resume {
-        id: Arc<str>,
-        generation: u64,
+        op: Arc<OpKey>,
         after: i64,
     },
+}
+
+/// Which run of an operation something comes from: its id, and the generation that run started with (an id reused
+/// after a stop is a new run, whose output must not be confused with the old one's).
+pub(crate) struct OpKey {
+    id: String,
+    generation: u64,
 }
 
 /// The operations of one connection: each runs as a task of its own, or as a member of a shared execution
@@ -184,14 +190,12 @@ impl Drop for Run {
 /// A member of a shared execution, as its connection's queue.
 struct Member<M> {
     out: mpsc::Sender<Outgoing<M>>,
-    id: Arc<str>,
-    generation: u64,
+    op: Arc<OpKey>,
 }
 
 impl<M: Send + 'static> MemberSink for Member<M> {
     fn offer(&self, event: &Arc<SharedEvent>) -> Offered {
-        let (id, generation, event) = (self.id.clone(), self.generation, event.clone());
-        match self.out.try_send(Outgoing::Shared { id, generation, event }) {
+        match self.out.try_send(Outgoing::Shared { op: self.op.clone(), event: event.clone() }) {
             Ok(()) => Offered::Sent,
             Err(mpsc::error::TrySendError::Full(_)) => Offered::Full,
             Err(mpsc::error::TrySendError::Closed(_)) => Offered::Gone,
@@ -199,8 +203,8 @@ impl<M: Send + 'static> MemberSink for Member<M> {
     }
 
     fn resume(&self, after: i64) {
-        let (out, id, generation) = (self.out.clone(), self.id.clone(), self.generation);
-        tokio::spawn(async move { out.send(Outgoing::Resume { id, generation, after }).await });
+        let (out, op) = (self.out.clone(), self.op.clone());
+        tokio::spawn(async move { out.send(Outgoing::Resume { op, after }).await });
     }
 }
 
@@ -221,7 +225,8 @@ impl<P: Protocol> Session<P> {
         self.started += 1;
         self.generation += 1;
         let generation = self.generation;
-        let member = Member { out: self.out.clone(), id: Arc::from(id.as_str()), generation };
+        let key = Arc::new(OpKey { id: id.clone(), generation });
+        let member = Member { out: self.out.clone(), op: key.clone() };
         let (run, subscription) = match self.app.fanout.join(&self.app, &op, Box::new(member)) {
             Some(membership) => {
                 (Run::Shared { _membership: membership, op: Box::new(op) }, Some(Subscribed::new::<P>()))
@@ -229,7 +234,7 @@ impl<P: Protocol> Session<P> {
             None => {
                 let ty = crate::http::operation_type(&op.query, op.operation_name.as_deref());
                 let subscription = (ty == Some(OperationType::Subscription)).then(Subscribed::new::<P>);
-                (Run::Task(self.spawn(&id, op.request(), generation, subscription.is_some())), subscription)
+                (Run::Task(self.spawn(key, op.request(), subscription.is_some())), subscription)
             }
         };
         self.operations.insert(id, Running { generation, run, subscription });
@@ -241,23 +246,25 @@ impl<P: Protocol> Session<P> {
         !self.operations.is_empty()
     }
 
-    /// Whether operation `id` is the run `generation` started.
-    fn current(&self, id: &str, generation: u64) -> bool {
-        self.operations.get(id).is_some_and(|running| running.generation == generation)
+    /// Whether `op` is the operation's current run.
+    fn current(&self, op: &OpKey) -> bool {
+        self.operations.get(&op.id).is_some_and(|running| running.generation == op.generation)
     }
 
     /// Operation `id` fell behind its shared execution: it goes on as a task of its own after `after`, the seq of
     /// the last event it was given.
-    fn resume(&mut self, id: &str, generation: u64, after: i64) {
-        if !self.current(id, generation) {
+    fn resume(&mut self, op: &OpKey, after: i64) {
+        if !self.current(op) {
             return;
         }
+        let id = op.id.as_str();
         let Some(running) = self.operations.remove(id) else { return };
         let Run::Shared { op, .. } = &running.run else { return };
         let op = Operation { subscribed_at: after, ..(**op).clone() };
         self.generation += 1;
         let generation = self.generation;
-        let run = Run::Task(self.spawn(id, op.request(), generation, true));
+        let key = Arc::new(OpKey { id: id.to_owned(), generation });
+        let run = Run::Task(self.spawn(key, op.request(), true));
         self.operations.insert(id.to_owned(), Running { generation, run, subscription: Some(Subscribed::new::<P>()) });
     }
 
@@ -265,16 +272,16 @@ impl<P: Protocol> Session<P> {
     fn output(&mut self, output: Outgoing<P::Message>) -> (Option<String>, Step<P::Message>) {
         match output {
             Outgoing::Frame(message) => (None, Step::send(*message)),
-            Outgoing::Text(text) => (Some(text), Step::none()),
-            Outgoing::Finished { id, generation } => {
-                if self.current(&id, generation) {
-                    self.operations.remove(&id);
+            Outgoing::Text(text) => (Some(text.into_string()), Step::none()),
+            Outgoing::Finished(op) => {
+                if self.current(&op) {
+                    self.operations.remove(&op.id);
                 }
                 (None, Step::none())
             }
-            Outgoing::Shared { id, generation, event } => self.shared(&id, generation, &event),
-            Outgoing::Resume { id, generation, after } => {
-                self.resume(&id, generation, after);
+            Outgoing::Shared { op, event } => self.shared(&op, &event),
+            Outgoing::Resume { op, after } => {
+                self.resume(&op, after);
                 (None, Step::none())
             }
         }
@@ -282,10 +289,11 @@ impl<P: Protocol> Session<P> {
 
     /// One event of the shared execution operation `id` is a member of: the text to send (the payload, serialized
     /// once for every member, framed for this operation), or the messages ending the operation.
-    fn shared(&mut self, id: &str, generation: u64, event: &SharedEvent) -> (Option<String>, Step<P::Message>) {
-        if !self.current(id, generation) {
+    fn shared(&mut self, op: &OpKey, event: &SharedEvent) -> (Option<String>, Step<P::Message>) {
+        if !self.current(op) {
             return (None, Step::none());
         }
+        let id = op.id.as_str();
         let last = match event {
             SharedEvent::Next { payload, .. } => match P::result(id, payload, self.app.config.max_message_bytes) {
                 Ok(text) => {
@@ -303,18 +311,19 @@ impl<P: Protocol> Session<P> {
 
     /// Runs `request` as operation `id` in a task of its own. Its results go out in order; a panic ends it with an
     /// error naming only a reference (the log has the rest).
-    fn spawn(&self, id: &str, request: async_graphql::Request, generation: u64, subscription: bool) -> AbortHandle {
+    fn spawn(&self, key: Arc<OpKey>, request: async_graphql::Request, subscription: bool) -> AbortHandle {
         let delivered = subscription.then(delivered::<P>);
-        let (app, out, op) = (self.app.clone(), self.out.clone(), id.to_owned());
-        let span = tracing::info_span!("operation", id = %op);
+        let (app, out) = (self.app.clone(), self.out.clone());
+        let span = tracing::info_span!("operation", id = %key.id);
         let task = async move {
-            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, &op, request, &out, delivered)).catch_unwind().await;
+            let op = key.id.as_str();
+            let ran = std::panic::AssertUnwindSafe(run::<P>(&app, op, request, &out, delivered)).catch_unwind().await;
             if let Err(panic) = ran {
                 let error = crate::schema::internal(format!("operation {op} panicked: {}", panic_text(&*panic)));
                 let error = error.into_server_error(async_graphql::Pos::default());
-                let _ = out.send(Outgoing::Frame(Box::new(P::error(&op, &[error])))).await;
+                let _ = out.send(Outgoing::Frame(Box::new(P::error(op, &[error])))).await;
             }
-            let _ = out.send(Outgoing::Finished { id: op, generation }).await;
+            let _ = out.send(Outgoing::Finished(key)).await;
         };
         tokio::spawn(task.instrument(span)).abort_handle()
     }
@@ -344,7 +353,7 @@ async fn run<P: Protocol>(
         let payload = serde_json::to_string(&response).unwrap_or_default();
         match P::result(id, &payload, app.config.max_message_bytes) {
             Ok(text) => {
-                if out.send(Outgoing::Text(text)).await.is_err() {
+                if out.send(Outgoing::Text(text.into_boxed_str())).await.is_err() {
                     return;
                 }
                 if let Some(delivered) = &delivered {
@@ -553,5 +562,15 @@ where
         // Boxed: the closing handshake's state would otherwise widen every connection's task for its whole life.
         Box::pin(finish(sink, stream, close_with)).await;
         ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outgoing;
+
+    #[test]
+    fn a_queue_slot_is_small() {
+        assert!(size_of::<Outgoing<()>>() <= 24, "{} bytes", size_of::<Outgoing<()>>());
     }
 }
