@@ -3,7 +3,7 @@
 //! wrapper over `web_sys`'s `Idb*` types) and the `online`/`offline` events. [`crate::shell`] drives the core with
 //! these; natively `inert.rs` stands in for them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -16,10 +16,18 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 /// One open WebSocket and the handlers that must live as long as it.
 pub(crate) struct Socket {
     ws: WebSocket,
+    /// A preconnected socket's `connection_init`, sent by the page, and the frames the page received before the
+    /// store took it: the store's own `connection_init`, when it is the same, is not sent again (a second one would
+    /// be refused) and these frames are handed on instead.
+    said: RefCell<Option<(Value, Vec<String>)>>,
+    deliver: Rc<RefCell<dyn FnMut(String)>>,
     _on_open: Closure<dyn FnMut()>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
+
+/// Closes a socket the store cannot use; 4499 (closed by the client) is retried, so the store opens its own.
+const NOT_USABLE: u16 = 4499;
 
 impl Socket {
     /// Opens `url`, offering `subprotocol` if given; the handlers hear it open, its text frames, and its close.
@@ -27,10 +35,11 @@ impl Socket {
         url: &str,
         subprotocol: Option<&str>,
         on_open: impl FnMut() + 'static,
-        mut on_message: impl FnMut(String) + 'static,
+        on_message: impl FnMut(String) + 'static,
         mut on_close: impl FnMut(u16, String) + 'static,
     ) -> Result<Self, String> {
         let preconnected = preconnected(url);
+        let said = preconnected.as_ref().and_then(page_said);
         let adopted = preconnected.is_some();
         let ws = match preconnected {
             Some(ws) => ws,
@@ -47,13 +56,15 @@ impl Socket {
         // store opens its own after the close.
         let on_open = Closure::<dyn FnMut()>::new(move || match &wanted {
             Some(wanted) if adopted && checked.protocol() != *wanted => {
-                let _ = checked.close_with_code_and_reason(4400, "preconnected without the subprotocol");
+                let _ = checked.close_with_code_and_reason(NOT_USABLE, "preconnected without the subprotocol");
             }
             _ => on_open(),
         });
+        let deliver: Rc<RefCell<dyn FnMut(String)>> = Rc::new(RefCell::new(on_message));
+        let handler = deliver.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             if let Some(text) = e.data().as_string() {
-                on_message(text);
+                (handler.borrow_mut())(text);
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(e.code(), e.reason()));
@@ -67,10 +78,33 @@ impl Socket {
                 let _ = open.call0(&JsValue::NULL);
             });
         }
-        Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(Self {
+            ws,
+            said: RefCell::new(said),
+            deliver,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
     }
 
     pub(crate) fn send(&self, text: &str) {
+        if let Some((init, received)) = self.said.borrow_mut().take() {
+            if serde_json::from_str::<Value>(text).ok().as_ref() == Some(&init) {
+                // The page said it already: what the server answered so far goes on to the store, in order, once
+                // this send has returned (and before any later frame, which is a task of its own).
+                let deliver = self.deliver.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    for frame in received {
+                        (deliver.borrow_mut())(frame);
+                    }
+                });
+                return;
+            }
+            // The page began with other credentials; the server would refuse a second `connection_init`.
+            let _ = self.ws.close_with_code_and_reason(NOT_USABLE, "preconnected with other credentials");
+            return;
+        }
         // A failed send means the socket is closing: its close event follows.
         let _ = self.ws.send_with_str(text);
     }
@@ -107,6 +141,17 @@ fn preconnected(url: &str) -> Option<WebSocket> {
     );
     let _ = ws.close();
     None
+}
+
+/// What the page already said on its preconnected socket: its `connection_init` (`ws.subsignalInit`, the text it
+/// sent) and the frames it received since (`ws.subsignalReceived`, texts in order).
+fn page_said(ws: &WebSocket) -> Option<(Value, Vec<String>)> {
+    let init = js_sys::Reflect::get(ws, &"subsignalInit".into()).ok()?.as_string()?;
+    let init = serde_json::from_str(&init).ok()?;
+    let received = js_sys::Reflect::get(ws, &"subsignalReceived".into()).ok();
+    let received = received.and_then(|r| r.dyn_into::<js_sys::Array>().ok());
+    let frames = received.map(|r| r.iter().filter_map(|f| f.as_string()).collect()).unwrap_or_default();
+    Some((init, frames))
 }
 
 /// A timer; dropping it cancels it.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use subsignal_browser::{ConnectionStatus, MutationError};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -178,6 +179,41 @@ async fn the_store_takes_the_pages_preconnected_socket() {
         assert!(early.onmessage().is_some(), "the store reads the early socket (open first: {open_first})");
         assert_eq!(early.ready_state(), web_sys::WebSocket::OPEN);
         drop(store);
+    }
+
+    // The page may also have said `connection_init` (and heard the ack) before the store took the socket: the store
+    // does not say it again, and hears the ack the page kept. With other credentials the socket is closed and the
+    // store connects on its own.
+    let token = token("alice").await;
+    for (credentials, taken) in [(format!("Bearer {token}"), true), ("Bearer someone-else".to_owned(), false)] {
+        let early = web_sys::WebSocket::new_with_str(&ws_url, "graphql-transport-ws").expect("a WebSocket");
+        let received = js_sys::Array::new();
+        js_sys::Reflect::set(&early, &"subsignalReceived".into(), &received).unwrap();
+        let keep = received.clone();
+        let on_message =
+            wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                keep.push(&e.data());
+            });
+        early.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let probe = early.clone();
+        wait_for("the early socket to open", Duration::from_secs(10), move || {
+            probe.ready_state() == web_sys::WebSocket::OPEN
+        })
+        .await;
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": credentials } }).to_string();
+        js_sys::Reflect::set(&early, &"subsignalInit".into(), &init.clone().into()).unwrap();
+        early.send_with_str(&init).unwrap();
+        if taken {
+            let heard = received.clone();
+            wait_for("the page to hear the ack", Duration::from_secs(10), move || heard.length() == 1).await;
+        }
+        js_sys::Reflect::set(&js_sys::global(), &key, &early).unwrap();
+        let store = live_store("alice").await;
+        // Taken, the page's socket is the store's live connection (a second connection_init would have closed it
+        // with 4429); refused, it was closed.
+        assert_eq!(early.ready_state() == web_sys::WebSocket::OPEN, taken, "taken: {taken}");
+        drop(store);
+        drop(on_message);
     }
 
     let elsewhere = web_sys::WebSocket::new(&format!("{ws_url}?elsewhere")).expect("a WebSocket");
