@@ -103,37 +103,14 @@ pub(crate) fn App() -> impl IntoView {
     match user_from_address() {
         None => view! { <SignIn/> }.into_any(),
         Some(user) => {
-            let session = LocalResource::new(move || {
-                let user = user.clone();
-                async move {
-                    let token = sign_in(&user).await?;
-                    let (http, ws) = endpoints();
-                    let store = BrowserStore::new(
-                        StoreOptions::new(http, ws)
-                            .without_subprotocol()
-                            .token(token)
-                            .persist_key(format!("subsignal-queue-{user}")),
-                    );
-                    let session = Session { user, optimistic: RwSignal::new(false), events: Events::new() };
-                    Ok::<_, String>((session, store))
-                }
-            });
-            view! {
-                <Suspense fallback=|| view! { <p class="loading" role="status">"Signing in…"</p> }>
-                    {move || {
-                        session.get().map(|result| match result {
-                            Ok((session, store)) => view! { <Main session store/> }.into_any(),
-                            Err(why) => view! {
-                                <div class="card error" role="alert">
-                                    <p>{format!("Could not sign in: {why}")}</p>
-                                    <a href="/">"Back to sign-in"</a>
-                                </div>
-                            }.into_any(),
-                        })
-                    }}
-                </Suspense>
-            }
-            .into_any()
+            // The store is made at once: it reads the orders persisted at the last visit while the sign-in's token
+            // request is on its way, and connects once the token is here (`Main`).
+            let (http, ws) = endpoints();
+            let store = BrowserStore::new(
+                StoreOptions::new(http, ws).without_subprotocol().persist_key(format!("subsignal-queue-{user}")),
+            );
+            let session = Session { user, optimistic: RwSignal::new(false), events: Events::new() };
+            view! { <Main session store/> }.into_any()
         }
     }
 }
@@ -173,12 +150,29 @@ fn Main(session: Session, store: BrowserStore) -> impl IntoView {
             });
         })
         .forget();
-    store.connect();
+    // Signed in: the store connects with the token. Refused: the page says why (the persisted orders stay shown).
+    let refused = RwSignal::new(None::<String>);
+    let (user, connecting) = (session.user.clone(), store.clone());
+    leptos::task::spawn_local(async move {
+        match sign_in(&user).await {
+            Ok(token) => {
+                connecting.set_token(&token);
+                connecting.connect();
+            }
+            Err(why) => refused.set(Some(why)),
+        }
+    });
     provide_context(session.clone());
     provide_context(Travel::new(&store));
     let optimistic = session.optimistic;
     let admin = session.user == "admin";
     view! {
+        {move || refused.get().map(|why| view! {
+            <div class="card error" role="alert">
+                <p>{format!("Could not sign in: {why}")}</p>
+                <a href="/">"Back to sign-in"</a>
+            </div>
+        })}
         <header>
             <h1>"subsignal orders"</h1>
             <span class="who">{format!("Signed in as {}", session.user)}</span>

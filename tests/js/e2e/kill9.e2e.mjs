@@ -8,10 +8,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launchChromium, need, Subsignal } from "./subsignal.mjs";
+import { freePort, launchChromium, need, Subsignal } from "./subsignal.mjs";
 
 const SEED = Number(process.env.SUBSIGNAL_FAULT_SEED ?? Date.now() % 100_000);
 /** A small deterministic generator (mulberry32), so that a failing seed replays the same kill point. */
@@ -31,17 +30,6 @@ const KILL_AFTER = 5 + Math.floor(rand() * 40);
 const ORDER = "id owner customerName status version";
 
 let server, browser, site;
-
-/** A free TCP port on loopback, so that the restarted server listens where the first one did. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
-}
 
 before(async () => {
   site = mkdtempSync(join(tmpdir(), "subsignal-kill9-"));

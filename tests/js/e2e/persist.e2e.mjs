@@ -9,26 +9,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
-import { launchChromium, need, Subsignal } from "./subsignal.mjs";
+import { freePort, launchChromium, need, Subsignal } from "./subsignal.mjs";
 
 const ORDER = "id owner customerName status version";
 const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
 
 let server, browser, site, metricsPort;
-
-/** A free TCP port on loopback, so that a restarted server listens where the first one did. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
-}
 
 before(async () => {
   site = mkdtempSync(join(tmpdir(), "subsignal-persist-"));

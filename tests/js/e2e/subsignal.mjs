@@ -1,5 +1,6 @@
 // Starts and stops `subsignal serve` processes for the browser tests, keeping one data directory across restarts.
 // The binary comes from SUBSIGNAL_BIN (set by `cargo xtask`); there is no fallback, so a missing binary fails loudly.
+import { createServer } from "node:net";
 import { spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -136,6 +137,17 @@ export async function launchChromium(extraArgs = []) {
 }
 
 /** An environment variable the test needs; a missing one fails loudly. */
+/** A free TCP port on loopback, so that a restarted server listens where the first one did. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}
+
 export function need(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run this test through \`cargo xtask test-browser\``);

@@ -49,6 +49,17 @@ async function signIn(user, viewport) {
   return { context, page };
 }
 
+/** A page of `user` on `server` in a browser context of its own, live, collecting console errors. */
+async function openLive(server, user) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${user}: ${m.text()}`); });
+  await page.goto(`${server.http}/?as=${user}`);
+  await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+  return page;
+}
+
 async function placeOrder(page, name, email) {
   await page.getByLabel("Name").fill(name);
   await page.getByLabel("Email").fill(email);
@@ -238,15 +249,7 @@ test("two users edit the same order: a change to other fields merges by itself, 
   const slow = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 60_000 });
   await slow.start();
   try {
-    const open = async (user) => {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
-      page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${user}: ${m.text()}`); });
-      await page.goto(`${slow.http}/?as=${user}`);
-      await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
-      return page;
-    };
+    const open = (user) => openLive(slow, user);
     const alice = await open("alice");
     const admin = await open("admin");
     await placeOrder(alice, "Shared Order", "shared@example.com");
@@ -313,14 +316,7 @@ test("cancelling while allowed: the row shows Cancelled, for its owner and the a
   const slow = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 60_000 });
   await slow.start();
   try {
-    const open = async (user) => {
-      const page = await browser.newPage();
-      page.on("pageerror", (e) => consoleErrors.push(`${user}: ${e.message}`));
-      page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${user}: ${m.text()}`); });
-      await page.goto(`${slow.http}/?as=${user}`);
-      await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
-      return page;
-    };
+    const open = (user) => openLive(slow, user);
     const alice = await open("alice");
     const admin = await open("admin");
     await placeOrder(alice, "Changed Mind", "cm@example.com");
