@@ -414,6 +414,25 @@ impl Table {
         self.batch(|table| table.set_rows(items), changes);
     }
 
+    /// A follower's row, set as another store reports it (see `Store::mirror_rows`): no version, no history.
+    pub(crate) fn mirror(&mut self, key: &str, row: Option<Value>, changes: &mut Vec<RowChange>) {
+        let before = self.rows.get(key).map(|r| r.value.clone());
+        match row {
+            Some(value) => {
+                self.rows.insert(key.to_owned(), Row { value, version: None });
+            }
+            None => {
+                self.rows.remove(key);
+            }
+        }
+        diff(key, before.as_ref(), self.rows.get(key).map(|r| &r.value), false, changes);
+    }
+
+    /// No confirmed row.
+    pub(crate) fn rows_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The confirmed rows in key order, for a persisted image.
     pub(crate) fn confirmed_rows(&self) -> Vec<Value> {
         self.rows.values().map(|r| r.value.clone()).collect()
