@@ -259,6 +259,13 @@ impl BrowserStore {
         }
     }
 
+    /// In shared mode ([`StoreOptions::shared`]): `Some(true)` while this tab hosts the store (holds the connection
+    /// for every tab), `Some(false)` while it follows the tab that does; `None` for a store that is not shared (or runs
+    /// on its own because the browser lacks Web Locks or `BroadcastChannel`).
+    pub fn is_host(&self) -> Option<bool> {
+        shared::is_host(&self.inner)
+    }
+
     /// Closes the connection and stays disconnected.
     pub fn disconnect(&self) {
         Inner::feed(&self.inner, Input::Disconnect);

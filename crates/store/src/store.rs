@@ -1303,6 +1303,9 @@ impl<'a> CollectionView<'a> {
 
     /// Whether the rows are current: fetched (snapshot, list, first result) and every subscription running.
     pub fn is_live(&self) -> bool {
+        if let Some(state) = self.inner.mirrored {
+            return state.loaded && !state.stale;
+        }
         self.inner.sync.is_live()
     }
 

@@ -83,6 +83,11 @@ pub(super) fn following(inner: &Inner) -> Option<Rc<Shared>> {
     inner.shared.borrow().clone().filter(|s| !s.hosting.get())
 }
 
+/// Whether this tab hosts (`None`: not shared).
+pub(super) fn is_host(inner: &Inner) -> Option<bool> {
+    inner.shared.borrow().as_ref().map(|s| s.hosting.get())
+}
+
 /// The shared link when this tab hosts.
 fn hosting(inner: &Inner) -> Option<Rc<Shared>> {
     inner.shared.borrow().clone().filter(|s| s.hosting.get())
