@@ -12,17 +12,190 @@
 //! server's idempotency by `clientMutationId` keeps a resend from writing twice), connects, and says `host`; the
 //! followers then attach again and re-send their unsettled mutations.
 //!
-//! Messages are JSON text, `{"t": kind, …}`:
-//! - follower → host: `hello {tab, collections}`, `watch {tab, config}`, `mutate {m}`, `discard {id}`, `connect`,
-//!   `auth {a}`;
-//! - host → followers: `host`, `sync {to, status, collections: [{name, state, rows: [[key, row]…]}]}`,
-//!   `rows {c, k, r, o}` (`r` null when the row went away), `state {c, s}`, `status {s}`, `settled {id, r}`.
+//! Messages are JSON text, one flat object `{"t": kind, …}`:
+//! - follower → host: `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
+//!   `discard {id}`, `connect`, `auth {a}`;
+//! - host → followers: `host`, `sync {to, status, sync: [{name, state, rows: [[key, row]…]}]}`,
+//!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`; origins, statuses and errors as flat structs (`Wire*`).
 
 use super::{Inner, Rc};
 use crate::platform::{request_lock, warn, Channel, Lock};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use subsignal_store::{CollectionConfig, CollectionState, Input, Mutation, MutationError, Output, RowOrigin, Status};
+use subsignal_store::{
+    CollectionConfig, CollectionState, Conflict, ConnectionStatus, FieldError, Input, Mutation, MutationError, Output,
+    RowOrigin, Status,
+};
+
+/// Every message, one flat struct (`t` says which fields it carries): one `Serialize` and one `Deserialize` for the
+/// text serializer the package already has, no `Value` trees, and the core's internally tagged enums (row origin,
+/// connection status, mutation error) carried as flat structs too: deserializing those through serde's buffering
+/// would add some 30 KB (gzip) to the wasm.
+#[derive(Default, Serialize, Deserialize)]
+struct Message {
+    t: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tab: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    /// `hello`: the collections the tab watches; `watch`: the one it starts watching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    collections: Option<Vec<CollectionConfig>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<Mutation>,
+    /// A mutation's id (`discard`, `settled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// `auth`: the new credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<Value>,
+    /// `rows`, `state`: the collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
+    /// `rows`: the row's key, the row as it shows (absent: gone), and what changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    o: Option<WireOrigin>,
+    /// `state`: the collection's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<CollectionState>,
+    /// `status`, `sync`: the host's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<WireStatus>,
+    /// `settled`: the entity written, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    err: Option<WireError>,
+    /// `sync`: the collections asked for, with their states and rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sync: Option<Vec<Synced>>,
+}
+
+/// One collection in a `sync`.
+#[derive(Serialize, Deserialize)]
+struct Synced {
+    name: String,
+    state: CollectionState,
+    rows: Vec<(String, Value)>,
+}
+
+/// A [`RowOrigin`]: 0 event (with its seq), 1 fetch, 2 local, 3 restore.
+#[derive(Serialize, Deserialize)]
+struct WireOrigin(u8, Option<i64>);
+
+impl From<&RowOrigin> for WireOrigin {
+    fn from(origin: &RowOrigin) -> Self {
+        match origin {
+            RowOrigin::Event { seq } => Self(0, *seq),
+            RowOrigin::Fetch => Self(1, None),
+            RowOrigin::Local => Self(2, None),
+            RowOrigin::Restore => Self(3, None),
+        }
+    }
+}
+
+impl From<WireOrigin> for RowOrigin {
+    fn from(WireOrigin(kind, seq): WireOrigin) -> Self {
+        match kind {
+            0 => Self::Event { seq },
+            2 => Self::Local,
+            3 => Self::Restore,
+            _ => Self::Fetch,
+        }
+    }
+}
+
+/// A [`Status`]: its connection state (0 disconnected, 1 connecting, 2 live, 3 reconnecting, 4 offline, 5 failed)
+/// with the attempt, retry time and reason where the state has them, and the pending mutations.
+#[derive(Serialize, Deserialize)]
+struct WireStatus(u8, u32, u64, Option<String>, usize);
+
+impl From<&Status> for WireStatus {
+    fn from(status: &Status) -> Self {
+        let pending = status.pending_mutations;
+        match &status.connection {
+            ConnectionStatus::Disconnected => Self(0, 0, 0, None, pending),
+            ConnectionStatus::Connecting { attempt } => Self(1, *attempt, 0, None, pending),
+            ConnectionStatus::Live => Self(2, 0, 0, None, pending),
+            ConnectionStatus::Reconnecting { attempt, retry_at_ms } => Self(3, *attempt, *retry_at_ms, None, pending),
+            ConnectionStatus::Offline => Self(4, 0, 0, None, pending),
+            ConnectionStatus::Failed { reason } => Self(5, 0, 0, Some(reason.clone()), pending),
+        }
+    }
+}
+
+impl From<WireStatus> for Status {
+    fn from(WireStatus(state, attempt, retry_at_ms, reason, pending_mutations): WireStatus) -> Self {
+        let connection = match state {
+            1 => ConnectionStatus::Connecting { attempt },
+            2 => ConnectionStatus::Live,
+            3 => ConnectionStatus::Reconnecting { attempt, retry_at_ms },
+            4 => ConnectionStatus::Offline,
+            5 => ConnectionStatus::Failed { reason: reason.unwrap_or_default() },
+            _ => ConnectionStatus::Disconnected,
+        };
+        Self { connection, pending_mutations }
+    }
+}
+
+/// A [`MutationError`], flat: `fields` (validation), `conflict`, `unauthorized` (its message), `discarded`, or
+/// `code`/`message` for the others.
+#[derive(Default, Serialize, Deserialize)]
+struct WireError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<FieldError>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conflict: Option<Box<Conflict>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unauthorized: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    discarded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default)]
+    message: String,
+}
+
+impl From<&MutationError> for WireError {
+    fn from(error: &MutationError) -> Self {
+        match error {
+            MutationError::Validation { fields } => Self { fields: Some(fields.clone()), ..Self::default() },
+            MutationError::Conflict(conflict) => Self { conflict: Some(conflict.clone()), ..Self::default() },
+            MutationError::Unauthorized { message } => Self { unauthorized: Some(message.clone()), ..Self::default() },
+            MutationError::Discarded => Self { discarded: true, ..Self::default() },
+            MutationError::Other { code, message } => {
+                Self { code: code.clone(), message: message.clone(), ..Self::default() }
+            }
+        }
+    }
+}
+
+impl From<WireError> for MutationError {
+    fn from(error: WireError) -> Self {
+        if let Some(fields) = error.fields {
+            Self::Validation { fields }
+        } else if let Some(conflict) = error.conflict {
+            Self::Conflict(conflict)
+        } else if let Some(message) = error.unauthorized {
+            Self::Unauthorized { message }
+        } else if error.discarded {
+            Self::Discarded
+        } else {
+            Self::Other { code: error.code, message: error.message }
+        }
+    }
+}
+
+impl Message {
+    fn new(t: &str) -> Self {
+        Self { t: t.to_owned(), ..Self::default() }
+    }
+}
 
 /// A shared store's link to the other tabs.
 pub(super) struct Shared {
@@ -73,8 +246,8 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
 }
 
 impl Shared {
-    fn post(&self, message: &Value) {
-        self.channel.post(&message.to_string());
+    fn post(&self, message: &Message) {
+        self.channel.post(&serde_json::to_string(message).expect("messages serialize"));
     }
 }
 
@@ -101,7 +274,7 @@ pub(super) fn connect(inner: &Inner) -> bool {
     if shared.hosting.get() {
         return false;
     }
-    shared.post(&json!({"t": "connect"}));
+    shared.post(&Message::new("connect"));
     true
 }
 
@@ -110,43 +283,56 @@ pub(super) fn watch(inner: &Inner, config: &CollectionConfig) {
     let Some(shared) = inner.shared.borrow().clone() else { return };
     shared.watched.borrow_mut().push(config.clone());
     if !shared.hosting.get() {
-        shared.post(&json!({"t": "watch", "tab": inner.tab, "config": config}));
+        let collections = Some(vec![config.clone()]);
+        shared.post(&Message { tab: Some(inner.tab.clone()), collections, ..Message::new("watch") });
     }
 }
 
 /// A follower's mutation: sent to the host (and kept until it settles, for the next host).
 pub(super) fn mutate(shared: &Shared, mutation: Mutation) {
-    shared.post(&json!({"t": "mutate", "m": mutation}));
+    shared.post(&Message { m: Some(mutation.clone()), ..Message::new("mutate") });
     shared.sent.borrow_mut().push(mutation);
 }
 
 /// A follower's discard: asked of the host, whose answer settles the mutation.
 pub(super) fn discard(shared: &Shared, id: &str) {
-    shared.post(&json!({"t": "discard", "id": id}));
+    shared.post(&Message { id: Some(id.to_owned()), ..Message::new("discard") });
 }
 
 /// A follower's new credentials, for the host's connection.
 pub(super) fn set_auth(inner: &Inner, auth: &Option<Value>) {
     if let Some(shared) = following(inner) {
-        shared.post(&json!({"t": "auth", "a": auth}));
+        shared.post(&Message { a: auth.clone(), ..Message::new("auth") });
     }
 }
 
 fn hello(shared: &Shared, tab: &str) {
-    shared.post(&json!({"t": "hello", "tab": tab, "collections": *shared.watched.borrow()}));
+    let collections = Some(shared.watched.borrow().clone());
+    shared.post(&Message { tab: Some(tab.to_owned()), collections, ..Message::new("hello") });
 }
 
 /// The host tells the followers what readers of its store see (called for each output before it is carried out).
 pub(super) fn announce(inner: &Inner, output: &Output) {
     let Some(shared) = hosting(inner) else { return };
     let message = match output {
-        Output::Row { collection, change, origin } => {
-            let row = inner.store.borrow().collection(collection).and_then(|c| c.row(change.key()));
-            json!({"t": "rows", "c": collection, "k": change.key(), "r": row, "o": origin})
+        Output::Row { collection, change, origin } => Message {
+            r: inner.store.borrow().collection(collection).and_then(|c| c.row(change.key())),
+            c: Some(collection.clone()),
+            k: Some(change.key().to_owned()),
+            o: Some(origin.into()),
+            ..Message::new("rows")
+        },
+        Output::Collection { collection, state } => {
+            Message { c: Some(collection.clone()), s: Some(*state), ..Message::new("state") }
         }
-        Output::Collection { collection, state } => json!({"t": "state", "c": collection, "s": state}),
-        Output::Status(status) => json!({"t": "status", "s": status}),
-        Output::MutationSettled { id, result } => json!({"t": "settled", "id": id, "r": result}),
+        Output::Status(status) => Message { status: Some(status.into()), ..Message::new("status") },
+        Output::MutationSettled { id, result } => {
+            let (ok, err) = match result {
+                Ok(value) => (Some(value.clone()), None),
+                Err(e) => (None, Some(e.into())),
+            };
+            Message { id: Some(id.clone()), ok, err, ..Message::new("settled") }
+        }
         _ => return,
     };
     shared.post(&message);
@@ -174,7 +360,7 @@ fn promote(inner: &Rc<Inner>) {
             Inner::feed(inner, Input::Offline);
         }
     }
-    shared.post(&json!({"t": "host"}));
+    shared.post(&Message::new("host"));
 }
 
 /// After a promoted host restored its persisted image: its own states and status count from now on.
@@ -199,47 +385,39 @@ pub(super) fn is_queued(inner: &Inner, input: &Input) -> bool {
 
 fn on_message(inner: &Rc<Inner>, text: &str) {
     let Some(shared) = inner.shared.borrow().clone() else { return };
-    let Ok(message) = serde_json::from_str::<Value>(text) else {
-        return warn(&format!("shared: ignoring a message that is not JSON: {text:.80}"));
+    let message = match serde_json::from_str::<Message>(text) {
+        Ok(message) => message,
+        Err(e) => return warn(&format!("shared: ignoring a message from another tab that does not parse ({e})")),
     };
-    let kind = message["t"].as_str().unwrap_or_default().to_owned();
     if shared.hosting.get() {
-        host_hears(inner, &shared, &kind, message);
+        host_hears(inner, &shared, message);
     } else {
-        follower_hears(inner, &shared, &kind, message);
+        follower_hears(inner, &shared, message);
     }
 }
 
-fn host_hears(inner: &Rc<Inner>, shared: &Shared, kind: &str, mut message: Value) {
-    match kind {
+fn host_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
+    match message.t.as_str() {
         "hello" | "watch" => {
-            let configs: Vec<Value> = match kind {
-                "hello" => serde_json::from_value(message["collections"].take()).unwrap_or_default(),
-                _ => vec![message["config"].take()],
-            };
             let mut names = Vec::new();
-            for config in configs {
-                match serde_json::from_value::<CollectionConfig>(config) {
-                    Ok(config) => {
-                        names.push(config.name.clone());
-                        if inner.store.borrow().collection(&config.name).is_none() {
-                            shared.watched.borrow_mut().push(config.clone());
-                            Inner::feed(inner, Input::Watch(config));
-                        }
-                    }
-                    Err(e) => warn(&format!("shared: a tab asked to watch a collection that does not parse: {e}")),
+            for config in message.collections.unwrap_or_default() {
+                names.push(config.name.clone());
+                if inner.store.borrow().collection(&config.name).is_none() {
+                    shared.watched.borrow_mut().push(config.clone());
+                    Inner::feed(inner, Input::Watch(config));
                 }
             }
-            sync(inner, shared, &message["tab"], &names);
+            sync(inner, shared, message.tab, &names);
         }
-        "mutate" => match serde_json::from_value::<Mutation>(message["m"].take()) {
-            Ok(mutation) => Inner::feed(inner, Input::Mutate(mutation)),
-            Err(e) => warn(&format!("shared: a tab sent a mutation that does not parse: {e}")),
-        },
+        "mutate" => {
+            if let Some(mutation) = message.m {
+                Inner::feed(inner, Input::Mutate(mutation));
+            }
+        }
         "discard" => {
-            if let Some(id) = message["id"].as_str() {
+            if let Some(id) = message.id {
                 // Refused when already sent: the server's answer settles it then.
-                let outputs = inner.store.borrow_mut().discard(id).unwrap_or_default();
+                let outputs = inner.store.borrow_mut().discard(&id).unwrap_or_default();
                 for output in outputs {
                     Inner::carry_out(inner, output);
                 }
@@ -249,91 +427,79 @@ fn host_hears(inner: &Rc<Inner>, shared: &Shared, kind: &str, mut message: Value
             shared.connect_asked.set(true);
             Inner::feed(inner, Input::Connect);
         }
-        "auth" => Inner::feed(inner, Input::SetAuth(serde_json::from_value(message["a"].take()).unwrap_or(None))),
+        "auth" => Inner::feed(inner, Input::SetAuth(message.a)),
         // A follower's own kinds (another tab hosted a moment ago): nothing to do.
         _ => {}
     }
 }
 
 /// Tells the tab `to` what the host shows: the status, and the state and rows of the collections named.
-fn sync(inner: &Inner, shared: &Shared, to: &Value, names: &[String]) {
+fn sync(inner: &Inner, shared: &Shared, to: Option<String>, names: &[String]) {
     let store = inner.store.borrow();
-    let collections: Vec<Value> = names
+    let synced = names
         .iter()
         .filter_map(|name| {
             let c = store.collection(name)?;
-            let rows: Vec<Value> = c.keys().into_iter().filter_map(|k| Some(json!([k, c.row_ref(&k)?]))).collect();
-            Some(json!({"name": name, "state": c.state(), "rows": rows}))
+            let rows = c.keys().into_iter().filter_map(|k| c.row(&k).map(|row| (k, row))).collect();
+            Some(Synced { name: name.clone(), state: c.state(), rows })
         })
         .collect();
-    let message = json!({"t": "sync", "to": to, "status": store.status(), "collections": collections});
+    let message = Message { to, status: Some((&store.status()).into()), sync: Some(synced), ..Message::new("sync") };
     drop(store);
     shared.post(&message);
 }
 
-fn follower_hears(inner: &Rc<Inner>, shared: &Shared, kind: &str, mut message: Value) {
-    let outputs = match kind {
+fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
+    let outputs = match message.t.as_str() {
         "host" => {
             // A new host: attach to it, and send it what the old one did not settle.
             hello(shared, &inner.tab);
             for mutation in shared.sent.borrow().iter() {
-                shared.post(&json!({"t": "mutate", "m": mutation}));
+                shared.post(&Message { m: Some(mutation.clone()), ..Message::new("mutate") });
             }
             return;
         }
-        "sync" if message["to"].as_str() == Some(&inner.tab) => {
+        "sync" if message.to.as_deref() == Some(inner.tab.as_str()) => {
             let mut outputs = Vec::new();
-            if let Ok(collections) = serde_json::from_value::<Vec<Value>>(message["collections"].take()) {
-                for mut c in collections {
-                    let Some(name) = c["name"].as_str().map(str::to_owned) else { continue };
-                    let rows: Vec<(String, Value)> = serde_json::from_value(c["rows"].take()).unwrap_or_default();
-                    let mut store = inner.store.borrow_mut();
-                    // Rows shown here that the host no longer has are gone.
-                    let mut changes: Vec<(String, Option<Value>)> = store
-                        .collection(&name)
-                        .map(|view| view.keys())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|k| !rows.iter().any(|(key, _)| key == k))
-                        .map(|k| (k, None))
-                        .collect();
-                    changes.extend(rows.into_iter().map(|(k, row)| (k, Some(row))));
-                    outputs.extend(store.mirror_rows(&name, changes, RowOrigin::Fetch));
-                    if let Ok(state) = serde_json::from_value::<CollectionState>(c["state"].take()) {
-                        outputs.extend(store.mirror_state(&name, state));
-                    }
-                }
+            let mut store = inner.store.borrow_mut();
+            for synced in message.sync.unwrap_or_default() {
+                // Rows shown here that the host no longer has are gone.
+                let mut changes: Vec<(String, Option<Value>)> = store
+                    .collection(&synced.name)
+                    .map(|view| view.keys())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|k| !synced.rows.iter().any(|(key, _)| key == k))
+                    .map(|k| (k, None))
+                    .collect();
+                changes.extend(synced.rows.into_iter().map(|(k, row)| (k, Some(row))));
+                outputs.extend(store.mirror_rows(&synced.name, changes, RowOrigin::Fetch));
+                outputs.extend(store.mirror_state(&synced.name, synced.state));
             }
-            if let Ok(status) = serde_json::from_value::<Status>(message["status"].take()) {
-                outputs.extend(inner.store.borrow_mut().mirror_status(status));
+            if let Some(status) = message.status {
+                outputs.extend(store.mirror_status(status.into()));
             }
             outputs
         }
         "rows" => {
-            let (Some(collection), Some(key)) =
-                (message["c"].as_str().map(str::to_owned), message["k"].as_str().map(str::to_owned))
-            else {
-                return;
-            };
-            let origin = serde_json::from_value(message["o"].take()).unwrap_or(RowOrigin::Fetch);
-            let row = Some(message["r"].take()).filter(|r| !r.is_null());
-            inner.store.borrow_mut().mirror_rows(&collection, vec![(key, row)], origin)
+            let (Some(collection), Some(key)) = (message.c, message.k) else { return };
+            let origin = message.o.map_or(RowOrigin::Fetch, RowOrigin::from);
+            inner.store.borrow_mut().mirror_rows(&collection, vec![(key, message.r)], origin)
         }
         "state" => {
-            let Some(collection) = message["c"].as_str().map(str::to_owned) else { return };
-            let Ok(state) = serde_json::from_value::<CollectionState>(message["s"].take()) else { return };
+            let (Some(collection), Some(state)) = (message.c, message.s) else { return };
             inner.store.borrow_mut().mirror_state(&collection, state)
         }
         "status" => {
-            let Ok(status) = serde_json::from_value::<Status>(message["s"].take()) else { return };
-            inner.store.borrow_mut().mirror_status(status)
+            let Some(status) = message.status else { return };
+            inner.store.borrow_mut().mirror_status(status.into())
         }
         "settled" => {
-            let Some(id) = message["id"].as_str().map(str::to_owned) else { return };
-            let result: Result<Value, MutationError> =
-                serde_json::from_value(message["r"].take()).unwrap_or_else(|e| {
-                    Err(MutationError::Other { code: None, message: format!("the host's answer does not parse: {e}") })
-                });
+            let Some(id) = message.id else { return };
+            let result = match message.err {
+                Some(e) => Err(e.into()),
+                None => Ok(message.ok.unwrap_or(Value::Null)),
+            };
             shared.sent.borrow_mut().retain(|m| m.client_mutation_id.as_deref() != Some(id.as_str()));
             // Only this tab's callers wait for it; a follower keeps no queue to write.
             let waiters = inner.waiters.borrow_mut().remove(&id).unwrap_or_default();
