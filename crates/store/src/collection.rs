@@ -533,6 +533,11 @@ impl Table {
         }
     }
 
+    /// The history (if kept) holds a range: a snapshot (or a mirrored state) started it.
+    pub(crate) fn history_started(&self) -> bool {
+        self.history.as_ref().is_some_and(|h| h.range().is_some())
+    }
+
     /// The confirmed row for `key`, without overlays.
     pub(crate) fn confirmed(&self, key: &str) -> Option<&Value> {
         self.rows.get(key).map(|r| &r.value)

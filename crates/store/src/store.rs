@@ -301,6 +301,9 @@ struct Collection {
     restored: bool,
     /// A follower's collection: its rows and state are another store's (see [`Store::mirror_rows`]).
     mirrored: Option<CollectionState>,
+    /// A follower's rows were fetched anew (attached, or the other store took a snapshot): its history starts over at
+    /// the next reported state.
+    mirror_restart: bool,
 }
 
 impl Collection {
@@ -330,6 +333,7 @@ impl Collection {
             from_image: false,
             restored: false,
             mirrored: None,
+            mirror_restart: false,
         }
     }
 
@@ -1095,8 +1099,10 @@ impl Store {
 
     /// A follower (a store that shows another store's rows, e.g. a browser tab following the tab that holds the
     /// connection) sets rows of collection `collection` as the other store reports them: `Some(row)` shows the row
-    /// under `key`, `None` removes it. The rows are shown as they are (no version checks, no history); views and
-    /// row outputs follow as for any change. A collection not watched here is ignored.
+    /// under `key`, `None` removes it. The rows are shown as they are (no version checks); views and row outputs
+    /// follow as for any change. A collection that keeps a history records the changes of events (`origin` with a
+    /// seq) in it, from the first state reported after a fetch on ([`Store::mirror_state`]). A collection not
+    /// watched here is ignored.
     pub fn mirror_rows(
         &mut self,
         collection: &str,
@@ -1106,8 +1112,21 @@ impl Store {
         let mut out = Vec::new();
         let Some(i) = self.index(collection) else { return out };
         let mut changes = Vec::new();
+        let c = &mut self.collections[i];
         for (key, row) in rows {
-            self.collections[i].table.mirror(&key, row, &mut changes);
+            c.table.mirror(&key, row, &mut changes);
+            if let RowOrigin::Event { seq: Some(seq) } = origin {
+                c.table.record_history(seq, Some(&key));
+            }
+        }
+        match origin {
+            RowOrigin::Event { seq: Some(seq) } => {
+                if let Some(state) = c.mirrored.as_mut() {
+                    state.last_seq = Some(state.last_seq.map_or(seq, |last| last.max(seq)));
+                }
+            }
+            RowOrigin::Fetch | RowOrigin::Restore if !changes.is_empty() => c.mirror_restart = true,
+            _ => {}
         }
         self.emit_rows(i, changes, origin, &mut out);
         self.publish(&mut out);
@@ -1119,7 +1138,12 @@ impl Store {
     pub fn mirror_state(&mut self, collection: &str, state: CollectionState) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(i) = self.index(collection) {
-            self.collections[i].mirrored = Some(state);
+            let c = &mut self.collections[i];
+            c.mirrored = Some(state);
+            if let (true, Some(seq)) = (c.mirror_restart || !c.table.history_started(), state.last_seq) {
+                c.table.restart_history(seq, seq);
+                c.mirror_restart = false;
+            }
             self.publish(&mut out);
         }
         out

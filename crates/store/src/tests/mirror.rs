@@ -5,7 +5,8 @@ use serde_json::json;
 
 use super::{go_live, https, order, orders, page, row_changes};
 use crate::{
-    CollectionState, ConnectionStatus, Input, Output, RowChange, RowOrigin, Status, Store, StoreConfig, ViewSpec,
+    CollectionState, ConnectionStatus, HistoryConfig, Input, Output, RowChange, RowOrigin, Status, Store, StoreConfig,
+    ViewSpec,
 };
 
 fn follower() -> Store {
@@ -81,4 +82,29 @@ fn a_follower_that_takes_over_keeps_the_rows_until_its_snapshot_replaces_them() 
     );
     assert_eq!(store.collection("orders").expect("watched").last_seq(), Some(9));
     assert!(store.collection("orders").expect("watched").state().loaded);
+}
+
+#[test]
+fn a_followers_history_starts_at_the_reported_state_and_records_mirrored_events() {
+    let mut cfg = StoreConfig::new(3);
+    cfg.collections = vec![orders().history(HistoryConfig { max_events: 10, checkpoint_every: 4 })];
+    let mut store = Store::new(cfg);
+    store.mirror_rows("orders", vec![("a".into(), Some(order("a", 1, 1)))], RowOrigin::Fetch);
+    store.mirror_state("orders", LIVE);
+    store.mirror_rows("orders", vec![("a".into(), Some(order("a", 2, 7)))], RowOrigin::Event { seq: Some(5) });
+    store.mirror_rows("orders", vec![("b".into(), Some(order("b", 1, 2)))], RowOrigin::Event { seq: Some(6) });
+    let view = store.collection("orders").expect("watched");
+    let range = view.history().expect("a history");
+    assert_eq!((range.first, range.last), (4, 6));
+    assert_eq!(view.state().last_seq, Some(6), "lastSeq follows the events mirrored");
+    let rows = |seq| view.at(seq).expect("held").rows.iter().map(|r| (*r.row).clone()).collect::<Vec<_>>();
+    assert_eq!(rows(4), vec![order("a", 1, 1)]);
+    assert_eq!(rows(5), vec![order("a", 2, 7)]);
+    assert_eq!(rows(6), vec![order("a", 2, 7), order("b", 1, 2)]);
+
+    // The other store took a new snapshot: the history starts over at the state reported after it.
+    store.mirror_rows("orders", vec![("b".into(), None)], RowOrigin::Fetch);
+    store.mirror_state("orders", CollectionState { last_seq: Some(20), ..LIVE });
+    let range = store.collection("orders").expect("watched").history().expect("a history");
+    assert_eq!((range.first, range.last), (20, 20));
 }
