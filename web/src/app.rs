@@ -88,7 +88,9 @@ pub(crate) fn App() -> impl IntoView {
                         StoreOptions::new(http, ws)
                             .without_subprotocol()
                             .token(token)
-                            .persist_key(format!("subsignal-queue-{user}")),
+                            .persist_key(format!("subsignal-queue-{user}"))
+                            // One WebSocket for all of this user's tabs: one tab hosts the store, the others follow.
+                            .shared(),
                     );
                     let session = Session { user, optimistic: RwSignal::new(false), events: Events::new() };
                     Ok::<_, String>((session, store))

@@ -125,3 +125,6 @@ pub(crate) struct Lock;
 pub(crate) fn request_lock(_name: &str, _granted: impl FnOnce() + 'static) -> Option<Lock> {
     None
 }
+
+/// There is no preconnected socket natively.
+pub(crate) fn close_preconnected() {}

@@ -109,6 +109,18 @@ fn preconnected(url: &str) -> Option<WebSocket> {
     None
 }
 
+/// Closes the page's preconnected socket, if nobody took it: a shared store's following tab, which another tab's
+/// connection serves.
+pub(crate) fn close_preconnected() {
+    let global = js_sys::global();
+    let key = JsValue::from_str(PRECONNECT);
+    let Some(ws) = js_sys::Reflect::get(&global, &key).ok().and_then(|ws| ws.dyn_into::<WebSocket>().ok()) else {
+        return;
+    };
+    js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key).ok();
+    let _ = ws.close_with_code_and_reason(1000, "another tab holds the shared connection");
+}
+
 /// A timer; dropping it cancels it.
 pub(crate) struct Timer {
     _timeout: Timeout,

@@ -460,6 +460,8 @@ fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
             return;
         }
         "sync" if message.to.as_deref() == Some(inner.tab.as_str()) => {
+            // A host serves this tab: the socket the page may have opened early is not needed.
+            crate::platform::close_preconnected();
             let mut outputs = Vec::new();
             let mut store = inner.store.borrow_mut();
             for synced in message.sync.unwrap_or_default() {
