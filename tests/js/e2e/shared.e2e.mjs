@@ -167,8 +167,9 @@ test("three tabs share one WebSocket: one hosts, every tab is live, a follower's
   assert.equal(await written("from a follower"), 1);
   for (const page of pages) await liveAndEqual(page, truth);
   assert.equal(await metric("subsignal_websocket_connections"), 1, "still one WebSocket");
-  const status = await a.evaluate(() => window.store.getSnapshot());
-  assert.deepEqual(status, { connection: { state: "live" }, pendingMutations: 0 });
+  // The host's status follows its answer by one message: the queue is empty again, the connection live.
+  await a.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
+  assert.deepEqual(await a.evaluate(() => window.store.getSnapshot()), { connection: { state: "live" }, pendingMutations: 0 });
   assert.equal(await host.evaluate(() => window.store.sharedRole), "host");
   for (const page of pages) assert.deepEqual(page.errors, []);
   await ctx.close();
@@ -234,8 +235,9 @@ test("closing the host tab hands the store to another: the queued mutation compl
   assert.equal(await written(name), 1, "written exactly once");
   for (const page of followers) await liveAndEqual(page, after);
   await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket, the new host's");
-  assert.equal(await next.evaluate(() => window.store.getSnapshot().pendingMutations), 0);
-  assert.equal(await b.evaluate(() => window.store.getSnapshot().pendingMutations), 0);
+  for (const page of [next, b]) {
+    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
+  }
   for (const page of followers) assert.deepEqual(page.errors, []);
   await ctx.close();
 });
