@@ -5,7 +5,8 @@
 // others follow, every tab live with the server's rows; a mutation from a follower resolves in that tab and shows in
 // all; an offline mutation from tab A shows optimistically in tab B, is written exactly once after the server
 // restarts (counted at the server) and shows in B; closing the host tab hands the store to another tab, with a
-// mutation queued at the old host completed exactly once and the connection count back at one. Run by
+// mutation queued at the old host completed exactly once and the connection count back at one; a mutation the old
+// host sent (the server wrote it) whose answer it never saw is sent again by the new host and written once. Run by
 // `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -239,5 +240,38 @@ test("closing the host tab hands the store to another: the queued mutation compl
     await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
   }
   for (const page of followers) assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test("a mutation in flight when the host tab closes is written once: the new host sends it again and the server recognises it", { timeout: 180_000 }, async () => {
+  const ctx = await context();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < 2; i++) pages.push(await open(ctx, alice, "inflight"));
+  const { host, followers: [follower] } = await roles(pages);
+  const truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+
+  // The host's createOrder reaches the server, which writes it; its answer never comes back to the host.
+  let reached;
+  const sent = new Promise((resolve) => { reached = resolve; });
+  await host.route("**/graphql", async (route) => {
+    if (!route.request().postData()?.includes("createOrder")) return route.continue();
+    await route.fetch();
+    reached();
+  });
+  const name = "in flight at the old host";
+  await follower.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
+  await sent;
+  await host.close();
+
+  // The follower takes over, restores the queue, sends the mutation again: the server answers with the first write.
+  await roles([follower]);
+  await follower.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
+  assert.ok((await follower.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in the tab that made it");
+  const after = await settledTruth();
+  assert.equal(await written(name), 1, "written exactly once");
+  await liveAndEqual(follower, after);
+  assert.deepEqual(follower.errors, []);
   await ctx.close();
 });

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{go_live, https, order, orders, page, row_changes};
+use super::{change, go_live, https, next, order, orders, page, row_changes, subscribes};
 use crate::{
     CollectionState, ConnectionStatus, HistoryConfig, Input, Output, RowChange, RowOrigin, Status, Store, StoreConfig,
     ViewSpec,
@@ -107,4 +107,20 @@ fn a_followers_history_starts_at_the_reported_state_and_records_mirrored_events(
     store.mirror_state("orders", CollectionState { last_seq: Some(20), ..LIVE });
     let range = store.collection("orders").expect("watched").history().expect("a history");
     assert_eq!((range.first, range.last), (20, 20));
+}
+
+#[test]
+fn a_mirrored_row_missing_from_the_take_overs_first_list_comes_back_with_a_later_event() {
+    // The old host showed row a (its write was answered to nobody); the first list the new host reads is older.
+    let mut store = follower();
+    store.mirror_rows("orders", vec![("a".into(), Some(order("a", 2, 1)))], RowOrigin::Event { seq: Some(4) });
+    store.end_mirror();
+    let (socket, out) = go_live(&mut store, 0);
+    let request = https(&out).pop().expect("a snapshot request");
+    let out = store.handle(0, Input::Http { request_id: request.request_id, response: page(vec![], None, 3) });
+    assert_eq!(row_changes(&out), vec![RowChange::Removed { key: "a".into(), expired: false }]);
+    let (sub, _) = subscribes(&out).pop().expect("a subscription after the list");
+    let out = store.handle(0, next(socket, &sub, change(4, 3, "INSERT", Some("a"), Some(2), Some(order("a", 2, 1)))));
+    assert_eq!(row_changes(&out), vec![RowChange::Inserted { key: "a".into() }], "no tombstone keeps it away");
+    assert_eq!(store.collection("orders").expect("watched").rows(), vec![order("a", 2, 1)]);
 }
