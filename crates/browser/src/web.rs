@@ -1,6 +1,7 @@
 //! The browser's side of the shell (wasm32): WebSockets (`web_sys::WebSocket`), `fetch` with a timeout (gloo-net and
 //! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage`, IndexedDB (a small promise
-//! wrapper over `web_sys`'s `Idb*` types) and the `online`/`offline` events. [`crate::shell`] drives the core with
+//! wrapper over `web_sys`'s `Idb*` types), the `online`/`offline` events, and for shared mode a `BroadcastChannel` and
+//! Web Locks (`navigator.locks`, through `Reflect`). [`crate::shell`] drives the core with
 //! these; natively `inert.rs` stands in for them.
 
 use std::cell::Cell;
