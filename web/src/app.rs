@@ -107,7 +107,11 @@ pub(crate) fn App() -> impl IntoView {
             // request is on its way, and connects once the token is here (`Main`).
             let (http, ws) = endpoints();
             let store = BrowserStore::new(
-                StoreOptions::new(http, ws).without_subprotocol().persist_key(format!("subsignal-queue-{user}")),
+                StoreOptions::new(http, ws)
+                    .without_subprotocol()
+                    .persist_key(format!("subsignal-queue-{user}"))
+                    // One WebSocket for all of this user's tabs: one tab hosts the store, the others follow.
+                    .shared(),
             );
             let session = Session { user, optimistic: RwSignal::new(false), events: Events::new() };
             view! { <Main session store/> }.into_any()

@@ -104,3 +104,27 @@ pub(crate) fn idb_write(_db: &Db, data: Write, done: Box<dyn FnOnce(Result<(), S
     drop((data.collections, data.queue_key, data.queue, data.drop_queues));
     done(Ok(()));
 }
+
+/// Stands in for a `BroadcastChannel`: there is none natively.
+pub(crate) struct Channel;
+
+impl Channel {
+    /// Always `None`: a native store is never shared.
+    pub(crate) fn open(_name: &str, _on_message: impl FnMut(String) + 'static) -> Option<Self> {
+        None
+    }
+
+    /// Posts nothing.
+    pub(crate) fn post(&self, _text: &str) {}
+}
+
+/// Stands in for a Web Lock.
+pub(crate) struct Lock;
+
+/// Always `None`: there are no Web Locks natively.
+pub(crate) fn request_lock(_name: &str, _granted: impl FnOnce() + 'static) -> Option<Lock> {
+    None
+}
+
+/// There is no preconnected socket natively.
+pub(crate) fn close_preconnected() {}

@@ -192,6 +192,16 @@ export interface StoreOptions {
    * 0.21. Not allowed with `protocol: "appsync"`.
    */
   offerSubprotocol?: boolean;
+  /**
+   * One WebSocket, one set of collections and one offline queue for every tab of the origin that opens a store with
+   * the same `persistKey` (or, without one, the same `wsUrl`): the tab holding a Web Lock hosts the store, the others
+   * follow it over a `BroadcastChannel` (they show its rows, optimistic ones included, and send their mutations
+   * through it); when the host tab closes, another takes over from the persisted copy (`persistKey`) and nothing
+   * queued is lost. Where Web Locks or `BroadcastChannel` are missing, the store warns and runs on its own.
+   * In a following tab the history (`history`/`at`) starts when it attaches, and `pendingMutations()` is empty (the
+   * host holds the queue; `getSnapshot().pendingMutations` counts it). Default false.
+   */
+  shared?: boolean;
 }
 
 /** The optimistic effect of a mutation on one row, shown until the server answers. */
@@ -773,6 +783,17 @@ impl JsStore {
     #[wasm_bindgen(js_name = isLive)]
     pub fn is_live(&self, collection: &str) -> bool {
         self.store.with_collection(collection, |c| c.is_some_and(|c| c.is_live()))
+    }
+
+    /// With `shared: true`: `"host"` when this tab holds the connection for every tab, `"follower"` when it shows
+    /// the host tab's store; `null` for a store that is not shared (or runs on its own for want of Web Locks).
+    #[wasm_bindgen(getter, js_name = sharedRole, unchecked_return_type = "\"host\" | \"follower\" | null")]
+    pub fn shared_role(&self) -> JsValue {
+        match self.store.is_host() {
+            Some(true) => "host".into(),
+            Some(false) => "follower".into(),
+            None => JsValue::NULL,
+        }
     }
 
     /// The current status.

@@ -19,6 +19,9 @@
 //! store.connect();
 //! ```
 //!
+//! With [`StoreOptions::shared`], the tabs of an origin share one store: the tab holding a Web Lock hosts the
+//! connection, collections and queue, the others follow it over a `BroadcastChannel` (see `shell/shared.rs`).
+//!
 //! Outside `wasm32` the same API is inert (`inert.rs`): a store made there opens no socket, sends no request and
 //! keeps its collections empty and not loaded, so that code using it — a Leptos app rendered on a server, a native
 //! test — builds and runs on the host. The npm package's exports exist for `wasm32` only.

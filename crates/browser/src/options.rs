@@ -52,6 +52,13 @@ pub struct StoreOptions {
     /// handshake that offered one. AppSync always needs its subprotocol, so `false` is an error there.
     #[serde(default = "default_offer_subprotocol")]
     pub offer_subprotocol: bool,
+    /// One connection, one set of collections and one offline queue for every tab of the origin that opens a store
+    /// with the same `persistKey` (or, without one, the same `wsUrl`): one tab, elected with a Web Lock, hosts the
+    /// store; the others follow it over a `BroadcastChannel` (rows, states and statuses come from the host, their
+    /// mutations go to it); when the host tab closes, another takes over, from the persisted image and queue. Where
+    /// the browser has no Web Locks or `BroadcastChannel`, the store warns and runs on its own. Default false.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 fn default_offer_subprotocol() -> bool {
@@ -77,7 +84,20 @@ impl StoreOptions {
             protocol: Protocol::TransportWs,
             realtime_url: None,
             offer_subprotocol: default_offer_subprotocol(),
+            shared: false,
         }
+    }
+
+    /// Shares one connection, its collections and its offline queue between the origin's tabs (see
+    /// [`StoreOptions::shared`](Self#structfield.shared)).
+    pub fn shared(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// The name of the Web Lock and `BroadcastChannel` of a shared store.
+    pub(crate) fn shared_name(&self) -> String {
+        format!("subsignal:shared:{}", self.persist_key.as_deref().unwrap_or(&self.ws_url))
     }
 
     /// Opens the WebSocket without offering a subprotocol (see [`StoreOptions::offer_subprotocol`]).

@@ -15,6 +15,8 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
+mod shared;
+
 use crate::oneshot;
 use crate::options::{bearer, StoreOptions};
 use crate::platform::{self, now_ms, random_u64, warn, Connectivity, Socket, Timer};
@@ -83,6 +85,8 @@ struct Inner {
     queue_version: Cell<u64>,
     /// A failed write has been reported (once per store, not once per flush).
     write_warned: Cell<bool>,
+    /// Shared mode: the link to the other tabs (see `shared`).
+    shared: RefCell<Option<Rc<shared::Shared>>>,
 }
 
 /// The browser store: a cheap, cloneable handle (all clones drive the same store) on one thread.
@@ -222,6 +226,7 @@ impl BrowserStore {
             adopted_local: RefCell::new(Vec::new()),
             queue_version: Cell::new(0),
             write_warned: Cell::new(false),
+            shared: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         let watch = platform::watch_connectivity(move |online| {
@@ -233,17 +238,32 @@ impl BrowserStore {
         for config in &inner.options.collections {
             inner.check_persist(config);
         }
-        Inner::load(&inner);
+        // Shared: the persisted image is read by the tab that hosts, once it does.
+        let shared = if inner.options.shared { shared::start(&inner) } else { None };
+        match shared {
+            Some(shared) => *inner.shared.borrow_mut() = Some(shared),
+            None => Inner::load(&inner),
+        }
         Self { inner }
     }
 
     /// Starts connecting (and restarts after a fatal close), after the persisted image is restored.
     pub fn connect(&self) {
+        if shared::connect(&self.inner) {
+            return;
+        }
         let offline = platform::is_offline();
         Inner::feed(&self.inner, Input::Connect);
         if offline {
             Inner::feed(&self.inner, Input::Offline);
         }
+    }
+
+    /// In shared mode ([`StoreOptions::shared`]): `Some(true)` while this tab hosts the store (holds the connection
+    /// for every tab), `Some(false)` while it follows the tab that does; `None` for a store that is not shared (or runs
+    /// on its own because the browser lacks Web Locks or `BroadcastChannel`).
+    pub fn is_host(&self) -> Option<bool> {
+        shared::is_host(&self.inner)
     }
 
     /// Closes the connection and stays disconnected.
@@ -254,6 +274,7 @@ impl BrowserStore {
     /// Keeps a collection live (snapshot, then subscription events).
     pub fn watch(&self, config: CollectionConfig) {
         self.inner.check_persist(&config);
+        shared::watch(&self.inner, &config);
         Inner::feed(&self.inner, Input::Watch(config));
     }
 
@@ -264,6 +285,7 @@ impl BrowserStore {
 
     /// Replaces the credentials (a `connection_init` payload such as `{"Authorization": "Bearer …"}`).
     pub fn set_auth(&self, auth: Option<Value>) {
+        shared::set_auth(&self.inner, &auth);
         Inner::feed(&self.inner, Input::SetAuth(auth));
     }
 
@@ -278,7 +300,10 @@ impl BrowserStore {
         let id = mutation.client_mutation_id.get_or_insert_with(uuid_v4).clone();
         let (tx, rx) = oneshot::channel();
         self.inner.waiters.borrow_mut().entry(id.clone()).or_default().push(tx);
-        Inner::feed(&self.inner, Input::Mutate(mutation));
+        match shared::following(&self.inner) {
+            Some(shared) => shared::mutate(&shared, mutation),
+            None => Inner::feed(&self.inner, Input::Mutate(mutation)),
+        }
         MutationFuture { id, rx }
     }
 
@@ -286,6 +311,11 @@ impl BrowserStore {
     /// [`MutationError::Discarded`]. Fails when it is not queued, or already sent (then the server's answer settles
     /// it).
     pub fn discard(&self, id: &str) -> Result<(), DiscardError> {
+        if let Some(shared) = shared::following(&self.inner) {
+            // The host decides; its answer settles the mutation.
+            shared::discard(&shared, id);
+            return Ok(());
+        }
         // Like an input: whoever is draining the inbox must not be holding the store (a listener may call this).
         let outputs = self.inner.store.borrow_mut().discard(id)?;
         for output in outputs {
@@ -437,6 +467,10 @@ impl Inner {
         }
         loop {
             let Some(input) = this.inbox.borrow_mut().pop_front() else { break };
+            if shared::is_queued(this, &input) {
+                // A shared store's mutation sent again to a new host that already queued it.
+                continue;
+            }
             let outputs = this.store.borrow_mut().handle(now_ms(), input);
             for output in outputs {
                 Self::carry_out(this, output);
@@ -474,6 +508,7 @@ impl Inner {
     }
 
     fn carry_out(this: &Rc<Self>, output: Output) {
+        shared::announce(this, &output);
         match output {
             Output::OpenSocket { socket, subprotocol, query } => Self::open_socket(this, socket, &subprotocol, query),
             Output::CloseSocket { socket, code, reason } => {
@@ -730,6 +765,7 @@ impl Inner {
         inbox.extend(held);
         drop(inbox);
         Self::drain(this);
+        shared::restored(this);
     }
 
     /// Writes the image within `delay_ms` (sooner if already due sooner).

@@ -1,6 +1,7 @@
 //! The browser's side of the shell (wasm32): WebSockets (`web_sys::WebSocket`), `fetch` with a timeout (gloo-net and
 //! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage`, IndexedDB (a small promise
-//! wrapper over `web_sys`'s `Idb*` types) and the `online`/`offline` events. [`crate::shell`] drives the core with
+//! wrapper over `web_sys`'s `Idb*` types), the `online`/`offline` events, and for shared mode a `BroadcastChannel` and
+//! Web Locks (`navigator.locks`, through `Reflect`). [`crate::shell`] drives the core with
 //! these; natively `inert.rs` stands in for them.
 
 use std::cell::{Cell, RefCell};
@@ -152,6 +153,18 @@ fn page_said(ws: &WebSocket) -> Option<(Value, Vec<String>)> {
     let received = received.and_then(|r| r.dyn_into::<js_sys::Array>().ok());
     let frames = received.map(|r| r.iter().filter_map(|f| f.as_string()).collect()).unwrap_or_default();
     Some((init, frames))
+}
+
+/// Closes the page's preconnected socket, if nobody took it: a shared store's following tab, which another tab's
+/// connection serves.
+pub(crate) fn close_preconnected() {
+    let global = js_sys::global();
+    let key = JsValue::from_str(PRECONNECT);
+    let Some(ws) = js_sys::Reflect::get(&global, &key).ok().and_then(|ws| ws.dyn_into::<WebSocket>().ok()) else {
+        return;
+    };
+    js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key).ok();
+    let _ = ws.close_with_code_and_reason(1000, "another tab holds the shared connection");
 }
 
 /// A timer; dropping it cancels it.
@@ -444,4 +457,81 @@ async fn write(db: &Db, write: Write) -> Result<(), String> {
 pub(crate) fn idb_write(db: &Db, data: Write, done: Box<dyn FnOnce(Result<(), String>)>) {
     let db = db.clone();
     wasm_bindgen_futures::spawn_local(async move { done(write(&db, data).await) });
+}
+
+/// A `BroadcastChannel` (tabs of one origin hear each other's messages, never their own) and its message handler.
+pub(crate) struct Channel {
+    channel: web_sys::BroadcastChannel,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Channel {
+    /// Joins the channel `name`; `on_message` hears every text message another tab posts on it. `None` where the
+    /// browser has no `BroadcastChannel`.
+    pub(crate) fn open(name: &str, mut on_message: impl FnMut(String) + 'static) -> Option<Self> {
+        let channel = web_sys::BroadcastChannel::new(name).ok()?;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_message(text);
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Some(Self { channel, _on_message: on_message })
+    }
+
+    /// Posts `text` to every other tab on the channel.
+    pub(crate) fn post(&self, text: &str) {
+        // Fails only once closed.
+        let _ = self.channel.post_message(&JsValue::from_str(text));
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.channel.set_onmessage(None);
+        self.channel.close();
+    }
+}
+
+/// A Web Lock held, or asked for, by this page: released when dropped (and by the browser when the page goes away).
+pub(crate) struct Lock {
+    release: Rc<std::cell::RefCell<Option<js_sys::Function>>>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+        if let Some(release) = self.release.borrow_mut().take() {
+            let _ = release.call0(&JsValue::NULL);
+        }
+    }
+}
+
+/// Asks for the exclusive Web Lock `name` (`navigator.locks.request`, called through `Reflect`: web-sys marks the
+/// API unstable); `granted` runs once this page holds it, which it then keeps until the [`Lock`] is dropped or the
+/// page closes. `None` where the browser has no Web Locks.
+pub(crate) fn request_lock(name: &str, granted: impl FnOnce() + 'static) -> Option<Lock> {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let locks = js_sys::Reflect::get(&navigator, &"locks".into()).ok().filter(|l| l.is_object())?;
+    let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into()).ok()?.dyn_into().ok()?;
+    let release: Rc<std::cell::RefCell<Option<js_sys::Function>>> = Rc::default();
+    let dropped = Rc::new(Cell::new(false));
+    let (keep, gone) = (release.clone(), dropped.clone());
+    let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+        // The lock is held until this promise resolves.
+        let held = js_sys::Promise::new(&mut |resolve, _| {
+            *keep.borrow_mut() = Some(resolve);
+        });
+        if gone.get() {
+            if let Some(release) = keep.borrow_mut().take() {
+                let _ = release.call0(&JsValue::NULL);
+            }
+        } else {
+            granted();
+        }
+        held.into()
+    });
+    request.call2(&locks, &JsValue::from_str(name), &callback).ok()?;
+    Some(Lock { release, dropped })
 }

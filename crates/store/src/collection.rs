@@ -144,6 +144,9 @@ pub(crate) struct Table {
     pub(crate) committed_at_ms: Option<i64>,
     /// The history of the confirmed rows, when the collection keeps one.
     pub(crate) history: Option<History>,
+    /// The rows include a follower's mirrored rows (see `Table::mirror`): the next whole list replacing them says
+    /// nothing about removals.
+    mirrored: bool,
     /// Every seq ever applied, in order (tests check that none is applied twice).
     #[cfg(test)]
     pub(crate) applied_log: Vec<i64>,
@@ -178,6 +181,7 @@ impl Table {
                 (Source::Subsignal(_), Some(history)) => Some(History::new(history)),
                 _ => None,
             },
+            mirrored: false,
             #[cfg(test)]
             applied_log: Vec::new(),
         }
@@ -414,6 +418,26 @@ impl Table {
         self.batch(|table| table.set_rows(items), changes);
     }
 
+    /// A follower's row, set as another store reports it (see `Store::mirror_rows`): no version, no history.
+    pub(crate) fn mirror(&mut self, key: &str, row: Option<Value>, changes: &mut Vec<RowChange>) {
+        let before = self.rows.get(key).map(|r| r.value.clone());
+        self.mirrored = true;
+        match row {
+            Some(value) => {
+                self.rows.insert(key.to_owned(), Row { value, version: None });
+            }
+            None => {
+                self.rows.remove(key);
+            }
+        }
+        diff(key, before.as_ref(), self.rows.get(key).map(|r| &r.value), false, changes);
+    }
+
+    /// No confirmed row.
+    pub(crate) fn rows_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The confirmed rows in key order, for a persisted image.
     pub(crate) fn confirmed_rows(&self) -> Vec<Value> {
         self.rows.values().map(|r| r.value.clone()).collect()
@@ -450,7 +474,13 @@ impl Table {
         // Rows that existed before and are gone from the list were removed meanwhile, and so were the rows of
         // mutations confirmed before this fetch started that the list lacks: remember that, so no overlay
         // resurrects them.
-        let mut gone: Vec<String> = self.rows.keys().filter(|k| !rows.contains_key(*k)).cloned().collect();
+        // Rows a follower mirrored are another store's as it showed them, with no versions: their absence from the
+        // list removes them, but says nothing against a later event bringing them back.
+        let mut gone: Vec<String> = if std::mem::take(&mut self.mirrored) {
+            Vec::new()
+        } else {
+            self.rows.keys().filter(|k| !rows.contains_key(*k)).cloned().collect()
+        };
         gone.extend(
             self.overlays
                 .iter()
@@ -512,6 +542,11 @@ impl Table {
         if let Some(history) = self.history.as_mut() {
             history.restart(seq, exact_from, self.rows.iter().map(|(k, r)| (k.as_str(), &r.value)));
         }
+    }
+
+    /// The history (if kept) holds a range: a snapshot (or a mirrored state) started it.
+    pub(crate) fn history_started(&self) -> bool {
+        self.history.as_ref().is_some_and(|h| h.range().is_some())
     }
 
     /// The confirmed row for `key`, without overlays.

@@ -299,6 +299,11 @@ struct Collection {
     from_image: bool,
     /// ... and the collection has not been live since (see [`CollectionState::restored`]).
     restored: bool,
+    /// A follower's collection: its rows and state are another store's (see [`Store::mirror_rows`]).
+    mirrored: Option<CollectionState>,
+    /// A follower's rows were fetched anew (attached, or the other store took a snapshot): its history starts over at
+    /// the next reported state.
+    mirror_restart: bool,
 }
 
 impl Collection {
@@ -327,6 +332,8 @@ impl Collection {
             dirty: false,
             from_image: false,
             restored: false,
+            mirrored: None,
+            mirror_restart: false,
         }
     }
 
@@ -381,6 +388,8 @@ pub struct Store {
     persist_announced: bool,
     /// Waiting for [`Input::Restore`] (see [`StoreConfig::awaits_restore`]).
     awaiting_restore: bool,
+    /// A follower's status: another store's (see [`Store::mirror_status`]).
+    mirrored_status: Option<Status>,
 }
 
 impl Store {
@@ -409,6 +418,7 @@ impl Store {
             images: Vec::new(),
             persist_announced: false,
             awaiting_restore: config.awaits_restore,
+            mirrored_status: None,
         };
         for cfg in config.collections {
             store.add_collection(cfg, &mut Vec::new());
@@ -587,6 +597,9 @@ impl Store {
 
     /// The current status.
     pub fn status(&self) -> Status {
+        if let Some(status) = &self.mirrored_status {
+            return status.clone();
+        }
         Status { connection: self.conn.status(&self.timers), pending_mutations: self.queue.items.len() }
     }
 
@@ -1084,6 +1097,82 @@ impl Store {
         out.push(Output::MutationSettled { id: item.id, result });
     }
 
+    /// A follower (a store that shows another store's rows, e.g. a browser tab following the tab that holds the
+    /// connection) sets rows of collection `collection` as the other store reports them: `Some(row)` shows the row
+    /// under `key`, `None` removes it. The rows are shown as they are (no version checks); views and row outputs
+    /// follow as for any change. A collection that keeps a history records the changes of events (`origin` with a
+    /// seq) in it, from the first state reported after a fetch on ([`Store::mirror_state`]). A collection not
+    /// watched here is ignored.
+    pub fn mirror_rows(
+        &mut self,
+        collection: &str,
+        rows: Vec<(String, Option<Value>)>,
+        origin: RowOrigin,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(i) = self.index(collection) else { return out };
+        let mut changes = Vec::new();
+        let c = &mut self.collections[i];
+        for (key, row) in rows {
+            c.table.mirror(&key, row, &mut changes);
+            if let RowOrigin::Event { seq: Some(seq) } = origin {
+                c.table.record_history(seq, Some(&key));
+            }
+        }
+        match origin {
+            RowOrigin::Event { seq: Some(seq) } => {
+                if let Some(state) = c.mirrored.as_mut() {
+                    state.last_seq = Some(state.last_seq.map_or(seq, |last| last.max(seq)));
+                }
+            }
+            RowOrigin::Fetch | RowOrigin::Restore if !changes.is_empty() => c.mirror_restart = true,
+            _ => {}
+        }
+        self.emit_rows(i, changes, origin, &mut out);
+        self.publish(&mut out);
+        out
+    }
+
+    /// A follower shows collection `collection`'s state as the other store reports it (until
+    /// [`Store::end_mirror`]).
+    pub fn mirror_state(&mut self, collection: &str, state: CollectionState) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Some(i) = self.index(collection) {
+            let c = &mut self.collections[i];
+            c.mirrored = Some(state);
+            if let (true, Some(seq)) = (c.mirror_restart || !c.table.history_started(), state.last_seq) {
+                c.table.restart_history(seq, seq);
+                c.mirror_restart = false;
+            }
+            self.publish(&mut out);
+        }
+        out
+    }
+
+    /// A follower shows the other store's status (until [`Store::end_mirror`]).
+    pub fn mirror_status(&mut self, status: Status) -> Vec<Output> {
+        self.mirrored_status = Some(status);
+        let mut out = Vec::new();
+        self.publish(&mut out);
+        out
+    }
+
+    /// The follower takes over (the store it followed is gone): its own connection, queue and states count from
+    /// now on. The rows it mirrored stay shown, as a restored copy would (loaded, stale until live), until a
+    /// persisted image or the first snapshot replaces them.
+    pub fn end_mirror(&mut self) -> Vec<Output> {
+        self.mirrored_status = None;
+        for c in &mut self.collections {
+            if c.mirrored.take().is_some_and(|state| state.loaded) && !c.table.rows_empty() {
+                c.from_image = true;
+                c.restored = true;
+            }
+        }
+        let mut out = Vec::new();
+        self.publish(&mut out);
+        out
+    }
+
     /// Drops a queued mutation the server has not seen: its optimistic effect rolls back and it settles with
     /// [`MutationError::Discarded`] (in the returned outputs). Fails when no mutation with this id is queued, or when
     /// it was already sent (or was restored from a persisted queue, so may have been sent before the reload) — the
@@ -1238,6 +1327,9 @@ impl<'a> CollectionView<'a> {
 
     /// Whether the rows are current: fetched (snapshot, list, first result) and every subscription running.
     pub fn is_live(&self) -> bool {
+        if let Some(state) = self.inner.mirrored {
+            return state.loaded && !state.stale;
+        }
         self.inner.sync.is_live()
     }
 
@@ -1281,6 +1373,9 @@ impl<'a> CollectionView<'a> {
 
     /// Loaded, stale, `lastSeq`, pending updates.
     pub fn state(&self) -> CollectionState {
+        if let Some(state) = self.inner.mirrored {
+            return state;
+        }
         CollectionState {
             loaded: self.inner.table.stats.snapshots > 0 || self.inner.from_image,
             stale: !self.inner.sync.is_live(),

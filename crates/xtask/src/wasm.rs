@@ -460,6 +460,7 @@ pub(crate) fn npm_tests(bin: &Path, package: &Path, tally: &mut Tally) -> Result
                 "e2e/sources.e2e.mjs",
                 "e2e/kill9.e2e.mjs",
                 "e2e/persist.e2e.mjs",
+                "e2e/shared.e2e.mjs",
             ])
             .current_dir(&js)
             .env("SUBSIGNAL_BIN", bin)

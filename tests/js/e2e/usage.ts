@@ -197,6 +197,11 @@ export async function main(token: string): Promise<void> {
   // Tokens from a provider, asked at connect and after a refusal.
   const refreshing = new Store({ ...options, token: async () => (await fetch("/token")).text() });
   refreshing.free();
+  // One connection for every tab: this tab hosts or follows.
+  const shared = new Store({ ...options, shared: true });
+  const role: "host" | "follower" | null = shared.sharedRole;
+  console.log(role);
+  shared.free();
   unsubscribe();
   view.free();
   stop();

@@ -361,6 +361,31 @@ test("the first load starts the token request and the WebSocket beside the app's
   await context.close();
 });
 
+test("two tabs of one user share one WebSocket: an order placed in the following tab shows in both", async () => {
+  const context = await browser.newContext();
+  const open = new Set();
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await context.newPage();
+    page.on("websocket", (ws) => { open.add(ws); ws.on("close", () => open.delete(ws)); });
+    page.on("pageerror", (e) => consoleErrors.push(`two tabs: ${e.message}`));
+    await page.goto(`${server.http}/?as=bob`);
+    await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    await page.locator(".orders .loading").waitFor({ state: "detached" });
+    pages.push(page);
+  }
+  // The second tab's early socket (index.html opens one) closes once it follows the first tab's store.
+  const deadline = Date.now() + 20_000;
+  while (open.size !== 1) {
+    assert.ok(Date.now() < deadline, `one WebSocket open between the two tabs, not ${open.size}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await placeOrder(pages[1], "Two Tabs", "tabs@example.com");
+  for (const page of pages) await order(page, "Two Tabs").waitFor();
+  assert.equal(open.size, 1, "still one WebSocket");
+  await context.close();
+});
+
 test("time travel: the scrubber shows the orders as of an earlier seq, then live again", async () => {
   // A server of its own, so that the event log holds exactly this test's events.
   const fresh = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 300 });

@@ -5,6 +5,7 @@ mod collection;
 mod conflict;
 mod connection;
 mod history;
+mod mirror;
 mod model;
 mod mutation;
 mod persist;

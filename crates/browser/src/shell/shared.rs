@@ -1,0 +1,518 @@
+//! Shared mode ([`StoreOptions::shared`](crate::StoreOptions)): one host tab per store name and origin runs the
+//! connection, the collections and the offline queue; the other tabs follow it.
+//!
+//! The tab holding the Web Lock `subsignal:shared:<persistKey or wsUrl>` hosts: its [`BrowserStore`] is an ordinary
+//! one, and it posts what readers see on the `BroadcastChannel` of the same name: every row change (the row as it
+//! shows now, optimistic effects included), collection states, statuses and settled mutations. A following tab's
+//! core never connects: it shows the host's rows ([`Store::mirror_rows`], so its views, row listeners and JavaScript
+//! snapshots work as on a host), and posts its watches, mutations, discards, `connect` and credentials to the host;
+//! a mutation's answer comes back to the caller's future as `settled`. When the host tab closes, the browser gives
+//! the lock to a waiting tab: it ends the mirror, restores the persisted image and queue (IndexedDB, as at a
+//! reload), feeds the mutations it had sent and not seen settled (the queue skips ids it already holds, and the
+//! server's idempotency by `clientMutationId` keeps a resend from writing twice), connects, and says `host`; the
+//! followers then attach again and re-send their unsettled mutations.
+//!
+//! Messages are JSON text, one flat object `{"t": kind, …}`:
+//! - follower → host: `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
+//!   `discard {id}`, `connect`, `auth {a}`;
+//! - host → followers: `host`, `sync {to, status, sync: [{name, state, rows: [[key, row]…]}]}`,
+//!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`; origins, statuses and errors as flat structs (`Wire*`).
+
+use super::{Inner, Rc};
+use crate::platform::{request_lock, warn, Channel, Lock};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use subsignal_store::{
+    CollectionConfig, CollectionState, Conflict, ConnectionStatus, FieldError, Input, Mutation, MutationError, Output,
+    RowOrigin, Status,
+};
+
+/// Every message, one flat struct (`t` says which fields it carries): one `Serialize` and one `Deserialize` for the
+/// text serializer the package already has, no `Value` trees, and the core's internally tagged enums (row origin,
+/// connection status, mutation error) carried as flat structs too: deserializing those through serde's buffering
+/// would add some 30 KB (gzip) to the wasm.
+#[derive(Default, Serialize, Deserialize)]
+struct Message {
+    t: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tab: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    /// `hello`: the collections the tab watches; `watch`: the one it starts watching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    collections: Option<Vec<CollectionConfig>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<Mutation>,
+    /// A mutation's id (`discard`, `settled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// `auth`: the new credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<Value>,
+    /// `rows`, `state`: the collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
+    /// `rows`: the row's key, the row as it shows (absent: gone), and what changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    o: Option<WireOrigin>,
+    /// `state`: the collection's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<CollectionState>,
+    /// `status`, `sync`: the host's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<WireStatus>,
+    /// `settled`: the entity written, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    err: Option<WireError>,
+    /// `sync`: the collections asked for, with their states and rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sync: Option<Vec<Synced>>,
+}
+
+/// One collection in a `sync`.
+#[derive(Serialize, Deserialize)]
+struct Synced {
+    name: String,
+    state: CollectionState,
+    rows: Vec<(String, Value)>,
+}
+
+/// A [`RowOrigin`]: 0 event (with its seq), 1 fetch, 2 local, 3 restore.
+#[derive(Serialize, Deserialize)]
+struct WireOrigin(u8, Option<i64>);
+
+impl From<&RowOrigin> for WireOrigin {
+    fn from(origin: &RowOrigin) -> Self {
+        match origin {
+            RowOrigin::Event { seq } => Self(0, *seq),
+            RowOrigin::Fetch => Self(1, None),
+            RowOrigin::Local => Self(2, None),
+            RowOrigin::Restore => Self(3, None),
+        }
+    }
+}
+
+impl From<WireOrigin> for RowOrigin {
+    fn from(WireOrigin(kind, seq): WireOrigin) -> Self {
+        match kind {
+            0 => Self::Event { seq },
+            2 => Self::Local,
+            3 => Self::Restore,
+            _ => Self::Fetch,
+        }
+    }
+}
+
+/// A [`Status`]: its connection state (0 disconnected, 1 connecting, 2 live, 3 reconnecting, 4 offline, 5 failed)
+/// with the attempt, retry time and reason where the state has them, and the pending mutations.
+#[derive(Serialize, Deserialize)]
+struct WireStatus(u8, u32, u64, Option<String>, usize);
+
+impl From<&Status> for WireStatus {
+    fn from(status: &Status) -> Self {
+        let pending = status.pending_mutations;
+        match &status.connection {
+            ConnectionStatus::Disconnected => Self(0, 0, 0, None, pending),
+            ConnectionStatus::Connecting { attempt } => Self(1, *attempt, 0, None, pending),
+            ConnectionStatus::Live => Self(2, 0, 0, None, pending),
+            ConnectionStatus::Reconnecting { attempt, retry_at_ms } => Self(3, *attempt, *retry_at_ms, None, pending),
+            ConnectionStatus::Offline => Self(4, 0, 0, None, pending),
+            ConnectionStatus::Failed { reason } => Self(5, 0, 0, Some(reason.clone()), pending),
+        }
+    }
+}
+
+impl From<WireStatus> for Status {
+    fn from(WireStatus(state, attempt, retry_at_ms, reason, pending_mutations): WireStatus) -> Self {
+        let connection = match state {
+            1 => ConnectionStatus::Connecting { attempt },
+            2 => ConnectionStatus::Live,
+            3 => ConnectionStatus::Reconnecting { attempt, retry_at_ms },
+            4 => ConnectionStatus::Offline,
+            5 => ConnectionStatus::Failed { reason: reason.unwrap_or_default() },
+            _ => ConnectionStatus::Disconnected,
+        };
+        Self { connection, pending_mutations }
+    }
+}
+
+/// A [`MutationError`], flat: `fields` (validation), `conflict`, `unauthorized` (its message), `discarded`, or
+/// `code`/`message` for the others.
+#[derive(Default, Serialize, Deserialize)]
+struct WireError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<FieldError>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conflict: Option<Box<Conflict>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unauthorized: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    discarded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default)]
+    message: String,
+}
+
+impl From<&MutationError> for WireError {
+    fn from(error: &MutationError) -> Self {
+        match error {
+            MutationError::Validation { fields } => Self { fields: Some(fields.clone()), ..Self::default() },
+            MutationError::Conflict(conflict) => Self { conflict: Some(conflict.clone()), ..Self::default() },
+            MutationError::Unauthorized { message } => Self { unauthorized: Some(message.clone()), ..Self::default() },
+            MutationError::Discarded => Self { discarded: true, ..Self::default() },
+            MutationError::Other { code, message } => {
+                Self { code: code.clone(), message: message.clone(), ..Self::default() }
+            }
+        }
+    }
+}
+
+impl From<WireError> for MutationError {
+    fn from(error: WireError) -> Self {
+        if let Some(fields) = error.fields {
+            Self::Validation { fields }
+        } else if let Some(conflict) = error.conflict {
+            Self::Conflict(conflict)
+        } else if let Some(message) = error.unauthorized {
+            Self::Unauthorized { message }
+        } else if error.discarded {
+            Self::Discarded
+        } else {
+            Self::Other { code: error.code, message: error.message }
+        }
+    }
+}
+
+impl Message {
+    fn new(t: &str) -> Self {
+        Self { t: t.to_owned(), ..Self::default() }
+    }
+}
+
+/// A shared store's link to the other tabs.
+pub(super) struct Shared {
+    channel: Channel,
+    _lock: Lock,
+    /// This tab holds the lock: it hosts.
+    hosting: Cell<bool>,
+    /// `connect()` was called here: a tab that takes over connects.
+    connect_asked: Cell<bool>,
+    /// The collections this tab watches, named to a host when attaching.
+    watched: RefCell<Vec<CollectionConfig>>,
+    /// Mutations this tab sent to a host, not settled yet: sent again to the next host.
+    sent: RefCell<Vec<Mutation>>,
+}
+
+/// Starts shared mode: joins the channel and asks for the lock. `None` (after a warning) where the browser has no
+/// `BroadcastChannel` or no Web Locks: the store then runs on its own.
+pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
+    let name = inner.options.shared_name();
+    let weak = Rc::downgrade(inner);
+    let channel = Channel::open(&name, move |text| {
+        if let Some(inner) = weak.upgrade() {
+            on_message(&inner, &text);
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let lock = channel.as_ref().and_then(|_| {
+        request_lock(&name, move || {
+            if let Some(inner) = weak.upgrade() {
+                promote(&inner);
+            }
+        })
+    });
+    let (Some(channel), Some(lock)) = (channel, lock) else {
+        warn("shared: this browser has no BroadcastChannel or no Web Locks; the store runs on its own in this tab");
+        return None;
+    };
+    let shared = Rc::new(Shared {
+        channel,
+        _lock: lock,
+        hosting: Cell::new(false),
+        connect_asked: Cell::new(false),
+        watched: RefCell::new(inner.options.collections.clone()),
+        sent: RefCell::new(Vec::new()),
+    });
+    hello(&shared, &inner.tab);
+    Some(shared)
+}
+
+impl Shared {
+    fn post(&self, message: &Message) {
+        self.channel.post(&serde_json::to_string(message).expect("messages serialize"));
+    }
+}
+
+/// The shared link when this tab follows another (not when it hosts, nor when the store is not shared).
+pub(super) fn following(inner: &Inner) -> Option<Rc<Shared>> {
+    inner.shared.borrow().clone().filter(|s| !s.hosting.get())
+}
+
+/// Whether this tab hosts (`None`: not shared).
+pub(super) fn is_host(inner: &Inner) -> Option<bool> {
+    inner.shared.borrow().as_ref().map(|s| s.hosting.get())
+}
+
+/// The shared link when this tab hosts.
+fn hosting(inner: &Inner) -> Option<Rc<Shared>> {
+    inner.shared.borrow().clone().filter(|s| s.hosting.get())
+}
+
+/// `connect()`: a follower asks the host (and remembers it, to connect if it takes over). True when the caller
+/// must not connect its own core.
+pub(super) fn connect(inner: &Inner) -> bool {
+    let Some(shared) = inner.shared.borrow().clone() else { return false };
+    shared.connect_asked.set(true);
+    if shared.hosting.get() {
+        return false;
+    }
+    shared.post(&Message::new("connect"));
+    true
+}
+
+/// `watch(config)`: remembered for the next host, and asked of the current one when following.
+pub(super) fn watch(inner: &Inner, config: &CollectionConfig) {
+    let Some(shared) = inner.shared.borrow().clone() else { return };
+    shared.watched.borrow_mut().push(config.clone());
+    if !shared.hosting.get() {
+        let collections = Some(vec![config.clone()]);
+        shared.post(&Message { tab: Some(inner.tab.clone()), collections, ..Message::new("watch") });
+    }
+}
+
+/// A follower's mutation: sent to the host (and kept until it settles, for the next host).
+pub(super) fn mutate(shared: &Shared, mutation: Mutation) {
+    shared.post(&Message { m: Some(mutation.clone()), ..Message::new("mutate") });
+    shared.sent.borrow_mut().push(mutation);
+}
+
+/// A follower's discard: asked of the host, whose answer settles the mutation.
+pub(super) fn discard(shared: &Shared, id: &str) {
+    shared.post(&Message { id: Some(id.to_owned()), ..Message::new("discard") });
+}
+
+/// A follower's new credentials, for the host's connection.
+pub(super) fn set_auth(inner: &Inner, auth: &Option<Value>) {
+    if let Some(shared) = following(inner) {
+        shared.post(&Message { a: auth.clone(), ..Message::new("auth") });
+    }
+}
+
+fn hello(shared: &Shared, tab: &str) {
+    let collections = Some(shared.watched.borrow().clone());
+    shared.post(&Message { tab: Some(tab.to_owned()), collections, ..Message::new("hello") });
+}
+
+/// The host tells the followers what readers of its store see (called for each output before it is carried out).
+pub(super) fn announce(inner: &Inner, output: &Output) {
+    let Some(shared) = hosting(inner) else { return };
+    let message = match output {
+        Output::Row { collection, change, origin } => Message {
+            r: inner.store.borrow().collection(collection).and_then(|c| c.row(change.key())),
+            c: Some(collection.clone()),
+            k: Some(change.key().to_owned()),
+            o: Some(origin.into()),
+            ..Message::new("rows")
+        },
+        Output::Collection { collection, state } => {
+            Message { c: Some(collection.clone()), s: Some(*state), ..Message::new("state") }
+        }
+        Output::Status(status) => Message { status: Some(status.into()), ..Message::new("status") },
+        Output::MutationSettled { id, result } => {
+            let (ok, err) = match result {
+                Ok(value) => (Some(value.clone()), None),
+                Err(e) => (None, Some(e.into())),
+            };
+            Message { id: Some(id.clone()), ok, err, ..Message::new("settled") }
+        }
+        _ => return,
+    };
+    shared.post(&message);
+}
+
+/// The browser gave this tab the lock: it hosts from now on.
+fn promote(inner: &Rc<Inner>) {
+    let Some(shared) = inner.shared.borrow().clone() else { return };
+    shared.hosting.set(true);
+    if inner.options.persist_key.is_some() {
+        // The mirror ends once the persisted image is back (see `restored`), so the image replaces mirrored rows.
+        Inner::load(inner);
+    } else {
+        end_mirror(inner);
+    }
+    // This tab's mutations the old host had not settled: queued behind the restored ones (an id already queued is
+    // skipped).
+    for mutation in std::mem::take(&mut *shared.sent.borrow_mut()) {
+        Inner::feed(inner, Input::Mutate(mutation));
+    }
+    if shared.connect_asked.get() {
+        let offline = crate::platform::is_offline();
+        Inner::feed(inner, Input::Connect);
+        if offline {
+            Inner::feed(inner, Input::Offline);
+        }
+    }
+    shared.post(&Message::new("host"));
+}
+
+/// After a promoted host restored its persisted image: its own states and status count from now on.
+pub(super) fn restored(inner: &Rc<Inner>) {
+    if hosting(inner).is_some() {
+        end_mirror(inner);
+    }
+}
+
+fn end_mirror(inner: &Rc<Inner>) {
+    let outputs = inner.store.borrow_mut().end_mirror();
+    for output in outputs {
+        Inner::carry_out(inner, output);
+    }
+}
+
+/// Whether a mutation with this id is queued already (a resend to a new host).
+pub(super) fn is_queued(inner: &Inner, input: &Input) -> bool {
+    let Input::Mutate(Mutation { client_mutation_id: Some(id), .. }) = input else { return false };
+    inner.shared.borrow().is_some() && inner.store.borrow().pending_mutations().iter().any(|m| m.id == *id)
+}
+
+fn on_message(inner: &Rc<Inner>, text: &str) {
+    let Some(shared) = inner.shared.borrow().clone() else { return };
+    let message = match serde_json::from_str::<Message>(text) {
+        Ok(message) => message,
+        Err(e) => return warn(&format!("shared: ignoring a message from another tab that does not parse ({e})")),
+    };
+    if shared.hosting.get() {
+        host_hears(inner, &shared, message);
+    } else {
+        follower_hears(inner, &shared, message);
+    }
+}
+
+fn host_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
+    match message.t.as_str() {
+        "hello" | "watch" => {
+            let mut names = Vec::new();
+            for config in message.collections.unwrap_or_default() {
+                names.push(config.name.clone());
+                if inner.store.borrow().collection(&config.name).is_none() {
+                    shared.watched.borrow_mut().push(config.clone());
+                    Inner::feed(inner, Input::Watch(config));
+                }
+            }
+            sync(inner, shared, message.tab, &names);
+        }
+        "mutate" => {
+            if let Some(mutation) = message.m {
+                Inner::feed(inner, Input::Mutate(mutation));
+            }
+        }
+        "discard" => {
+            if let Some(id) = message.id {
+                // Refused when already sent: the server's answer settles it then.
+                let outputs = inner.store.borrow_mut().discard(&id).unwrap_or_default();
+                for output in outputs {
+                    Inner::carry_out(inner, output);
+                }
+            }
+        }
+        "connect" => {
+            shared.connect_asked.set(true);
+            Inner::feed(inner, Input::Connect);
+        }
+        "auth" => Inner::feed(inner, Input::SetAuth(message.a)),
+        // A follower's own kinds (another tab hosted a moment ago): nothing to do.
+        _ => {}
+    }
+}
+
+/// Tells the tab `to` what the host shows: the status, and the state and rows of the collections named.
+fn sync(inner: &Inner, shared: &Shared, to: Option<String>, names: &[String]) {
+    let store = inner.store.borrow();
+    let synced = names
+        .iter()
+        .filter_map(|name| {
+            let c = store.collection(name)?;
+            let rows = c.keys().into_iter().filter_map(|k| c.row(&k).map(|row| (k, row))).collect();
+            Some(Synced { name: name.clone(), state: c.state(), rows })
+        })
+        .collect();
+    let message = Message { to, status: Some((&store.status()).into()), sync: Some(synced), ..Message::new("sync") };
+    drop(store);
+    shared.post(&message);
+}
+
+fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
+    let outputs = match message.t.as_str() {
+        "host" => {
+            // A new host: attach to it, and send it what the old one did not settle.
+            hello(shared, &inner.tab);
+            for mutation in shared.sent.borrow().iter() {
+                shared.post(&Message { m: Some(mutation.clone()), ..Message::new("mutate") });
+            }
+            return;
+        }
+        "sync" if message.to.as_deref() == Some(inner.tab.as_str()) => {
+            // A host serves this tab: the socket the page may have opened early is not needed.
+            crate::platform::close_preconnected();
+            let mut outputs = Vec::new();
+            let mut store = inner.store.borrow_mut();
+            for synced in message.sync.unwrap_or_default() {
+                // Rows shown here that the host no longer has are gone.
+                let mut changes: Vec<(String, Option<Value>)> = store
+                    .collection(&synced.name)
+                    .map(|view| view.keys())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|k| !synced.rows.iter().any(|(key, _)| key == k))
+                    .map(|k| (k, None))
+                    .collect();
+                changes.extend(synced.rows.into_iter().map(|(k, row)| (k, Some(row))));
+                outputs.extend(store.mirror_rows(&synced.name, changes, RowOrigin::Fetch));
+                outputs.extend(store.mirror_state(&synced.name, synced.state));
+            }
+            if let Some(status) = message.status {
+                outputs.extend(store.mirror_status(status.into()));
+            }
+            outputs
+        }
+        "rows" => {
+            let (Some(collection), Some(key)) = (message.c, message.k) else { return };
+            let origin = message.o.map_or(RowOrigin::Fetch, RowOrigin::from);
+            inner.store.borrow_mut().mirror_rows(&collection, vec![(key, message.r)], origin)
+        }
+        "state" => {
+            let (Some(collection), Some(state)) = (message.c, message.s) else { return };
+            inner.store.borrow_mut().mirror_state(&collection, state)
+        }
+        "status" => {
+            let Some(status) = message.status else { return };
+            inner.store.borrow_mut().mirror_status(status.into())
+        }
+        "settled" => {
+            let Some(id) = message.id else { return };
+            let result = match message.err {
+                Some(e) => Err(e.into()),
+                None => Ok(message.ok.unwrap_or(Value::Null)),
+            };
+            shared.sent.borrow_mut().retain(|m| m.client_mutation_id.as_deref() != Some(id.as_str()));
+            // Only this tab's callers wait for it; a follower keeps no queue to write.
+            let waiters = inner.waiters.borrow_mut().remove(&id).unwrap_or_default();
+            for tx in waiters {
+                tx.send(result.clone());
+            }
+            return;
+        }
+        _ => return,
+    };
+    for output in outputs {
+        Inner::carry_out(inner, output);
+    }
+}

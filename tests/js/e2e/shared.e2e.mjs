@@ -1,0 +1,277 @@
+// Shared mode (issue 18, `shared: true`) with the npm package in Debian's headless Chromium: several pages of one
+// browser context are tabs of one origin, so they share Web Locks and BroadcastChannel. The page is served from disk
+// through Playwright's routing on the server's own origin (it loads while the server is stopped). Checks: three tabs
+// hold one WebSocket between them (the server's `subsignal_websocket_connections` gauge), one tab hosts and the
+// others follow, every tab live with the server's rows; a mutation from a follower resolves in that tab and shows in
+// all; an offline mutation from tab A shows optimistically in tab B, is written exactly once after the server
+// restarts (counted at the server) and shows in B; closing the host tab hands the store to another tab, with a
+// mutation queued at the old host completed exactly once and the connection count back at one; a mutation the old
+// host sent (the server wrote it) whose answer it never saw is sent again by the new host and written once. Run by
+// `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join } from "node:path";
+import { launchChromium, need, Subsignal } from "./subsignal.mjs";
+
+const ORDER = "id owner customerName status version";
+const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
+
+let server, browser, site, metricsPort;
+
+/** A free TCP port on loopback, so that a restarted server listens where the first one did. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}
+
+before(async () => {
+  site = mkdtempSync(join(tmpdir(), "subsignal-shared-"));
+  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
+  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>shared</title>
+<script type="module">
+import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js";
+await init();
+const params = new URLSearchParams(location.search);
+const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
+  token: params.get("token"), persistKey: params.get("key"), shared: true,
+  connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
+store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
+  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
+  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
+store.connect();
+window.store = store;
+window.results = {};
+/** Creates an order named \`name\` with an optimistic row \`tmp-<name>\`; its answer lands in results[name]. */
+window.create = (query, name) => {
+  window.store.mutate({ query, resultField: "createOrder", collection: "orders",
+    variables: { input: { customerName: name, email: "s@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
+    optimistic: { kind: "upsert", row: { id: "tmp-" + name, owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } })
+    .then((row) => { window.results[name] = { ok: row }; }, (e) => { window.results[name] = { error: String(e?.message ?? e) }; });
+};
+window.ready = true;
+</script>`);
+  metricsPort = await freePort();
+  server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
+    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
+  await server.start();
+  // A page Playwright serves from disk has no address space of its own: Chromium's Local Network Access checks would
+  // block its WebSocket to the loopback server.
+  browser = await launchChromium(["--disable-features=LocalNetworkAccessChecks"]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (site) rmSync(site, { recursive: true, force: true });
+});
+
+/** A browser context (the tabs of one origin) whose pages under /shared/ come from the site folder, server or not. */
+async function context() {
+  const ctx = await browser.newContext();
+  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+  await ctx.route((url) => url.pathname.startsWith("/shared/"), (route) => {
+    const path = join(site, new URL(route.request().url()).pathname.slice("/shared/".length));
+    route.fulfill({ status: 200, contentType: types[extname(path)] ?? "application/octet-stream", body: readFileSync(path) });
+  });
+  return ctx;
+}
+
+/** Opens the page in `ctx` as alice with the store's persistKey `key`, recording page errors. */
+async function open(ctx, token, key) {
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  await page.goto(`${server.http}/shared/index.html?token=${encodeURIComponent(token)}&key=${key}`);
+  await page.waitForFunction(() => window.ready === true);
+  return page;
+}
+
+async function token(user = "alice") {
+  return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
+}
+
+/** One sample of /metrics, summed over its labels; 0 when absent. */
+async function metric(name) {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith(name + "{") || l.startsWith(name + " "))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+/** Polls `check` (an async function) until it is true. */
+async function until(check, what) {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const key = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
+
+/** Waits until the worker has moved every order along (the truth stops moving) and gives the rows. */
+async function settledTruth() {
+  for (;;) {
+    const rows = await server.listOrders("alice", ORDER);
+    if (rows.every((o) => o.status === "SHIPPED")) return rows;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the page's store is live and shows exactly `truth`. */
+async function liveAndEqual(page, truth) {
+  await page.waitForFunction((want) => window.store.isLive("orders")
+    && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want, key(truth), { timeout: 30_000 });
+}
+
+/** The pages' shared roles, once exactly one of them hosts; gives the host and the followers. */
+async function roles(pages) {
+  let found;
+  await until(async () => {
+    const seen = await Promise.all(pages.map((p) => p.evaluate(() => window.store.sharedRole)));
+    found = seen;
+    return seen.filter((r) => r === "host").length === 1 && seen.every((r) => r === "host" || r === "follower");
+  }, "exactly one host among the tabs");
+  return { host: pages[found.indexOf("host")], followers: pages.filter((_, i) => found[i] === "follower") };
+}
+
+/** How many orders named `name` the server holds. */
+async function written(name) {
+  return (await server.listOrders("alice", ORDER)).filter((o) => o.customerName === name).length;
+}
+
+test("three tabs share one WebSocket: one hosts, every tab is live, a follower's mutation shows in all", { timeout: 180_000 }, async () => {
+  const ctx = await context();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < 3; i++) pages.push(await open(ctx, alice, "three"));
+  const { host, followers } = await roles(pages);
+  assert.equal(followers.length, 2);
+  let truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
+
+  // A follower's mutation goes through the host and resolves in the follower; every tab shows the new order.
+  const [a] = followers;
+  await a.evaluate((q) => window.create(q, "from a follower"), CREATE);
+  await a.waitForFunction(() => window.results["from a follower"] !== undefined, null, { timeout: 30_000 });
+  const result = await a.evaluate(() => window.results["from a follower"]);
+  assert.equal(result.ok?.customerName, "from a follower", JSON.stringify(result));
+  truth = await settledTruth();
+  assert.equal(await written("from a follower"), 1);
+  for (const page of pages) await liveAndEqual(page, truth);
+  assert.equal(await metric("subsignal_websocket_connections"), 1, "still one WebSocket");
+  // The host's status follows its answer by one message: the queue is empty again, the connection live.
+  await a.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
+  assert.deepEqual(await a.evaluate(() => window.store.getSnapshot()), { connection: { state: "live" }, pendingMutations: 0 });
+  assert.equal(await host.evaluate(() => window.store.sharedRole), "host");
+  for (const page of pages) assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await until(async () => (await metric("subsignal_websocket_connections")) === 0, "the tabs' WebSocket to close");
+});
+
+test("an offline mutation from tab A shows at once in tab B, is written once after the server returns, and shows in B", { timeout: 180_000 }, async () => {
+  const ctx = await context();
+  const alice = await token();
+  const pages = [await open(ctx, alice, "offline"), await open(ctx, alice, "offline")];
+  const { host, followers: [follower] } = await roles(pages);
+  const truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+
+  await server.stop();
+  await host.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
+  // Tab A (following) mutates while offline: tab B (hosting) shows the optimistic row, and so does A.
+  const name = "offline from A";
+  await follower.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
+  for (const page of pages) {
+    await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
+    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
+  }
+
+  await server.start();
+  await follower.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
+  assert.ok((await follower.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in tab A");
+  const after = await settledTruth();
+  assert.equal(await written(name), 1, "written exactly once");
+  for (const page of pages) await liveAndEqual(page, after);
+  assert.ok(await host.evaluate((n) => window.store.row("orders", "tmp-" + n) == null, name), "the placeholder is gone");
+  for (const page of pages) assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await until(async () => (await metric("subsignal_websocket_connections")) === 0, "the tabs' WebSocket to close");
+});
+
+test("closing the host tab hands the store to another: the queued mutation completes once and every tab stays live", { timeout: 180_000 }, async () => {
+  const ctx = await context();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < 3; i++) pages.push(await open(ctx, alice, "takeover"));
+  const { host, followers } = await roles(pages);
+  const truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+
+  // With the server away, a follower's mutation waits in the host's queue (persisted there); then the host closes.
+  await server.stop();
+  const name = "queued at the old host";
+  const [a, b] = followers;
+  await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
+  await host.waitForFunction(() => window.store.pendingMutations().length === 1, null, { timeout: 30_000 });
+  await host.close();
+
+  // Another tab takes over, from the persisted queue; the rows stay shown meanwhile.
+  const { host: next } = await roles(followers);
+  for (const page of followers) {
+    await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
+  }
+  await server.start();
+  await a.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
+  assert.ok((await a.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in the tab that made it");
+  const after = await settledTruth();
+  assert.equal(await written(name), 1, "written exactly once");
+  for (const page of followers) await liveAndEqual(page, after);
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket, the new host's");
+  for (const page of [next, b]) {
+    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
+  }
+  for (const page of followers) assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test("a mutation in flight when the host tab closes is written once: the new host sends it again and the server recognises it", { timeout: 180_000 }, async () => {
+  const ctx = await context();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < 2; i++) pages.push(await open(ctx, alice, "inflight"));
+  const { host, followers: [follower] } = await roles(pages);
+  const truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+
+  // The host's createOrder reaches the server, which writes it; its answer never comes back to the host.
+  let reached;
+  const sent = new Promise((resolve) => { reached = resolve; });
+  await host.route("**/graphql", async (route) => {
+    if (!route.request().postData()?.includes("createOrder")) return route.continue();
+    await route.fetch();
+    reached();
+  });
+  const name = "in flight at the old host";
+  await follower.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
+  await sent;
+  await host.close();
+
+  // The follower takes over, restores the queue, sends the mutation again: the server answers with the first write.
+  await roles([follower]);
+  await follower.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
+  assert.ok((await follower.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in the tab that made it");
+  const after = await settledTruth();
+  assert.equal(await written(name), 1, "written exactly once");
+  await liveAndEqual(follower, after);
+  assert.deepEqual(follower.errors, []);
+  await ctx.close();
+});
