@@ -63,7 +63,7 @@ pub async fn state(dir: &Path) -> AppState {
     // The sender is leaked so that the receiver never reports a shutdown.
     let (shutdown_tx, shutdown) = watch::channel(false);
     std::mem::forget(shutdown_tx);
-    AppState {
+    AppState::new(crate::App {
         schema,
         auth: Arc::new(auth),
         config: Arc::new(config),
@@ -71,7 +71,7 @@ pub async fn state(dir: &Path) -> AppState {
         shutdown,
         connections: Arc::default(),
         fanout: crate::fanout::Fanout::new(crate::generated::shareable_subscriptions(&models)),
-    }
+    })
 }
 
 /// The protocol decoder alone.

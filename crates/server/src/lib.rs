@@ -51,9 +51,28 @@ use crate::stream::ChangeFeed;
 /// Records the change feed keeps in memory for subscribers that are nearly caught up.
 pub const FEED_WINDOW: usize = 4096;
 
-/// Everything a request handler needs.
+/// Everything a request handler needs, shared: a clone is one pointer (every WebSocket connection keeps a few for
+/// its whole life, so their size is memory per idle subscriber).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app`.
+    pub fn new(app: App) -> Self {
+        AppState(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct App {
     /// The GraphQL schema: the order service's, or the one generated from `--schema`.
     pub schema: async_graphql::dynamic::Schema,
     /// Credential checks.
@@ -285,7 +304,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let config = Arc::new(config);
     let (listener, addr) = bind(config.listen).await?;
     let connections = Arc::<transport::ConnectionCounts>::default();
-    let state = AppState {
+    let state = AppState::new(App {
         schema,
         auth: auth.clone(),
         config: config.clone(),
@@ -293,7 +312,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown: shutdown_rx.clone(),
         connections: connections.clone(),
         fanout: fanout::Fanout::new(generated::shareable_subscriptions(&models)),
-    };
+    });
     let router = app(state);
     let mut graceful = shutdown_rx.clone();
     let metrics_addr = match config.metrics_listen {

@@ -101,7 +101,9 @@ fn netsim_help() -> String {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal, and never with NO_COLOR set (no-color.org): a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     match format {
         LogFormat::Text => logs.init(),
         // Each line one object: `timestamp`, `level`, `target`, the event's fields (`message`, `reference`…) at

@@ -209,7 +209,7 @@ where
 }
 
 /// Each WebSocket's initial read buffer.
-const READ_BUFFER_BYTES: usize = 1024;
+const READ_BUFFER_BYTES: usize = 512;
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
 pub(crate) fn close_frame(code: CloseCode, reason: &str) -> Message {
