@@ -3,7 +3,8 @@
 //   - Apollo Client core + InMemoryCache + GraphQLWsLink + graphql-ws's createClient (entries/apollo.mjs);
 //   - TanStack DB: createCollection + the live query engine (entries/tanstack.mjs);
 //   both peers bundled by esbuild (ESM, browser, minified, production build);
-//   - the web app's first load: every file of dist/ (trunk's output: index.html, js, wasm, css, netsim.json).
+//   - the web app's first load: every file of dist/ (trunk's output: index.html, js, wasm, css, netsim.json), not the
+//     .br and .gz copies beside them.
 // Each file is compressed on its own, as a server would send it; a group's size is the sum over its files.
 //
 // `node sizes.mjs` builds the bundles into target/bench/browser/ and prints the table; run.mjs imports
@@ -105,7 +106,9 @@ export function measureSizes({ bundles, pkgDir = packageDir(), distDir = DIST_DI
     group("TanStack DB", [bundles.tanstack]),
   ];
   if (existsSync(distDir) && statSync(distDir).isDirectory()) {
-    sizes.push(group("web app first load", walk(distDir), distDir));
+    // Without the precompressed copies the build writes beside each file (a browser gets one of the three).
+    const files = walk(distDir).filter((f) => !/\.(br|gz)$/.test(f));
+    sizes.push(group("web app first load", files, distDir));
   }
   return sizes;
 }
