@@ -796,14 +796,8 @@ impl Inner {
             // Writing now would replace the persisted image before it was read back.
             return Self::schedule_flush(this, FLUSH_DELAY_MS);
         }
-        let Some(db) = this.db.borrow().clone() else { return };
+        let Some((db, data)) = this.flush_data() else { return };
         let version = this.queue_version.get();
-        let image = this.store.borrow_mut().take_image();
-        let queue =
-            (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
-        let collections = image.collections.iter().map(|c| (c.name.clone(), c.to_json())).collect();
-        let drop_queues = std::mem::take(&mut *this.adopted.borrow_mut());
-        let data = platform::Write { collections, queue_key: this.tab.clone(), queue, drop_queues };
         let weak = Rc::downgrade(this);
         platform::idb_write(
             &db,
@@ -835,8 +829,28 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// What a flush writes now, and where: `None` without a database.
+    fn flush_data(&self) -> Option<(platform::Db, platform::Write)> {
+        let db = self.db.borrow().clone()?;
+        let image = self.store.borrow_mut().take_image();
+        let queue =
+            (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
+        let collections = image.collections.iter().map(|c| (c.name.clone(), c.to_json())).collect();
+        let drop_queues = std::mem::take(&mut *self.adopted.borrow_mut());
+        Some((db, platform::Write { collections, queue_key: self.tab.clone(), queue, drop_queues }))
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
+        // A flush still due is written now (the write outlives the store): where there is no `localStorage` copy of
+        // the queue (a store in a worker), a mutation queued just before the store went away is not lost.
+        if self.flush.get_mut().take().is_some() && !self.loading.get() {
+            if let Some((db, data)) = self.flush_data() {
+                platform::idb_write(&db, data, Box::new(|_| {}));
+            }
+        }
         for (_, socket) in self.sockets.get_mut().drain() {
             socket.close(1000, "store dropped");
         }

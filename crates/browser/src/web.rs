@@ -2,7 +2,8 @@
 //! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage`, IndexedDB (a small promise
 //! wrapper over `web_sys`'s `Idb*` types), the `online`/`offline` events, and for shared mode a `BroadcastChannel` and
 //! Web Locks (`navigator.locks`, through `Reflect`). [`crate::shell`] drives the core with
-//! these; natively `inert.rs` stands in for them.
+//! these; natively `inert.rs` stands in for them. Everything but `localStorage` works in a worker's global scope too
+//! (`js_sys::global()`, never `window()`): a store can run inside a `SharedWorker`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -182,15 +183,18 @@ pub(crate) fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-fn window() -> Option<web_sys::Window> {
-    web_sys::window()
+/// The object `name` of the global scope: a page's `window` or a worker's `self` (the store also runs in a
+/// `SharedWorker`, where there is no `window`); `None` when it is missing or `null`.
+fn global(name: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name)).ok().filter(JsValue::is_object)
 }
 
-/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` outside a window).
+/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` where there is no `crypto`).
 pub(crate) fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    let filled =
-        window().and_then(|w| w.crypto().ok()).is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    let filled = global("crypto")
+        .map(JsCast::unchecked_into::<web_sys::Crypto>)
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
     if !filled {
         return (js_sys::Math::random() * (u64::MAX as f64)) as u64 ^ (now_ms() << 20);
     }
@@ -245,8 +249,9 @@ async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse
     }
 }
 
+/// `localStorage`: a page's only; a worker has none (its queue then lives in IndexedDB alone).
 fn local_storage() -> Option<web_sys::Storage> {
-    window().and_then(|w| w.local_storage().ok().flatten())
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }
 
 /// The text kept under `key` in `localStorage`.
@@ -271,9 +276,10 @@ pub(crate) fn stored_keys(prefix: &str) -> Vec<String> {
     (0..count).filter_map(|i| storage.key(i).ok().flatten()).filter(|k| k.starts_with(prefix)).collect()
 }
 
-/// Whether the browser says it is offline.
+/// Whether the browser says it is offline (`navigator.onLine`, a page's or a worker's).
 pub(crate) fn is_offline() -> bool {
-    window().is_some_and(|w| !w.navigator().on_line())
+    let on_line = global("navigator").and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()).ok());
+    on_line.and_then(|o| o.as_bool()) == Some(false)
 }
 
 /// A listener of one page event, and the event's name.
@@ -282,17 +288,21 @@ type PageListener = (&'static str, Closure<dyn FnMut()>);
 /// The page's `online`/`offline` listeners; dropping it removes them.
 pub(crate) struct Connectivity(Vec<PageListener>);
 
+/// The global scope as an event target: the page's `window`, or a worker's `self` (both hear `online`/`offline`).
+fn global_scope() -> web_sys::EventTarget {
+    js_sys::global().unchecked_into()
+}
+
 /// Calls `f(true)` on every `online` event and `f(false)` on every `offline` event.
 pub(crate) fn watch_connectivity(f: impl Fn(bool) + 'static) -> Connectivity {
     let f = Rc::new(f);
     let mut handlers = Vec::new();
-    if let Some(w) = window() {
-        for (event, online) in [("online", true), ("offline", false)] {
-            let f = f.clone();
-            let handler = Closure::<dyn FnMut()>::new(move || f(online));
-            if w.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
-                handlers.push((event, handler));
-            }
+    let scope = global_scope();
+    for (event, online) in [("online", true), ("offline", false)] {
+        let f = f.clone();
+        let handler = Closure::<dyn FnMut()>::new(move || f(online));
+        if scope.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
+            handlers.push((event, handler));
         }
     }
     Connectivity(handlers)
@@ -300,10 +310,9 @@ pub(crate) fn watch_connectivity(f: impl Fn(bool) + 'static) -> Connectivity {
 
 impl Drop for Connectivity {
     fn drop(&mut self) {
-        if let Some(w) = window() {
-            for (event, handler) in self.0.drain(..) {
-                let _ = w.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
-            }
+        let scope = global_scope();
+        for (event, handler) in self.0.drain(..) {
+            let _ = scope.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
         }
     }
 }
@@ -367,8 +376,8 @@ fn strings(value: &wasm_bindgen::JsValue) -> Vec<String> {
 }
 
 async fn open(name: &str, version: u32) -> Result<(Db, Stored), String> {
-    let factory = window()
-        .and_then(|w| w.indexed_db().ok().flatten())
+    let factory = global("indexedDB")
+        .map(JsCast::unchecked_into::<web_sys::IdbFactory>)
         .ok_or("IndexedDB is not available here (a private window, or storage disabled)")?;
     let req = factory.open_with_u32(name, version).map_err(|e| describe(&e))?;
     let upgrading = req.clone();
