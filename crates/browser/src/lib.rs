@@ -43,7 +43,7 @@ mod platform;
 mod js;
 
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
-pub use js::{is_conflict, is_mutation_error, JsCollection, JsStore, JsView};
+pub use js::{attach_shared_worker_port, is_conflict, is_mutation_error, JsCollection, JsStore, JsView};
 
 pub use options::StoreOptions;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};

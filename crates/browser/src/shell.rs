@@ -238,11 +238,12 @@ impl BrowserStore {
         for config in &inner.options.collections {
             inner.check_persist(config);
         }
-        // Shared: the persisted image is read by the tab that hosts, once it does.
+        // Shared: the persisted image is read by the host (a `SharedWorker` at once, a tab once it holds the lock).
         let shared = if inner.options.shared { shared::start(&inner) } else { None };
-        match shared {
-            Some(shared) => *inner.shared.borrow_mut() = Some(shared),
-            None => Inner::load(&inner),
+        let is_shared = shared.is_some();
+        *inner.shared.borrow_mut() = shared;
+        if !is_shared || shared::is_host(&inner) == Some(true) {
+            Inner::load(&inner);
         }
         Self { inner }
     }
@@ -264,6 +265,19 @@ impl BrowserStore {
     /// on its own because the browser lacks Web Locks or `BroadcastChannel`).
     pub fn is_host(&self) -> Option<bool> {
         shared::is_host(&self.inner)
+    }
+
+    /// In shared mode: whether this tab follows the store's `SharedWorker` (see
+    /// [`StoreOptions::shared_worker_url`]) rather than a host tab.
+    pub fn follows_worker(&self) -> bool {
+        shared::via_worker(&self.inner)
+    }
+
+    /// In the store's `SharedWorker` (its module script calls this for every `connect` event's port): the tab on
+    /// `port` attaches. Its first message carries its options; the first tab's make the worker's store.
+    #[cfg(target_arch = "wasm32")]
+    pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
+        shared::attach(port);
     }
 
     /// Closes the connection and stays disconnected.

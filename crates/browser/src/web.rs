@@ -544,3 +544,64 @@ pub(crate) fn request_lock(name: &str, granted: impl FnOnce() + 'static) -> Opti
     request.call2(&locks, &JsValue::from_str(name), &callback).ok()?;
     Some(Lock { release, dropped })
 }
+
+/// One end of a `MessagePort` (a tab's link to the store's `SharedWorker`, or the worker's link to one tab) and its
+/// message handler.
+pub(crate) struct Port {
+    port: web_sys::MessagePort,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Port {
+    /// Listens on `port`: `on_message` hears every text message the other end posts.
+    pub(crate) fn open(port: web_sys::MessagePort, mut on_message: impl FnMut(String) + 'static) -> Self {
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_message(text);
+            }
+        });
+        // Setting `onmessage` starts the port.
+        port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Self { port, _on_message: on_message }
+    }
+
+    /// Posts `text` to the other end (lost without error once the other end is gone: a closed tab).
+    pub(crate) fn post(&self, text: &str) {
+        let _ = self.port.post_message(&JsValue::from_str(text));
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.port.set_onmessage(None);
+        self.port.close();
+    }
+}
+
+/// Whether the browser has `SharedWorker` (Chrome on Android has not).
+pub(crate) fn has_shared_worker() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"SharedWorker".into()).is_ok_and(|c| c.is_function())
+}
+
+/// Whether this code runs in a `SharedWorker` (where the store hosts for the tabs that attach).
+pub(crate) fn in_shared_worker() -> bool {
+    js_sys::global().dyn_ref::<web_sys::SharedWorkerGlobalScope>().is_some()
+}
+
+/// Starts (or attaches to) the `SharedWorker` running the module script `url` under `name`, and listens on its port
+/// (`on_message` hears its text messages). `Err` where the browser has no `SharedWorker` (Chrome on Android) or
+/// refuses the script.
+pub(crate) fn attach_shared_worker(
+    url: &str,
+    name: &str,
+    on_message: impl FnMut(String) + 'static,
+) -> Result<Port, String> {
+    if !has_shared_worker() {
+        return Err("this browser has no SharedWorker".to_owned());
+    }
+    let options = web_sys::WorkerOptions::new();
+    options.set_type(web_sys::WorkerType::Module);
+    options.set_name(name);
+    let worker = web_sys::SharedWorker::new_with_worker_options(url, &options).map_err(|e| describe(&e))?;
+    Ok(Port::open(worker.port(), on_message))
+}
