@@ -41,7 +41,8 @@ import init, { Store } from "./pkg/subsignal_store.js";
 await init();
 const params = new URLSearchParams(location.search);
 const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
-  token: params.get("token"), persistKey: params.get("key"), shared: "worker",
+  token: params.get("token"), persistKey: params.get("key"),
+  shared: params.get("mode") === "auto" ? true : "worker",
   connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
 store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
   subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
@@ -71,12 +72,13 @@ after(async () => {
   if (site) rmSync(site, { recursive: true, force: true });
 });
 
-/** Opens the page in `ctx` as alice with the store's persistKey `key`, recording page errors. */
-async function open(ctx, token, key) {
+/** Opens the page in `ctx` as alice with the store's persistKey `key` (`mode` "auto": `shared: true`, else
+ * `shared: "worker"`), recording page errors. */
+async function open(ctx, token, key, mode) {
   const page = await ctx.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
-  await page.goto(`${server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}`);
+  await page.goto(`${server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}&mode=${mode ?? "worker"}`);
   await page.waitForFunction(() => window.ready === true);
   return page;
 }
@@ -124,17 +126,17 @@ async function written(name) {
 }
 
 /** `count` tabs of a new context, each following the store's SharedWorker. */
-async function tabs(count, storeKey) {
+async function tabs(count, storeKey, mode) {
   const ctx = await browser.newContext();
   const alice = await token();
   const pages = [];
-  for (let i = 0; i < count; i++) pages.push(await open(ctx, alice, storeKey));
+  for (let i = 0; i < count; i++) pages.push(await open(ctx, alice, storeKey, mode));
   for (const page of pages) assert.equal(await page.evaluate(() => window.store.sharedRole), "worker");
   return { ctx, pages };
 }
 
-test("worker: three tabs share one WebSocket, every tab is live, a tab's mutation resolves there and shows in all", { timeout: 180_000 }, async () => {
-  const { ctx, pages } = await tabs(3, "three");
+test("worker: with shared: true, three tabs share one WebSocket, every tab is live, a tab's mutation resolves there and shows in all", { timeout: 180_000 }, async () => {
+  const { ctx, pages } = await tabs(3, "three", "auto");
   let truth = await settledTruth();
   for (const page of pages) await liveAndEqual(page, truth);
   await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
