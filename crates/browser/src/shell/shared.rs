@@ -12,8 +12,13 @@
 //! server's idempotency by `clientMutationId` keeps a resend from writing twice), connects, and says `host`; the
 //! followers then attach again and re-send their unsettled mutations.
 //!
+//! Where the options name a worker entry ([`StoreOptions::shared_worker_url`]) and the browser has `SharedWorker`,
+//! a `SharedWorker` hosts instead, with the same messages: its store hosts from the start, every tab attaches over a
+//! `MessagePort` (its first message, `open {open: options}`, makes the worker's store if it has none yet) and
+//! follows; host messages go to every port. One protocol, two transports (`Link`).
+//!
 //! Messages are JSON text, one flat object `{"t": kind, …}`:
-//! - follower → host: `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
+//! - follower → host: `open {open}` (to a worker), `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
 //!   `discard {id}`, `connect`, `auth {a}`;
 //! - host → followers: `host`, `sync {to, status, sync: [{name, state, rows: [[key, row]…]}]}`,
 //!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`; origins, statuses and errors as flat structs (`Wire*`).
