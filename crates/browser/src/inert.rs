@@ -144,6 +144,7 @@ pub(crate) fn attach_shared_worker(
     _url: &str,
     _name: &str,
     _on_message: impl FnMut(String) + 'static,
+    _on_error: impl FnOnce(String) + 'static,
 ) -> Result<Port, String> {
     Err("there is no SharedWorker natively".to_owned())
 }

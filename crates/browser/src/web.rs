@@ -550,7 +550,12 @@ pub(crate) fn request_lock(name: &str, granted: impl FnOnce() + 'static) -> Opti
 pub(crate) struct Port {
     port: web_sys::MessagePort,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
+    /// A tab's: the worker and its `error` handler (the script did not load or did not run).
+    worker: Option<(web_sys::SharedWorker, EventHandler)>,
 }
+
+/// A handler of one DOM event.
+type EventHandler = Closure<dyn FnMut(web_sys::Event)>;
 
 impl Port {
     /// Listens on `port`: `on_message` hears every text message the other end posts.
@@ -562,7 +567,7 @@ impl Port {
         });
         // Setting `onmessage` starts the port.
         port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        Self { port, _on_message: on_message }
+        Self { port, _on_message: on_message, worker: None }
     }
 
     /// Posts `text` to the other end (lost without error once the other end is gone: a closed tab).
@@ -573,6 +578,9 @@ impl Port {
 
 impl Drop for Port {
     fn drop(&mut self) {
+        if let Some((worker, _)) = &self.worker {
+            worker.set_onerror(None);
+        }
         self.port.set_onmessage(None);
         self.port.close();
     }
@@ -589,12 +597,13 @@ pub(crate) fn in_shared_worker() -> bool {
 }
 
 /// Starts (or attaches to) the `SharedWorker` running the module script `url` under `name`, and listens on its port
-/// (`on_message` hears its text messages). `Err` where the browser has no `SharedWorker` (Chrome on Android) or
-/// refuses the script.
+/// (`on_message` hears its text messages; `on_error` hears once why the worker failed: its script did not load or
+/// threw). `Err` where the browser has no `SharedWorker` (Chrome on Android) or refuses the URL.
 pub(crate) fn attach_shared_worker(
     url: &str,
     name: &str,
     on_message: impl FnMut(String) + 'static,
+    on_error: impl FnOnce(String) + 'static,
 ) -> Result<Port, String> {
     if !has_shared_worker() {
         return Err("this browser has no SharedWorker".to_owned());
@@ -603,5 +612,16 @@ pub(crate) fn attach_shared_worker(
     options.set_type(web_sys::WorkerType::Module);
     options.set_name(name);
     let worker = web_sys::SharedWorker::new_with_worker_options(url, &options).map_err(|e| describe(&e))?;
-    Ok(Port::open(worker.port(), on_message))
+    let mut on_error = Some(on_error);
+    let url = url.to_owned();
+    let failed = EventHandler::new(move |e: web_sys::Event| {
+        let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+        if let Some(on_error) = on_error.take() {
+            on_error(message.unwrap_or_else(|| format!("the worker script {url} did not load or did not run")));
+        }
+    });
+    worker.set_onerror(Some(failed.as_ref().unchecked_ref()));
+    let mut port = Port::open(worker.port(), on_message);
+    port.worker = Some((worker, failed));
+    Ok(port)
 }

@@ -6,7 +6,8 @@
 // follows the worker and is live with the server's rows; a tab's mutation resolves in that tab and shows in all; an
 // offline mutation from tab A shows optimistically in tab B, is written exactly once after the server restarts
 // (counted at the server) and shows in B; the worker outlives any one tab: the tab that started it and the tab that
-// queued a mutation close, and the mutation is still written once and shows in the tab left, on the same WebSocket.
+// queued a mutation close, and the mutation is still written once and shows in the tab left, on the same WebSocket; a
+// worker whose script does not load sends the tabs over to the leader tab, still on one WebSocket.
 // Run by `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -42,7 +43,7 @@ await init();
 const params = new URLSearchParams(location.search);
 const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
   token: params.get("token"), persistKey: params.get("key"),
-  shared: params.get("mode") === "auto" ? true : "worker",
+  shared: params.get("mode") === "auto" ? true : "worker", sharedWorkerUrl: params.get("workerUrl") ?? undefined,
   connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
 store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
   subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
@@ -74,11 +75,12 @@ after(async () => {
 
 /** Opens the page in `ctx` as alice with the store's persistKey `key` (`mode` "auto": `shared: true`, else
  * `shared: "worker"`), recording page errors. */
-async function open(ctx, token, key, mode) {
+async function open(ctx, token, key, mode, workerUrl) {
   const page = await ctx.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
-  await page.goto(`${server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}&mode=${mode ?? "worker"}`);
+  const worker = workerUrl ? `&workerUrl=${encodeURIComponent(workerUrl)}` : "";
+  await page.goto(`${server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}&mode=${mode ?? "worker"}${worker}`);
   await page.waitForFunction(() => window.ready === true);
   return page;
 }
@@ -214,4 +216,27 @@ test("worker: the worker outlives any one tab: the first tab and the tab that qu
   await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket, the worker's");
   assert.deepEqual(c.errors, []);
   await ctx.close();
+});
+
+test("worker: a worker script that does not load sends the tabs over to the leader tab, still one WebSocket and live", { timeout: 180_000 }, async () => {
+  const ctx = await browser.newContext();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < 2; i++) pages.push(await open(ctx, alice, "broken", "worker", "/no-such-worker.js"));
+  let roles;
+  await until(async () => {
+    roles = (await Promise.all(pages.map((p) => p.evaluate(() => window.store.sharedRole)))).sort();
+    return roles.join() === "follower,host";
+  }, "one host tab and one follower after the worker failed");
+  const truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
+  const [a] = pages;
+  await a.evaluate((q) => window.create(q, "after the worker failed"), CREATE);
+  await a.waitForFunction(() => window.results["after the worker failed"] !== undefined, null, { timeout: 30_000 });
+  assert.ok((await a.evaluate(() => window.results["after the worker failed"])).ok);
+  assert.equal(await written("after the worker failed"), 1);
+  for (const page of pages) assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await until(async () => (await metric("subsignal_websocket_connections")) === 0, "the host tab's WebSocket to close");
 });

@@ -263,11 +263,18 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
     let name = inner.options.shared_name();
     if let Some(url) = &inner.options.shared_worker_url {
         let weak = Rc::downgrade(inner);
-        let attached = attach_shared_worker(url, &name, move |text| {
+        let failed = weak.clone();
+        let on_message = move |text: String| {
             if let Some(inner) = weak.upgrade() {
                 on_message(&inner, &text);
             }
-        });
+        };
+        let on_error = move |why: String| {
+            if let Some(inner) = failed.upgrade() {
+                worker_failed(&inner, &why);
+            }
+        };
+        let attached = attach_shared_worker(url, &name, on_message, on_error);
         match attached {
             Ok(port) => {
                 let shared = Shared::new(inner, Link::Worker(port), false);
@@ -279,6 +286,12 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
             Err(e) => warn(&format!("shared: no SharedWorker ({e}); the tabs elect one of them to host instead")),
         }
     }
+    start_tabs(inner, &name)
+}
+
+/// Leader-tab mode: joins the channel `name` and asks for the lock of that name.
+fn start_tabs(inner: &Rc<Inner>, name: &str) -> Option<Rc<Shared>> {
+    let name = name.to_owned();
     let weak = Rc::downgrade(inner);
     let channel = Channel::open(&name, move |text| {
         if let Some(inner) = weak.upgrade() {
@@ -300,6 +313,45 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
     let shared = Shared::new(inner, Link::Tabs { channel, _lock: lock }, false);
     hello(&shared, &inner.tab);
     Some(shared)
+}
+
+/// The store's `SharedWorker` failed (its script did not load, or threw): this tab goes over to leader-tab mode, with
+/// what it watches, the mutations it sent and not seen settled, and its `connect()`, or runs on its own.
+fn worker_failed(inner: &Rc<Inner>, why: &str) {
+    let Some(old) = inner.shared.borrow().clone().filter(|s| matches!(s.link, Link::Worker(_))) else { return };
+    web_sys_error(&format!("subsignal: shared: the SharedWorker failed ({why}); the tabs elect one of them to host"));
+    let name = inner.options.shared_name();
+    let Some(shared) = start_tabs(inner, &name) else {
+        // On its own: as a store that is not shared.
+        *inner.shared.borrow_mut() = None;
+        Inner::load(inner);
+        for mutation in old.sent.take() {
+            Inner::feed(inner, Input::Mutate(mutation));
+        }
+        if old.connect_asked.get() {
+            Inner::feed(inner, Input::Connect);
+        }
+        return;
+    };
+    *shared.watched.borrow_mut() = old.watched.take();
+    *shared.sent.borrow_mut() = old.sent.take();
+    *inner.shared.borrow_mut() = Some(shared.clone());
+    // `start_tabs` said hello with the options' collections; again with every watched one, and what is unsettled.
+    hello(&shared, &inner.tab);
+    for mutation in shared.sent.borrow().iter() {
+        shared.post(&Message { m: Some(mutation.clone()), ..Message::new("mutate") });
+    }
+    if old.connect_asked.get() {
+        connect(inner);
+    }
+}
+
+/// Logs an error on the console (natively: nothing).
+fn web_sys_error(text: &str) {
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::error_1(&text.into());
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = text;
 }
 
 /// Whether this tab follows the store's `SharedWorker` (`false` in leader-tab mode, and in the worker).
