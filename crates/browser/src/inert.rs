@@ -126,5 +126,28 @@ pub(crate) fn request_lock(_name: &str, _granted: impl FnOnce() + 'static) -> Op
     None
 }
 
+/// Stands in for a `MessagePort`: there is none natively.
+pub(crate) struct Port;
+
+impl Port {
+    /// Posts nothing.
+    pub(crate) fn post(&self, _text: &str) {}
+}
+
+/// Never: a native store is never in a worker.
+pub(crate) fn in_shared_worker() -> bool {
+    false
+}
+
+/// Always `Err`: there is no `SharedWorker` natively.
+pub(crate) fn attach_shared_worker(
+    _url: &str,
+    _name: &str,
+    _on_message: impl FnMut(String) + 'static,
+    _on_error: impl FnOnce(String) + 'static,
+) -> Result<Port, String> {
+    Err("there is no SharedWorker natively".to_owned())
+}
+
 /// There is no preconnected socket natively.
 pub(crate) fn close_preconnected() {}

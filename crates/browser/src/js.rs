@@ -200,8 +200,18 @@ export interface StoreOptions {
    * queued is lost. Where Web Locks or `BroadcastChannel` are missing, the store warns and runs on its own.
    * In a following tab the history (`history`/`at`) starts when it attaches, and `pendingMutations()` is empty (the
    * host holds the queue; `getSnapshot().pendingMutations` counts it). Default false.
+   *
+   * `true` runs the host in a `SharedWorker` (the package's `subsignal_store_worker.js`) where the browser has one:
+   * tabs attach over a `MessagePort`, get the rows at once and then row changes, and send their mutations through
+   * it; the worker outlives any one tab. Where `SharedWorker` is missing (Chrome on Android), a host tab as above.
+   * `"worker"` insists on the worker (the constructor throws without `SharedWorker`); `"tab"` always elects a tab.
    */
-  shared?: boolean;
+  shared?: boolean | "worker" | "tab";
+  /**
+   * With `shared`: the module script hosting the store in a `SharedWorker`, when it is not the package's own
+   * `subsignal_store_worker.js` beside `subsignal_store.js` (a bundler that moves files: give it the bundled worker).
+   */
+  sharedWorkerUrl?: string;
 }
 
 /** The optimistic effect of a mutation on one row, shown until the server answers. */
@@ -438,6 +448,27 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
     serde_json::to_string(value).ok().and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::UNDEFINED)
 }
 
+#[wasm_bindgen(inline_js = "export function workerUrl() { \
+    return new URL('../../subsignal_store_worker.js', import.meta.url).href; }")]
+extern "C" {
+    /// The package's worker entry, `subsignal_store_worker.js`, beside `subsignal_store.js` (this snippet lives in
+    /// `snippets/<crate>/`).
+    #[wasm_bindgen(js_name = workerUrl)]
+    fn package_worker_url() -> String;
+}
+
+/// Whether the browser has `SharedWorker` (Chrome on Android has not).
+fn has_shared_worker() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"SharedWorker".into()).is_ok_and(|c| c.is_function())
+}
+
+/// The store's `SharedWorker` (`subsignal_store_worker.js` calls this for every `connect` event's port): the tab on
+/// `port` attaches to the store this worker hosts, made from the first tab's options.
+#[wasm_bindgen(js_name = attachSharedWorkerPort)]
+pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
+    BrowserStore::attach_shared_worker_port(port);
+}
+
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
     serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
 }
@@ -667,15 +698,40 @@ impl JsStore {
     pub fn new(#[wasm_bindgen(unchecked_param_type = "StoreOptions")] options: JsValue) -> Result<JsStore, JsError> {
         let token = js_sys::Reflect::get(&options, &"token".into()).unwrap_or(JsValue::UNDEFINED);
         let token_provider = token.dyn_into::<js_sys::Function>().ok();
-        let options = if token_provider.is_some() {
-            // The rest of the options, read as usual.
+        let shared = js_sys::Reflect::get(&options, &"shared".into()).unwrap_or(JsValue::UNDEFINED);
+        let mode = shared.as_string();
+        let options = if token_provider.is_some() || mode.is_some() {
+            // The rest of the options, read as usual (`shared: "worker" | "tab"` as `shared: true`).
             let rest = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
-            js_sys::Reflect::delete_property(&rest, &"token".into()).ok();
+            if token_provider.is_some() {
+                js_sys::Reflect::delete_property(&rest, &"token".into()).ok();
+            }
+            if mode.is_some() {
+                js_sys::Reflect::set(&rest, &"shared".into(), &JsValue::TRUE).ok();
+            }
             rest.into()
         } else {
             options
         };
-        let options: StoreOptions = from_js(options, "StoreOptions")?;
+        let mut options: StoreOptions = from_js(options, "StoreOptions")?;
+        match mode.as_deref() {
+            None if !options.shared || options.shared_worker_url.is_some() => {}
+            // `shared: true`: the package's worker where the browser has `SharedWorker`, else a host tab.
+            None if has_shared_worker() => options.shared_worker_url = Some(package_worker_url()),
+            None => {}
+            Some("worker") if !has_shared_worker() => {
+                return Err(JsError::new("shared: \"worker\" needs SharedWorker, which this browser lacks"))
+            }
+            Some("worker") => {
+                options.shared_worker_url.get_or_insert_with(package_worker_url);
+            }
+            Some("tab") => options.shared_worker_url = None,
+            Some(other) => {
+                return Err(JsError::new(&format!(
+                    "invalid StoreOptions: shared must be true, false, \"worker\" or \"tab\", not {other:?}"
+                )))
+            }
+        }
         if let Some(problem) = options.problem() {
             return Err(JsError::new(&format!("invalid StoreOptions: {problem}")));
         }
@@ -785,11 +841,13 @@ impl JsStore {
         self.store.with_collection(collection, |c| c.is_some_and(|c| c.is_live()))
     }
 
-    /// With `shared: true`: `"host"` when this tab holds the connection for every tab, `"follower"` when it shows
-    /// the host tab's store; `null` for a store that is not shared (or runs on its own for want of Web Locks).
-    #[wasm_bindgen(getter, js_name = sharedRole, unchecked_return_type = "\"host\" | \"follower\" | null")]
+    /// With `shared`: `"worker"` when this tab follows the store's `SharedWorker`, `"host"` when this tab holds the
+    /// connection for every tab, `"follower"` when it shows the host tab's store; `null` for a store that is not
+    /// shared (or runs on its own for want of Web Locks).
+    #[wasm_bindgen(getter, js_name = sharedRole, unchecked_return_type = "\"worker\" | \"host\" | \"follower\" | null")]
     pub fn shared_role(&self) -> JsValue {
         match self.store.is_host() {
+            Some(false) if self.store.follows_worker() => "worker".into(),
             Some(true) => "host".into(),
             Some(false) => "follower".into(),
             None => JsValue::NULL,

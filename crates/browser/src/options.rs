@@ -57,8 +57,16 @@ pub struct StoreOptions {
     /// store; the others follow it over a `BroadcastChannel` (rows, states and statuses come from the host, their
     /// mutations go to it); when the host tab closes, another takes over, from the persisted image and queue. Where
     /// the browser has no Web Locks or `BroadcastChannel`, the store warns and runs on its own. Default false.
+    /// With [`shared_worker_url`](Self#structfield.shared_worker_url), a `SharedWorker` hosts instead of a tab.
     #[serde(default)]
     pub shared: bool,
+    /// Shared mode's primary host: the URL of a module script that hosts the store in a `SharedWorker` (the npm
+    /// package's `subsignal_store_worker.js`, which `shared: true` uses by itself). Tabs then attach to the worker
+    /// over a `MessagePort` and follow it as they follow a host tab; the worker holds the connection, collections
+    /// and queue for as long as any tab of the origin is open. Where the browser has no `SharedWorker` (Chrome on
+    /// Android), the tabs elect a host tab instead. Without it (Rust apps that ship no worker entry), a host tab.
+    #[serde(default)]
+    pub shared_worker_url: Option<String>,
 }
 
 fn default_offer_subprotocol() -> bool {
@@ -85,6 +93,7 @@ impl StoreOptions {
             realtime_url: None,
             offer_subprotocol: default_offer_subprotocol(),
             shared: false,
+            shared_worker_url: None,
         }
     }
 
@@ -95,7 +104,15 @@ impl StoreOptions {
         self
     }
 
-    /// The name of the Web Lock and `BroadcastChannel` of a shared store.
+    /// Shares the store through the `SharedWorker` running the module script `url` (see
+    /// [`StoreOptions::shared_worker_url`](Self#structfield.shared_worker_url)); implies [`StoreOptions::shared`].
+    pub fn shared_worker(mut self, url: impl Into<String>) -> Self {
+        self.shared = true;
+        self.shared_worker_url = Some(url.into());
+        self
+    }
+
+    /// The name of the Web Lock and `BroadcastChannel` (and of the `SharedWorker`) of a shared store.
     pub(crate) fn shared_name(&self) -> String {
         format!("subsignal:shared:{}", self.persist_key.as_deref().unwrap_or(&self.ws_url))
     }

@@ -238,11 +238,12 @@ impl BrowserStore {
         for config in &inner.options.collections {
             inner.check_persist(config);
         }
-        // Shared: the persisted image is read by the tab that hosts, once it does.
+        // Shared: the persisted image is read by the host (a `SharedWorker` at once, a tab once it holds the lock).
         let shared = if inner.options.shared { shared::start(&inner) } else { None };
-        match shared {
-            Some(shared) => *inner.shared.borrow_mut() = Some(shared),
-            None => Inner::load(&inner),
+        let is_shared = shared.is_some();
+        *inner.shared.borrow_mut() = shared;
+        if !is_shared || shared::is_host(&inner) == Some(true) {
+            Inner::load(&inner);
         }
         Self { inner }
     }
@@ -264,6 +265,19 @@ impl BrowserStore {
     /// on its own because the browser lacks Web Locks or `BroadcastChannel`).
     pub fn is_host(&self) -> Option<bool> {
         shared::is_host(&self.inner)
+    }
+
+    /// In shared mode: whether this tab follows the store's `SharedWorker` (see
+    /// [`StoreOptions::shared_worker_url`]) rather than a host tab.
+    pub fn follows_worker(&self) -> bool {
+        shared::via_worker(&self.inner)
+    }
+
+    /// In the store's `SharedWorker` (its module script calls this for every `connect` event's port): the tab on
+    /// `port` attaches. Its first message carries its options; the first tab's make the worker's store.
+    #[cfg(target_arch = "wasm32")]
+    pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
+        shared::attach(port);
     }
 
     /// Closes the connection and stays disconnected.
@@ -796,14 +810,8 @@ impl Inner {
             // Writing now would replace the persisted image before it was read back.
             return Self::schedule_flush(this, FLUSH_DELAY_MS);
         }
-        let Some(db) = this.db.borrow().clone() else { return };
+        let Some((db, data)) = this.flush_data() else { return };
         let version = this.queue_version.get();
-        let image = this.store.borrow_mut().take_image();
-        let queue =
-            (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
-        let collections = image.collections.iter().map(|c| (c.name.clone(), c.to_json())).collect();
-        let drop_queues = std::mem::take(&mut *this.adopted.borrow_mut());
-        let data = platform::Write { collections, queue_key: this.tab.clone(), queue, drop_queues };
         let weak = Rc::downgrade(this);
         platform::idb_write(
             &db,
@@ -835,8 +843,28 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// What a flush writes now, and where: `None` without a database.
+    fn flush_data(&self) -> Option<(platform::Db, platform::Write)> {
+        let db = self.db.borrow().clone()?;
+        let image = self.store.borrow_mut().take_image();
+        let queue =
+            (!image.queue.is_empty()).then(|| serde_json::to_string(&image.queue).expect("mutations serialize"));
+        let collections = image.collections.iter().map(|c| (c.name.clone(), c.to_json())).collect();
+        let drop_queues = std::mem::take(&mut *self.adopted.borrow_mut());
+        Some((db, platform::Write { collections, queue_key: self.tab.clone(), queue, drop_queues }))
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
+        // A flush still due is written now (the write outlives the store): where there is no `localStorage` copy of
+        // the queue (a store in a worker), a mutation queued just before the store went away is not lost.
+        if self.flush.get_mut().take().is_some() && !self.loading.get() {
+            if let Some((db, data)) = self.flush_data() {
+                platform::idb_write(&db, data, Box::new(|_| {}));
+            }
+        }
         for (_, socket) in self.sockets.get_mut().drain() {
             socket.close(1000, "store dropped");
         }

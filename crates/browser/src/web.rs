@@ -2,7 +2,8 @@
 //! an `AbortController`), timers, the clock, `crypto.getRandomValues`, `localStorage`, IndexedDB (a small promise
 //! wrapper over `web_sys`'s `Idb*` types), the `online`/`offline` events, and for shared mode a `BroadcastChannel` and
 //! Web Locks (`navigator.locks`, through `Reflect`). [`crate::shell`] drives the core with
-//! these; natively `inert.rs` stands in for them.
+//! these; natively `inert.rs` stands in for them. Everything but `localStorage` works in a worker's global scope too
+//! (`js_sys::global()`, never `window()`): a store can run inside a `SharedWorker`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -182,15 +183,18 @@ pub(crate) fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-fn window() -> Option<web_sys::Window> {
-    web_sys::window()
+/// The object `name` of the global scope: a page's `window` or a worker's `self` (the store also runs in a
+/// `SharedWorker`, where there is no `window`); `None` when it is missing or `null`.
+fn global(name: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name)).ok().filter(JsValue::is_object)
 }
 
-/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` outside a window).
+/// 64 random bits from `crypto.getRandomValues` (falling back to `Math.random` where there is no `crypto`).
 pub(crate) fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    let filled =
-        window().and_then(|w| w.crypto().ok()).is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    let filled = global("crypto")
+        .map(JsCast::unchecked_into::<web_sys::Crypto>)
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
     if !filled {
         return (js_sys::Math::random() * (u64::MAX as f64)) as u64 ^ (now_ms() << 20);
     }
@@ -245,8 +249,9 @@ async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse
     }
 }
 
+/// `localStorage`: a page's only; a worker has none (its queue then lives in IndexedDB alone).
 fn local_storage() -> Option<web_sys::Storage> {
-    window().and_then(|w| w.local_storage().ok().flatten())
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }
 
 /// The text kept under `key` in `localStorage`.
@@ -271,9 +276,10 @@ pub(crate) fn stored_keys(prefix: &str) -> Vec<String> {
     (0..count).filter_map(|i| storage.key(i).ok().flatten()).filter(|k| k.starts_with(prefix)).collect()
 }
 
-/// Whether the browser says it is offline.
+/// Whether the browser says it is offline (`navigator.onLine`, a page's or a worker's).
 pub(crate) fn is_offline() -> bool {
-    window().is_some_and(|w| !w.navigator().on_line())
+    let on_line = global("navigator").and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()).ok());
+    on_line.and_then(|o| o.as_bool()) == Some(false)
 }
 
 /// A listener of one page event, and the event's name.
@@ -282,17 +288,21 @@ type PageListener = (&'static str, Closure<dyn FnMut()>);
 /// The page's `online`/`offline` listeners; dropping it removes them.
 pub(crate) struct Connectivity(Vec<PageListener>);
 
+/// The global scope as an event target: the page's `window`, or a worker's `self` (both hear `online`/`offline`).
+fn global_scope() -> web_sys::EventTarget {
+    js_sys::global().unchecked_into()
+}
+
 /// Calls `f(true)` on every `online` event and `f(false)` on every `offline` event.
 pub(crate) fn watch_connectivity(f: impl Fn(bool) + 'static) -> Connectivity {
     let f = Rc::new(f);
     let mut handlers = Vec::new();
-    if let Some(w) = window() {
-        for (event, online) in [("online", true), ("offline", false)] {
-            let f = f.clone();
-            let handler = Closure::<dyn FnMut()>::new(move || f(online));
-            if w.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
-                handlers.push((event, handler));
-            }
+    let scope = global_scope();
+    for (event, online) in [("online", true), ("offline", false)] {
+        let f = f.clone();
+        let handler = Closure::<dyn FnMut()>::new(move || f(online));
+        if scope.add_event_listener_with_callback(event, handler.as_ref().unchecked_ref()).is_ok() {
+            handlers.push((event, handler));
         }
     }
     Connectivity(handlers)
@@ -300,10 +310,9 @@ pub(crate) fn watch_connectivity(f: impl Fn(bool) + 'static) -> Connectivity {
 
 impl Drop for Connectivity {
     fn drop(&mut self) {
-        if let Some(w) = window() {
-            for (event, handler) in self.0.drain(..) {
-                let _ = w.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
-            }
+        let scope = global_scope();
+        for (event, handler) in self.0.drain(..) {
+            let _ = scope.remove_event_listener_with_callback(event, handler.as_ref().unchecked_ref());
         }
     }
 }
@@ -367,8 +376,8 @@ fn strings(value: &wasm_bindgen::JsValue) -> Vec<String> {
 }
 
 async fn open(name: &str, version: u32) -> Result<(Db, Stored), String> {
-    let factory = window()
-        .and_then(|w| w.indexed_db().ok().flatten())
+    let factory = global("indexedDB")
+        .map(JsCast::unchecked_into::<web_sys::IdbFactory>)
         .ok_or("IndexedDB is not available here (a private window, or storage disabled)")?;
     let req = factory.open_with_u32(name, version).map_err(|e| describe(&e))?;
     let upgrading = req.clone();
@@ -534,4 +543,85 @@ pub(crate) fn request_lock(name: &str, granted: impl FnOnce() + 'static) -> Opti
     });
     request.call2(&locks, &JsValue::from_str(name), &callback).ok()?;
     Some(Lock { release, dropped })
+}
+
+/// One end of a `MessagePort` (a tab's link to the store's `SharedWorker`, or the worker's link to one tab) and its
+/// message handler.
+pub(crate) struct Port {
+    port: web_sys::MessagePort,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    /// A tab's: the worker and its `error` handler (the script did not load or did not run).
+    worker: Option<(web_sys::SharedWorker, EventHandler)>,
+}
+
+/// A handler of one DOM event.
+type EventHandler = Closure<dyn FnMut(web_sys::Event)>;
+
+impl Port {
+    /// Listens on `port`: `on_message` hears every text message the other end posts.
+    pub(crate) fn open(port: web_sys::MessagePort, mut on_message: impl FnMut(String) + 'static) -> Self {
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_message(text);
+            }
+        });
+        // Setting `onmessage` starts the port.
+        port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Self { port, _on_message: on_message, worker: None }
+    }
+
+    /// Posts `text` to the other end (lost without error once the other end is gone: a closed tab).
+    pub(crate) fn post(&self, text: &str) {
+        let _ = self.port.post_message(&JsValue::from_str(text));
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        if let Some((worker, _)) = &self.worker {
+            worker.set_onerror(None);
+        }
+        self.port.set_onmessage(None);
+        self.port.close();
+    }
+}
+
+/// Whether the browser has `SharedWorker` (Chrome on Android has not).
+pub(crate) fn has_shared_worker() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"SharedWorker".into()).is_ok_and(|c| c.is_function())
+}
+
+/// Whether this code runs in a `SharedWorker` (where the store hosts for the tabs that attach).
+pub(crate) fn in_shared_worker() -> bool {
+    js_sys::global().dyn_ref::<web_sys::SharedWorkerGlobalScope>().is_some()
+}
+
+/// Starts (or attaches to) the `SharedWorker` running the module script `url` under `name`, and listens on its port
+/// (`on_message` hears its text messages; `on_error` hears once why the worker failed: its script did not load or
+/// threw). `Err` where the browser has no `SharedWorker` (Chrome on Android) or refuses the URL.
+pub(crate) fn attach_shared_worker(
+    url: &str,
+    name: &str,
+    on_message: impl FnMut(String) + 'static,
+    on_error: impl FnOnce(String) + 'static,
+) -> Result<Port, String> {
+    if !has_shared_worker() {
+        return Err("this browser has no SharedWorker".to_owned());
+    }
+    let options = web_sys::WorkerOptions::new();
+    options.set_type(web_sys::WorkerType::Module);
+    options.set_name(name);
+    let worker = web_sys::SharedWorker::new_with_worker_options(url, &options).map_err(|e| describe(&e))?;
+    let mut on_error = Some(on_error);
+    let url = url.to_owned();
+    let failed = EventHandler::new(move |e: web_sys::Event| {
+        let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+        if let Some(on_error) = on_error.take() {
+            on_error(message.unwrap_or_else(|| format!("the worker script {url} did not load or did not run")));
+        }
+    });
+    worker.set_onerror(Some(failed.as_ref().unchecked_ref()));
+    let mut port = Port::open(worker.port(), on_message);
+    port.worker = Some((worker, failed));
+    Ok(port)
 }

@@ -98,14 +98,16 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
   "types": "./subsignal_store.d.ts",
   "exports": {{
     ".": {{ "types": "./subsignal_store.d.ts", "default": "./subsignal_store.js" }},
-    "./subsignal_store_bg.wasm": "./subsignal_store_bg.wasm"
+    "./subsignal_store_bg.wasm": "./subsignal_store_bg.wasm",
+    "./subsignal_store_worker.js": "./subsignal_store_worker.js"
   }},
-  "files": ["subsignal_store.js", "subsignal_store.d.ts", "subsignal_store_bg.wasm", "subsignal_store_bg.wasm.d.ts", "README.md"],
+  "files": ["subsignal_store.js", "subsignal_store.d.ts", "subsignal_store_bg.wasm", "subsignal_store_bg.wasm.d.ts", "subsignal_store_worker.js", "snippets/", "README.md"],
   "sideEffects": false
 }}
 "#
     );
     std::fs::write(out.join("package.json"), package)?;
+    std::fs::write(out.join("subsignal_store_worker.js"), WORKER_ENTRY)?;
     std::fs::copy(root().join("crates/browser/npm/README.md"), out.join("README.md"))?;
     let wasm = gzip_size(&out.join("subsignal_store_bg.wasm"))?;
     let js = gzip_size(&out.join("subsignal_store.js"))?;
@@ -127,6 +129,17 @@ pub(crate) fn npm_with(names: bool) -> Result<PathBuf> {
     }
     Ok(out)
 }
+
+/// The package's `SharedWorker` entry (`shared: true`): inits the wasm and hands every tab's port to the store it
+/// hosts. Ports that connect while the wasm loads wait for it, in order.
+const WORKER_ENTRY: &str = r#"// @subsignal/store's SharedWorker: hosts one store for every tab of the origin that opens it with `shared`.
+import init, { attachSharedWorkerPort } from "./subsignal_store.js";
+
+const ready = init();
+self.addEventListener("connect", (event) => {
+  for (const port of event.ports) ready.then(() => attachSharedWorkerPort(port));
+});
+"#;
 
 /// The npm version of both packages: the workspace's.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -461,6 +474,7 @@ pub(crate) fn npm_tests(bin: &Path, package: &Path, tally: &mut Tally) -> Result
                 "e2e/kill9.e2e.mjs",
                 "e2e/persist.e2e.mjs",
                 "e2e/shared.e2e.mjs",
+                "e2e/shared-worker.e2e.mjs",
             ])
             .current_dir(&js)
             .env("SUBSIGNAL_BIN", bin)

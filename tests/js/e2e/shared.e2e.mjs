@@ -1,5 +1,7 @@
-// Shared mode (issue 18, `shared: true`) with the npm package in Debian's headless Chromium: several pages of one
-// browser context are tabs of one origin, so they share Web Locks and BroadcastChannel. The page is served from disk
+// Shared mode's leader-tab fallback (issue 18, `shared: "tab"`: what `shared: true` does where the browser has no
+// `SharedWorker`, as Chrome on Android; `shared-worker.e2e.mjs` tests the worker) with the npm package in Debian's
+// headless Chromium: several pages of one browser context are tabs of one origin, so they share Web Locks and
+// BroadcastChannel. The page is served from disk
 // through Playwright's routing on the server's own origin (it loads while the server is stopped). Checks: three tabs
 // hold one WebSocket between them (the server's `subsignal_websocket_connections` gauge), one tab hosts and the
 // others follow, every tab live with the server's rows; a mutation from a follower resolves in that tab and shows in
@@ -41,7 +43,7 @@ import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js"
 await init();
 const params = new URLSearchParams(location.search);
 const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
-  token: params.get("token"), persistKey: params.get("key"), shared: true,
+  token: params.get("token"), persistKey: params.get("key"), shared: "tab",
   connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
 store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
   subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",

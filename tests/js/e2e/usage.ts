@@ -197,11 +197,15 @@ export async function main(token: string): Promise<void> {
   // Tokens from a provider, asked at connect and after a refusal.
   const refreshing = new Store({ ...options, token: async () => (await fetch("/token")).text() });
   refreshing.free();
-  // One connection for every tab: this tab hosts or follows.
+  // One connection for every tab: a SharedWorker hosts (or, without one, this tab hosts or follows another).
   const shared = new Store({ ...options, shared: true });
-  const role: "host" | "follower" | null = shared.sharedRole;
+  const role: "worker" | "host" | "follower" | null = shared.sharedRole;
   console.log(role);
   shared.free();
+  const inTab = new Store({ ...options, shared: "tab" });
+  inTab.free();
+  const inWorker = new Store({ ...options, shared: "worker", sharedWorkerUrl: "/assets/subsignal_store_worker.js" });
+  inWorker.free();
   unsubscribe();
   view.free();
   stop();

@@ -12,14 +12,20 @@
 //! server's idempotency by `clientMutationId` keeps a resend from writing twice), connects, and says `host`; the
 //! followers then attach again and re-send their unsettled mutations.
 //!
+//! Where the options name a worker entry ([`StoreOptions::shared_worker_url`]) and the browser has `SharedWorker`,
+//! a `SharedWorker` hosts instead, with the same messages: its store hosts from the start, every tab attaches over a
+//! `MessagePort` (its first message, `open {open: options}`, makes the worker's store if it has none yet) and
+//! follows; host messages go to every port. One protocol, two transports (`Link`).
+//!
 //! Messages are JSON text, one flat object `{"t": kind, …}`:
-//! - follower → host: `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
+//! - follower → host: `open {open}` (to a worker), `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
 //!   `discard {id}`, `connect`, `auth {a}`;
 //! - host → followers: `host`, `sync {to, status, sync: [{name, state, rows: [[key, row]…]}]}`,
 //!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`; origins, statuses and errors as flat structs (`Wire*`).
 
 use super::{Inner, Rc};
-use crate::platform::{request_lock, warn, Channel, Lock};
+use crate::options::StoreOptions;
+use crate::platform::{attach_shared_worker, in_shared_worker, request_lock, warn, Channel, Lock, Port};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -74,6 +80,9 @@ struct Message {
     /// `sync`: the collections asked for, with their states and rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sync: Option<Vec<Synced>>,
+    /// `open` (a tab to its `SharedWorker`): the options the worker makes its store from, if it has none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open: Option<Box<StoreOptions>>,
 }
 
 /// One collection in a `sync`.
@@ -197,11 +206,20 @@ impl Message {
     }
 }
 
-/// A shared store's link to the other tabs.
+/// How a shared store reaches the others: one protocol (the messages above), two transports.
+enum Link {
+    /// Leader-tab mode: the `BroadcastChannel` every tab hears, and the Web Lock whose holder hosts.
+    Tabs { channel: Channel, _lock: Lock },
+    /// A tab attached to the store's `SharedWorker`: its port. The worker hosts; this tab always follows.
+    Worker(Port),
+    /// The `SharedWorker` hosting: one port per tab that attached (see `attach`).
+    Ports(RefCell<Vec<Port>>),
+}
+
+/// A shared store's link to the other tabs (or a tab's to its worker, or the worker's to its tabs).
 pub(super) struct Shared {
-    channel: Channel,
-    _lock: Lock,
-    /// This tab holds the lock: it hosts.
+    link: Link,
+    /// This tab holds the lock (or this is the worker): it hosts.
     hosting: Cell<bool>,
     /// `connect()` was called here: a tab that takes over connects.
     connect_asked: Cell<bool>,
@@ -211,10 +229,69 @@ pub(super) struct Shared {
     sent: RefCell<Vec<Mutation>>,
 }
 
-/// Starts shared mode: joins the channel and asks for the lock. `None` (after a warning) where the browser has no
-/// `BroadcastChannel` or no Web Locks: the store then runs on its own.
+impl Shared {
+    fn new(inner: &Inner, link: Link, hosting: bool) -> Rc<Self> {
+        Rc::new(Self {
+            link,
+            hosting: Cell::new(hosting),
+            connect_asked: Cell::new(false),
+            watched: RefCell::new(inner.options.collections.clone()),
+            sent: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Posts to the other side: every tab on the channel, the worker, or every tab attached to the worker.
+    fn post(&self, message: &Message) {
+        let text = serde_json::to_string(message).expect("messages serialize");
+        match &self.link {
+            Link::Tabs { channel, .. } => channel.post(&text),
+            Link::Worker(port) => port.post(&text),
+            Link::Ports(ports) => ports.borrow().iter().for_each(|port| port.post(&text)),
+        }
+    }
+}
+
+/// Starts shared mode. In a `SharedWorker`, the store hosts for the tabs that attach (see `attach`). In a tab with
+/// a `sharedWorkerUrl` and a browser that has `SharedWorker`, the tab attaches to the worker (sending it the options
+/// to make its store from, if it is the first) and follows it. Otherwise leader-tab mode: joins the channel and asks
+/// for the lock; `None` (after a warning) where the browser has no `BroadcastChannel` or no Web Locks: the store then
+/// runs on its own.
 pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
+    if in_shared_worker() {
+        return Some(Shared::new(inner, Link::Ports(RefCell::default()), true));
+    }
     let name = inner.options.shared_name();
+    if let Some(url) = &inner.options.shared_worker_url {
+        let weak = Rc::downgrade(inner);
+        let failed = weak.clone();
+        let on_message = move |text: String| {
+            if let Some(inner) = weak.upgrade() {
+                on_message(&inner, &text);
+            }
+        };
+        let on_error = move |why: String| {
+            if let Some(inner) = failed.upgrade() {
+                worker_failed(&inner, &why);
+            }
+        };
+        let attached = attach_shared_worker(url, &name, on_message, on_error);
+        match attached {
+            Ok(port) => {
+                let shared = Shared::new(inner, Link::Worker(port), false);
+                let options = Box::new(inner.options.clone());
+                shared.post(&Message { open: Some(options), ..Message::new("open") });
+                hello(&shared, &inner.tab);
+                return Some(shared);
+            }
+            Err(e) => warn(&format!("shared: no SharedWorker ({e}); the tabs elect one of them to host instead")),
+        }
+    }
+    start_tabs(inner, &name)
+}
+
+/// Leader-tab mode: joins the channel `name` and asks for the lock of that name.
+fn start_tabs(inner: &Rc<Inner>, name: &str) -> Option<Rc<Shared>> {
+    let name = name.to_owned();
     let weak = Rc::downgrade(inner);
     let channel = Channel::open(&name, move |text| {
         if let Some(inner) = weak.upgrade() {
@@ -233,21 +310,103 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
         warn("shared: this browser has no BroadcastChannel or no Web Locks; the store runs on its own in this tab");
         return None;
     };
-    let shared = Rc::new(Shared {
-        channel,
-        _lock: lock,
-        hosting: Cell::new(false),
-        connect_asked: Cell::new(false),
-        watched: RefCell::new(inner.options.collections.clone()),
-        sent: RefCell::new(Vec::new()),
-    });
+    let shared = Shared::new(inner, Link::Tabs { channel, _lock: lock }, false);
     hello(&shared, &inner.tab);
     Some(shared)
 }
 
-impl Shared {
-    fn post(&self, message: &Message) {
-        self.channel.post(&serde_json::to_string(message).expect("messages serialize"));
+/// The store's `SharedWorker` failed (its script did not load, or threw): this tab goes over to leader-tab mode, with
+/// what it watches, the mutations it sent and not seen settled, and its `connect()`, or runs on its own.
+fn worker_failed(inner: &Rc<Inner>, why: &str) {
+    let Some(old) = inner.shared.borrow().clone().filter(|s| matches!(s.link, Link::Worker(_))) else { return };
+    web_sys_error(&format!("subsignal: shared: the SharedWorker failed ({why}); the tabs elect one of them to host"));
+    let name = inner.options.shared_name();
+    let Some(shared) = start_tabs(inner, &name) else {
+        // On its own: as a store that is not shared.
+        *inner.shared.borrow_mut() = None;
+        Inner::load(inner);
+        for mutation in old.sent.take() {
+            Inner::feed(inner, Input::Mutate(mutation));
+        }
+        if old.connect_asked.get() {
+            Inner::feed(inner, Input::Connect);
+        }
+        return;
+    };
+    *shared.watched.borrow_mut() = old.watched.take();
+    *shared.sent.borrow_mut() = old.sent.take();
+    *inner.shared.borrow_mut() = Some(shared.clone());
+    // `start_tabs` said hello with the options' collections; again with every watched one, and what is unsettled.
+    hello(&shared, &inner.tab);
+    for mutation in shared.sent.borrow().iter() {
+        shared.post(&Message { m: Some(mutation.clone()), ..Message::new("mutate") });
+    }
+    if old.connect_asked.get() {
+        connect(inner);
+    }
+}
+
+/// Logs an error on the console (natively: nothing).
+fn web_sys_error(text: &str) {
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::error_1(&text.into());
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = text;
+}
+
+/// Whether this tab follows the store's `SharedWorker` (`false` in leader-tab mode, and in the worker).
+pub(super) fn via_worker(inner: &Inner) -> bool {
+    inner.shared.borrow().as_ref().is_some_and(|s| matches!(s.link, Link::Worker(_)))
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// The store this `SharedWorker` hosts, once the first tab's options made it.
+    static WORKER_STORE: RefCell<Option<super::BrowserStore>> = const { RefCell::new(None) };
+}
+
+/// In the store's `SharedWorker`: a tab's port (from the worker's `connect` event). The tab's first message, `open`,
+/// carries its store options: the first one makes the worker's store (which hosts, see [`start`]); the port then
+/// joins the store's ports, and the tab's messages go to the host as a follower tab's do over the channel.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn attach(port: web_sys::MessagePort) {
+    // The port until its `open` moves it into the store's list (a port not yet opened keeps itself alive).
+    let slot: Rc<RefCell<Option<Port>>> = Rc::default();
+    let waiting = slot.clone();
+    let opened = Port::open(port, move |text| worker_hears(&waiting, &text));
+    *slot.borrow_mut() = Some(opened);
+}
+
+#[cfg(target_arch = "wasm32")]
+fn worker_hears(waiting: &Rc<RefCell<Option<Port>>>, text: &str) {
+    let store = WORKER_STORE.with(|s| s.borrow().clone());
+    let message = match serde_json::from_str::<Message>(text) {
+        Ok(message) if message.t == "open" => message,
+        _ => {
+            match store {
+                Some(store) => on_message(&store.inner, text),
+                None => warn("shared worker: a tab's message before its `open`; ignored"),
+            }
+            return;
+        }
+    };
+    let store = match (store, message.open) {
+        (Some(store), _) => store,
+        (None, Some(options)) => {
+            let store = super::BrowserStore::new(*options);
+            WORKER_STORE.with(|s| *s.borrow_mut() = Some(store.clone()));
+            store
+        }
+        (None, None) => return warn("shared worker: an `open` without options; ignored"),
+    };
+    let shared = store.inner.shared.borrow().clone();
+    match (shared, waiting.borrow_mut().take()) {
+        (Some(shared), Some(port)) => match &shared.link {
+            Link::Ports(ports) => ports.borrow_mut().push(port),
+            _ => warn("shared worker: the store does not host here; the tab is not served"),
+        },
+        (None, _) => warn("shared worker: the options are not shared ones; the tab is not served"),
+        (_, None) => {}
     }
 }
 

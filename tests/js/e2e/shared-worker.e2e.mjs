@@ -1,0 +1,242 @@
+// Shared mode's primary host (issue 18, `shared: "worker"`; `shared: true` picks it where `SharedWorker` exists) with
+// the npm package in Debian's headless Chromium: the store runs in a `SharedWorker` (the package's
+// `subsignal_store_worker.js`), the pages of one browser context attach to it over a `MessagePort`. The site (the page
+// and the package) is served by the server itself, so that the worker's script loads as the page's does. Checks:
+// three tabs hold one WebSocket between them (the server's `subsignal_websocket_connections` gauge), every tab
+// follows the worker and is live with the server's rows; a tab's mutation resolves in that tab and shows in all; an
+// offline mutation from tab A shows optimistically in tab B, is written exactly once after the server restarts
+// (counted at the server) and shows in B; the worker outlives any one tab: the tab that started it and the tab that
+// queued a mutation close, and the mutation is still written once and shows in the tab left, on the same WebSocket; a
+// worker whose script does not load sends the tabs over to the leader tab, still on one WebSocket.
+// Run by `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launchChromium, need, Subsignal } from "./subsignal.mjs";
+
+const ORDER = "id owner customerName status version";
+const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
+
+let server, browser, site, metricsPort;
+
+/** A free TCP port on loopback, so that a restarted server listens where the first one did. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}
+
+before(async () => {
+  site = mkdtempSync(join(tmpdir(), "subsignal-shared-worker-"));
+  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "pkg"), { recursive: true });
+  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>shared worker</title>
+<script type="module">
+import init, { Store } from "./pkg/subsignal_store.js";
+await init();
+const params = new URLSearchParams(location.search);
+const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
+  token: params.get("token"), persistKey: params.get("key"),
+  shared: params.get("mode") === "auto" ? true : "worker", sharedWorkerUrl: params.get("workerUrl") ?? undefined,
+  connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
+store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
+  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
+  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
+store.connect();
+window.store = store;
+window.results = {};
+/** Creates an order named \`name\` with an optimistic row \`tmp-<name>\`; its answer lands in results[name]. */
+window.create = (query, name) => {
+  window.store.mutate({ query, resultField: "createOrder", collection: "orders",
+    variables: { input: { customerName: name, email: "s@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
+    optimistic: { kind: "upsert", row: { id: "tmp-" + name, owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } })
+    .then((row) => { window.results[name] = { ok: row }; }, (e) => { window.results[name] = { error: String(e?.message ?? e) }; });
+};
+window.ready = true;
+</script>`);
+  metricsPort = await freePort();
+  server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
+    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
+  await server.start();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (site) rmSync(site, { recursive: true, force: true });
+});
+
+/** Opens the page in `ctx` as alice with the store's persistKey `key` (`mode` "auto": `shared: true`, else
+ * `shared: "worker"`), recording page errors. */
+async function open(ctx, token, key, mode, workerUrl) {
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  const worker = workerUrl ? `&workerUrl=${encodeURIComponent(workerUrl)}` : "";
+  await page.goto(`${server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}&mode=${mode ?? "worker"}${worker}`);
+  await page.waitForFunction(() => window.ready === true);
+  return page;
+}
+
+async function token(user = "alice") {
+  return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
+}
+
+/** One sample of /metrics, summed over its labels; 0 when absent. */
+async function metric(name) {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith(name + "{") || l.startsWith(name + " "))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+/** Polls `check` (an async function) until it is true. */
+async function until(check, what) {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const key = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
+
+/** Waits until the worker has moved every order along (the truth stops moving) and gives the rows. */
+async function settledTruth() {
+  for (;;) {
+    const rows = await server.listOrders("alice", ORDER);
+    if (rows.every((o) => o.status === "SHIPPED")) return rows;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the page's store is live and shows exactly `truth`. */
+async function liveAndEqual(page, truth) {
+  await page.waitForFunction((want) => window.store.isLive("orders")
+    && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want, key(truth), { timeout: 30_000 });
+}
+
+/** How many orders named `name` the server holds. */
+async function written(name) {
+  return (await server.listOrders("alice", ORDER)).filter((o) => o.customerName === name).length;
+}
+
+/** `count` tabs of a new context, each following the store's SharedWorker. */
+async function tabs(count, storeKey, mode) {
+  const ctx = await browser.newContext();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < count; i++) pages.push(await open(ctx, alice, storeKey, mode));
+  for (const page of pages) assert.equal(await page.evaluate(() => window.store.sharedRole), "worker");
+  return { ctx, pages };
+}
+
+test("worker: with shared: true, three tabs share one WebSocket, every tab is live, a tab's mutation resolves there and shows in all", { timeout: 180_000 }, async () => {
+  const { ctx, pages } = await tabs(3, "three", "auto");
+  let truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
+
+  const [, a] = pages;
+  await a.evaluate((q) => window.create(q, "from a tab"), CREATE);
+  await a.waitForFunction(() => window.results["from a tab"] !== undefined, null, { timeout: 30_000 });
+  const result = await a.evaluate(() => window.results["from a tab"]);
+  assert.equal(result.ok?.customerName, "from a tab", JSON.stringify(result));
+  truth = await settledTruth();
+  assert.equal(await written("from a tab"), 1);
+  for (const page of pages) await liveAndEqual(page, truth);
+  assert.equal(await metric("subsignal_websocket_connections"), 1, "still one WebSocket");
+  for (const page of pages) {
+    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
+    assert.deepEqual(await page.evaluate(() => window.store.getSnapshot()), { connection: { state: "live" }, pendingMutations: 0 });
+  }
+  for (const page of pages) assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await until(async () => (await metric("subsignal_websocket_connections")) === 0, "the worker's WebSocket to close");
+});
+
+test("worker: an offline mutation from tab A shows at once in tab B, is written once after the server returns, and shows in B", { timeout: 180_000 }, async () => {
+  const { ctx, pages: [a, b] } = await tabs(2, "offline");
+  const truth = await settledTruth();
+  for (const page of [a, b]) await liveAndEqual(page, truth);
+
+  await server.stop();
+  await b.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
+  const name = "offline from A";
+  await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
+  for (const page of [a, b]) {
+    await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
+    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
+  }
+
+  await server.start();
+  await a.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
+  assert.ok((await a.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in tab A");
+  const after = await settledTruth();
+  assert.equal(await written(name), 1, "written exactly once");
+  for (const page of [a, b]) await liveAndEqual(page, after);
+  assert.ok(await b.evaluate((n) => window.store.row("orders", "tmp-" + n) == null, name), "the placeholder is gone");
+  for (const page of [a, b]) assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await until(async () => (await metric("subsignal_websocket_connections")) === 0, "the worker's WebSocket to close");
+});
+
+test("worker: the worker outlives any one tab: the first tab and the tab that queued a mutation close, and it is written once", { timeout: 180_000 }, async () => {
+  const { ctx, pages: [first, a, c] } = await tabs(3, "outlives");
+  const truth = await settledTruth();
+  for (const page of [first, a, c]) await liveAndEqual(page, truth);
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
+
+  // The tab that started the worker closes: the others stay live on the same connection.
+  await first.close();
+  await c.evaluate((q) => window.create(q, "after the first tab closed"), CREATE);
+  await c.waitForFunction(() => window.results["after the first tab closed"] !== undefined, null, { timeout: 30_000 });
+  assert.ok((await c.evaluate(() => window.results["after the first tab closed"])).ok);
+
+  // With the server away, tab A queues a mutation and closes; the worker keeps it and sends it once the server is back.
+  await server.stop();
+  await c.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
+  const name = "queued by a closed tab";
+  await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
+  await c.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
+  await a.close();
+  await server.start();
+  await c.waitForFunction((n) => window.store.rows("orders").some((o) => o.customerName === n && !o.id.startsWith("tmp-")),
+    name, { timeout: 60_000 });
+  const after = await settledTruth();
+  assert.equal(await written(name), 1, "written exactly once");
+  await liveAndEqual(c, after);
+  await c.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket, the worker's");
+  assert.deepEqual(c.errors, []);
+  await ctx.close();
+});
+
+test("worker: a worker script that does not load sends the tabs over to the leader tab, still one WebSocket and live", { timeout: 180_000 }, async () => {
+  const ctx = await browser.newContext();
+  const alice = await token();
+  const pages = [];
+  for (let i = 0; i < 2; i++) pages.push(await open(ctx, alice, "broken", "worker", "/no-such-worker.js"));
+  let roles;
+  await until(async () => {
+    roles = (await Promise.all(pages.map((p) => p.evaluate(() => window.store.sharedRole)))).sort();
+    return roles.join() === "follower,host";
+  }, "one host tab and one follower after the worker failed");
+  const truth = await settledTruth();
+  for (const page of pages) await liveAndEqual(page, truth);
+  await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
+  const [a] = pages;
+  await a.evaluate((q) => window.create(q, "after the worker failed"), CREATE);
+  await a.waitForFunction(() => window.results["after the worker failed"] !== undefined, null, { timeout: 30_000 });
+  assert.ok((await a.evaluate(() => window.results["after the worker failed"])).ok);
+  assert.equal(await written("after the worker failed"), 1);
+  for (const page of pages) assert.deepEqual(page.errors, []);
+  await ctx.close();
+  await until(async () => (await metric("subsignal_websocket_connections")) === 0, "the host tab's WebSocket to close");
+});
