@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Subsignal, launchChromium } from "../e2e/subsignal.mjs";
+import { freePort, launchChromium, Subsignal } from "../e2e/subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -384,6 +384,46 @@ test("two tabs of one user share one WebSocket: an order placed in the following
   for (const page of pages) await order(page, "Two Tabs").waitFor();
   assert.equal(open.size, 1, "still one WebSocket");
   await context.close();
+});
+
+test("with shared=worker the app's SharedWorker holds the one WebSocket: the tabs hold none, and both are live", async () => {
+  const metricsPort = await freePort();
+  const own = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 200, args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
+  await own.start();
+  const connections = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return text.split("\n").filter((l) => l.startsWith("subsignal_websocket_connections")).reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+  };
+  const context = await browser.newContext();
+  try {
+    const open = new Set();
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      const page = await context.newPage();
+      page.on("websocket", (ws) => { open.add(ws); ws.on("close", () => open.delete(ws)); });
+      page.on("pageerror", (e) => consoleErrors.push(`worker tabs: ${e.message}`));
+      await page.goto(`${own.http}/?as=alice&shared=worker`);
+      await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+      await page.locator(".orders .loading").waitFor({ state: "detached" });
+      pages.push(page);
+    }
+    // Each page's early socket closes once the worker serves it; the worker's socket is the server's only one.
+    const deadline = Date.now() + 20_000;
+    while (open.size !== 0 || (await connections()) !== 1) {
+      assert.ok(Date.now() < deadline, `the tabs hold ${open.size} WebSockets, the server has ${await connections()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await placeOrder(pages[1], "Worker Tabs", "worker@example.com");
+    for (const page of pages) await order(page, "Worker Tabs").and(page.locator("[data-status=SHIPPED]")).waitFor({ timeout: 20_000 });
+    // The tab that started the worker closes: the other stays live on the same worker and socket.
+    await pages[0].close();
+    await placeOrder(pages[1], "After Close", "worker@example.com");
+    await order(pages[1], "After Close").waitFor();
+    assert.equal(await connections(), 1, "still one WebSocket");
+  } finally {
+    await context.close();
+    await own.stop();
+  }
 });
 
 test("time travel: the scrubber shows the orders as of an earlier seq, then live again", async () => {
