@@ -636,9 +636,10 @@ fn build_web_app() -> Result<()> {
     precompress(&root().join("dist"))
 }
 
-/// Writes `name.br` (brotli, quality 11) and `name.gz` (gzip -9) beside each file of a built web app, which the server
-/// sends as they are to a browser that accepts them (it would otherwise gzip on the fly, at a lower level and with no
-/// brotli): the app's wasm is 20% smaller in brotli than in gzip. Node's zlib does the compressing; without Node the
+/// Writes `name.br` (brotli, quality 11) and `name.gz` (gzip -9) beside each file of a built web app that Trunk named
+/// after its content (the wasm, its glue, CSS), which the server sends as they are to a browser that accepts them (it
+/// would otherwise gzip on the fly, at a lower level and with no brotli): the app's wasm is 20% smaller in brotli than
+/// in gzip. Other files (`index.html`, `netsim.json`, which the demo rewrites) are gzipped on the fly, never stale. Node's zlib does the compressing; without Node the
 /// app is still served, gzipped on the fly, and this says so.
 fn precompress(dist: &Path) -> Result<()> {
     const SCRIPT: &str = r#"
@@ -647,7 +648,8 @@ import { join } from "node:path";
 import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 const dir = process.argv[1];
 for (const name of readdirSync(dir)) {
-  if (!/\.(wasm|js|css|html|json|svg)$/.test(name)) continue;
+  // Only files named after their content: a copy of any other could go stale under it (the demo rewrites netsim.json).
+  if (!/-[0-9a-f]{12,16}(_bg)?\.(wasm|js|css)$/.test(name)) continue;
   const bytes = readFileSync(join(dir, name));
   const br = brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } });
   writeFileSync(join(dir, `${name}.br`), br);
