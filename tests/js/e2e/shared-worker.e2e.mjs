@@ -12,26 +12,20 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launchChromium, need, Subsignal } from "./subsignal.mjs";
+import { freePort, launchChromium, liveAndEqual, metricAt, need, settledOrders, Subsignal, until } from "./subsignal.mjs";
 
 const ORDER = "id owner customerName status version";
+
+/** One sample of the server's /metrics, summed over its labels. */
+const metric = (name) => metricAt(metricsPort, name);
+
+/** The orders once the worker has moved every one along. */
+const settledTruth = () => settledOrders(server, ORDER);
 const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
 
 let server, browser, site, metricsPort;
-
-/** A free TCP port on loopback, so that a restarted server listens where the first one did. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
-}
 
 before(async () => {
   site = mkdtempSync(join(tmpdir(), "subsignal-shared-worker-"));
@@ -87,39 +81,6 @@ async function open(ctx, token, key, mode, workerUrl) {
 
 async function token(user = "alice") {
   return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
-}
-
-/** One sample of /metrics, summed over its labels; 0 when absent. */
-async function metric(name) {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return text.split("\n").filter((l) => l.startsWith(name + "{") || l.startsWith(name + " "))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
-}
-
-/** Polls `check` (an async function) until it is true. */
-async function until(check, what) {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const key = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
-
-/** Waits until the worker has moved every order along (the truth stops moving) and gives the rows. */
-async function settledTruth() {
-  for (;;) {
-    const rows = await server.listOrders("alice", ORDER);
-    if (rows.every((o) => o.status === "SHIPPED")) return rows;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Waits until the page's store is live and shows exactly `truth`. */
-async function liveAndEqual(page, truth) {
-  await page.waitForFunction((want) => window.store.isLive("orders")
-    && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want, key(truth), { timeout: 30_000 });
 }
 
 /** How many orders named `name` the server holds. */

@@ -187,3 +187,40 @@ export async function startExampleSite({ example, stepDelayMs, args }) {
     },
   };
 }
+
+/** One sample of `name` in the Prometheus text a server serves at `port` (its `--metrics-listen`), summed over its
+ * labels; 0 when absent. */
+export async function metricAt(port, name) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith(name + "{") || l.startsWith(name + " "))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+/** Polls `check` (an async function) until it is true; fails after 30 s, naming `what`. */
+export async function until(check, what) {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Orders as one comparable string: id, status and version of each. */
+const ordersKey = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
+
+/** Waits until `server`'s worker has moved every one of alice's orders along (the truth stops moving) and gives
+ * them, with `fields`. */
+export async function settledOrders(server, fields) {
+  for (;;) {
+    const rows = await server.listOrders("alice", fields);
+    if (rows.every((o) => o.status === "SHIPPED")) return rows;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the page's store (`window.store`) is live and shows exactly `truth`'s orders. */
+export async function liveAndEqual(page, truth) {
+  await page.waitForFunction((want) => window.store.isLive("orders")
+    && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want,
+  ordersKey(truth), { timeout: 30_000 });
+}

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, launchChromium, Subsignal } from "../e2e/subsignal.mjs";
+import { freePort, launchChromium, metricAt, Subsignal } from "../e2e/subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -390,10 +390,7 @@ test("with shared=worker the app's SharedWorker holds the one WebSocket: the tab
   const metricsPort = await freePort();
   const own = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 200, args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
   await own.start();
-  const connections = async () => {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    return text.split("\n").filter((l) => l.startsWith("subsignal_websocket_connections")).reduce((n, l) => n + Number(l.split(" ").pop()), 0);
-  };
+  const connections = () => metricAt(metricsPort, "subsignal_websocket_connections");
   const context = await browser.newContext();
   try {
     const open = new Set();
