@@ -18,7 +18,7 @@
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import os from "node:os";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_DIR, REPO, bundlePeers, leptosDir, measureSizes, packageDir, packageFiles, sizeTable } from "./sizes.mjs";
 
@@ -98,7 +98,10 @@ function serve(pkgDir) {
     let file = null;
     if (pages[url.pathname]) file = join(here, pages[url.pathname]);
     for (const [prefix, dir] of Object.entries(roots)) {
-      if (url.pathname.startsWith(prefix)) file = join(dir, basename(url.pathname));
+      if (!url.pathname.startsWith(prefix)) continue;
+      // Below the root, folders included (the package's `snippets/`), and never above it.
+      const inside = resolve(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
+      if (inside.startsWith(resolve(dir) + sep)) file = inside;
     }
     if (!file || !existsSync(file)) return send(404, "not found");
     send(200, readFileSync(file), MIME[extname(file)] ?? "application/octet-stream");
