@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
-import { freePort, launchChromium, need, Subsignal } from "./subsignal.mjs";
+import { freePort, launchChromium, liveAndEqual, metricAt, need, settledOrders, Subsignal, until } from "./subsignal.mjs";
 
 const ORDER = "id owner customerName status version";
 const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
@@ -112,12 +112,8 @@ async function token(user = "alice") {
   return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
 }
 
-/** One sample of /metrics, summed over its labels; 0 when absent. */
-async function metric(name) {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return text.split("\n").filter((l) => l.startsWith(name + "{") || l.startsWith(name + " "))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
-}
+/** One sample of the server's /metrics, summed over its labels. */
+const metric = (name) => metricAt(metricsPort, name);
 
 const key = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
 
@@ -127,34 +123,15 @@ async function createShipped(names) {
     const res = await server.gql("alice", CREATE, { input: { customerName: name, email: "p@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } });
     assert.ok(res.data?.createOrder, JSON.stringify(res));
   }
-  for (;;) {
-    const rows = await server.listOrders("alice", ORDER);
-    if (rows.every((o) => o.status === "SHIPPED")) return rows;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Waits until the page's store is live and equal to `truth`. */
-async function liveAndEqual(page, truth) {
-  await page.waitForFunction((want) => window.store.isLive("orders")
-    && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want, key(truth), { timeout: 30_000 });
-}
-
-/** Polls `check` in the page (an async function) until it is true. */
-async function until(page, check, arg, what) {
-  const deadline = Date.now() + 30_000;
-  while (!(await page.evaluate(check, arg))) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return settledOrders(server, ORDER);
 }
 
 /** Waits until the database holds the orders at the store's lastSeq, and gives that seq. */
 async function persistedInStep(page) {
-  await until(page, async () => {
+  await until(() => page.evaluate(async () => {
     const { orders } = await window.persisted();
     return orders !== null && JSON.parse(orders).lastSeq === window.store.collectionState("orders").lastSeq;
-  }, null, "the image to be written");
+  }), "the image to be written");
   return page.evaluate(async () => JSON.parse((await window.persisted()).orders).lastSeq);
 }
 
@@ -205,7 +182,7 @@ test("a persisted cursor past retention takes a new snapshot", { timeout: 180_00
   server.args = [...server.args, "--retention-secs", "1"];
   await server.start();
   const truth = await createShipped(["past retention"]);
-  while ((await metric("subsignal_change_log_pruned_seq")) <= cursor) await new Promise((r) => setTimeout(r, 100));
+  await until(async () => (await metric("subsignal_change_log_pruned_seq")) > cursor, "retention to prune past the cursor");
   const items = await metric("subsignal_list_items_served_total");
   page = await open(ctx, origin, alice);
   await liveAndEqual(page, truth);
@@ -265,9 +242,9 @@ test("a pending offline mutation survives a reload with its optimistic row, even
       await page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:") && localStorage.getItem(k).includes("tmp-offline")));
       assert.ok(page.warnings.some((w) => w.includes("QuotaExceededError")), page.warnings.join("\n"));
     } else {
-      await until(page, async () => (await window.persisted()).queues.some((q) => q.includes("tmp-offline")), null, "the queue to be written");
+      await until(() => page.evaluate(async () => (await window.persisted()).queues.some((q) => q.includes("tmp-offline"))), "the queue to be written");
       // Once IndexedDB holds it, the synchronous localStorage copy is gone.
-      await until(page, () => !Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:")), null, "the localStorage copy to go");
+      await until(() => page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("e2e:queue:"))), "the localStorage copy to go");
     }
     await page.reload();
     await page.waitForFunction(() => window.ready === true && window.store.pendingMutations().length === 1);
@@ -302,10 +279,10 @@ test("two tabs persist side by side: neither loses the other's pending mutation,
         optimistic: { kind: "upsert", row: { id: "tmp-" + name.replace(" ", "-"), owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } });
     }, [CREATE, name]);
   }
-  await until(a, async () => {
+  await until(() => a.evaluate(async () => {
     const { queues } = await window.persisted();
     return queues.some((q) => q.includes("tmp-tab-a")) && queues.some((q) => q.includes("tmp-tab-b"));
-  }, null, "both tabs' queues to be written");
+  }), "both tabs' queues to be written");
   // Tab b closes; a reload of tab a takes b's queue over, and shows both optimistic rows.
   await b.close();
   await a.reload();
