@@ -96,17 +96,6 @@ async fn sign_in(user: &str) -> Result<String, String> {
     }
 }
 
-/// The app's SharedWorker script (web/worker.js) with this build's wasm-bindgen glue and wasm, which Trunk names after
-/// their content and preloads: `None` if the page does not say them.
-fn worker_url() -> Option<String> {
-    let document = window().document()?;
-    let href = |selector: &str| document.query_selector(selector).ok().flatten()?.get_attribute("href");
-    let glue = href("link[rel=modulepreload]")?;
-    let wasm = href("link[rel=preload][href$='.wasm']")?;
-    let encode = |s: &str| String::from(js_sys::encode_uri_component(s));
-    Some(format!("/worker.js?glue={}&wasm={}", encode(&glue), encode(&wasm)))
-}
-
 fn endpoints() -> (String, String) {
     let loc = location();
     let origin = loc.origin().unwrap_or_default();
@@ -129,14 +118,15 @@ pub(crate) fn App() -> impl IntoView {
             let options =
                 StoreOptions::new(http, ws).without_subprotocol().persist_key(format!("subsignal-queue-{user}"));
             // One WebSocket for all of this user's tabs: one tab hosts the store and the others follow. With
-            // `&shared=worker` in the address the app's SharedWorker hosts it instead; not by default, because its
-            // socket opens only once the worker has started, after the page's code, where the tab's own socket opens
-            // beside the download (measured on Slow 4G: live after 8.8 s instead of 4.6 s; README "Load faster").
-            let store =
-                BrowserStore::new(match worker_url().filter(|_| param("shared").as_deref() == Some("worker")) {
-                    Some(url) => options.shared_worker(url),
-                    None => options.shared(),
-                });
+            // `&shared=worker` in the address a SharedWorker (running this build) hosts it instead; not by default,
+            // because its socket opens only once the worker has started, after the page's code, where the tab's own
+            // socket opens beside the download (measured on Slow 4G: live after 8.8 s instead of 4.6 s; README "Load
+            // faster").
+            let store = BrowserStore::new(if param("shared").as_deref() == Some("worker") {
+                options.shared()
+            } else {
+                options.shared_in_tab()
+            });
             let session = Session { user, optimistic: RwSignal::new(false), events: Events::new() };
             view! { <Main session store/> }.into_any()
         }

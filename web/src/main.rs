@@ -23,18 +23,10 @@ mod status;
 mod travel;
 
 fn main() {
-    // In the app's SharedWorker (web/worker.js) there is no page to mount: the worker only hosts the store.
+    // Nothing here knows of the store's SharedWorker (`&shared=worker`), which runs this build too: there, with no
+    // page, mounting throws, and the worker hosts the store all the same (`StoreOptions::shared_worker_url`).
     #[cfg(target_arch = "wasm32")]
-    if web_sys::window().is_some() {
-        leptos::mount::mount_to_body(app::App);
-    }
+    leptos::mount::mount_to_body(app::App);
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("subsignal-web runs in a browser: build it with `trunk build --release` or run `cargo xtask demo`.");
-}
-
-/// In the app's SharedWorker (web/worker.js): a tab attaches on `port` and is served by the worker's store.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen::prelude::wasm_bindgen]
-pub fn host_shared_worker_port(port: web_sys::MessagePort) {
-    subsignal_leptos::BrowserStore::attach_shared_worker_port(port);
 }

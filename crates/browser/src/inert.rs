@@ -134,6 +134,11 @@ impl Port {
     pub(crate) fn post(&self, _text: &str) {}
 }
 
+/// Never: there is no `SharedWorker` natively.
+pub(crate) fn has_shared_worker() -> bool {
+    false
+}
+
 /// Never: a native store is never in a worker.
 pub(crate) fn in_shared_worker() -> bool {
     false
@@ -146,6 +151,11 @@ pub(crate) fn attach_shared_worker(
     _on_message: impl FnMut(String) + 'static,
     _on_error: impl FnOnce(String) + 'static,
 ) -> Result<Port, String> {
+    Err("there is no SharedWorker natively".to_owned())
+}
+
+/// Always `Err`: there is no app to run in a worker natively.
+pub(crate) fn app_worker(_name: &str) -> Result<(String, String), String> {
     Err("there is no SharedWorker natively".to_owned())
 }
 

@@ -16,6 +16,7 @@ use subsignal_store::{Choice, Conflict, HistoryError, MutationError, ResolveErro
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::platform::has_shared_worker;
 use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, MutationFuture, RowChange, StoreOptions};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -457,18 +458,6 @@ extern "C" {
     fn package_worker_url() -> String;
 }
 
-/// Whether the browser has `SharedWorker` (Chrome on Android has not).
-fn has_shared_worker() -> bool {
-    js_sys::Reflect::get(&js_sys::global(), &"SharedWorker".into()).is_ok_and(|c| c.is_function())
-}
-
-/// The store's `SharedWorker` (`subsignal_store_worker.js` calls this for every `connect` event's port): the tab on
-/// `port` attaches to the store this worker hosts, made from the first tab's options.
-#[wasm_bindgen(js_name = attachSharedWorkerPort)]
-pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
-    BrowserStore::attach_shared_worker_port(port);
-}
-
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
     serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
 }
@@ -725,7 +714,10 @@ impl JsStore {
             Some("worker") => {
                 options.shared_worker_url.get_or_insert_with(package_worker_url);
             }
-            Some("tab") => options.shared_worker_url = None,
+            Some("tab") => {
+                options.shared_worker_url = None;
+                options.shared_in_tab = true;
+            }
             Some(other) => {
                 return Err(JsError::new(&format!(
                     "invalid StoreOptions: shared must be true, false, \"worker\" or \"tab\", not {other:?}"

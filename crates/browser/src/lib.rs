@@ -19,10 +19,11 @@
 //! store.connect();
 //! ```
 //!
-//! With [`StoreOptions::shared`], the tabs of an origin share one store: a `SharedWorker` hosts the connection,
-//! collections and queue when a worker entry is given ([`StoreOptions::shared_worker`]; the npm package ships one),
-//! the tabs following it over `MessagePort`s; otherwise the tab holding a Web Lock hosts, the others following it
-//! over a `BroadcastChannel` (see `shell/shared.rs`).
+//! With [`StoreOptions::shared`], the tabs of an origin share one store: where the browser has `SharedWorker`, one
+//! hosts the connection, collections and queue (running the app's own build, found at run time, or the script
+//! [`StoreOptions::shared_worker`] names; the npm package ships one), the tabs following it over `MessagePort`s;
+//! otherwise the tab holding a Web Lock hosts, the others following it over a `BroadcastChannel` (see
+//! `shell/shared.rs`).
 //!
 //! Outside `wasm32` the same API is inert (`inert.rs`): a store made there opens no socket, sends no request and
 //! keeps its collections empty and not loaded, so that code using it — a Leptos app rendered on a server, a native
@@ -45,9 +46,11 @@ mod platform;
 mod js;
 
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
-pub use js::{attach_shared_worker_port, is_conflict, is_mutation_error, JsCollection, JsStore, JsView};
+pub use js::{is_conflict, is_mutation_error, JsCollection, JsStore, JsView};
 
 pub use options::StoreOptions;
+#[cfg(target_arch = "wasm32")]
+pub use shell::attach_shared_worker_port;
 pub use shell::{BrowserStore, ListenerGuard, MutationFuture};
 pub use subsignal_store::{
     three_way, ChangeAt, Choice, CollectionConfig, CollectionState, CollectionStats, CollectionView, CompareOp,

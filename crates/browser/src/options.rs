@@ -57,16 +57,26 @@ pub struct StoreOptions {
     /// store; the others follow it over a `BroadcastChannel` (rows, states and statuses come from the host, their
     /// mutations go to it); when the host tab closes, another takes over, from the persisted image and queue. Where
     /// the browser has no Web Locks or `BroadcastChannel`, the store warns and runs on its own. Default false.
-    /// With [`shared_worker_url`](Self#structfield.shared_worker_url), a `SharedWorker` hosts instead of a tab.
+    /// Where the browser has `SharedWorker`, a `SharedWorker` hosts instead of a tab (see
+    /// [`shared_worker_url`](Self#structfield.shared_worker_url)), unless
+    /// [`shared_in_tab`](Self#structfield.shared_in_tab).
     #[serde(default)]
     pub shared: bool,
-    /// Shared mode's primary host: the URL of a module script that hosts the store in a `SharedWorker` (the npm
-    /// package's `subsignal_store_worker.js`, which `shared: true` uses by itself). Tabs then attach to the worker
-    /// over a `MessagePort` and follow it as they follow a host tab; the worker holds the connection, collections
-    /// and queue for as long as any tab of the origin is open. Where the browser has no `SharedWorker` (Chrome on
-    /// Android), the tabs elect a host tab instead. Without it (Rust apps that ship no worker entry), a host tab.
+    /// Shared mode's primary host: the URL of a module script that hosts the store in a `SharedWorker`. Tabs attach
+    /// to the worker over a `MessagePort` and follow it as they follow a host tab; the worker holds the connection,
+    /// collections and queue for as long as any tab of the origin is open. Where the browser has no `SharedWorker`
+    /// (Chrome on Android), or the worker cannot load, the tabs elect a host tab instead. Without it, the worker runs
+    /// the npm package's `subsignal_store_worker.js` (JavaScript's `shared: true`), or in a Rust app this crate's own
+    /// entry with the app's build (its wasm-bindgen glue and wasm, found at run time: named by wasm-bindgen, as
+    /// Trunk and wasm-pack leave them, or the one `.wasm` the page fetched). The app's `main` then runs in the worker
+    /// too, where there is no `window`: mounting a Leptos app throws there, which the worker ignores; a `main` that
+    /// does more can check `web_sys::window()`.
     #[serde(default)]
     pub shared_worker_url: Option<String>,
+    /// Shared mode: a tab hosts even where the browser has `SharedWorker` (JavaScript's `shared: "tab"`). A tab's
+    /// own socket opens beside the page's download, where a worker's opens only once the worker has started.
+    #[serde(default)]
+    pub shared_in_tab: bool,
 }
 
 fn default_offer_subprotocol() -> bool {
@@ -94,6 +104,7 @@ impl StoreOptions {
             offer_subprotocol: default_offer_subprotocol(),
             shared: false,
             shared_worker_url: None,
+            shared_in_tab: false,
         }
     }
 
@@ -101,6 +112,14 @@ impl StoreOptions {
     /// [`StoreOptions::shared`](Self#structfield.shared)).
     pub fn shared(mut self) -> Self {
         self.shared = true;
+        self
+    }
+
+    /// Shares the store as [`StoreOptions::shared`] does, with a tab as host even where the browser has
+    /// `SharedWorker` (see [`StoreOptions::shared_in_tab`](Self#structfield.shared_in_tab)).
+    pub fn shared_in_tab(mut self) -> Self {
+        self.shared = true;
+        self.shared_in_tab = true;
         self
     }
 

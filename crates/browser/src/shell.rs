@@ -273,13 +273,6 @@ impl BrowserStore {
         shared::via_worker(&self.inner)
     }
 
-    /// In the store's `SharedWorker` (its module script calls this for every `connect` event's port): the tab on
-    /// `port` attaches. Its first message carries its options; the first tab's make the worker's store.
-    #[cfg(target_arch = "wasm32")]
-    pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
-        shared::attach(port);
-    }
-
     /// Closes the connection and stays disconnected.
     pub fn disconnect(&self) {
         Inner::feed(&self.inner, Input::Disconnect);
@@ -869,4 +862,14 @@ impl Drop for Inner {
             socket.close(1000, "store dropped");
         }
     }
+}
+
+/// In the store's `SharedWorker`, whose module script calls this for every `connect` event's port (the npm package's
+/// `subsignal_store_worker.js`, or for a Rust app `shell/shared_worker.js`, which finds it in the app's own glue: every
+/// wasm32 build that links this crate exports it): the tab on `port` attaches. Its first message carries its
+/// options; the first tab's make the worker's store.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = attachSharedWorkerPort)]
+pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
+    shared::attach(port);
 }

@@ -596,6 +596,57 @@ pub(crate) fn in_shared_worker() -> bool {
     js_sys::global().dyn_ref::<web_sys::SharedWorkerGlobalScope>().is_some()
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `import.meta` where it is read: in the wasm-bindgen glue itself (the import is generated into it), so its `url`
+    /// is the glue's. ES module output only, which is what Trunk, wasm-pack's `web` target and bundlers load.
+    type ImportMeta;
+    #[wasm_bindgen(thread_local_v2, js_namespace = import, js_name = meta)]
+    static IMPORT_META: ImportMeta;
+    #[wasm_bindgen(method, getter)]
+    fn url(this: &ImportMeta) -> String;
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/shell/shared_worker.js")]
+extern "C" {
+    /// The name of the `SharedWorker` that hosts the shared store `name` with the app whose glue is at `glue` and
+    /// wasm at `wasm`. The glue imports `shared_worker.js` (for this function), and in a worker so named that module
+    /// makes the worker host.
+    #[wasm_bindgen(js_name = workerName)]
+    fn worker_name(glue: &str, wasm: &str, name: &str) -> String;
+}
+
+/// The `SharedWorker` that hosts this app's store `name` when its options name no script: its script and its name.
+/// The script is the app's own wasm-bindgen glue (the file the page loaded, from the HTTP cache), and the name says
+/// the glue, the wasm and `name` (`shell/shared_worker.js`), so that the worker runs the same build as the page. The
+/// glue is the module that imported this wasm; the wasm is the file wasm-bindgen names after it (`app.js`,
+/// `app_bg.wasm`: Trunk, wasm-pack, the npm package), or else the one `.wasm` the page fetched (a bundler renames
+/// it), as Resource Timing lists them. `Err` says why there is none: the tabs then elect one of them to host, or the
+/// app names its own script ([`StoreOptions::shared_worker`](crate::StoreOptions::shared_worker)).
+pub(crate) fn app_worker(name: &str) -> Result<(String, String), String> {
+    let glue = IMPORT_META.with(ImportMeta::url);
+    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    let entries = performance
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map(|p| p.get_entries_by_type("resource"))
+        .unwrap_or_default();
+    let fetched: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.dyn_into::<web_sys::PerformanceEntry>().ok())
+        .map(|entry| entry.name())
+        .filter(|name| name.split(['?', '#']).next().is_some_and(|path| path.ends_with(".wasm")))
+        .collect();
+    let beside = glue.strip_suffix(".js").map(|stem| format!("{stem}_bg.wasm"));
+    let wasm = match (beside, fetched.as_slice()) {
+        (Some(beside), _) if fetched.contains(&beside) => beside,
+        (_, [only]) => only.clone(),
+        (_, []) => return Err(format!("the page fetched no .wasm beside {glue}")),
+        (_, _) => return Err(format!("the page fetched {} .wasm files, none named after {glue}", fetched.len())),
+    };
+    let name = worker_name(&glue, &wasm, name);
+    Ok((glue, name))
+}
+
 /// Starts (or attaches to) the `SharedWorker` running the module script `url` under `name`, and listens on its port
 /// (`on_message` hears its text messages; `on_error` hears once why the worker failed: its script did not load or
 /// threw). `Err` where the browser has no `SharedWorker` (Chrome on Android) or refuses the URL.

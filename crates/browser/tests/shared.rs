@@ -1,9 +1,12 @@
 //! Shared mode from Rust (`StoreOptions::shared`, what the Leptos adapter uses) in headless Chromium against a real
 //! server behind the test harness. Two `BrowserStore`s in one page meet as two tabs would: the Web Lock is the
-//! page's, and `BroadcastChannel` objects of one name hear each other within a page too. Checks: the first store
-//! hosts, the second follows and shows the host's rows, live; a follower's mutation resolves through the host and a
-//! conflict comes back whole (what `keep_mine` needs); dropping the host hands the store to the follower, which
-//! connects on its own and keeps working. Run with `cargo xtask test-browser`.
+//! page's, and `BroadcastChannel` objects of one name hear each other within a page too. Checks, with a host tab
+//! (`shared_in_tab`): the first store hosts, the second follows and shows the host's rows, live; a follower's
+//! mutation resolves through the host and a conflict comes back whole (what `keep_mine` needs); dropping the host
+//! hands the store to the follower, which connects on its own and keeps working. A worker that answers `failed`
+//! leaves its tab to host. (`shared()` alone, where a `SharedWorker` runs the app's own build, is tested with the web
+//! app in `tests/js/web/app.e2e.mjs`: this runner wraps every worker script in a new blob of its own, so that two
+//! stores here would never meet in one worker.) Run with `cargo xtask test-browser`.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -17,13 +20,17 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// Shared options for alice with the orders collection; `key` names the lock and channel (one per test).
-async fn shared_options(key: &str) -> StoreOptions {
+/// Options for alice with the orders collection; `key` names the lock and channel, or the worker (one per test).
+async fn options(key: &str) -> StoreOptions {
     StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
         .token(token("alice").await)
         .collection(orders())
         .persist_key(key)
-        .shared()
+}
+
+/// Shared options with a host tab (where the browser has `SharedWorker`, too).
+async fn shared_options(key: &str) -> StoreOptions {
+    options(key).await.shared_in_tab()
 }
 
 /// A shared store, connected, once it has the role `host` and its orders are live.
@@ -111,4 +118,22 @@ async fn dropping_the_host_hands_the_store_to_the_follower() {
     }
     let order = follower.mutate(create_order("after the takeover")).await.expect("created by the new host");
     assert!(follower.row("orders", order["id"].as_str().expect("id")).is_some());
+}
+
+#[wasm_bindgen_test]
+async fn a_worker_that_cannot_host_hands_over_to_a_host_tab() {
+    // A worker script that answers every tab as `shared_worker.js` does when the app's code did not load.
+    let script = r#"self.onconnect = (e) => e.ports[0].postMessage(JSON.stringify({ t: "failed", err: { message: "no app" } }));"#;
+    let parts = js_sys::Array::of1(&script.into());
+    let blob = web_sys::Blob::new_with_str_sequence(&parts).expect("a blob");
+    let url = web_sys::Url::create_object_url_with_blob(&blob).expect("its URL");
+    let store = BrowserStore::new(options("shared-rust-failed-worker").await.shared_worker(url));
+    store.connect();
+    let s = store.clone();
+    wait_for("the tab to host after the worker failed, live", Duration::from_secs(20), move || {
+        !s.follows_worker()
+            && s.is_host() == Some(true)
+            && s.with_collection("orders", |c| c.is_some_and(|c| c.is_live()))
+    })
+    .await;
 }

@@ -386,7 +386,7 @@ test("two tabs of one user share one WebSocket: an order placed in the following
   await context.close();
 });
 
-test("with shared=worker the app's SharedWorker holds the one WebSocket: the tabs hold none, and both are live", async () => {
+test("with shared=worker, StoreOptions::shared() alone runs the store in a SharedWorker of the app's own build: the tabs hold no WebSocket, and both are live", async () => {
   const metricsPort = await freePort();
   const own = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 200, args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
   await own.start();

@@ -12,20 +12,25 @@
 //! server's idempotency by `clientMutationId` keeps a resend from writing twice), connects, and says `host`; the
 //! followers then attach again and re-send their unsettled mutations.
 //!
-//! Where the options name a worker entry ([`StoreOptions::shared_worker_url`]) and the browser has `SharedWorker`,
-//! a `SharedWorker` hosts instead, with the same messages: its store hosts from the start, every tab attaches over a
-//! `MessagePort` (its first message, `open {open: options}`, makes the worker's store if it has none yet) and
-//! follows; host messages go to every port. One protocol, two transports (`Link`).
+//! Where the browser has `SharedWorker`, a `SharedWorker` hosts instead, with the same messages: its store hosts from
+//! the start, every tab attaches over a `MessagePort` (its first message, `open {open: options}`, makes the worker's
+//! store if it has none yet) and follows; host messages go to every port. One protocol, two transports (`Link`). The
+//! worker runs the script the options name ([`StoreOptions::shared_worker_url`]; the npm package's, for `shared:
+//! true`), or else this crate's `shared_worker.js` with the app's own glue and wasm (`platform::app_worker`), so
+//! that a Rust app gets its worker by [`StoreOptions::shared`] alone; [`StoreOptions::shared_in_tab`] keeps the host
+//! in a tab.
 //!
 //! Messages are JSON text, one flat object `{"t": kind, …}`:
 //! - follower → host: `open {open}` (to a worker), `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
 //!   `discard {id}`, `connect`, `auth {a}`;
 //! - host → followers: `host`, `sync {to, status, sync: [{name, state, rows: [[key, row]…]}]}`,
-//!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`; origins, statuses and errors as flat structs (`Wire*`).
+//!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`, and from a worker that cannot host `failed {err}`; origins, statuses and errors as flat structs (`Wire*`).
 
 use super::{Inner, Rc};
 use crate::options::StoreOptions;
-use crate::platform::{attach_shared_worker, in_shared_worker, request_lock, warn, Channel, Lock, Port};
+use crate::platform::{
+    app_worker, attach_shared_worker, has_shared_worker, in_shared_worker, request_lock, warn, Channel, Lock, Port,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -261,7 +266,7 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
         return Some(Shared::new(inner, Link::Ports(RefCell::default()), true));
     }
     let name = inner.options.shared_name();
-    if let Some(url) = &inner.options.shared_worker_url {
+    if let Some((url, worker_name)) = worker(&inner.options, &name) {
         let weak = Rc::downgrade(inner);
         let failed = weak.clone();
         let on_message = move |text: String| {
@@ -274,7 +279,7 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
                 worker_failed(&inner, &why);
             }
         };
-        let attached = attach_shared_worker(url, &name, on_message, on_error);
+        let attached = attach_shared_worker(&url, &worker_name, on_message, on_error);
         match attached {
             Ok(port) => {
                 let shared = Shared::new(inner, Link::Worker(port), false);
@@ -287,6 +292,23 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
         }
     }
     start_tabs(inner, &name)
+}
+
+/// The script and the name of the `SharedWorker` that hosts the shared store `name`, if one does: the script the
+/// options name, else (unless they keep the host in a tab) this app's own where the browser has `SharedWorker`; `None`
+/// after a warning where the app's cannot be found.
+fn worker(options: &StoreOptions, name: &str) -> Option<(String, String)> {
+    if let Some(url) = &options.shared_worker_url {
+        return Some((url.clone(), name.to_owned()));
+    }
+    if options.shared_in_tab || !has_shared_worker() {
+        return None;
+    }
+    app_worker(name)
+        .map_err(|why| {
+            warn(&format!("shared: no SharedWorker for this app ({why}); the tabs elect one of them to host"))
+        })
+        .ok()
 }
 
 /// Leader-tab mode: joins the channel `name` and asks for the lock of that name.
@@ -668,6 +690,11 @@ fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
                 tx.send(result.clone());
             }
             return;
+        }
+        // The worker cannot host (`shared_worker.js`: the app's code did not load).
+        "failed" if matches!(shared.link, Link::Worker(_)) => {
+            let why = message.err.map_or_else(String::new, |e| e.message);
+            return worker_failed(inner, &why);
         }
         _ => return,
     };
