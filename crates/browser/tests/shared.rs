@@ -3,10 +3,10 @@
 //! page's, and `BroadcastChannel` objects of one name hear each other within a page too. Checks, with a host tab
 //! (`shared_in_tab`): the first store hosts, the second follows and shows the host's rows, live; a follower's
 //! mutation resolves through the host and a conflict comes back whole (what `keep_mine` needs); dropping the host
-//! hands the store to the follower, which connects on its own and keeps working. A worker that answers `failed`
-//! leaves its tab to host. (`shared()` alone, where a `SharedWorker` runs the app's own build, is tested with the web
-//! app in `tests/js/web/app.e2e.mjs`: this runner wraps every worker script in a new blob of its own, so that two
-//! stores here would never meet in one worker.) Run with `cargo xtask test-browser`.
+//! hands the store to the follower, which connects on its own and keeps working. A worker that answers `failed`, or
+//! nothing, leaves its tab to host. (`shared()` alone, where a `SharedWorker` runs the app's own build, is tested
+//! with the web app in `tests/js/web/app.e2e.mjs`: this runner wraps every worker script in a new blob of its own, so
+//! that two stores here would never meet in one worker.) Run with `cargo xtask test-browser`.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -120,20 +120,34 @@ async fn dropping_the_host_hands_the_store_to_the_follower() {
     assert!(follower.row("orders", order["id"].as_str().expect("id")).is_some());
 }
 
-#[wasm_bindgen_test]
-async fn a_worker_that_cannot_host_hands_over_to_a_host_tab() {
-    // A worker script that answers every tab as `shared_worker.js` does when the app's code did not load.
-    let script = r#"self.onconnect = (e) => e.ports[0].postMessage(JSON.stringify({ t: "failed", err: { message: "no app" } }));"#;
-    let parts = js_sys::Array::of1(&script.into());
-    let blob = web_sys::Blob::new_with_str_sequence(&parts).expect("a blob");
-    let url = web_sys::Url::create_object_url_with_blob(&blob).expect("its URL");
-    let store = BrowserStore::new(options("shared-rust-failed-worker").await.shared_worker(url));
+/// The URL of a worker script made of `script`.
+fn worker_script(script: &str) -> String {
+    let blob = web_sys::Blob::new_with_str_sequence(&js_sys::Array::of1(&script.into())).expect("a blob");
+    web_sys::Url::create_object_url_with_blob(&blob).expect("its URL")
+}
+
+/// A store of `key` given the worker `script`, once it has given the worker up and hosts, live.
+async fn hosts_instead_of(key: &str, script: &str) {
+    let store = BrowserStore::new(options(key).await.shared_worker(worker_script(script)));
     store.connect();
     let s = store.clone();
-    wait_for("the tab to host after the worker failed, live", Duration::from_secs(20), move || {
+    wait_for("the tab to host instead of its worker, live", Duration::from_secs(40), move || {
         !s.follows_worker()
             && s.is_host() == Some(true)
             && s.with_collection("orders", |c| c.is_some_and(|c| c.is_live()))
     })
     .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_worker_that_cannot_host_hands_over_to_a_host_tab() {
+    // As `shared_worker.js` answers every tab when the app's code did not load.
+    let script = r#"self.onconnect = (e) => e.ports[0].postMessage(JSON.stringify({ t: "failed", err: { message: "no app" } }));"#;
+    hosts_instead_of("shared-rust-failed-worker", script).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_worker_that_never_answers_is_given_up() {
+    // Loads, throws nothing, answers nothing: after its deadline (15 s) the tab hosts.
+    hosts_instead_of("shared-rust-silent-worker", "self.onconnect = () => {};").await;
 }

@@ -29,7 +29,8 @@
 use super::{Inner, Rc};
 use crate::options::StoreOptions;
 use crate::platform::{
-    app_worker, attach_shared_worker, has_shared_worker, in_shared_worker, request_lock, warn, Channel, Lock, Port,
+    app_worker, attach_shared_worker, has_shared_worker, in_shared_worker, request_lock, timer, warn, Channel, Lock,
+    Port, Timer,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -232,7 +233,16 @@ pub(super) struct Shared {
     watched: RefCell<Vec<CollectionConfig>>,
     /// Mutations this tab sent to a host, not settled yet: sent again to the next host.
     sent: RefCell<Vec<Mutation>>,
+    /// A tab attached to a `SharedWorker`, until the worker first answers: the deadline by which it must
+    /// ([`WORKER_ANSWER_MS`]).
+    answer_deadline: RefCell<Option<Timer>>,
 }
+
+/// How long a tab waits for its `SharedWorker`'s first answer before it elects a host tab instead. A worker whose
+/// script does not load says so with an `error` event, and one that cannot load the app answers `failed`; this is for
+/// the worker that says nothing (a tab that attached while the worker was failing may hear no `error`). The worker's
+/// script and wasm are usually the page's own, from the HTTP cache, so a working worker answers long before.
+const WORKER_ANSWER_MS: u32 = 15_000;
 
 impl Shared {
     fn new(inner: &Inner, link: Link, hosting: bool) -> Rc<Self> {
@@ -242,6 +252,7 @@ impl Shared {
             connect_asked: Cell::new(false),
             watched: RefCell::new(inner.options.collections.clone()),
             sent: RefCell::new(Vec::new()),
+            answer_deadline: RefCell::new(None),
         })
     }
 
@@ -286,6 +297,13 @@ pub(super) fn start(inner: &Rc<Inner>) -> Option<Rc<Shared>> {
                 let options = Box::new(inner.options.clone());
                 shared.post(&Message { open: Some(options), ..Message::new("open") });
                 hello(&shared, &inner.tab);
+                let weak = Rc::downgrade(inner);
+                let deadline = timer(WORKER_ANSWER_MS, move || {
+                    if let Some(inner) = weak.upgrade() {
+                        worker_failed(&inner, &format!("no answer within {} s", WORKER_ANSWER_MS / 1000));
+                    }
+                });
+                *shared.answer_deadline.borrow_mut() = Some(deadline);
                 return Some(shared);
             }
             Err(e) => warn(&format!("shared: no SharedWorker ({e}); the tabs elect one of them to host instead")),
@@ -566,6 +584,8 @@ pub(super) fn is_queued(inner: &Inner, input: &Input) -> bool {
 
 fn on_message(inner: &Rc<Inner>, text: &str) {
     let Some(shared) = inner.shared.borrow().clone() else { return };
+    // The worker answered: it is there.
+    shared.answer_deadline.take();
     let message = match serde_json::from_str::<Message>(text) {
         Ok(message) => message,
         Err(e) => return warn(&format!("shared: ignoring a message from another tab that does not parse ({e})")),
