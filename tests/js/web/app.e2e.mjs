@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, launchChromium, metricAt, Subsignal } from "../e2e/subsignal.mjs";
+import { freePort, launchChromium, metricAt, Subsignal, until } from "../e2e/subsignal.mjs";
 
 const need = (name) => {
   const value = process.env[name];
@@ -153,7 +153,10 @@ test("two users, an admin, field errors, reload, restart and catch-up", async ()
   await alice.page.getByLabel("Email").fill("dc@example.com");
   await alice.page.getByRole("button", { name: "Place order" }).dblclick();
   await order(alice.page, "Double Click").waitFor();
-  await alice.page.waitForTimeout(1000);
+  // Once nothing is queued, every mutation the clicks made has its answer: the server holds what they wrote.
+  await alice.page.getByTestId("connection").filter({ hasText: /^Live$/ }).waitFor();
+  const placed = await server.listOrders("alice", "customerName");
+  assert.equal(placed.filter((o) => o.customerName === "Double Click").length, 1, "one order written");
   assert.equal(await order(alice.page, "Double Click").count(), 1);
   assert.equal(await order(admin.page, "Double Click").count(), 1);
 
@@ -228,7 +231,9 @@ test("optimistic mode shows the order at once and a conflict is explained", asyn
   await racer.getByRole("button", { name: "Cancel order" }).click();
   await racer.and(page.locator("[data-status=CANCELLED]")).waitFor({ timeout: 2_000 });
   await page.getByTestId("connection").filter({ hasText: "1 queued" }).waitFor();
-  await page.waitForTimeout(2500); // the worker ships the order meanwhile
+  // The worker ships the order meanwhile.
+  const shipped = async () => (await server.listOrders("alice", "customerName status")).some((o) => o.customerName === "Racer" && o.status === "SHIPPED");
+  await until(shipped, "the worker to ship the order at the server");
   await page.context().setOffline(false);
   await racer.getByText(/changed elsewhere/).waitFor({ timeout: 40_000 });
   restarting = false;
