@@ -5,10 +5,10 @@
 //! the live row moves on while the user types. A refusal for a stale version is a three-way merge: when the other
 //! change touched other fields only (the worker moving the status along, say), the edit is sent again on top of it
 //! at once, with nothing to ask; when both changed the same field differently, the dialog shows their version and
-//! this one side by side and lets the user keep theirs, keep mine, or choose per field.
+//! this one side by side and lets the user keep theirs, keep mine, or choose per field. It is modal: the page behind
+//! it is inert until it is answered, and Escape keeps theirs (nothing is written).
 
 use leptos::prelude::*;
-use leptos::wasm_bindgen::JsCast;
 use serde_json::{Map, Value};
 use subsignal_leptos::{use_mutation, use_store, Choice, Conflict, FieldChange, Mutation, MutationError, Mutator};
 
@@ -49,9 +49,9 @@ fn send(mutator: Mutator<Value>, state: EditState, mutation: Mutation) {
                     state.problem.try_set(Some(format!("Not saved: {why}.")));
                 }
             },
+            // The dialog opens as a modal (`OrderEdit`): the browser moves the focus into it.
             Err(MutationError::Conflict(conflict)) => {
                 state.conflict.try_set(Some(*conflict));
-                focus("[role=dialog] button");
             }
             Err(MutationError::Validation { fields }) => {
                 let why = fields.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join(" ");
@@ -60,16 +60,6 @@ fn send(mutator: Mutator<Value>, state: EditState, mutation: Mutation) {
             Err(other) => {
                 state.problem.try_set(Some(format!("Not saved: {other}")));
             }
-        }
-    });
-}
-
-/// Moves the focus to the first element matching `selector`, once the view has drawn it.
-fn focus(selector: &'static str) {
-    request_animation_frame(move || {
-        let element = document().query_selector(selector).ok().flatten();
-        if let Some(element) = element.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
-            let _ = element.focus();
         }
     });
 }
@@ -140,7 +130,8 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
             resolve(conflict.keep_mine());
         }
     };
-    let take_theirs = move |_| {
+    // Writes nothing: the row already shows theirs. Escape does the same.
+    let take_theirs = move || {
         choices.set(Vec::new());
         state.conflict.set(None);
         state.open.set(false);
@@ -150,6 +141,15 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
             resolve(conflict.merge(&choices.get_untracked()));
         }
     };
+    // A modal dialog: the rest of the page is inert behind it, the focus moves into it, Escape dismisses it.
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
+    Effect::new(move || {
+        if let Some(dialog) = dialog.get() {
+            if !dialog.open() {
+                let _ = dialog.show_modal();
+            }
+        }
+    });
     let title_id = format!("conflict-title-{id}");
     let name_id = format!("edit-name-{id}");
     let email_id = format!("edit-email-{id}");
@@ -208,7 +208,16 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
                 })
             }).collect_view();
             view! {
-                <div class="conflict-dialog" role="dialog" aria-labelledby=title_id.clone() aria-describedby=format!("{title_id}-why")>
+                <dialog
+                    node_ref=dialog
+                    class="conflict-dialog"
+                    aria-labelledby=title_id.clone()
+                    aria-describedby=format!("{title_id}-why")
+                    on:cancel=move |ev: leptos::ev::Event| {
+                        ev.prevent_default();
+                        take_theirs();
+                    }
+                >
                     <h3 id=title_id.clone()>"Changed elsewhere"</h3>
                     <p id=format!("{title_id}-why")>{if conflict.theirs.is_some() {
                         "Someone changed this order while you were editing it. Highlighted fields were changed on both sides."
@@ -221,10 +230,10 @@ pub(crate) fn OrderEdit(id: String) -> impl IntoView {
                     </table>
                     <div class="actions">
                         <button type="button" class="secondary" on:click=keep_mine disabled=conflict.theirs.is_none()>"Keep mine"</button>
-                        <button type="button" class="secondary" on:click=take_theirs>"Take theirs"</button>
+                        <button type="button" class="secondary" on:click=move |_| take_theirs()>"Take theirs"</button>
                         {many.then(|| view! { <button type="button" class="secondary" on:click=merge>"Save my choices"</button> })}
                     </div>
-                </div>
+                </dialog>
             }
         })}
         <p class="edit-error" role="alert">{move || state.problem.get()}</p>

@@ -249,7 +249,7 @@ test("optimistic mode shows the order at once and a conflict is explained", asyn
   assert.deepEqual(consoleErrors, []);
 });
 
-test("two users edit the same order: a change to other fields merges by itself, the same field asks, Keep mine wins for both", async () => {
+test("two users edit the same order: a change to other fields merges by itself, the same field asks in a modal dialog, Keep mine wins for both, Escape keeps theirs", async () => {
   // A server whose worker waits a minute per step: the order stays editable throughout.
   const slow = new Subsignal({ web: need("SUBSIGNAL_WEB_DIST"), stepDelayMs: 60_000 });
   await slow.start();
@@ -295,8 +295,8 @@ test("two users edit the same order: a change to other fields merges by itself, 
     assert.equal(await name.locator("td.mine").innerText(), "Admin Name");
     assert.equal(await name.getAttribute("class"), "differs conflict");
     assert.equal(await dialog.locator("tr[data-field=email]").count(), 0, "unchanged fields are not listed");
-    // The focus moved into the dialog; the row meanwhile shows the server's version.
-    assert.equal(await admin.evaluate(() => document.activeElement?.closest("[role=dialog]") !== null), true);
+    // A modal dialog holds the focus; the row meanwhile shows the server's version.
+    assert.equal(await dialog.evaluate((d) => d.matches(":modal") && d.contains(document.activeElement)), true);
     await row(admin).locator(".order-head", { hasText: "Alice Name" }).waitFor();
     await dialog.getByRole("button", { name: "Keep mine" }).click();
     await dialog.waitFor({ state: "detached" });
@@ -308,6 +308,20 @@ test("two users edit the same order: a change to other fields merges by itself, 
       await row(page).locator(".order-head strong").innerText(),
     ];
     assert.deepEqual(await shown(alice), await shown(admin), "both end with the same row");
+
+    // Once more, and the admin presses Escape: the dialog closes, nothing is written, theirs stays.
+    await openEdit(alice);
+    await openEdit(admin);
+    await edit(alice, { Name: "Alice Again" });
+    await row(admin).and(admin.locator("[data-version='6']")).waitFor();
+    await edit(admin, { Name: "Admin Again" });
+    await dialog.waitFor();
+    await admin.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    await row(admin).locator("form.edit").waitFor({ state: "detached" });
+    const written = (await slow.listOrders("admin", "customerName version")).map((o) => `${o.customerName} v${o.version}`);
+    assert.deepEqual(written, ["Alice Again v6"], "Escape wrote nothing");
+    for (const page of [alice, admin]) assert.deepEqual(await shown(page), ["6", "Alice Again"]);
     await alice.context().close();
     await admin.context().close();
   } finally {
