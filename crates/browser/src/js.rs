@@ -890,10 +890,24 @@ impl JsStore {
         #[wasm_bindgen(unchecked_param_type = "(collection: string, change: RowChange, origin: RowOrigin) => void")]
         listener: js_sys::Function,
     ) -> JsValue {
+        // The hot path (one call per row change): the collection's name is made a JavaScript string once, and the
+        // change and its origin cross as one JSON text, so that an event costs one string decode and one parse.
+        let names: RefCell<Vec<(String, JsValue)>> = RefCell::default();
         unsubscribe(
             &self.listeners,
             self.store.on_row(move |collection, change, origin| {
-                report(listener.call3(&JsValue::NULL, &JsValue::from_str(collection), &to_js(change), &to_js(origin)));
+                let mut names = names.borrow_mut();
+                let name = match names.iter().position(|(n, _)| n == collection) {
+                    Some(i) => names[i].1.clone(),
+                    None => {
+                        let name = JsValue::from_str(collection);
+                        names.push((collection.to_owned(), name.clone()));
+                        name
+                    }
+                };
+                drop(names);
+                let both = js_sys::Array::from(&to_js(&(change, origin)));
+                report(listener.call3(&JsValue::NULL, &name, &both.get(0), &both.get(1)));
             }),
         )
     }
