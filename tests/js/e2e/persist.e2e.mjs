@@ -8,34 +8,13 @@
 // (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { extname, join } from "node:path";
-import { freePort, launchChromium, liveAndEqual, metricAt, need, settledOrders, Subsignal, until } from "./subsignal.mjs";
+import { CREATE, liveAndEqual, ORDER, settledOrders, startOrdersPage, until } from "./subsignal.mjs";
 
-const ORDER = "id owner customerName status version";
-const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
-
-let server, browser, site, metricsPort;
-
+let site, server;
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), "subsignal-persist-"));
-  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
-  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>persist</title>
-<script type="module">
-import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js";
-await init();
-const params = new URLSearchParams(location.search);
-const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
-  token: params.get("token"), persistKey: params.get("key") ?? "e2e",
-  connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
-store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
-  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
-  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
-window.origins = [];
+  site = await startOrdersPage({ name: "persist", storeOptions: `persistKey: params.get("key") ?? "e2e"`,
+    chromiumArgs: ["--disable-features=LocalNetworkAccessChecks"], extra: `window.origins = [];
 store.onRow((collection, change, origin) => window.origins.push(origin.kind));
-store.connect();
-window.store = store;
 /** What the store's database holds: the orders record and every queue record, as text. */
 window.persisted = () => new Promise((resolve, reject) => {
   const req = indexedDB.open("subsignal:e2e");
@@ -61,59 +40,27 @@ window.corrupt = () => new Promise((resolve, reject) => {
   };
   req.onerror = () => reject(req.error);
 });
-window.ready = true;
-</script>`);
-  metricsPort = await freePort();
-  server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
-    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
-  await server.start();
-  // A page Playwright serves from disk has no address space of its own: Chromium's Local Network Access checks would
-  // block its WebSocket to the loopback server.
-  browser = await launchChromium(["--disable-features=LocalNetworkAccessChecks"]);
+` });
+  server = site.server;
 });
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (site) rmSync(site, { recursive: true, force: true });
-});
+after(() => site?.stop());
 
 /** A browser context (its own IndexedDB) whose pages under /persist/ come from the site folder, server or not. */
 async function context({ failingPut = false } = {}) {
-  const origin = server.http;
-  const ctx = await browser.newContext();
-  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
-  await ctx.route((url) => url.pathname.startsWith("/persist/"), (route) => {
-    const path = join(site, new URL(route.request().url()).pathname.slice("/persist/".length));
-    route.fulfill({ status: 200, contentType: types[extname(path)] ?? "application/octet-stream", body: readFileSync(path) });
-  });
+  const ctx = await site.contextFromDisk("persist");
   if (failingPut) {
     // IndexedDB out of quota: every put throws, as Chromium's QuotaExceededError does.
     await ctx.addInitScript(() => {
       IDBObjectStore.prototype.put = function () { throw new DOMException("the origin is out of quota", "QuotaExceededError"); };
     });
   }
-  return { ctx, origin };
+  return { ctx, origin: server.http };
 }
 
 /** Opens the page in `ctx` as alice, recording warnings and page errors. */
-async function open(ctx, origin, token) {
-  const page = await ctx.newPage();
-  page.warnings = [];
-  page.errors = [];
-  page.on("console", (m) => { if (m.type() === "warning") page.warnings.push(m.text()); });
-  page.on("pageerror", (e) => page.errors.push(e.message));
-  await page.goto(`${origin}/persist/index.html?token=${encodeURIComponent(token)}`);
-  await page.waitForFunction(() => window.ready === true);
-  return page;
-}
-
-async function token(user = "alice") {
-  return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
-}
-
-/** One sample of the server's /metrics, summed over its labels. */
-const metric = (name) => metricAt(metricsPort, name);
+const open = (ctx, origin, token) => site.open(ctx, `${origin}/persist/index.html?token=${encodeURIComponent(token)}`);
+const token = () => site.token();
+const metric = (name) => site.metric(name);
 
 const key = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
 

@@ -11,86 +11,32 @@
 // Run by `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { freePort, launchChromium, liveAndEqual, metricAt, need, settledOrders, Subsignal, until } from "./subsignal.mjs";
+import { CREATE, liveAndEqual, ORDER, settledOrders, startOrdersPage, until } from "./subsignal.mjs";
 
-const ORDER = "id owner customerName status version";
-
-/** One sample of the server's /metrics, summed over its labels. */
-const metric = (name) => metricAt(metricsPort, name);
-
-/** The orders once the worker has moved every one along. */
-const settledTruth = () => settledOrders(server, ORDER);
-const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
-
-let server, browser, site, metricsPort;
-
+let site;
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), "subsignal-shared-worker-"));
-  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "pkg"), { recursive: true });
-  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>shared worker</title>
-<script type="module">
-import init, { Store } from "./pkg/subsignal_store.js";
-await init();
-const params = new URLSearchParams(location.search);
-const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
-  token: params.get("token"), persistKey: params.get("key"),
-  shared: params.get("mode") === "auto" ? true : "worker", sharedWorkerUrl: params.get("workerUrl") ?? undefined,
-  connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
-store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
-  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
-  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
-store.connect();
-window.store = store;
-window.results = {};
-/** Creates an order named \`name\` with an optimistic row \`tmp-<name>\`; its answer lands in results[name]. */
-window.create = (query, name) => {
-  window.store.mutate({ query, resultField: "createOrder", collection: "orders",
-    variables: { input: { customerName: name, email: "s@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
-    optimistic: { kind: "upsert", row: { id: "tmp-" + name, owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } })
-    .then((row) => { window.results[name] = { ok: row }; }, (e) => { window.results[name] = { error: String(e?.message ?? e) }; });
-};
-window.ready = true;
-</script>`);
-  metricsPort = await freePort();
-  server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
-    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
-  await server.start();
-  browser = await launchChromium();
+  site = await startOrdersPage({ name: "shared-worker",
+    storeOptions: `persistKey: params.get("key"), shared: params.get("mode") === "auto" ? true : "worker",
+  sharedWorkerUrl: params.get("workerUrl") ?? undefined` });
 });
+after(() => site?.stop());
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (site) rmSync(site, { recursive: true, force: true });
-});
+const metric = (name) => site.metric(name);
+const token = () => site.token();
+const written = (name) => site.written(name);
+/** The orders once the worker has moved every one along. */
+const settledTruth = () => settledOrders(site.server, ORDER);
 
 /** Opens the page in `ctx` as alice with the store's persistKey `key` (`mode` "auto": `shared: true`, else
- * `shared: "worker"`), recording page errors. */
-async function open(ctx, token, key, mode, workerUrl) {
-  const page = await ctx.newPage();
-  page.errors = [];
-  page.on("pageerror", (e) => page.errors.push(e.message));
+ * `shared: "worker"`), served by the server itself. */
+function open(ctx, token, key, mode, workerUrl) {
   const worker = workerUrl ? `&workerUrl=${encodeURIComponent(workerUrl)}` : "";
-  await page.goto(`${server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}&mode=${mode ?? "worker"}${worker}`);
-  await page.waitForFunction(() => window.ready === true);
-  return page;
-}
-
-async function token(user = "alice") {
-  return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
-}
-
-/** How many orders named `name` the server holds. */
-async function written(name) {
-  return (await server.listOrders("alice", ORDER)).filter((o) => o.customerName === name).length;
+  return site.open(ctx, `${site.server.http}/index.html?token=${encodeURIComponent(token)}&key=${key}&mode=${mode ?? "worker"}${worker}`);
 }
 
 /** `count` tabs of a new context, each following the store's SharedWorker. */
 async function tabs(count, storeKey, mode) {
-  const ctx = await browser.newContext();
+  const ctx = await site.browser.newContext();
   const alice = await token();
   const pages = [];
   for (let i = 0; i < count; i++) pages.push(await open(ctx, alice, storeKey, mode));
@@ -127,7 +73,7 @@ test("worker: an offline mutation from tab A shows at once in tab B, is written 
   const truth = await settledTruth();
   for (const page of [a, b]) await liveAndEqual(page, truth);
 
-  await server.stop();
+  await site.server.stop();
   await b.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
   const name = "offline from A";
   await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
@@ -136,7 +82,7 @@ test("worker: an offline mutation from tab A shows at once in tab B, is written 
     await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
   }
 
-  await server.start();
+  await site.server.start();
   await a.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
   assert.ok((await a.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in tab A");
   const after = await settledTruth();
@@ -161,13 +107,13 @@ test("worker: the worker outlives any one tab: the first tab and the tab that qu
   assert.ok((await c.evaluate(() => window.results["after the first tab closed"])).ok);
 
   // With the server away, tab A queues a mutation and closes; the worker keeps it and sends it once the server is back.
-  await server.stop();
+  await site.server.stop();
   await c.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
   const name = "queued by a closed tab";
   await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
   await c.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
   await a.close();
-  await server.start();
+  await site.server.start();
   await c.waitForFunction((n) => window.store.rows("orders").some((o) => o.customerName === n && !o.id.startsWith("tmp-")),
     name, { timeout: 60_000 });
   const after = await settledTruth();
@@ -180,7 +126,7 @@ test("worker: the worker outlives any one tab: the first tab and the tab that qu
 });
 
 test("worker: a worker script that does not load sends the tabs over to the leader tab, still one WebSocket and live", { timeout: 180_000 }, async () => {
-  const ctx = await browser.newContext();
+  const ctx = await site.browser.newContext();
   const alice = await token();
   // Both tabs attach at once, while the worker's script is failing to load: a tab that hears no `error` then (this
   // failed once in CI under load, 2026-12-01) gives the worker up when it has not answered within 15 s.

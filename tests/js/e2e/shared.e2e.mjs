@@ -12,87 +12,24 @@
 // `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { extname, join } from "node:path";
-import { freePort, launchChromium, liveAndEqual, metricAt, need, settledOrders, Subsignal, until } from "./subsignal.mjs";
+import { CREATE, liveAndEqual, ORDER, settledOrders, startOrdersPage, until } from "./subsignal.mjs";
 
-const ORDER = "id owner customerName status version";
-
-/** One sample of the server's /metrics, summed over its labels. */
-const metric = (name) => metricAt(metricsPort, name);
-
-/** The orders once the worker has moved every one along. */
-const settledTruth = () => settledOrders(server, ORDER);
-const CREATE = "mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { id owner customerName status version } }";
-
-let server, browser, site, metricsPort;
-
+let site;
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), "subsignal-shared-"));
-  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
-  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>shared</title>
-<script type="module">
-import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js";
-await init();
-const params = new URLSearchParams(location.search);
-const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
-  token: params.get("token"), persistKey: params.get("key"), shared: "tab",
-  connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 } });
-store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
-  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
-  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
-store.connect();
-window.store = store;
-window.results = {};
-/** Creates an order named \`name\` with an optimistic row \`tmp-<name>\`; its answer lands in results[name]. */
-window.create = (query, name) => {
-  window.store.mutate({ query, resultField: "createOrder", collection: "orders",
-    variables: { input: { customerName: name, email: "s@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
-    optimistic: { kind: "upsert", row: { id: "tmp-" + name, owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } })
-    .then((row) => { window.results[name] = { ok: row }; }, (e) => { window.results[name] = { error: String(e?.message ?? e) }; });
-};
-window.ready = true;
-</script>`);
-  metricsPort = await freePort();
-  server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
-    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
-  await server.start();
-  // A page Playwright serves from disk has no address space of its own: Chromium's Local Network Access checks would
-  // block its WebSocket to the loopback server.
-  browser = await launchChromium(["--disable-features=LocalNetworkAccessChecks"]);
+  site = await startOrdersPage({ name: "shared", storeOptions: `persistKey: params.get("key"), shared: "tab"`,
+    chromiumArgs: ["--disable-features=LocalNetworkAccessChecks"] });
 });
+after(() => site?.stop());
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (site) rmSync(site, { recursive: true, force: true });
-});
-
-/** A browser context (the tabs of one origin) whose pages under /shared/ come from the site folder, server or not. */
-async function context() {
-  const ctx = await browser.newContext();
-  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
-  await ctx.route((url) => url.pathname.startsWith("/shared/"), (route) => {
-    const path = join(site, new URL(route.request().url()).pathname.slice("/shared/".length));
-    route.fulfill({ status: 200, contentType: types[extname(path)] ?? "application/octet-stream", body: readFileSync(path) });
-  });
-  return ctx;
-}
-
-/** Opens the page in `ctx` as alice with the store's persistKey `key`, recording page errors. */
-async function open(ctx, token, key) {
-  const page = await ctx.newPage();
-  page.errors = [];
-  page.on("pageerror", (e) => page.errors.push(e.message));
-  await page.goto(`${server.http}/shared/index.html?token=${encodeURIComponent(token)}&key=${key}`);
-  await page.waitForFunction(() => window.ready === true);
-  return page;
-}
-
-async function token(user = "alice") {
-  return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
-}
+const metric = (name) => site.metric(name);
+const token = () => site.token();
+const written = (name) => site.written(name);
+/** The orders once the worker has moved every one along. */
+const settledTruth = () => settledOrders(site.server, ORDER);
+/** A browser context (the tabs of one origin) whose pages under /shared/ come from disk, server or not. */
+const context = () => site.contextFromDisk("shared");
+/** Opens the page in `ctx` as alice with the store's persistKey `key`. */
+const open = (ctx, token, key) => site.open(ctx, `${site.server.http}/shared/index.html?token=${encodeURIComponent(token)}&key=${key}`);
 
 /** The pages' shared roles, once exactly one of them hosts; gives the host and the followers. */
 async function roles(pages) {
@@ -105,10 +42,6 @@ async function roles(pages) {
   return { host: pages[found.indexOf("host")], followers: pages.filter((_, i) => found[i] === "follower") };
 }
 
-/** How many orders named `name` the server holds. */
-async function written(name) {
-  return (await server.listOrders("alice", ORDER)).filter((o) => o.customerName === name).length;
-}
 
 test("three tabs share one WebSocket: one hosts, every tab is live, a follower's mutation shows in all", { timeout: 180_000 }, async () => {
   const ctx = await context();
@@ -148,7 +81,7 @@ test("an offline mutation from tab A shows at once in tab B, is written once aft
   const truth = await settledTruth();
   for (const page of pages) await liveAndEqual(page, truth);
 
-  await server.stop();
+  await site.server.stop();
   await host.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
   // Tab A (following) mutates while offline: tab B (hosting) shows the optimistic row, and so does A.
   const name = "offline from A";
@@ -158,7 +91,7 @@ test("an offline mutation from tab A shows at once in tab B, is written once aft
     await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
   }
 
-  await server.start();
+  await site.server.start();
   await follower.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
   assert.ok((await follower.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in tab A");
   const after = await settledTruth();
@@ -180,7 +113,7 @@ test("closing the host tab hands the store to another: the queued mutation compl
   for (const page of pages) await liveAndEqual(page, truth);
 
   // With the server away, a follower's mutation waits in the host's queue (persisted there); then the host closes.
-  await server.stop();
+  await site.server.stop();
   const name = "queued at the old host";
   const [a, b] = followers;
   await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
@@ -192,7 +125,7 @@ test("closing the host tab hands the store to another: the queued mutation compl
   for (const page of followers) {
     await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
   }
-  await server.start();
+  await site.server.start();
   await a.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
   assert.ok((await a.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in the tab that made it");
   const after = await settledTruth();

@@ -2,9 +2,9 @@
 // The binary comes from SUBSIGNAL_BIN (set by `cargo xtask`); there is no fallback, so a missing binary fails loudly.
 import { createServer } from "node:net";
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import { createInterface } from "node:readline";
 
 export class Subsignal {
@@ -223,4 +223,94 @@ export async function liveAndEqual(page, truth) {
   await page.waitForFunction((want) => window.store.isLive("orders")
     && window.store.rows("orders").map((o) => `${o.id}:${o.status}:${o.version}`).sort().join() === want,
   ordersKey(truth), { timeout: 30_000 });
+}
+
+/** The order fields the npm-package pages below read and write. */
+export const ORDER = "id owner customerName status version";
+/** createOrder with a clientMutationId, answering the fields above. */
+export const CREATE = `mutation($input: CreateOrderInput!, $clientMutationId: ID) { createOrder(input: $input, clientMutationId: $clientMutationId) { ${ORDER} } }`;
+
+/**
+ * A test page of the npm package (SUBSIGNAL_NPM_PACKAGE, copied under node_modules/@subsignal/store) in a new folder,
+ * served by a `subsignal serve` of its own with metrics, and a Chromium. The page's module script makes
+ * `window.store` as `params.get("token")`, with fast reconnects and the options `storeOptions` (JavaScript source
+ * where `params` is the address's query), watches the persisted orders collection, runs `extra` (JavaScript source),
+ * connects, and sets `window.ready`. `window.create(query, name)` creates an order named `name` with an optimistic
+ * row `tmp-<name>`; its answer lands in `window.results[name]`.
+ * @param {{ name: string, storeOptions: string, extra?: string, chromiumArgs?: string[] }} page
+ */
+export async function startOrdersPage({ name, storeOptions, extra = "", chromiumArgs = [] }) {
+  const site = mkdtempSync(join(tmpdir(), `subsignal-${name}-`));
+  cpSync(need("SUBSIGNAL_NPM_PACKAGE"), join(site, "node_modules/@subsignal/store"), { recursive: true });
+  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><title>${name}</title>
+<script type="module">
+import init, { Store } from "./node_modules/@subsignal/store/subsignal_store.js";
+await init();
+const params = new URLSearchParams(location.search);
+const store = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql",
+  token: params.get("token"), connection: { pingIntervalMs: 1000, pongTimeoutMs: 1000, backoffBaseMs: 50, backoffCapMs: 300 },
+  ${storeOptions} });
+store.watch({ name: "orders", persist: true, subscriptionField: "onOrderChanged", entityField: "order", snapshotField: "listOrders",
+  subscription: "subscription($afterSeq: Int) { onOrderChanged(afterSeq: $afterSeq) { seq prevSeq op key version expired clientMutationId order { ${ORDER} } } }",
+  snapshotQuery: "query($limit: Int, $nextToken: String) { listOrders(limit: $limit, nextToken: $nextToken) { items { ${ORDER} } nextToken seq } }" });
+window.store = store;
+window.results = {};
+window.create = (query, name) => {
+  store.mutate({ query, resultField: "createOrder", collection: "orders",
+    variables: { input: { customerName: name, email: "s@example.com", items: [{ sku: "tea", quantity: 1, unitPriceCents: 450 }] } },
+    optimistic: { kind: "upsert", row: { id: "tmp-" + name, owner: "alice", customerName: name, status: "SUBMITTED", version: 0 } } })
+    .then((row) => { window.results[name] = { ok: row }; }, (e) => { window.results[name] = { error: String(e?.message ?? e) }; });
+};
+${extra}
+store.connect();
+window.ready = true;
+</script>`);
+  const metricsPort = await freePort();
+  const server = new Subsignal({ web: site, stepDelayMs: 0, listen: `127.0.0.1:${await freePort()}`,
+    args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
+  await server.start();
+  const browser = await launchChromium(chromiumArgs);
+  return {
+    site,
+    server,
+    browser,
+    /** One sample of the server's /metrics, summed over its labels. */
+    metric: (metric) => metricAt(metricsPort, metric),
+    /** A dev token of `user`. */
+    async token(user = "alice") {
+      return (await (await fetch(`${server.http}/dev/token?user=${user}`)).json()).token;
+    },
+    /** How many of alice's orders named `order` the server holds. */
+    async written(order) {
+      return (await server.listOrders("alice", ORDER)).filter((o) => o.customerName === order).length;
+    },
+    /** Opens `url` in `ctx` once the page is ready, recording its page errors and console warnings. */
+    async open(ctx, url) {
+      const page = await ctx.newPage();
+      page.errors = [];
+      page.warnings = [];
+      page.on("pageerror", (e) => page.errors.push(e.message));
+      page.on("console", (m) => { if (m.type() === "warning") page.warnings.push(m.text()); });
+      await page.goto(url);
+      await page.waitForFunction(() => window.ready === true);
+      return page;
+    },
+    /** A new browser context (the tabs of one origin) whose pages under /`prefix`/ come from the site folder, on the
+     * server's own origin, whether the server runs or not. (Such a page has no address space of its own: pass
+     * chromiumArgs ["--disable-features=LocalNetworkAccessChecks"], or Chromium blocks its WebSocket to loopback.) */
+    async contextFromDisk(prefix) {
+      const ctx = await browser.newContext();
+      const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+      await ctx.route((url) => url.pathname.startsWith(`/${prefix}/`), (route) => {
+        const path = join(site, new URL(route.request().url()).pathname.slice(prefix.length + 2));
+        route.fulfill({ status: 200, contentType: types[extname(path)] ?? "application/octet-stream", body: readFileSync(path) });
+      });
+      return ctx;
+    },
+    async stop() {
+      await browser.close();
+      await server.stop();
+      rmSync(site, { recursive: true, force: true });
+    },
+  };
 }
