@@ -114,47 +114,7 @@ async fn reconnects_after_restart_and_catches_up() {
 /// opened with the same key (as after a page reload), which sends it.
 #[wasm_bindgen_test]
 async fn the_offline_queue_survives_a_reload() {
-    let token = token("alice").await;
-    let key = format!("subsignal-test-queue-{}", js_sys::Date::now());
-    let name = format!("persisted-{}", js_sys::Date::now());
-    let options = || {
-        subsignal_browser::StoreOptions::new(
-            format!("{}/graphql", base()),
-            format!("{}/graphql", base().replacen("http", "ws", 1)),
-        )
-        .token(token.clone())
-        .collection(orders())
-        .persist_key(key.clone())
-    };
-    {
-        // Never connected: the mutation can only be queued.
-        let first = subsignal_browser::BrowserStore::new(options());
-        let _pending = first.mutate(create_order(&name));
-        // The mutation is queued once the persisted image has been read back (a few milliseconds).
-        let f = first.clone();
-        wait_for("the mutation to be queued", Duration::from_secs(10), move || f.status().pending_mutations == 1).await;
-    }
-    let second = subsignal_browser::BrowserStore::new(options());
-    second.connect();
-    let s = second.clone();
-    let wanted = name.clone();
-    wait_for("the restored mutation to be sent and its order to arrive", Duration::from_secs(30), move || {
-        // The server's row, not the restored optimistic one (whose key is `tmp-…`).
-        s.rows("orders")
-            .iter()
-            .any(|r| r["customerName"] == wanted.as_str() && !r["id"].as_str().is_some_and(|id| id.starts_with("tmp-")))
-    })
-    .await;
-    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
-    let count = list["data"]["listOrders"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["customerName"] == name.as_str())
-        .count();
-    assert_eq!(count, 1, "sent once");
-    let s = second.clone();
-    wait_for("the queue to empty", Duration::from_secs(10), move || s.status().pending_mutations == 0).await;
+    assert_queue_outlives_its_store("page").await;
 }
 
 /// A WebSocket the page opened before the store existed (`globalThis.subsignalPreconnect`) is the one the store

@@ -8,11 +8,7 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use serde_json::json;
-use subsignal_browser::{BrowserStore, StoreOptions};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_shared_worker);
@@ -38,38 +34,6 @@ async fn a_store_in_a_shared_worker_goes_live_and_mutates() {
 
 #[wasm_bindgen_test]
 async fn the_offline_queue_lives_in_indexeddb_in_a_worker() {
-    let token = token("alice").await;
-    let key = format!("subsignal-worker-queue-{}", js_sys::Date::now());
-    let name = format!("worker-persisted-{}", js_sys::Date::now());
-    let options = || {
-        StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
-            .token(token.clone())
-            .collection(orders())
-            .persist_key(key.clone())
-    };
-    {
-        // Never connected: the mutation can only be queued; dropping the store writes it to IndexedDB.
-        let first = BrowserStore::new(options());
-        let _pending = first.mutate(create_order(&name));
-        let f = first.clone();
-        wait_for("the mutation to be queued", Duration::from_secs(10), move || f.status().pending_mutations == 1).await;
-    }
-    let second = BrowserStore::new(options());
-    let s = second.clone();
-    wait_for("the queue restored from IndexedDB", Duration::from_secs(10), move || s.status().pending_mutations == 1)
-        .await;
-    second.connect();
-    let s = second.clone();
-    let wanted = name.clone();
-    wait_for("the restored mutation to be sent and its order to arrive", Duration::from_secs(30), move || {
-        s.rows("orders")
-            .iter()
-            .any(|r| r["customerName"] == wanted.as_str() && !r["id"].as_str().is_some_and(|id| id.starts_with("tmp-")))
-    })
-    .await;
-    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
-    let items = list["data"]["listOrders"]["items"].as_array().expect("items").clone();
-    assert_eq!(items.iter().filter(|o| o["customerName"] == name.as_str()).count(), 1, "sent once");
-    let s = second.clone();
-    wait_for("the queue to empty", Duration::from_secs(10), move || s.status().pending_mutations == 0).await;
+    // A worker has no `localStorage`: the queue is in IndexedDB alone.
+    assert_queue_outlives_its_store("worker").await;
 }

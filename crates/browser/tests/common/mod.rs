@@ -237,3 +237,43 @@ pub async fn assert_caught_up(store: &BrowserStore, token: &str, created: &[Stri
         assert!(recorder.inserted.borrow().contains(id), "{id} arrived as an insertion");
     }
 }
+
+/// A mutation queued by a store that never connected outlives it: the next store of the same persist key (as after
+/// a reload) holds it again, sends it, shows the server's row, and the server wrote it once. `prefix` names the key
+/// and the order.
+pub async fn assert_queue_outlives_its_store(prefix: &str) {
+    let token = token("alice").await;
+    let key = format!("subsignal-{prefix}-queue-{}", js_sys::Date::now());
+    let name = format!("{prefix}-persisted-{}", js_sys::Date::now());
+    let options = || {
+        StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
+            .token(token.clone())
+            .collection(orders())
+            .persist_key(key.clone())
+    };
+    {
+        // Never connected: the mutation can only be queued (once the persisted image has been read back).
+        let first = BrowserStore::new(options());
+        let _pending = first.mutate(create_order(&name));
+        let f = first.clone();
+        wait_for("the mutation to be queued", Duration::from_secs(10), move || f.status().pending_mutations == 1).await;
+    }
+    let second = BrowserStore::new(options());
+    let s = second.clone();
+    wait_for("the queue restored", Duration::from_secs(10), move || s.status().pending_mutations == 1).await;
+    second.connect();
+    let s = second.clone();
+    let wanted = name.clone();
+    wait_for("the restored mutation to be sent and its order to arrive", Duration::from_secs(30), move || {
+        // The server's row, not the restored optimistic one (whose key is `tmp-…`).
+        s.rows("orders")
+            .iter()
+            .any(|r| r["customerName"] == wanted.as_str() && !r["id"].as_str().is_some_and(|id| id.starts_with("tmp-")))
+    })
+    .await;
+    let list = gql(&token, &snapshot(), json!({ "limit": 1000 })).await.expect("listOrders");
+    let items = list["data"]["listOrders"]["items"].as_array().expect("items").clone();
+    assert_eq!(items.iter().filter(|o| o["customerName"] == name.as_str()).count(), 1, "sent once");
+    let s = second.clone();
+    wait_for("the queue to empty", Duration::from_secs(10), move || s.status().pending_mutations == 0).await;
+}
