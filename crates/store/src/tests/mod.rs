@@ -15,6 +15,7 @@ mod views;
 
 use std::collections::VecDeque;
 
+use proptest::prelude::*;
 use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
 
@@ -165,6 +166,66 @@ pub(crate) struct Channel {
     pub(crate) http: VecDeque<HttpRequest>,
 }
 
+impl Channel {
+    /// The store opened a socket (or closed its socket: `None`): nothing is on its way any more.
+    pub(crate) fn reset(&mut self, socket: Option<u64>) {
+        self.socket = socket;
+        self.ack_delivered = false;
+        self.frames.clear();
+    }
+
+    /// Answers graphql-transport-ws's own messages (init, ping, pong) as a server does; gives back any other.
+    pub(crate) fn answer(&mut self, message: ClientMessage) -> Option<ClientMessage> {
+        match message {
+            ClientMessage::ConnectionInit { .. } => {
+                self.frames.push_back(ServerMessage::ConnectionAck { payload: None })
+            }
+            ClientMessage::Ping { .. } => self.frames.push_back(ServerMessage::Pong { payload: None }),
+            ClientMessage::Pong { .. } => {}
+            other => return Some(other),
+        }
+        None
+    }
+}
+
+/// What the network and the clock do to a store and its model server, between the model's own operations.
+#[derive(Debug, Clone)]
+pub(crate) enum Net {
+    /// Deliver up to n frames in order.
+    Deliver(u8),
+    /// Deliver the first frame (if a `next`) and keep it queued, so it arrives twice.
+    Duplicate,
+    /// Swap the first two frames (if both are `next`).
+    Reorder,
+    /// Lose the first frame (if a `next`).
+    Drop,
+    /// The server closes the socket with this (retryable) code.
+    Disconnect(u16),
+    /// Let time pass up to the store's next wake-up.
+    AdvanceTime,
+    /// Answer the oldest HTTP request.
+    AnswerHttp,
+    /// Fail the oldest HTTP request with a network error before the server sees it.
+    FailHttp,
+    /// Answer the oldest HTTP request at the server, and lose the answer on its way back.
+    LoseResponse,
+}
+
+/// The network's operations, as weighted as the models' own (24 in all), closing sockets with `close_codes`.
+pub(crate) fn net(close_codes: Vec<u16>) -> impl Strategy<Value = Net> {
+    prop_oneof![
+        10 => (1u8..5).prop_map(Net::Deliver),
+        2 => Just(Net::Duplicate),
+        2 => Just(Net::Reorder),
+        2 => Just(Net::Drop),
+        1 => prop::sample::select(close_codes).prop_map(Net::Disconnect),
+        2 => Just(Net::AdvanceTime),
+        3 => Just(Net::AnswerHttp),
+        1 => Just(Net::FailHttp),
+        1 => Just(Net::LoseResponse),
+    ]
+}
+
 /// A model server a proptest drives a store against, over a [`Channel`] the test controls.
 pub(crate) trait ModelServer {
     fn channel(&mut self) -> &mut Channel;
@@ -250,6 +311,51 @@ impl<M: ModelServer> Driver<M> {
         };
         self.run(Input::Http { request_id: request.request_id, response });
         true
+    }
+
+    /// Carries out what the network does; with `lossy` false, frames are neither duplicated, reordered nor lost (for
+    /// a source that has no seq to tell).
+    pub(crate) fn net(&mut self, op: &Net, lossy: bool) {
+        let next_at =
+            |model: &mut M, i: usize| matches!(model.channel().frames.get(i), Some(ServerMessage::Next { .. }));
+        match op {
+            Net::Deliver(n) => {
+                for _ in 0..*n {
+                    self.deliver_first();
+                }
+            }
+            Net::Duplicate if lossy => {
+                let socket = self.model.channel().socket;
+                if let (Some(socket), true) = (socket, next_at(&mut self.model, 0)) {
+                    let frame = text(&self.model.channel().frames[0]);
+                    self.run(Input::Frame { socket, text: frame });
+                }
+            }
+            Net::Reorder if lossy => {
+                if next_at(&mut self.model, 0) && next_at(&mut self.model, 1) {
+                    self.model.channel().frames.swap(0, 1);
+                }
+            }
+            Net::Drop if lossy => {
+                if next_at(&mut self.model, 0) {
+                    self.model.channel().frames.pop_front();
+                }
+            }
+            Net::Duplicate | Net::Reorder | Net::Drop => {}
+            Net::Disconnect(code) => self.disconnect(*code),
+            Net::AdvanceTime => self.advance(),
+            Net::AnswerHttp => drop(self.answer_http(false, false)),
+            Net::FailHttp => drop(self.answer_http(true, false)),
+            Net::LoseResponse => drop(self.answer_http(false, true)),
+        }
+    }
+
+    /// The server closes the store's socket (if it has one) with `code`.
+    pub(crate) fn disconnect(&mut self, code: u16) {
+        if let Some(socket) = self.model.channel().socket {
+            self.model.reset_socket(None);
+            self.run(Input::SocketClosed { socket, code, reason: "server".into() });
+        }
     }
 
     /// Lets time pass until the store's next wake-up.

@@ -33,28 +33,12 @@ pub(super) enum Action {
 pub(super) enum Op {
     /// A write by `owner`; `watermark` makes the server tell other owners' subscriptions about it.
     Write { owner: u8, action: Action, watermark: bool },
-    /// Deliver up to n frames in order.
-    Deliver(u8),
-    /// Deliver the first frame (if a `next`) and keep it queued, so it arrives twice.
-    Duplicate,
-    /// Swap the first two frames (if both are `next`).
-    Reorder,
-    /// Lose the first frame (if a `next`).
-    Drop,
-    /// The server closes the socket with a retryable code.
-    Disconnect(u16),
-    /// Let time pass up to the store's next wake-up.
-    AdvanceTime,
-    /// Answer the oldest HTTP request.
-    AnswerHttp,
-    /// Fail the oldest HTTP request with a network error.
-    FailHttp,
+    /// What the network and the clock do.
+    Net(Net),
     /// Prune the change log, keeping only the last n records.
     Prune(u8),
     /// The user submits a mutation through the store (with an optimistic overlay).
     Mutate(MutKind, u8),
-    /// The server performs the oldest HTTP request but the response is lost.
-    LoseResponse,
     /// The shell writes the store's image (rows, `lastSeq`, queue) to its persistent storage.
     Flush,
     /// The page reloads: a new store restores the last image written and connects; with `true` its queue is the
@@ -78,18 +62,10 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
     ];
     prop_oneof![
         14 => (prop::sample::select(vec![0u8, 0, 1, 2]), action, any::<bool>()).prop_map(|(owner, action, watermark)| Op::Write { owner, action, watermark }),
-        10 => (1u8..5).prop_map(Op::Deliver),
-        2 => Just(Op::Duplicate),
-        2 => Just(Op::Reorder),
-        2 => Just(Op::Drop),
-        1 => prop::sample::select(vec![1001u16, 1006, 4499, 4408]).prop_map(Op::Disconnect),
-        2 => Just(Op::AdvanceTime),
-        3 => Just(Op::AnswerHttp),
-        1 => Just(Op::FailHttp),
+        24 => net(vec![1001u16, 1006, 4499, 4408]).prop_map(Op::Net),
         1 => (0u8..3).prop_map(Op::Prune),
         4 => (prop::sample::select(vec![MutKind::Create, MutKind::Update, MutKind::Update, MutKind::Delete]), any::<u8>())
             .prop_map(|(kind, i)| Op::Mutate(kind, i)),
-        1 => Just(Op::LoseResponse),
         2 => Just(Op::Flush),
         1 => any::<bool>().prop_map(Op::Reload),
     ]
@@ -168,13 +144,6 @@ fn event(
 }
 
 impl Model {
-    fn reset_socket(&mut self, socket: Option<u64>) {
-        self.channel.socket = socket;
-        self.channel.ack_delivered = false;
-        self.subs.clear();
-        self.channel.frames.clear();
-    }
-
     fn push_record(&mut self, sub: &mut ServerSub, rec: &Record) {
         let payload =
             event(rec.seq, sub.last, rec.op, Some(&rec.key), Some(rec.version), rec.expired, Some(&rec.entity));
@@ -248,90 +217,10 @@ impl Model {
         image
     }
 
-    /// Answers an HTTP request: a mutation (deduplicated by `clientMutationId`) or a snapshot page.
-    fn respond(&mut self, request: &HttpRequest) -> HttpResponse {
-        if !request.body["query"].as_str().is_some_and(|q| q.starts_with("mutation")) {
-            return self.page(request);
-        }
-        let vars = &request.body["variables"];
-        let id = vars["clientMutationId"].as_str().expect("every mutation carries an id").to_owned();
-        if let Some(done) = self.done.get(&id) {
-            return done.clone();
-        }
-        let value = vars["value"].as_i64().unwrap_or(0);
-        let error = |code: &str, ext: Value| {
-            let mut ext = ext;
-            ext["code"] = json!(code);
-            HttpResponse::Ok { body: json!({"data": null, "errors": [{"message": code, "extensions": ext}]}) }
-        };
-        let response = match vars["op"].as_str() {
-            Some("create") => {
-                let image = self.commit(Change::Insert { owner: OWNER, value }, false);
-                HttpResponse::Ok { body: json!({"data": {"m": image}}) }
-            }
-            Some(op) => {
-                let key = vars["id"].as_str().unwrap_or_default().to_owned();
-                match self.items.get(&key) {
-                    Some(item) if item.owner != OWNER => error("NOT_FOUND", json!({})),
-                    None => error("NOT_FOUND", json!({})),
-                    Some(item) if Some(item.version) != vars["expectedVersion"].as_i64() => {
-                        error("CONFLICT", json!({"current": entity(&key, item)}))
-                    }
-                    Some(_) => {
-                        let change = if op == "delete" {
-                            Change::Remove { key, expired: false }
-                        } else {
-                            Change::Modify { key, value }
-                        };
-                        HttpResponse::Ok { body: json!({"data": {"m": self.commit(change, false)}}) }
-                    }
-                }
-            }
-            None => panic!("unknown mutation {vars}"),
-        };
-        self.done.insert(id, response.clone());
-        response
-    }
-
     fn prune(&mut self, keep: u8) {
         self.floor = self.floor.max(self.head - i64::from(keep));
         while self.log.front().is_some_and(|r| r.seq <= self.floor) {
             self.log.pop_front();
-        }
-    }
-
-    /// The server's side of a client message.
-    fn on_client(&mut self, message: ClientMessage) {
-        match message {
-            ClientMessage::ConnectionInit { .. } => {
-                self.channel.frames.push_back(ServerMessage::ConnectionAck { payload: None })
-            }
-            ClientMessage::Ping { .. } => self.channel.frames.push_back(ServerMessage::Pong { payload: None }),
-            ClientMessage::Pong { .. } => {}
-            ClientMessage::Subscribe { id, payload } => {
-                assert!(self.channel.ack_delivered, "subscribe before the ack");
-                assert!(self.subs.iter().all(|s| s.id != id), "duplicate active id {id}");
-                let after = payload.variables.as_ref().and_then(|v| v.get("afterSeq")).and_then(Value::as_i64);
-                let after = after.expect("the store always subscribes with a cursor");
-                if after < self.floor {
-                    self.channel.frames.push_back(ServerMessage::Error {
-                        id,
-                        payload: vec![json!({"message": "cursor expired", "extensions": {"code": "CURSOR_EXPIRED"}})],
-                    });
-                    return;
-                }
-                let mut sub = ServerSub { id, last: after };
-                let replay: Vec<Record> =
-                    self.log.iter().filter(|r| r.seq > after && r.owner == OWNER).cloned().collect();
-                for rec in &replay {
-                    self.push_record(&mut sub, rec);
-                }
-                if self.replay_watermark && self.head > sub.last {
-                    self.push_watermark(&mut sub, self.head);
-                }
-                self.subs.push(sub);
-            }
-            ClientMessage::Complete { id } => self.subs.retain(|s| s.id != id),
         }
     }
 
@@ -443,19 +332,90 @@ impl Harness {
 
 impl ModelServer for Model {
     fn reset_socket(&mut self, socket: Option<u64>) {
-        Model::reset_socket(self, socket);
+        self.channel.reset(socket);
+        self.subs.clear();
     }
 
+    /// The server's side of a client message.
     fn on_client(&mut self, message: ClientMessage) {
-        Model::on_client(self, message);
+        let Some(message) = self.channel.answer(message) else { return };
+        match message {
+            ClientMessage::Subscribe { id, payload } => {
+                assert!(self.channel.ack_delivered, "subscribe before the ack");
+                assert!(self.subs.iter().all(|s| s.id != id), "duplicate active id {id}");
+                let after = payload.variables.as_ref().and_then(|v| v.get("afterSeq")).and_then(Value::as_i64);
+                let after = after.expect("the store always subscribes with a cursor");
+                if after < self.floor {
+                    self.channel.frames.push_back(ServerMessage::Error {
+                        id,
+                        payload: vec![json!({"message": "cursor expired", "extensions": {"code": "CURSOR_EXPIRED"}})],
+                    });
+                    return;
+                }
+                let mut sub = ServerSub { id, last: after };
+                let replay: Vec<Record> =
+                    self.log.iter().filter(|r| r.seq > after && r.owner == OWNER).cloned().collect();
+                for rec in &replay {
+                    self.push_record(&mut sub, rec);
+                }
+                if self.replay_watermark && self.head > sub.last {
+                    self.push_watermark(&mut sub, self.head);
+                }
+                self.subs.push(sub);
+            }
+            ClientMessage::Complete { id } => self.subs.retain(|s| s.id != id),
+            // Answered by the channel.
+            ClientMessage::ConnectionInit { .. } | ClientMessage::Ping { .. } | ClientMessage::Pong { .. } => {}
+        }
     }
 
     fn channel(&mut self) -> &mut Channel {
         &mut self.channel
     }
 
+    /// Answers an HTTP request: a mutation (deduplicated by `clientMutationId`) or a snapshot page.
     fn respond(&mut self, request: &HttpRequest) -> HttpResponse {
-        Model::respond(self, request)
+        if !request.body["query"].as_str().is_some_and(|q| q.starts_with("mutation")) {
+            return self.page(request);
+        }
+        let vars = &request.body["variables"];
+        let id = vars["clientMutationId"].as_str().expect("every mutation carries an id").to_owned();
+        if let Some(done) = self.done.get(&id) {
+            return done.clone();
+        }
+        let value = vars["value"].as_i64().unwrap_or(0);
+        let error = |code: &str, ext: Value| {
+            let mut ext = ext;
+            ext["code"] = json!(code);
+            HttpResponse::Ok { body: json!({"data": null, "errors": [{"message": code, "extensions": ext}]}) }
+        };
+        let response = match vars["op"].as_str() {
+            Some("create") => {
+                let image = self.commit(Change::Insert { owner: OWNER, value }, false);
+                HttpResponse::Ok { body: json!({"data": {"m": image}}) }
+            }
+            Some(op) => {
+                let key = vars["id"].as_str().unwrap_or_default().to_owned();
+                match self.items.get(&key) {
+                    Some(item) if item.owner != OWNER => error("NOT_FOUND", json!({})),
+                    None => error("NOT_FOUND", json!({})),
+                    Some(item) if Some(item.version) != vars["expectedVersion"].as_i64() => {
+                        error("CONFLICT", json!({"current": entity(&key, item)}))
+                    }
+                    Some(_) => {
+                        let change = if op == "delete" {
+                            Change::Remove { key, expired: false }
+                        } else {
+                            Change::Modify { key, value }
+                        };
+                        HttpResponse::Ok { body: json!({"data": {"m": self.commit(change, false)}}) }
+                    }
+                }
+            }
+            None => panic!("unknown mutation {vars}"),
+        };
+        self.done.insert(id, response.clone());
+        response
     }
 
     fn check(&mut self, store: &Store) {
@@ -505,46 +465,9 @@ impl Driver<Model> {
     }
 
     pub(super) fn apply(&mut self, op: &Op) {
-        let front_is_next = |m: &Model, i: usize| matches!(m.channel.frames.get(i), Some(ServerMessage::Next { .. }));
         match op {
             Op::Write { owner, action, watermark } => self.model.write(*owner, action, *watermark),
-            Op::Deliver(n) => {
-                for _ in 0..*n {
-                    self.deliver_first();
-                }
-            }
-            Op::Duplicate => {
-                if let (Some(socket), true) = (self.model.channel.socket, front_is_next(&self.model, 0)) {
-                    let frame = self.model.channel.frames[0].clone();
-                    self.run(Input::Frame { socket, text: text(&frame) });
-                }
-            }
-            Op::Reorder => {
-                if front_is_next(&self.model, 0) && front_is_next(&self.model, 1) {
-                    self.model.channel.frames.swap(0, 1);
-                }
-            }
-            Op::Drop => {
-                if front_is_next(&self.model, 0) {
-                    self.model.channel.frames.pop_front();
-                }
-            }
-            Op::Disconnect(code) => {
-                if let Some(socket) = self.model.channel.socket {
-                    self.model.reset_socket(None);
-                    self.run(Input::SocketClosed { socket, code: *code, reason: "server".into() });
-                }
-            }
-            Op::AdvanceTime => self.advance(),
-            Op::AnswerHttp => {
-                self.answer_http(false, false);
-            }
-            Op::FailHttp => {
-                self.answer_http(true, false);
-            }
-            Op::LoseResponse => {
-                self.answer_http(false, true);
-            }
+            Op::Net(op) => self.net(op, true),
             Op::Mutate(kind, i) => self.mutate(*kind, *i),
             Op::Prune(keep) => self.model.prune(*keep),
             Op::Flush | Op::Reload(_) => unreachable!("the harness handles these"),

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage};
 
-use super::{config, text, Channel, Driver, ModelServer};
+use super::{config, net, Channel, Driver, ModelServer, Net};
 use crate::{
     CollectionConfig, ConnectionStatus, HttpRequest, HttpResponse, Input, Mutation, Optimistic, Store, StoreConfig,
 };
@@ -51,15 +51,7 @@ enum Op {
     Create,
     Update(u8),
     Delete(u8),
-    Deliver(u8),
-    Duplicate,
-    Reorder,
-    Drop,
-    Disconnect(u16),
-    AdvanceTime,
-    AnswerHttp,
-    FailHttp,
-    LoseResponse,
+    Net(Net),
     Mutate(MutKind, u8),
 }
 
@@ -68,15 +60,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Create),
         4 => any::<u8>().prop_map(Op::Update),
         2 => any::<u8>().prop_map(Op::Delete),
-        10 => (1u8..5).prop_map(Op::Deliver),
-        2 => Just(Op::Duplicate),
-        2 => Just(Op::Reorder),
-        2 => Just(Op::Drop),
-        1 => prop::sample::select(vec![1001u16, 1006, 4499]).prop_map(Op::Disconnect),
-        2 => Just(Op::AdvanceTime),
-        3 => Just(Op::AnswerHttp),
-        1 => Just(Op::FailHttp),
-        1 => Just(Op::LoseResponse),
+        24 => net(vec![1001u16, 1006, 4499]).prop_map(Op::Net),
         3 => (prop::sample::select(vec![MutKind::Create, MutKind::Update, MutKind::Delete]), any::<u8>())
             .prop_map(|(kind, i)| Op::Mutate(kind, i)),
     ]
@@ -133,13 +117,6 @@ impl Model {
             done: HashMap::new(),
             seen: HashMap::new(),
         }
-    }
-
-    fn reset_socket(&mut self, socket: Option<u64>) {
-        self.channel.socket = socket;
-        self.channel.ack_delivered = false;
-        self.subs.clear();
-        self.channel.frames.clear();
     }
 
     fn publish(&mut self, feed: Feed, payload: &Value) {
@@ -203,35 +180,6 @@ impl Model {
         Some(image)
     }
 
-    fn respond(&mut self, request: &HttpRequest) -> HttpResponse {
-        let query = request.body["query"].as_str().unwrap_or_default();
-        let vars = &request.body["variables"];
-        match query {
-            LIST => self.page(vars, false),
-            SYNC => self.page(vars, true),
-            _ => {
-                let id = vars["clientMutationId"].as_str().expect("every mutation carries an id").to_owned();
-                if let Some(done) = self.done.get(&id) {
-                    return done.clone();
-                }
-                let kind = match vars["op"].as_str() {
-                    Some("create") => MutKind::Create,
-                    Some("delete") => MutKind::Delete,
-                    _ => MutKind::Update,
-                };
-                let key = vars["id"].as_str().map(str::to_owned);
-                let response = match self.write(kind, key) {
-                    Some(image) => HttpResponse::Ok { body: json!({"data": {"m": image}}) },
-                    None => HttpResponse::Ok {
-                        body: json!({"data": null, "errors": [{"message": "gone", "extensions": {"code": "NOT_FOUND"}}]}),
-                    },
-                };
-                self.done.insert(id, response.clone());
-                response
-            }
-        }
-    }
-
     /// A page of `listTodos`, or of `syncTodos` (the rows changed since `lastSync`, removals included).
     fn page(&self, vars: &Value, sync: bool) -> HttpResponse {
         let after = vars["nextToken"].as_str().unwrap_or("");
@@ -253,36 +201,6 @@ impl Model {
         let started_at = sync.then_some(self.clock);
         HttpResponse::Ok {
             body: json!({"data": {field: {"items": items, "nextToken": next_token, "startedAt": started_at}}}),
-        }
-    }
-
-    fn on_client(&mut self, message: ClientMessage) {
-        match message {
-            ClientMessage::ConnectionInit { .. } => {
-                self.channel.frames.push_back(ServerMessage::ConnectionAck { payload: None })
-            }
-            ClientMessage::Ping { .. } => self.channel.frames.push_back(ServerMessage::Pong { payload: None }),
-            ClientMessage::Pong { .. } => {}
-            ClientMessage::Subscribe { id, payload } => {
-                assert!(self.channel.ack_delivered, "subscribe before the ack");
-                assert!(self.subs.iter().all(|(s, _)| *s != id), "duplicate active id {id}");
-                let feed = match payload.query.as_str() {
-                    ON_CREATE => Feed::Created,
-                    ON_UPDATE => Feed::Updated,
-                    ON_DELETE => Feed::Deleted,
-                    LIVE => Feed::Live,
-                    other => panic!("unknown subscription {other}"),
-                };
-                self.subs.push((id.clone(), feed));
-                if feed == Feed::Live {
-                    // Hasura answers a live query with its current result at once.
-                    let result = Value::Array(self.truth());
-                    self.channel
-                        .frames
-                        .push_back(ServerMessage::Next { id, payload: json!({"data": {"todos": result}}) });
-                }
-            }
-            ClientMessage::Complete { id } => self.subs.retain(|(s, _)| *s != id),
         }
     }
 
@@ -314,11 +232,36 @@ type Harness = Driver<Model>;
 
 impl ModelServer for Model {
     fn reset_socket(&mut self, socket: Option<u64>) {
-        Model::reset_socket(self, socket);
+        self.channel.reset(socket);
+        self.subs.clear();
     }
 
     fn on_client(&mut self, message: ClientMessage) {
-        Model::on_client(self, message);
+        let Some(message) = self.channel.answer(message) else { return };
+        match message {
+            ClientMessage::Subscribe { id, payload } => {
+                assert!(self.channel.ack_delivered, "subscribe before the ack");
+                assert!(self.subs.iter().all(|(s, _)| *s != id), "duplicate active id {id}");
+                let feed = match payload.query.as_str() {
+                    ON_CREATE => Feed::Created,
+                    ON_UPDATE => Feed::Updated,
+                    ON_DELETE => Feed::Deleted,
+                    LIVE => Feed::Live,
+                    other => panic!("unknown subscription {other}"),
+                };
+                self.subs.push((id.clone(), feed));
+                if feed == Feed::Live {
+                    // Hasura answers a live query with its current result at once.
+                    let result = Value::Array(self.truth());
+                    self.channel
+                        .frames
+                        .push_back(ServerMessage::Next { id, payload: json!({"data": {"todos": result}}) });
+                }
+            }
+            ClientMessage::Complete { id } => self.subs.retain(|(s, _)| *s != id),
+            // Answered by the channel.
+            ClientMessage::ConnectionInit { .. } | ClientMessage::Ping { .. } | ClientMessage::Pong { .. } => {}
+        }
     }
 
     fn channel(&mut self) -> &mut Channel {
@@ -326,7 +269,32 @@ impl ModelServer for Model {
     }
 
     fn respond(&mut self, request: &HttpRequest) -> HttpResponse {
-        Model::respond(self, request)
+        let query = request.body["query"].as_str().unwrap_or_default();
+        let vars = &request.body["variables"];
+        match query {
+            LIST => self.page(vars, false),
+            SYNC => self.page(vars, true),
+            _ => {
+                let id = vars["clientMutationId"].as_str().expect("every mutation carries an id").to_owned();
+                if let Some(done) = self.done.get(&id) {
+                    return done.clone();
+                }
+                let kind = match vars["op"].as_str() {
+                    Some("create") => MutKind::Create,
+                    Some("delete") => MutKind::Delete,
+                    _ => MutKind::Update,
+                };
+                let key = vars["id"].as_str().map(str::to_owned);
+                let response = match self.write(kind, key) {
+                    Some(image) => HttpResponse::Ok { body: json!({"data": {"m": image}}) },
+                    None => HttpResponse::Ok {
+                        body: json!({"data": null, "errors": [{"message": "gone", "extensions": {"code": "NOT_FOUND"}}]}),
+                    },
+                };
+                self.done.insert(id, response.clone());
+                response
+            }
+        }
     }
 
     /// No row ever goes back a version.
@@ -372,47 +340,14 @@ impl Driver<Model> {
         self.run(Input::Mutate(mutation));
     }
 
-    fn disconnect(&mut self, code: u16) {
-        if let Some(socket) = self.model.channel.socket {
-            self.model.reset_socket(None);
-            self.run(Input::SocketClosed { socket, code, reason: "server".into() });
-        }
-    }
-
     fn apply(&mut self, op: &Op) {
         let ordered = self.model.kind == Kind::Live;
-        let front_is_next = |m: &Model, i: usize| matches!(m.channel.frames.get(i), Some(ServerMessage::Next { .. }));
         match op {
             Op::Create => drop(self.model.write(MutKind::Create, None)),
             Op::Update(i) => drop(self.model.write(MutKind::Update, self.model.pick(*i))),
             Op::Delete(i) => drop(self.model.write(MutKind::Delete, self.model.pick(*i))),
-            Op::Deliver(n) => {
-                for _ in 0..*n {
-                    self.deliver_first();
-                }
-            }
-            Op::Duplicate if !ordered => {
-                if let (Some(socket), true) = (self.model.channel.socket, front_is_next(&self.model, 0)) {
-                    let frame = self.model.channel.frames[0].clone();
-                    self.run(Input::Frame { socket, text: text(&frame) });
-                }
-            }
-            Op::Reorder if !ordered => {
-                if front_is_next(&self.model, 0) && front_is_next(&self.model, 1) {
-                    self.model.channel.frames.swap(0, 1);
-                }
-            }
-            Op::Drop if !ordered => {
-                if front_is_next(&self.model, 0) {
-                    self.model.channel.frames.pop_front();
-                }
-            }
-            Op::Duplicate | Op::Reorder | Op::Drop => {}
-            Op::Disconnect(code) => self.disconnect(*code),
-            Op::AdvanceTime => self.advance(),
-            Op::AnswerHttp => drop(self.answer_http(false, false)),
-            Op::FailHttp => drop(self.answer_http(true, false)),
-            Op::LoseResponse => drop(self.answer_http(false, true)),
+            // A live query has no seq: frames it cannot tell were lost are not lost.
+            Op::Net(op) => self.net(op, !ordered),
             Op::Mutate(kind, i) => self.mutate(*kind, *i),
         }
     }
