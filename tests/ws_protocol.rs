@@ -112,6 +112,31 @@ async fn foreign_origin_is_refused_before_upgrade(backend: Backend) {
     assert!(Ws::open_with(&t.ws(), Some("graphql-transport-ws"), Some("http://app.local")).await.is_ok());
 }
 
+/// The ack names the change log's epoch, drawn when the database is made: the same on every connection and every
+/// instance of one database, another for another database. A client holding a cursor of another epoch resnapshots.
+async fn the_ack_names_the_change_logs_epoch(backend: Backend) {
+    async fn epoch(t: &TestServer) -> i64 {
+        let mut ws = Ws::open(&t.ws()).await;
+        ws.send(
+            json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", t.token("alice"))}}),
+        )
+        .await;
+        let ack = ws.next_json().await;
+        assert_eq!(ack["type"], "connection_ack");
+        ack["payload"]["epoch"].as_i64().unwrap_or_else(|| panic!("an epoch in {ack}"))
+    }
+    let a = TestServer::start(backend).await;
+    let first = epoch(&a).await;
+    assert!(first > 0);
+    assert_eq!(epoch(&a).await, first, "every connection hears the same");
+    let other = TestServer::start(backend).await;
+    assert_ne!(epoch(&other).await, first, "another database, another epoch");
+    if let Some(database) = a.database.clone() {
+        let b = TestServer::start_on(Some(database), |s| s).await;
+        assert_eq!(epoch(&b).await, first, "another instance of the same database says the same");
+    }
+}
+
 subsignal_tests::on_both_backends!(
     subscribe_before_ack_closes_4401_and_sends_no_data,
     missing_init_closes_4408_and_second_init_4429,
@@ -122,4 +147,5 @@ subsignal_tests::on_both_backends!(
     ping_is_answered_and_complete_stops_an_operation,
     anonymous_subscription_gets_an_error_message_not_data,
     foreign_origin_is_refused_before_upgrade,
+    the_ack_names_the_change_logs_epoch,
 );

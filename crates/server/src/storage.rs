@@ -374,6 +374,9 @@ pub struct Storage {
     releases: Arc<watch::Sender<u64>>,
     /// The time of day for commit times, TTL, leases and retention.
     clock: Clock,
+    /// The change log's epoch: drawn when the database was made (migration 0005), so that a cursor kept from
+    /// another database at the same address is told apart (see [`Storage::epoch`]).
+    epoch: i64,
 }
 
 /// The payload of the notification on the commit channel that says an instance released its leases.
@@ -477,6 +480,9 @@ impl Storage {
             }
         };
         let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()).into();
+        let epoch = on_pool!(&backend, |pool| {
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'epoch'").fetch_one(pool).await?
+        });
         let storage = Storage {
             backend,
             write_lock: Arc::new(Mutex::new(())),
@@ -485,6 +491,7 @@ impl Storage {
             channel: channel.into(),
             releases: Arc::new(watch::Sender::new(0)),
             clock,
+            epoch,
         };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
@@ -771,6 +778,12 @@ impl Storage {
         let head = self.head_seq().await?;
         self.feed.advance_head(head);
         Ok(self.feed.head())
+    }
+
+    /// The change log's epoch: a random number drawn once, when the database was made, the same for every instance
+    /// on it. Clients get it in `connection_ack`: a cursor kept with another epoch belongs to another log.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
     }
 
     /// The highest seq removed by retention (0 when nothing was pruned).

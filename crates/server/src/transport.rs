@@ -339,7 +339,9 @@ impl Protocol for Connection {
                     Ok(identity) => {
                         self.identity = identity;
                         self.acked = true;
-                        Step::send(ServerMessage::ConnectionAck { payload: None })
+                        // The change log's epoch: a client resuming from a cursor of another log resnapshots.
+                        let epoch = serde_json::json!({ "epoch": self.app.storage.epoch() });
+                        Step::send(ServerMessage::ConnectionAck { payload: Some(epoch) })
                     }
                     Err(e) => Step::close(CloseCode::Forbidden, format!("Forbidden: {e}")),
                 }

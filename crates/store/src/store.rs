@@ -738,11 +738,11 @@ impl Store {
     fn process(&mut self, events: Vec<ConnEvent>, out: &mut Vec<Output>) {
         for event in events {
             match event {
-                ConnEvent::Up => {
+                ConnEvent::Up { epoch } => {
                     for c in &mut self.collections {
                         self.timers.clear(Timer::Collection(c.id));
                         c.failures = 0;
-                        c.sync.on_up(&mut c.table);
+                        c.sync.on_up(&mut c.table, epoch);
                     }
                     self.timers.clear(Timer::Queue);
                     self.queue.failures = 0;

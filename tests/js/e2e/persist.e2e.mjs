@@ -2,12 +2,15 @@
 // through Playwright's routing on the server's own origin, so that it loads (and its IndexedDB is the same) while
 // the server is stopped. Checks: a reload with the server stopped shows the last rows at once, marked stale and
 // restored; after changes made meanwhile, the store fetches only the changes (counted at the server's /metrics:
-// events delivered, no list items) and ends equal to the server; a cursor past retention takes a new snapshot; a
+// events delivered, no list items) and ends equal to the server; a cursor past retention takes a new snapshot, and so
+// does a cursor of another change log (the server's database made again, its log already past the cursor); a
 // corrupted image and a failing IndexedDB (a quota error from an injected `put`) fall back to the network with a
 // warning; a pending offline mutation survives a reload together with its optimistic row. Run by `cargo xtask test`
 // (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { CREATE, liveAndEqual, ORDER, settledOrders, startOrdersPage, until } from "./subsignal.mjs";
 
 let site, server;
@@ -141,6 +144,31 @@ test("a persisted cursor past retention takes a new snapshot", { timeout: 180_00
   await server.stop();
   server.args = server.args.slice(0, -2);
   await server.start();
+});
+
+test("a persisted cursor of another change log takes a new snapshot: the server's database made again shows as it is", { timeout: 180_000 }, async () => {
+  const { ctx, origin } = await context();
+  await createShipped(["before the reset"]);
+  const alice = await token();
+  let page = await open(ctx, origin, alice);
+  await liveAndEqual(page, await server.listOrders("alice", ORDER));
+  const cursor = await persistedInStep(page);
+  await page.close();
+
+  // The database is made again at the same address, and its change log grows past the old cursor: only the epoch in
+  // the server's connection_ack tells the cursor is another log's.
+  await server.stop();
+  rmSync(join(server.dataDir, "subsignal.db"));
+  await server.start();
+  const head = async () => (await server.gql("alice", "query { listOrders(limit: 1) { seq } }")).data.listOrders.seq;
+  let truth = [];
+  for (let i = 0; (await head()) <= cursor; i++) truth = await createShipped([`after the reset ${i}`]);
+  page = await open(ctx, origin, alice);
+  await liveAndEqual(page, truth);
+  assert.equal((await page.evaluate(() => window.store.stats("orders"))).snapshots, 1, "a snapshot of the new log");
+  assert.ok(!(await page.evaluate(() => window.store.rows("orders"))).some((o) => o.customerName === "before the reset"));
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
 });
 
 test("a corrupted image, or a database that is not the store's, is skipped with a warning and the rows load from the network", { timeout: 120_000 }, async () => {

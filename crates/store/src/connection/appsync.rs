@@ -55,7 +55,7 @@ impl Wire for AppSync {
     fn read(&self, text: &str) -> Option<Frame> {
         Some(match serde_json::from_str(text).ok()? {
             ServerMessage::ConnectionAck { payload } => {
-                Frame::Ack { server_keepalive_ms: Some(payload.connection_timeout_ms.max(1)) }
+                Frame::Ack { server_keepalive_ms: Some(payload.connection_timeout_ms.max(1)), epoch: None }
             }
             ServerMessage::ConnectionError { payload } => Frame::Fatal {
                 code: CloseCode::Terminated,

@@ -109,8 +109,8 @@ pub enum ConnectionStatus {
 /// What the connection tells the store.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ConnEvent {
-    /// `connection_ack` arrived: subscribe now.
-    Up,
+    /// `connection_ack` arrived: subscribe now. With the epoch of the server's change log, when it says one.
+    Up { epoch: Option<i64> },
     /// A live connection was lost: every subscription on it is gone.
     Down,
     /// The server refused the credentials (close 4403): the shell should refresh them.
@@ -128,8 +128,9 @@ pub(crate) enum ConnEvent {
 /// A frame as the machine understands it, whichever protocol carried it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Frame {
-    /// `connection_ack`; AppSync's says how long the socket may stay silent before it counts as dead.
-    Ack { server_keepalive_ms: Option<u64> },
+    /// `connection_ack`; AppSync's says how long the socket may stay silent before it counts as dead, subsignal's
+    /// the epoch of the server's change log.
+    Ack { server_keepalive_ms: Option<u64>, epoch: Option<i64> },
     /// The server pings: answer with a pong.
     Ping,
     /// Proof of liveness only (`pong`, `ka`).
@@ -443,11 +444,11 @@ impl Connection {
             self.heard(socket, io.now, io.timers);
         }
         match frame {
-            Frame::Ack { server_keepalive_ms } if !acked => {
+            Frame::Ack { server_keepalive_ms, epoch } if !acked => {
                 self.failures = 0;
                 self.server_keepalive_ms = server_keepalive_ms;
                 self.heard(socket, io.now, io.timers);
-                io.ev.push(ConnEvent::Up);
+                io.ev.push(ConnEvent::Up { epoch });
             }
             Frame::Fatal { code, reason, auth } => {
                 if auth {

@@ -26,7 +26,10 @@ impl Wire for TransportWs {
 
     fn read(&self, text: &str) -> Option<Frame> {
         Some(match serde_json::from_str(text).ok()? {
-            ServerMessage::ConnectionAck { .. } => Frame::Ack { server_keepalive_ms: None },
+            ServerMessage::ConnectionAck { payload } => {
+                let epoch = payload.as_ref().and_then(|p| p.get("epoch")).and_then(Value::as_i64);
+                Frame::Ack { server_keepalive_ms: None, epoch }
+            }
             ServerMessage::Ping { .. } => Frame::Ping,
             ServerMessage::Pong { .. } => Frame::Alive,
             ServerMessage::Next { id, payload } => Frame::Next { id, payload },

@@ -99,7 +99,7 @@ impl SyncStrategy for EntitySync {
         due.then(|| Action::Fetch { body: self.request(None) })
     }
 
-    fn on_up(&mut self, table: &mut Table) {
+    fn on_up(&mut self, table: &mut Table, _: Option<i64>) {
         self.relist(table);
     }
 

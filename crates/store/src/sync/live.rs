@@ -48,7 +48,7 @@ impl SyncStrategy for LiveSync {
         })
     }
 
-    fn on_up(&mut self, table: &mut Table) {
+    fn on_up(&mut self, table: &mut Table, _: Option<i64>) {
         self.stale(table);
     }
 

@@ -70,8 +70,9 @@ pub(crate) trait SyncStrategy: std::fmt::Debug {
     /// The next thing to start, if any; `may_fetch` is false while a mutation of this collection may have committed
     /// without its result being known, when a fetched list could not tell whether it reflects it.
     fn poll(&mut self, may_fetch: bool) -> Option<Action>;
-    /// The connection is up (acknowledged), with no subscription running.
-    fn on_up(&mut self, table: &mut Table);
+    /// The connection is up (acknowledged), with no subscription running; `epoch` is the server's change log's, when
+    /// it says one (subsignal's server).
+    fn on_up(&mut self, table: &mut Table, epoch: Option<i64>);
     /// The connection went down: every subscription on it is gone.
     fn on_down(&mut self);
     /// An event of the subscription in `slot`.

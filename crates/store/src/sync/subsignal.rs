@@ -50,6 +50,12 @@ pub(crate) struct SubsignalSync {
     fetch: Option<Fetch>,
     /// True until a snapshot completes, and again after `CURSOR_EXPIRED` (or, without replay, any reset).
     needs_snapshot: bool,
+    /// The epoch of the change log `last_seq` belongs to, as the server said it (or the persisted image kept it).
+    epoch: Option<i64>,
+    /// `last_seq` was restored from a persisted image and not yet held against the server's epoch.
+    epoch_unchecked: bool,
+    /// The epoch the server said in its latest `connection_ack`.
+    server_epoch: Option<i64>,
 }
 
 impl SubsignalSync {
@@ -64,12 +70,33 @@ impl SubsignalSync {
             buffer: BTreeMap::new(),
             fetch: None,
             needs_snapshot: true,
+            epoch: None,
+            epoch_unchecked: false,
+            server_epoch: None,
         }
     }
 
     fn request(&self, next_token: Option<String>) -> Value {
         let (query, variables) = page_request(&self.src.snapshot_query, None, self.page_size, next_token);
         body(query, variables)
+    }
+
+    /// Holds `last_seq` against the server's epoch, once both are known. A cursor of another change log (the server's
+    /// database made again at the same address, say) means nothing there and its rows are not the server's: a
+    /// snapshot is due. A cursor of unknown epoch (an image from before epochs) counts as another's; a seq from a
+    /// snapshot fetched while the socket opened, as this server's. True when it made a snapshot due.
+    fn hold_against_the_servers_epoch(&mut self) -> bool {
+        let Some(server) = self.server_epoch else { return false };
+        let other =
+            self.last_seq.is_some() && self.epoch != Some(server) && (self.epoch.is_some() || self.epoch_unchecked);
+        self.epoch = Some(server);
+        self.epoch_unchecked = false;
+        let due = other && !self.needs_snapshot;
+        if other {
+            self.needs_snapshot = true;
+            self.buffer.clear();
+        }
+        due
     }
 
     /// Without replay: a fresh snapshot is due (after a reconnect or a lost subscription).
@@ -202,10 +229,16 @@ impl SyncStrategy for SubsignalSync {
         self.slots[0].id.is_none().then(|| subscribe(Some(json!({ "afterSeq": self.last_seq }))))
     }
 
-    fn on_up(&mut self, table: &mut Table) {
+    fn on_up(&mut self, table: &mut Table, epoch: Option<i64>) {
         if !self.replay {
             // No replay: whatever happened while away is only in a fresh snapshot.
             self.resync(table);
+        }
+        if epoch.is_some() {
+            self.server_epoch = epoch;
+            if self.hold_against_the_servers_epoch() {
+                table.stats.resyncs += 1;
+            }
         }
     }
 
@@ -317,11 +350,20 @@ impl SyncStrategy for SubsignalSync {
         self.last_seq
     }
 
-    fn restore(&mut self, last_seq: Option<i64>, _: Option<Value>) {
+    /// The epoch of the change log the rows and `lastSeq` come from, persisted beside them.
+    fn cursor(&self) -> Option<Value> {
+        self.epoch.map(|epoch| serde_json::json!({ "epoch": epoch }))
+    }
+
+    fn restore(&mut self, last_seq: Option<i64>, cursor: Option<Value>) {
         let Some(seq) = last_seq else { return };
         self.last_seq = Some(seq);
+        self.epoch = cursor.as_ref().and_then(|c| c.get("epoch")).and_then(Value::as_i64);
+        self.epoch_unchecked = true;
         // With replay the subscription resumes at `afterSeq: seq` (`CURSOR_EXPIRED` takes a snapshot as usual);
         // without, a snapshot is due after connecting anyway and the rows only show meanwhile.
         self.needs_snapshot = !self.replay;
+        // The connection may have been acknowledged while the image was read.
+        self.hold_against_the_servers_epoch();
     }
 }

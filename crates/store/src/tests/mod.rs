@@ -100,10 +100,15 @@ pub(crate) fn subscribed(out: &[Output]) -> Vec<(String, String)> {
 /// Drives `Connect` → open → ack and returns the socket and every output from the `Connect` on (a snapshot starts
 /// while the socket opens).
 pub(crate) fn go_live(store: &mut Store, now: u64) -> (u64, Vec<Output>) {
+    go_live_acked(store, now, None)
+}
+
+/// [`go_live`], with this `connection_ack` payload.
+pub(crate) fn go_live_acked(store: &mut Store, now: u64, payload: Option<Value>) -> (u64, Vec<Output>) {
     let mut out = store.handle(now, Input::Connect);
     let socket = opened_socket(&out).expect("an OpenSocket");
     out.extend(store.handle(now, Input::SocketOpened { socket }));
-    out.extend(store.handle(now, frame(socket, &ServerMessage::ConnectionAck { payload: None })));
+    out.extend(store.handle(now, frame(socket, &ServerMessage::ConnectionAck { payload })));
     assert_eq!(store.status().connection, ConnectionStatus::Live);
     (socket, out)
 }

@@ -4,7 +4,10 @@
 use serde_json::json;
 use subsignal_protocol::transport_ws::ServerMessage;
 
-use super::{change, config, frame, go_live, https, live_orders, next, order, orders, page, row_changes, subscribes};
+use super::{
+    change, config, frame, go_live, go_live_acked, https, live_orders, next, order, orders, page, row_changes,
+    subscribes,
+};
 use crate::{
     fingerprint, CollectionImage, Input, Mutation, Optimistic, Output, RowChange, RowOrigin, Store, StoreConfig,
     StoreImage,
@@ -113,6 +116,66 @@ fn a_persisted_cursor_past_retention_takes_a_snapshot_as_usual() {
     );
     assert_eq!(subscribes(&out).pop().map(|s| s.1), Some(Some(40)));
     assert_eq!(persists(&out), 1);
+}
+
+#[test]
+fn a_cursor_of_another_change_log_takes_a_snapshot_and_the_epoch_is_persisted() {
+    // Live against the server of epoch 1: the image keeps the epoch beside lastSeq.
+    let mut store = Store::new(config(vec![orders().page_size(1000).persist()]));
+    let (_, out) = go_live_acked(&mut store, 0, Some(json!({"epoch": 1})));
+    let req = https(&out).pop().expect("a snapshot request");
+    store.handle(0, Input::Http { request_id: req.request_id, response: page(vec![order("a", 3, 1)], None, 7) });
+    let taken = store.take_image();
+    assert_eq!(taken.collections[0].cursor, Some(json!({"epoch": 1})));
+    assert_eq!(taken.collections[0].last_seq, Some(7));
+
+    // The same log again: resume after the persisted seq, no snapshot.
+    let mut same = Store::new(config(vec![orders().page_size(1000).persist()]));
+    same.handle(0, Input::Restore(taken.clone()));
+    let (socket, out) = go_live_acked(&mut same, 1, Some(json!({"epoch": 1})));
+    assert!(https(&out).is_empty(), "no snapshot: {out:?}");
+    assert_eq!(subscribes(&out).pop().map(|s| s.1), Some(Some(7)));
+
+    // The server comes back with its database made again while the page is open: the reconnect takes a snapshot.
+    same.handle(2, Input::SocketClosed { socket, code: 1006, reason: String::new() });
+    let at = same.next_wake_ms().expect("a reconnect");
+    let socket = super::opened_socket(&same.handle(at, Input::Tick)).expect("a new socket");
+    same.handle(at, Input::SocketOpened { socket });
+    let out = same.handle(at, frame(socket, &ServerMessage::ConnectionAck { payload: Some(json!({"epoch": 3})) }));
+    assert!(subscribes(&out).is_empty(), "no subscription from seq 7 on another log: {out:?}");
+    assert_eq!(https(&out).len(), 1, "a snapshot of the other log");
+
+    // Another log at the same address (its database made again, already past seq 7): seq 7 means nothing there, so
+    // a snapshot replaces the rows, and the subscription starts at its seq.
+    let mut other = Store::new(config(vec![orders().page_size(1000).persist()]));
+    other.handle(0, Input::Restore(taken.clone()));
+    let (_, out) = go_live_acked(&mut other, 1, Some(json!({"epoch": 2})));
+    assert!(subscribes(&out).is_empty(), "no subscription from seq 7: {out:?}");
+    let snapshot = https(&out).pop().expect("a snapshot of the other log");
+    let out = other
+        .handle(2, Input::Http { request_id: snapshot.request_id, response: page(vec![order("b", 1, 5)], None, 9) });
+    assert_eq!(
+        row_changes(&out),
+        vec![RowChange::Removed { key: "a".into(), expired: false }, RowChange::Inserted { key: "b".into() }]
+    );
+    assert_eq!(subscribes(&out).pop().map(|s| s.1), Some(Some(9)));
+    assert_eq!(other.take_image().collections[0].cursor, Some(json!({"epoch": 2})));
+
+    // The same when the server's ack came first and the image was read after it (a browser reads IndexedDB while the
+    // socket opens).
+    let mut late = Store::new(StoreConfig { awaits_restore: true, ..config(vec![orders().page_size(1000).persist()]) });
+    go_live_acked(&mut late, 1, Some(json!({"epoch": 2})));
+    let out = late.handle(2, Input::Restore(taken.clone()));
+    assert!(subscribes(&out).is_empty(), "no subscription from seq 7: {out:?}");
+    assert_eq!(https(&out).len(), 1, "a snapshot of the other log");
+
+    // An image from before epochs, against a server that says one: the cursor cannot be vouched for.
+    let mut old = Store::new(config(vec![orders().page_size(1000).persist()]));
+    let mut unknown = taken;
+    unknown.collections[0].cursor = None;
+    old.handle(0, Input::Restore(unknown));
+    let (_, out) = go_live_acked(&mut old, 1, Some(json!({"epoch": 1})));
+    assert_eq!(https(&out).len(), 1, "a snapshot: {out:?}");
 }
 
 #[test]
