@@ -7,6 +7,12 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { createInterface } from "node:readline";
 
+/** The data folders of every server these tests made: removed when the test process exits. */
+const dataDirs = new Set();
+process.once("exit", () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export class Subsignal {
   /** @param {{ web?: string, stepDelayMs?: number, listen?: string, args?: string[] }} options */
   constructor(options = {}) {
@@ -14,6 +20,7 @@ export class Subsignal {
     if (!bin) throw new Error("SUBSIGNAL_BIN is not set: run the browser tests through `cargo xtask`");
     this.bin = bin;
     this.dataDir = mkdtempSync(join(tmpdir(), "subsignal-browser-"));
+    dataDirs.add(this.dataDir);
     this.web = options.web ?? join(this.dataDir, "no-web");
     mkdirSync(this.web, { recursive: true });
     this.stepDelayMs = options.stepDelayMs ?? 0;
