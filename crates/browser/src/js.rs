@@ -17,7 +17,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::platform::has_shared_worker;
-use crate::{BrowserStore, CollectionConfig, ListenerGuard, Mutation, MutationFuture, RowChange, StoreOptions};
+use crate::{
+    BrowserStore, CollectionConfig, ListenerGuard, Mutation, MutationFuture, RowChange, RowOrigin, StoreOptions,
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -450,12 +452,46 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
 }
 
 #[wasm_bindgen(inline_js = "export function workerUrl() { \
-    return new URL('../../subsignal_store_worker.js', import.meta.url).href; }")]
+    return new URL('../../subsignal_store_worker.js', import.meta.url).href; } \
+    const CHANGES = ['inserted', 'updated', 'removed']; const ORIGINS = ['event', 'fetch', 'local', 'restore']; \
+    export function callRow(listener, collection, change, key, expired, origin, seq) { \
+    listener(collection, change === 2 ? { kind: 'removed', key, expired } : { kind: CHANGES[change], key }, \
+    origin === 0 ? { kind: 'event', seq: seq ?? null } : { kind: ORIGINS[origin] }); }")]
 extern "C" {
     /// The package's worker entry, `subsignal_store_worker.js`, beside `subsignal_store.js` (this snippet lives in
     /// `snippets/<crate>/`).
     #[wasm_bindgen(js_name = workerUrl)]
     fn package_worker_url() -> String;
+    /// Calls an `onRow` listener with a `RowChange` and a `RowOrigin` as their JSON forms would be (see
+    /// [`call_row_listener`]), built in JavaScript: the hot path, one call and one string per row change.
+    #[wasm_bindgen(catch, js_name = callRow)]
+    fn call_row(
+        listener: &js_sys::Function,
+        collection: &JsValue,
+        change: u8,
+        key: &str,
+        expired: bool,
+        origin: u8,
+        seq: Option<f64>,
+    ) -> Result<(), JsValue>;
+}
+
+/// Calls `listener(collection, change, origin)`, the change and origin as `to_js` would make them.
+fn call_row_listener(listener: &js_sys::Function, collection: &JsValue, change: &RowChange, origin: &RowOrigin) {
+    let (kind, expired) = match change {
+        RowChange::Inserted { .. } => (0, false),
+        RowChange::Updated { .. } => (1, false),
+        RowChange::Removed { expired, .. } => (2, *expired),
+    };
+    let (origin, seq) = match origin {
+        RowOrigin::Event { seq } => (0, seq.map(|s| s as f64)),
+        RowOrigin::Fetch => (1, None),
+        RowOrigin::Local => (2, None),
+        RowOrigin::Restore => (3, None),
+    };
+    if let Err(e) = call_row(listener, collection, kind, change.key(), expired, origin, seq) {
+        web_sys::console::error_2(&"subsignal: a listener threw".into(), &e);
+    }
 }
 
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
@@ -906,8 +942,7 @@ impl JsStore {
                     }
                 };
                 drop(names);
-                let both = js_sys::Array::from(&to_js(&(change, origin)));
-                report(listener.call3(&JsValue::NULL, &name, &both.get(0), &both.get(1)));
+                call_row_listener(&listener, &name, change, origin);
             }),
         )
     }
@@ -1249,5 +1284,43 @@ impl JsView {
 impl Drop for JsView {
     fn drop(&mut self) {
         self.store.close_view(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// `onRow` listeners get what the change and the origin's JSON forms (the TypeScript types) say, every kind.
+    #[wasm_bindgen_test]
+    fn a_row_listener_hears_the_json_forms() {
+        let heard = js_sys::Function::new_with_args(
+            "collection, change, origin",
+            "globalThis.heard = JSON.stringify([collection, change, origin]);",
+        );
+        let changes = [
+            RowChange::Inserted { key: "a".into() },
+            RowChange::Updated { key: "b".into() },
+            RowChange::Removed { key: "c".into(), expired: true },
+            RowChange::Removed { key: "d".into(), expired: false },
+        ];
+        let origins = [
+            RowOrigin::Event { seq: Some(7) },
+            RowOrigin::Event { seq: None },
+            RowOrigin::Fetch,
+            RowOrigin::Local,
+            RowOrigin::Restore,
+        ];
+        for change in &changes {
+            for origin in &origins {
+                call_row_listener(&heard, &"orders".into(), change, origin);
+                let text = js_sys::Reflect::get(&js_sys::global(), &"heard".into()).unwrap().as_string().unwrap();
+                let got: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(got, serde_json::json!(["orders", change, origin]), "{change:?} {origin:?}");
+            }
+        }
     }
 }
