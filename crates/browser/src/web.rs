@@ -286,16 +286,13 @@ fn prefetched(url: &str, request: &HttpRequest) -> Option<js_sys::Promise> {
     let base = global_location();
     let absolute = |u: &str| web_sys::Url::new_with_base(u, &base).map(|u| u.href()).unwrap_or_else(|_| u.to_owned());
     let mine = absolute(url);
-    let mut wanted: Vec<(String, String)> =
-        request.headers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
-    wanted.sort();
     let matches = |entry: &JsValue| {
         let same_url = field(entry, "url").and_then(|u| u.as_string()).is_some_and(|u| absolute(&u) == mine);
         let same_body = field(entry, "body")
             .and_then(|b| b.as_string())
             .and_then(|b| serde_json::from_str::<Value>(&b).ok())
             .is_some_and(|b| b == request.body);
-        let mut headers: Vec<(String, String)> = field(entry, "headers")
+        let headers: Vec<(String, String)> = field(entry, "headers")
             .filter(JsValue::is_object)
             .map(|h| js_sys::Object::entries(h.unchecked_ref()))
             .map(|entries| {
@@ -303,14 +300,19 @@ fn prefetched(url: &str, request: &HttpRequest) -> Option<js_sys::Promise> {
                     .iter()
                     .filter_map(|pair| {
                         let pair = js_sys::Array::from(&pair);
-                        Some((pair.get(0).as_string()?.to_ascii_lowercase(), pair.get(1).as_string()?))
+                        Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
                     })
-                    .filter(|(name, _)| name != "content-type")
+                    .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type"))
                     .collect()
             })
             .unwrap_or_default();
-        headers.sort();
-        same_url && same_body && headers == wanted
+        // The same set, whatever the names' case: each side names a header once.
+        let same_headers = headers.len() == request.headers.len()
+            && request
+                .headers
+                .iter()
+                .all(|(name, value)| headers.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value));
+        same_url && same_body && same_headers
     };
     let Some(index) = list.iter().position(|entry| matches(&entry)) else {
         if list.length() > 0 {

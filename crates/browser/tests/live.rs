@@ -245,8 +245,11 @@ async fn the_store_takes_the_pages_prefetched_snapshot_only_when_it_is_its_own_r
     answer["data"]["listOrders"]["items"].as_array_mut().expect("items").push(made_up);
     let other_body = json!({ "query": snapshot(), "variables": { "nextToken": null, "limit": 5 } });
     let other_auth = json!({ "Authorization": "Bearer someone-else" });
+    // Header names are the same in any case; `content-type` is the page's to send.
+    let same_auth = json!({ "authorization": format!("Bearer {token}"), "Content-Type": "application/json" });
     let cases = [
         ("the same request", &url, &auth, &body, true, true),
+        ("the same request, its headers written otherwise", &url, &same_auth, &body, true, true),
         ("another address", &format!("{url}?elsewhere"), &auth, &body, true, false),
         ("other variables", &url, &auth, &other_body, true, false),
         ("other credentials", &url, &other_auth, &body, true, false),
