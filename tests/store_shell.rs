@@ -360,7 +360,7 @@ impl Shell {
 
     /// Performs an HTTP request; its answer comes back as an input.
     fn post(&self, request: HttpRequest) {
-        let HttpRequest { request_id, headers, body } = request;
+        let HttpRequest { request_id, headers, body, .. } = request;
         let mut post = self.http.post(&self.urls.http).json(&body);
         for (name, value) in headers {
             post = post.header(name, value);

@@ -56,7 +56,9 @@ impl Order {
 
 /// The live orders collection: a snapshot from `listOrders`, kept current by `onOrderChanged`. Newest first (ids are
 /// time-ordered). It keeps a history of its last 500 changes for the event panel's time travel. Persisted: a reload
-/// shows the orders of the last visit at once, then fetches only what changed.
+/// shows the orders of the last visit at once, then fetches only what changed. On a first visit `index.html` sends
+/// the same snapshot request while the app downloads, for the store to take: keep its query text equal to this one
+/// (tests/js/web/app.e2e.mjs fails when the store sends a snapshot of its own).
 pub(crate) fn orders_collection() -> CollectionConfig {
     CollectionConfig::new(ORDERS)
         .snapshot(

@@ -210,8 +210,24 @@ pub(crate) fn post(url: String, request: HttpRequest, timeout_ms: u32, done: imp
     wasm_bindgen_futures::spawn_local(async move { done(fetch(&url, request, timeout_ms).await) });
 }
 
-/// `POST`s a GraphQL request, giving up after `timeout_ms`.
+/// `POST`s a GraphQL request, giving up after `timeout_ms`; a request the page already sent (`subsignalPrefetch`) is
+/// answered by the page's response instead.
 async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse {
+    if request.prefetchable {
+        if let Some(response) = prefetched(url, &request) {
+            // The page's answer, or `undefined` once the store's timeout has passed.
+            let timeout = js_sys::Promise::new(&mut |resolve, _| {
+                Timeout::new(timeout_ms, move || drop(resolve.call0(&JsValue::UNDEFINED))).forget();
+            });
+            let first = js_sys::Promise::race(&js_sys::Array::of2(&response, &timeout));
+            let settled = wasm_bindgen_futures::JsFuture::from(first).await;
+            match settled.ok().and_then(|r| r.dyn_into::<web_sys::Response>().ok()) {
+                Some(response) => return read(response.into()).await,
+                // The page's request failed, or hangs: the store asks on its own.
+                None => warn("the page's prefetched request failed: the store sends its own"),
+            }
+        }
+    }
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(|c| c.signal());
     let timed_out = Rc::new(Cell::new(false));
@@ -237,6 +253,11 @@ async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse
         }
         Err(e) => return HttpResponse::NetworkError { message: e.to_string() },
     };
+    read(response).await
+}
+
+/// The store's reading of an answer: its JSON body, and whether the status says success.
+async fn read(response: gloo_net::http::Response) -> HttpResponse {
     let status = response.status();
     let text = match response.text().await {
         Ok(text) => text,
@@ -247,6 +268,77 @@ async fn fetch(url: &str, request: HttpRequest, timeout_ms: u32) -> HttpResponse
         Some(body) if (200..300).contains(&status) => HttpResponse::Ok { body },
         body => HttpResponse::Status { status, body },
     }
+}
+
+/// The name of the global a page may set, before its code loads, to requests it sent early (while the app
+/// downloaded): an array of `{ url, headers, body, response }`, the address, the headers (an object, `content-type`
+/// aside), the body text it `POST`ed, and the promise `fetch` gave. See README "Load faster".
+const PREFETCH: &str = "subsignalPrefetch";
+
+/// The response promise of the page's prefetched request that is exactly `request` to `url` (address, headers and
+/// JSON body), taken from the page's list so that nothing else takes it; `None` when there is none. A list with no
+/// such request is left as it is, with a warning: the page's guess of the store's request was wrong.
+fn prefetched(url: &str, request: &HttpRequest) -> Option<js_sys::Promise> {
+    let global = js_sys::global();
+    let key = JsValue::from_str(PREFETCH);
+    let list = js_sys::Reflect::get(&global, &key).ok()?.dyn_into::<js_sys::Array>().ok()?;
+    let field = |entry: &JsValue, name: &str| js_sys::Reflect::get(entry, &name.into()).ok();
+    let base = global_location();
+    let absolute = |u: &str| web_sys::Url::new_with_base(u, &base).map(|u| u.href()).unwrap_or_else(|_| u.to_owned());
+    let mine = absolute(url);
+    let matches = |entry: &JsValue| {
+        let same_url = field(entry, "url").and_then(|u| u.as_string()).is_some_and(|u| absolute(&u) == mine);
+        let same_body = field(entry, "body")
+            .and_then(|b| b.as_string())
+            .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+            .is_some_and(|b| b == request.body);
+        let headers: Vec<(String, String)> = field(entry, "headers")
+            .filter(JsValue::is_object)
+            .map(|h| js_sys::Object::entries(h.unchecked_ref()))
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|pair| {
+                        let pair = js_sys::Array::from(&pair);
+                        Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+                    })
+                    .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The same set, whatever the names' case: each side names a header once.
+        let same_headers = headers.len() == request.headers.len()
+            && request
+                .headers
+                .iter()
+                .all(|(name, value)| headers.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value));
+        same_url && same_body && same_headers
+    };
+    let Some(index) = list.iter().position(|entry| matches(&entry)) else {
+        if list.length() > 0 {
+            warn(&format!(
+                "the page's prefetched requests ({}) are not this store's request to {mine}: it sends its own",
+                list.length()
+            ));
+        }
+        return None;
+    };
+    let entry = list.get(index as u32);
+    let rest: js_sys::Array = list.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, e)| e).collect();
+    if rest.length() == 0 {
+        js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key).ok();
+    } else {
+        js_sys::Reflect::set(&global, &key, &rest).ok();
+    }
+    field(&entry, "response")?.dyn_into::<js_sys::Promise>().ok()
+}
+
+/// The address of the page (or worker) the store runs in, which relative addresses are resolved against.
+fn global_location() -> String {
+    global("location")
+        .and_then(|l| js_sys::Reflect::get(&l, &"href".into()).ok())
+        .and_then(|h| h.as_string())
+        .unwrap_or_default()
 }
 
 /// `localStorage`: a page's only; a worker has none (its queue then lives in IndexedDB alone).

@@ -186,3 +186,67 @@ async fn the_store_takes_the_pages_preconnected_socket() {
     })
     .await;
 }
+
+/// A snapshot the page asked for before the store existed (`globalThis.subsignalPrefetch`) answers the store's first
+/// snapshot request when it is exactly that request: address, headers and body. Otherwise the store sends its own
+/// and leaves the page's where it was; and when the page's request failed, the store sends its own too.
+#[wasm_bindgen_test]
+async fn the_store_takes_the_pages_prefetched_snapshot_only_when_it_is_its_own_request() {
+    let key = wasm_bindgen::JsValue::from_str("subsignalPrefetch");
+    let token = token("alice").await;
+    let url = format!("{}/graphql", base());
+    let auth = json!({ "Authorization": format!("Bearer {token}") });
+    let body = json!({ "query": snapshot(), "variables": { "nextToken": null } });
+    // The server's answer with one more row, which the server does not have: the rows tell whose answer was used.
+    let mut answer = gql(&token, &snapshot(), json!({ "nextToken": null })).await.expect("listOrders");
+    let made_up = json!({ "id": "prefetched-only", "owner": "alice", "customerName": "Made up", "email": "a@example.com",
+        "items": [], "totalCents": 0, "status": "SUBMITTED", "version": 1, "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:00Z", "expiresAt": null });
+    answer["data"]["listOrders"]["items"].as_array_mut().expect("items").push(made_up);
+    let other_body = json!({ "query": snapshot(), "variables": { "nextToken": null, "limit": 5 } });
+    let other_auth = json!({ "Authorization": "Bearer someone-else" });
+    // Header names are the same in any case; `content-type` is the page's to send.
+    let same_auth = json!({ "authorization": format!("Bearer {token}"), "Content-Type": "application/json" });
+    let cases = [
+        ("the same request", &url, &auth, &body, true, true),
+        ("the same request, its headers written otherwise", &url, &same_auth, &body, true, true),
+        ("another address", &format!("{url}?elsewhere"), &auth, &body, true, false),
+        ("other variables", &url, &auth, &other_body, true, false),
+        ("other credentials", &url, &other_auth, &body, true, false),
+        ("the same request, which failed", &url, &auth, &body, false, false),
+    ];
+    for (case, url, headers, body, answered, taken) in cases {
+        let response: wasm_bindgen::JsValue = if answered {
+            web_sys::Response::new_with_opt_str(Some(&answer.to_string())).expect("a Response").into()
+        } else {
+            // As index.html keeps a failed fetch: its error as the promise's value.
+            js_sys::Error::new("Failed to fetch").into()
+        };
+        let entry = js_sys::Object::new();
+        for (name, value) in [
+            ("url", wasm_bindgen::JsValue::from_str(url)),
+            ("headers", js_sys::JSON::parse(&headers.to_string()).unwrap()),
+            ("body", wasm_bindgen::JsValue::from_str(&body.to_string())),
+            ("response", js_sys::Promise::resolve(&response).into()),
+        ] {
+            js_sys::Reflect::set(&entry, &name.into(), &value).unwrap();
+        }
+        js_sys::Reflect::set(&js_sys::global(), &key, &js_sys::Array::of1(&entry)).unwrap();
+        let store = live_store("alice").await;
+        let left = js_sys::Reflect::get(&js_sys::global(), &key).unwrap();
+        let used = store.keys("orders").iter().any(|k| k == "prefetched-only");
+        if taken {
+            assert!(used, "{case}: the store's rows are the page's answer");
+            assert!(left.is_undefined(), "{case}: the page's request is taken");
+        } else {
+            assert!(!used, "{case}: the store used an answer that was not to its request");
+        }
+        if !answered {
+            assert!(left.is_undefined(), "{case}: the page's request was taken, then found failed");
+        } else if !taken {
+            assert_eq!(js_sys::Array::from(&left).length(), 1, "{case}: the page's request is left where it was");
+        }
+        js_sys::Reflect::delete_property(js_sys::global().unchecked_ref::<js_sys::Object>(), &key).unwrap();
+        drop(store);
+    }
+}

@@ -166,6 +166,12 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The GraphQL request `{query, variables}`.
     pub body: Value,
+    /// An answer to the same request fetched before the store asked (by the page, while the app downloaded) is as
+    /// good as a fresh one: the first page of a snapshot consistent with a `seq`, from which the subscription then
+    /// replays (subsignal's source over a protocol with replay). False for everything else: mutations, later pages,
+    /// and snapshots that must be taken after their subscription started (without replay).
+    #[serde(default)]
+    pub prefetchable: bool,
 }
 
 /// Something for the shell to do or publish, returned by [`Store::handle`].
@@ -626,11 +632,11 @@ impl Store {
         }
     }
 
-    fn http(&mut self, owner: RequestOwner, body: Value, out: &mut Vec<Output>) -> u64 {
+    fn http(&mut self, owner: RequestOwner, body: Value, prefetchable: bool, out: &mut Vec<Output>) -> u64 {
         let request_id = self.next_request;
         self.next_request += 1;
         self.requests.insert(request_id, owner);
-        out.push(Output::Http(HttpRequest { request_id, headers: self.headers(), body }));
+        out.push(Output::Http(HttpRequest { request_id, headers: self.headers(), body, prefetchable }));
         request_id
     }
 
@@ -908,13 +914,14 @@ impl Store {
                     c.table.stats.subscriptions += 1;
                     self.subs.insert(id, (c.cfg.name.clone(), slot));
                 }
-                Action::Fetch { body } => self.fetch(i, body, out),
+                Action::Fetch { body, prefetchable } => self.fetch(i, body, prefetchable, out),
             }
         }
     }
 
-    fn fetch(&mut self, i: usize, body: Value, out: &mut Vec<Output>) {
-        let request_id = self.http(RequestOwner::Fetch(self.collections[i].cfg.name.clone()), body, out);
+    fn fetch(&mut self, i: usize, body: Value, prefetchable: bool, out: &mut Vec<Output>) {
+        let owner = RequestOwner::Fetch(self.collections[i].cfg.name.clone());
+        let request_id = self.http(owner, body, prefetchable, out);
         let c = &mut self.collections[i];
         c.sync.fetch_started(request_id, &mut c.table);
     }
@@ -944,7 +951,7 @@ impl Store {
         };
         self.emit_rows(i, changes, RowOrigin::Fetch, out);
         match paged {
-            Ok(Paged::More { body }) => self.fetch(i, body, out),
+            Ok(Paged::More { body }) => self.fetch(i, body, false, out),
             Ok(Paged::Done) => {
                 self.collections[i].failures = 0;
                 self.mark_dirty(i);
@@ -1021,7 +1028,7 @@ impl Store {
         }
         self.queue.head_sent = true;
         let (id, body) = (head.id.clone(), head.body());
-        let request_id = self.http(RequestOwner::Mutation(id), body, out);
+        let request_id = self.http(RequestOwner::Mutation(id), body, false, out);
         self.queue.in_flight = Some(request_id);
     }
     fn on_mutation_result(&mut self, id: &str, request_id: u64, response: HttpResponse, out: &mut Vec<Output>) {

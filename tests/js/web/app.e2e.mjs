@@ -356,13 +356,28 @@ test("cancelling while allowed: the row shows Cancelled, for its owner and the a
   assert.deepEqual(consoleErrors, []);
 });
 
-test("the first load starts the token request and the WebSocket beside the app's download, compressed and cacheable", async () => {
+test("the first load asks for the wasm first and starts the token, the WebSocket and the snapshot beside its download; a reload does not prefetch", async () => {
   const context = await browser.newContext();
+  // Whether the page's own script offered the store a prefetched request (index.html sets `subsignalPrefetch`).
+  await context.addInitScript(() => {
+    let value;
+    Object.defineProperty(window, "subsignalPrefetch", {
+      configurable: true,
+      get: () => value,
+      set: (v) => { window.pagePrefetched = true; value = v; },
+    });
+  });
   const page = await context.newPage();
+  const warnings = [];
+  page.on("console", (m) => { if (m.type() === "warning") warnings.push(m.text()); });
   const sockets = [];
   page.on("websocket", (ws) => sockets.push(ws.url()));
   const events = [];
-  page.on("request", (r) => events.push(`start ${new URL(r.url()).pathname}`));
+  const snapshots = [];
+  page.on("request", (r) => {
+    events.push(`start ${new URL(r.url()).pathname}`);
+    if (r.method() === "POST" && /listOrders/.test(r.postData() ?? "")) snapshots.push(r.postData());
+  });
   page.on("requestfinished", (r) => events.push(`end ${new URL(r.url()).pathname}`));
   const responses = new Map();
   page.on("response", async (r) => responses.set(new URL(r.url()).pathname, await r.allHeaders()));
@@ -371,12 +386,27 @@ test("the first load starts the token request and the WebSocket beside the app's
   await page.locator(".orders .loading").waitFor({ state: "detached" });
   assert.deepEqual(sockets, [`${server.http.replace("http", "ws")}/graphql/ws`], "one WebSocket: the page's, taken by the store");
   const wasm = [...responses.keys()].find((p) => p.endsWith(".wasm"));
-  assert.ok(wasm, "the wasm was fetched");
+  const glue = [...responses.keys()].find((p) => /^\/subsignal-web-.*\.js$/.test(p));
+  assert.ok(wasm && glue, "the wasm and its glue were fetched");
+  // The first request after the page's gets the page's connection: the wasm's, the long download.
+  const starts = events.filter((e) => e.startsWith("start ") && e !== "start /");
+  assert.equal(starts[0], `start ${wasm}`, `the wasm is asked for first: ${starts}`);
   assert.ok(events.indexOf("start /dev/token") < events.indexOf(`end ${wasm}`), `the token was asked while the wasm downloaded: ${events}`);
+  assert.ok(!events.includes("start /favicon.ico"), "no icon is asked for");
+  // The orders' snapshot: the page's request, which the store took instead of sending its own.
+  assert.equal(await page.evaluate(() => window.pagePrefetched), true, "a first visit prefetches the snapshot");
+  assert.equal(snapshots.length, 1, `one snapshot request, the page's: ${snapshots}`);
+  assert.equal(await page.evaluate(() => window.subsignalPrefetch), undefined, "the store took the page's snapshot");
+  assert.deepEqual(warnings.filter((w) => /prefetch/.test(w)), [], "the page's request is the store's");
   assert.equal(responses.get(wasm)["content-encoding"], "br", "the wasm arrives in brotli");
   assert.match(responses.get(wasm)["cache-control"], /immutable/);
   assert.equal(responses.get("/")["cache-control"], "no-cache");
   assert.equal(await page.locator("link[rel=stylesheet]").count(), 0, "the CSS is inline");
+  // A reload: the app signed in before (its token is remembered) and the orders are persisted, so the page
+  // prefetches nothing.
+  await page.reload();
+  await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+  assert.equal(await page.evaluate(() => window.pagePrefetched), undefined, "a reload does not prefetch");
   await context.close();
 });
 

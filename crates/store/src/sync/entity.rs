@@ -96,7 +96,7 @@ impl SyncStrategy for EntitySync {
             return Some(Action::Subscribe { slot, query: sub.document.clone(), variables: sub.variables.clone() });
         }
         let due = self.needs_list && self.fetch.is_none() && may_fetch && self.slots.iter().all(|s| s.running);
-        due.then(|| Action::Fetch { body: self.request(None) })
+        due.then(|| Action::Fetch { body: self.request(None), prefetchable: false })
     }
 
     fn on_up(&mut self, table: &mut Table, _: Option<i64>) {

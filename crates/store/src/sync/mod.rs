@@ -27,7 +27,8 @@ pub(crate) enum Action {
     /// Start the subscription in `slot`.
     Subscribe { slot: usize, query: String, variables: Option<Value> },
     /// Request this GraphQL body (the first page of a snapshot or list); answer with [`SyncStrategy::page`].
-    Fetch { body: Value },
+    /// `prefetchable`: an answer fetched before the store asked will do (see [`crate::HttpRequest::prefetchable`]).
+    Fetch { body: Value, prefetchable: bool },
 }
 
 /// What became of an event.

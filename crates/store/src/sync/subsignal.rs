@@ -221,10 +221,13 @@ impl SyncStrategy for SubsignalSync {
                 return Some(subscribe(None));
             }
             let due = self.needs_snapshot && self.slots[0].running && self.fetch.is_none() && may_fetch;
-            return due.then(|| Action::Fetch { body: self.request(None) });
+            return due.then(|| Action::Fetch { body: self.request(None), prefetchable: false });
         }
         if self.needs_snapshot {
-            return (self.fetch.is_none() && may_fetch).then(|| Action::Fetch { body: self.request(None) });
+            // With replay the snapshot's `seq` is where the subscription starts: an answer the page fetched earlier
+            // is as consistent as a fresh one, only older, and the replay brings it up to date.
+            let due = self.fetch.is_none() && may_fetch;
+            return due.then(|| Action::Fetch { body: self.request(None), prefetchable: true });
         }
         self.slots[0].id.is_none().then(|| subscribe(Some(json!({ "afterSeq": self.last_seq }))))
     }

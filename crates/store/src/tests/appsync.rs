@@ -77,6 +77,10 @@ fn live(items: Vec<Value>, seq: i64) -> (Store, u64, String) {
     let id = started[0].0.clone();
     let out = store.handle(0, frame(socket, &ServerMessage::StartAck { id: id.clone() }));
     let req = https(&out).pop().expect("a snapshot after start_ack");
+    assert!(
+        !req.prefetchable,
+        "without replay the snapshot must postdate start_ack: an earlier answer would miss events"
+    );
     store.handle(0, Input::Http { request_id: req.request_id, response: page(items, None, seq) });
     assert!(store.collection("orders").expect("orders").is_live());
     (store, socket, id)

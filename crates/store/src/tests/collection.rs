@@ -24,6 +24,7 @@ fn multi_page_snapshot_uses_the_first_pages_seq_and_version_order() {
     let first = https(&out).pop().unwrap();
     assert_eq!(first.body["variables"], json!({"limit": 2, "nextToken": null}));
     assert_eq!(first.headers, vec![("Authorization".to_owned(), "Bearer t".to_owned())]);
+    assert!(first.prefetchable, "the first page is consistent with its seq: a page's earlier answer will do");
     let out = store.handle(
         1,
         Input::Http {
@@ -34,6 +35,7 @@ fn multi_page_snapshot_uses_the_first_pages_seq_and_version_order() {
     assert!(row_changes(&out).is_empty(), "nothing is shown before the snapshot is complete");
     let second = https(&out).pop().unwrap();
     assert_eq!(second.body["variables"], json!({"limit": 2, "nextToken": "b"}));
+    assert!(!second.prefetchable, "a later page continues this fetch: only its own answer will do");
     // Between the pages, c was created (seq 11) and modified (seq 12); the page shows version 2.
     let out = store
         .handle(2, Input::Http { request_id: second.request_id, response: page(vec![order("c", 2, 7)], None, 12) });

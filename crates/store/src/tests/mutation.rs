@@ -56,6 +56,7 @@ fn queued_offline_then_replayed_in_order_one_at_a_time() {
     let (_, out) = go_live(&mut store, 1);
     let reqs = https(&out);
     assert_eq!(reqs.len(), 1, "one at a time");
+    assert!(!reqs[0].prefetchable, "a mutation is never answered by an earlier request");
     assert_eq!(reqs[0].body["variables"], json!({"id": "a", "clientMutationId": a}));
     assert_eq!(reqs[0].body["query"], json!(UPDATE));
     let out =

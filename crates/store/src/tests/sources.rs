@@ -77,6 +77,7 @@ fn entity_events_subscribe_then_list_page_by_page_applying_events_that_arrive_me
     let list = https(&out).pop().expect("a list request");
     assert_eq!(list.body["query"], LIST);
     assert_eq!(list.body["variables"], json!({"limit": 2, "nextToken": null}));
+    assert!(!list.prefetchable, "a list without a seq must postdate its subscriptions");
     // During the list: an update newer than what the list will say, a create, and a delete of a listed row.
     store.handle(0, next(socket, &subs[1], event("onUpdateTodo", todo("a", "a2", 2))));
     store.handle(0, next(socket, &subs[0], event("onCreateTodo", todo("d", "d1", 1))));
