@@ -393,6 +393,9 @@ test("the first load asks for the wasm first and starts the token, the WebSocket
   assert.equal(starts[0], `start ${wasm}`, `the wasm is asked for first: ${starts}`);
   assert.ok(events.indexOf("start /dev/token") < events.indexOf(`end ${wasm}`), `the token was asked while the wasm downloaded: ${events}`);
   assert.ok(!events.includes("start /favicon.ico"), "no icon is asked for");
+  // The glue's wasm-bindgen snippets come from index.html's import map (`cargo xtask` builds it): no request of
+  // theirs, which a reload would otherwise revalidate after the cached glue.
+  assert.deepEqual(events.filter((e) => e.includes("/snippets/")), [], "the snippets are inline");
   // The orders' snapshot: the page's request, which the store took instead of sending its own.
   assert.equal(await page.evaluate(() => window.pagePrefetched), true, "a first visit prefetches the snapshot");
   assert.equal(snapshots.length, 1, `one snapshot request, the page's: ${snapshots}`);
@@ -404,9 +407,11 @@ test("the first load asks for the wasm first and starts the token, the WebSocket
   assert.equal(await page.locator("link[rel=stylesheet]").count(), 0, "the CSS is inline");
   // A reload: the app signed in before (its token is remembered) and the orders are persisted, so the page
   // prefetches nothing.
+  events.length = 0;
   await page.reload();
   await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
   assert.equal(await page.evaluate(() => window.pagePrefetched), undefined, "a reload does not prefetch");
+  assert.deepEqual(events.filter((e) => e.includes("/snippets/")), [], "a reload asks for no snippet either");
   await context.close();
 });
 
