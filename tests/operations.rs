@@ -251,7 +251,7 @@ async fn migrate_applies_the_migrations_and_exits(backend: Backend) {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY 1").fetch_all(&mut conn).await.unwrap()
         }
     };
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     let server_args: Vec<&str> = database.iter().flat_map(|url| ["--database", url.as_str()]).collect();
     let server = ServerProcess::start(dir.path(), &server_args).await;
     assert_eq!(get(&format!("http://{}/readyz", server.addr)).await, (200, "ready".into()));
