@@ -90,7 +90,10 @@ async fn loaded_turns_true_when_the_first_snapshot_arrives_even_an_empty_one() {
     assert!(orders.state().get_untracked().stale);
     store.connect();
     wait_for("the first snapshot", Duration::from_secs(20), move || loaded.get_untracked()).await;
-    assert!(!orders.state().get_untracked().stale);
+    // The snapshot is fetched while the socket opens: it may land before the connection is acknowledged, and the
+    // collection is in step with the server (not stale) once its subscription is live too.
+    let state = orders.state();
+    wait_for("the collection in step", Duration::from_secs(20), move || !state.get_untracked().stale).await;
     let view = use_view::<Order>(&use_store(), "orders", ViewSpec::new()).expect("watched");
     assert!(view.loaded().get_untracked() && !view.state().get_untracked().stale);
     owner.cleanup();
