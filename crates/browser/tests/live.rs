@@ -232,7 +232,15 @@ async fn the_store_takes_the_pages_prefetched_snapshot_only_when_it_is_its_own_r
             js_sys::Reflect::set(&entry, &name.into(), &value).unwrap();
         }
         js_sys::Reflect::set(&js_sys::global(), &key, &js_sys::Array::of1(&entry)).unwrap();
-        let store = live_store("alice").await;
+        // With the very token the page's request carries: a dev token asked for again may be another (its issue time
+        // in seconds), and the request then another request.
+        let options = subsignal_browser::StoreOptions::new(
+            format!("{}/graphql", base()),
+            format!("{}/graphql", base().replacen("http", "ws", 1)),
+        )
+        .token(token.clone())
+        .collection(orders());
+        let store = connected(options, "the orders collection to go live").await;
         let left = js_sys::Reflect::get(&js_sys::global(), &key).unwrap();
         let used = store.keys("orders").iter().any(|k| k == "prefetched-only");
         if taken {
