@@ -119,13 +119,20 @@ test("a reload shows the last rows at once, stale, with the server stopped; afte
   await ctx.close();
 });
 
-test("a persisted cursor past retention takes a new snapshot", { timeout: 180_000 }, async () => {
+/** A page of a new context, live with the server's orders, then closed once its image is written at lastSeq: the
+ * context, its origin, alice's token and that persisted cursor. */
+async function persistedThenClosed() {
   const { ctx, origin } = await context();
   const alice = await token();
-  let page = await open(ctx, origin, alice);
+  const page = await open(ctx, origin, alice);
   await liveAndEqual(page, await server.listOrders("alice", ORDER));
   const cursor = await persistedInStep(page);
   await page.close();
+  return { ctx, origin, alice, cursor };
+}
+
+test("a persisted cursor past retention takes a new snapshot", { timeout: 180_000 }, async () => {
+  const { ctx, origin, alice, cursor } = await persistedThenClosed();
 
   // One-second retention: once a write after the cursor is pruned, the cursor is past retention.
   await server.stop();
@@ -134,7 +141,7 @@ test("a persisted cursor past retention takes a new snapshot", { timeout: 180_00
   const truth = await createShipped(["past retention"]);
   await until(async () => (await metric("subsignal_change_log_pruned_seq")) > cursor, "retention to prune past the cursor");
   const items = await metric("subsignal_list_items_served_total");
-  page = await open(ctx, origin, alice);
+  const page = await open(ctx, origin, alice);
   await liveAndEqual(page, truth);
   const stats = await page.evaluate(() => window.store.stats("orders"));
   assert.equal(stats.snapshots, 1, "CURSOR_EXPIRED took a snapshot");
@@ -147,13 +154,8 @@ test("a persisted cursor past retention takes a new snapshot", { timeout: 180_00
 });
 
 test("a persisted cursor of another change log takes a new snapshot: the server's database made again shows as it is", { timeout: 180_000 }, async () => {
-  const { ctx, origin } = await context();
   await createShipped(["before the reset"]);
-  const alice = await token();
-  let page = await open(ctx, origin, alice);
-  await liveAndEqual(page, await server.listOrders("alice", ORDER));
-  const cursor = await persistedInStep(page);
-  await page.close();
+  const { ctx, origin, alice, cursor } = await persistedThenClosed();
 
   // The database is made again at the same address, and its change log grows past the old cursor: only the epoch in
   // the server's connection_ack tells the cursor is another log's.
@@ -163,7 +165,7 @@ test("a persisted cursor of another change log takes a new snapshot: the server'
   const head = async () => (await server.gql("alice", "query { listOrders(limit: 1) { seq } }")).data.listOrders.seq;
   let truth = [];
   for (let i = 0; (await head()) <= cursor; i++) truth = await createShipped([`after the reset ${i}`]);
-  page = await open(ctx, origin, alice);
+  const page = await open(ctx, origin, alice);
   await liveAndEqual(page, truth);
   assert.equal((await page.evaluate(() => window.store.stats("orders"))).snapshots, 1, "a snapshot of the new log");
   assert.ok(!(await page.evaluate(() => window.store.rows("orders"))).some((o) => o.customerName === "before the reset"));
