@@ -168,7 +168,7 @@ async fn the_store_takes_the_pages_preconnected_socket() {
             wait_for("the page to hear the ack", Duration::from_secs(10), move || heard.length() == 1).await;
         }
         js_sys::Reflect::set(&js_sys::global(), &key, &early).unwrap();
-        let store = live_store("alice").await;
+        let store = live_store_with(&token).await;
         // Taken, the page's socket is the store's live connection (a second connection_init would have closed it
         // with 4429); refused, it was closed.
         assert_eq!(early.ready_state() == web_sys::WebSocket::OPEN, taken, "taken: {taken}");
@@ -232,15 +232,7 @@ async fn the_store_takes_the_pages_prefetched_snapshot_only_when_it_is_its_own_r
             js_sys::Reflect::set(&entry, &name.into(), &value).unwrap();
         }
         js_sys::Reflect::set(&js_sys::global(), &key, &js_sys::Array::of1(&entry)).unwrap();
-        // With the very token the page's request carries: a dev token asked for again may be another (its issue time
-        // in seconds), and the request then another request.
-        let options = subsignal_browser::StoreOptions::new(
-            format!("{}/graphql", base()),
-            format!("{}/graphql", base().replacen("http", "ws", 1)),
-        )
-        .token(token.clone())
-        .collection(orders());
-        let store = connected(options, "the orders collection to go live").await;
+        let store = live_store_with(&token).await;
         let left = js_sys::Reflect::get(&js_sys::global(), &key).unwrap();
         let used = store.keys("orders").iter().any(|k| k == "prefetched-only");
         if taken {

@@ -114,7 +114,12 @@ pub async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> 
 }
 
 pub async fn live_store(user: &str) -> BrowserStore {
-    let token = token(user).await;
+    live_store_with(&token(user).await).await
+}
+
+/// [`live_store`] with this very token: a dev token asked for again may be another (it carries its issue time in
+/// seconds), for a test that compares what the store sends with what the page sent.
+pub async fn live_store_with(token: &str) -> BrowserStore {
     let options =
         StoreOptions::new(format!("{}/graphql", base()), format!("{}/graphql", base().replacen("http", "ws", 1)))
             .token(token)
