@@ -11,7 +11,7 @@
 // Run by `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { CREATE, liveAndEqual, ORDER, settledOrders, startOrdersPage, until } from "./subsignal.mjs";
+import { answerIn, CREATE, liveAndEqual, ORDER, settledOrders, showPending, startOrdersPage, until } from "./subsignal.mjs";
 
 let site;
 before(async () => {
@@ -52,8 +52,7 @@ test("worker: with shared: true, three tabs share one WebSocket, every tab is li
 
   const [, a] = pages;
   await a.evaluate((q) => window.create(q, "from a tab"), CREATE);
-  await a.waitForFunction(() => window.results["from a tab"] !== undefined, null, { timeout: 30_000 });
-  const result = await a.evaluate(() => window.results["from a tab"]);
+  const result = await answerIn(a, "from a tab");
   assert.equal(result.ok?.customerName, "from a tab", JSON.stringify(result));
   truth = await settledTruth();
   assert.equal(await written("from a tab"), 1);
@@ -77,14 +76,10 @@ test("worker: an offline mutation from tab A shows at once in tab B, is written 
   await b.waitForFunction(() => window.store.getSnapshot().connection.state !== "live");
   const name = "offline from A";
   await a.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
-  for (const page of [a, b]) {
-    await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
-    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
-  }
+  await showPending([a, b], name);
 
   await site.server.start();
-  await a.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
-  assert.ok((await a.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in tab A");
+  assert.ok((await answerIn(a, name)).ok, "the mutation resolved in tab A");
   const after = await settledTruth();
   assert.equal(await written(name), 1, "written exactly once");
   for (const page of [a, b]) await liveAndEqual(page, after);
@@ -103,8 +98,7 @@ test("worker: the worker outlives any one tab: the first tab and the tab that qu
   // The tab that started the worker closes: the others stay live on the same connection.
   await first.close();
   await c.evaluate((q) => window.create(q, "after the first tab closed"), CREATE);
-  await c.waitForFunction(() => window.results["after the first tab closed"] !== undefined, null, { timeout: 30_000 });
-  assert.ok((await c.evaluate(() => window.results["after the first tab closed"])).ok);
+  assert.ok((await answerIn(c, "after the first tab closed")).ok);
 
   // With the server away, tab A queues a mutation and closes; the worker keeps it and sends it once the server is back.
   await site.server.stop();
@@ -138,8 +132,7 @@ test("worker: a worker script that does not load sends the tabs over to the lead
   await until(async () => (await metric("subsignal_websocket_connections")) === 1, "one WebSocket at the server");
   const [a] = pages;
   await a.evaluate((q) => window.create(q, "after the worker failed"), CREATE);
-  await a.waitForFunction(() => window.results["after the worker failed"] !== undefined, null, { timeout: 30_000 });
-  assert.ok((await a.evaluate(() => window.results["after the worker failed"])).ok);
+  assert.ok((await answerIn(a, "after the worker failed")).ok);
   assert.equal(await written("after the worker failed"), 1);
   for (const page of pages) assert.deepEqual(page.errors, []);
   await ctx.close();

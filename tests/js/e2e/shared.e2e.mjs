@@ -12,7 +12,7 @@
 // `cargo xtask test` (SUBSIGNAL_BIN, SUBSIGNAL_NPM_PACKAGE, CHROMIUM).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { CREATE, liveAndEqual, ORDER, settledOrders, startOrdersPage, until } from "./subsignal.mjs";
+import { answerIn, CREATE, liveAndEqual, ORDER, settledOrders, showPending, startOrdersPage, until } from "./subsignal.mjs";
 
 let site;
 before(async () => {
@@ -57,8 +57,7 @@ test("three tabs share one WebSocket: one hosts, every tab is live, a follower's
   // A follower's mutation goes through the host and resolves in the follower; every tab shows the new order.
   const [a] = followers;
   await a.evaluate((q) => window.create(q, "from a follower"), CREATE);
-  await a.waitForFunction(() => window.results["from a follower"] !== undefined, null, { timeout: 30_000 });
-  const result = await a.evaluate(() => window.results["from a follower"]);
+  const result = await answerIn(a, "from a follower");
   assert.equal(result.ok?.customerName, "from a follower", JSON.stringify(result));
   truth = await settledTruth();
   assert.equal(await written("from a follower"), 1);
@@ -86,14 +85,10 @@ test("an offline mutation from tab A shows at once in tab B, is written once aft
   // Tab A (following) mutates while offline: tab B (hosting) shows the optimistic row, and so does A.
   const name = "offline from A";
   await follower.evaluate(([q, n]) => window.create(q, n), [CREATE, name]);
-  for (const page of pages) {
-    await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
-    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
-  }
+  await showPending(pages, name);
 
   await site.server.start();
-  await follower.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
-  assert.ok((await follower.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in tab A");
+  assert.ok((await answerIn(follower, name)).ok, "the mutation resolved in tab A");
   const after = await settledTruth();
   assert.equal(await written(name), 1, "written exactly once");
   for (const page of pages) await liveAndEqual(page, after);
@@ -126,8 +121,7 @@ test("closing the host tab hands the store to another: the queued mutation compl
     await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
   }
   await site.server.start();
-  await a.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
-  assert.ok((await a.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in the tab that made it");
+  assert.ok((await answerIn(a, name)).ok, "the mutation resolved in the tab that made it");
   const after = await settledTruth();
   assert.equal(await written(name), 1, "written exactly once");
   for (const page of followers) await liveAndEqual(page, after);
@@ -163,8 +157,7 @@ test("a mutation in flight when the host tab closes is written once: the new hos
 
   // The follower takes over, restores the queue, sends the mutation again: the server answers with the first write.
   await roles([follower]);
-  await follower.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
-  assert.ok((await follower.evaluate((n) => window.results[n], name)).ok, "the mutation resolved in the tab that made it");
+  assert.ok((await answerIn(follower, name)).ok, "the mutation resolved in the tab that made it");
   const after = await settledTruth();
   assert.equal(await written(name), 1, "written exactly once");
   await liveAndEqual(follower, after);

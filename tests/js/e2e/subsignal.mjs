@@ -212,6 +212,21 @@ export async function until(check, what) {
   }
 }
 
+/** Waits until every page shows the optimistic row of the order `name` made with `window.create`, one mutation
+ * pending. */
+export async function showPending(pages, name) {
+  for (const page of pages) {
+    await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
+    await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
+  }
+}
+
+/** Waits until `page`'s `window.create` of the order `name` has its answer, and gives it (`{ ok }` or `{ error }`). */
+export async function answerIn(page, name) {
+  await page.waitForFunction((n) => window.results[n] !== undefined, name, { timeout: 60_000 });
+  return page.evaluate((n) => window.results[n], name);
+}
+
 /** Orders as one comparable string: id, status and version of each. */
 const ordersKey = (rows) => rows.map((o) => `${o.id}:${o.status}:${o.version}`).sort().join();
 
