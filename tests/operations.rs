@@ -455,7 +455,7 @@ async fn metrics_count_what_traffic_did() {
 
     let token = server.dev_token("alice").await;
     let mut subscriber = Ws::connect(&format!("ws://{}/graphql", server.addr), &token).await;
-    subscriber.subscribe_changes("1", None).await;
+    subscriber.subscribe_changes("1", Some(0)).await;
     let _appsync = appsync_subscription(&server, &token).await;
     let alice = server.client("alice").await;
     let order = alice.create_order("Counted", None).await;

@@ -122,7 +122,7 @@ async fn a_token_expiring_mid_connection_ends_it_with_4403(backend: Backend) {
     let t = TestServer::start_on_clock(database_for(backend).await, Clock::adjustable(), |s| s).await;
     let short = t.server.auth.issue("alice", vec![], 60).unwrap();
     let mut ws = Ws::connect(&t.ws(), &short).await;
-    ws.subscribe_changes("live", None).await;
+    ws.subscribe_changes("live", Some(0)).await;
     t.client("alice").create_order("Before expiry", None).await;
     assert_eq!(ws.next_real_change().await["order"]["owner"], "alice");
     t.clock.advance(Duration::from_secs(61));

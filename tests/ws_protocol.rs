@@ -81,8 +81,9 @@ async fn ping_is_answered_and_complete_stops_an_operation(backend: Backend) {
     assert_eq!(ws.next_json().await["type"], "pong");
     ws.subscribe_changes("s", None).await;
     ws.send(json!({"type": "complete", "id": "s"})).await;
-    // The id is free again: reusing it is not a 4409.
-    ws.subscribe_changes("s", None).await;
+    // The id is free again: reusing it is not a 4409. From seq 0, so that the INSERT cannot fall before the
+    // subscription is registered (a live-only subscription starts wherever the log stands when the server reads it).
+    ws.subscribe_changes("s", Some(0)).await;
     alice.create_order("Ada", None).await;
     let change = ws.next_real_change().await;
     assert_eq!(change["op"], "INSERT", "{change}");
