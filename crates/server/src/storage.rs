@@ -377,6 +377,31 @@ pub struct Storage {
     /// The change log's epoch: drawn when the database was made (migration 0005), so that a cursor kept from
     /// another database at the same address is told apart (see [`Storage::epoch`]).
     epoch: i64,
+    /// SQLite: the thread [`Storage::write`] runs on (see [`WriterThread`]). None on PostgreSQL.
+    writer: Option<Arc<WriterThread>>,
+}
+
+/// SQLite's writes run on a thread of their own. A write is half a dozen hops to sqlx's SQLite worker and back; on
+/// the server's runtime each hop queued behind every connection task a fan-out had just woken, so a burst of
+/// mutations under a thousand subscribers crawled at a tenth of the rate a quiet server commits at (measured with
+/// `cargo xtask bench`, see docs/BENCHMARKS.md). There is one writer at a time anyway.
+#[derive(Debug)]
+struct WriterThread {
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the last [`Storage`] clone: the thread's runtime then ends.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl WriterThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name("subsignal-writer".into()).spawn(move || {
+            let _ = runtime.block_on(stopped);
+        })?;
+        Ok(WriterThread { runtime: handle, _stop: stop })
+    }
 }
 
 /// The payload of the notification on the commit channel that says an instance released its leases.
@@ -492,6 +517,13 @@ impl Storage {
             releases: Arc::new(watch::Sender::new(0)),
             clock,
             epoch,
+            writer: None,
+        };
+        let storage = match storage.backend {
+            Backend::Sqlite(_) => {
+                Storage { writer: Some(Arc::new(WriterThread::start().map_err(sqlx::Error::Io)?)), ..storage }
+            }
+            Backend::Postgres(_) => storage,
         };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
@@ -531,7 +563,28 @@ impl Storage {
     /// The one write path. Loads the current row of `model`'s item `key`, lets `decide` choose the write (API
     /// writes treat an expired row as absent: see [`Stored::live`]), and commits the row with its change-log record
     /// and idempotency result in one transaction. Nothing is written when `decide` fails.
+    ///
+    /// On SQLite the write runs on the [`WriterThread`], and completes even if the caller stops waiting for it.
     pub async fn write<F>(
+        &self,
+        model: &str,
+        idempotency: Option<IdempotencyKey>,
+        key: &str,
+        decide: F,
+    ) -> Result<WriteOutcome, StorageError>
+    where
+        F: FnOnce(Option<Stored>) -> Result<Write, StorageError> + Send + 'static,
+    {
+        let Some(writer) = &self.writer else { return self.write_here(model, idempotency, key, decide).await };
+        let (this, model, key) = (self.clone(), model.to_owned(), key.to_owned());
+        match writer.runtime.spawn(async move { this.write_here(&model, idempotency, &key, decide).await }).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StorageError::Db(sqlx::Error::PoolClosed)),
+        }
+    }
+
+    async fn write_here<F>(
         &self,
         model: &str,
         idempotency: Option<IdempotencyKey>,
