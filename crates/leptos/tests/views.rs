@@ -27,10 +27,17 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
     let token = token("alice").await;
     let owner = Owner::new();
     owner.set();
-    // This test's orders except cancelled ones, by name, last first, two of them.
-    let names = ["leptos-view-1", "leptos-view-2", "leptos-view-3", "leptos-view-4"];
+    // This test's orders except cancelled ones, by name, last first, two of them. The names are this run's, so that
+    // a rerun against the same server sees only its own.
+    let run = js_sys::Date::now() as u64;
+    let names: [String; 4] = std::array::from_fn(|i| format!("leptos-view-{run}-{}", i + 1));
+    let [_, second, third, fourth] = names.clone();
     let spec = ViewSpec::new()
-        .filter(Filter::one_of("customerName", names).and(Filter::compare("status", CompareOp::Ne, "CANCELLED")))
+        .filter(Filter::one_of("customerName", names.clone()).and(Filter::compare(
+            "status",
+            CompareOp::Ne,
+            "CANCELLED",
+        )))
         .order_by("customerName", Direction::Desc)
         .limit(2);
     let view = use_view::<Order>(&store, "orders", spec).expect("the orders collection is watched");
@@ -47,10 +54,9 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
     for name in &names[..3] {
         gql(&token, &create_document(), json!({ "input": order_input(name) })).await.expect("create");
     }
-    wait_for("the two last orders", Duration::from_secs(20), move || {
-        names_shown() == ["leptos-view-3", "leptos-view-2"]
-    })
-    .await;
+    let (shown, newer) = ([third.clone(), second.clone()], [fourth.clone(), third.clone()]);
+    let expected = shown.clone();
+    wait_for("the two last orders", Duration::from_secs(20), move || names_shown() == expected).await;
     // The rows are signals: the worker's steps reach them in place.
     let top = view.keys().get_untracked()[0].clone();
     let row = view.row(&top).expect("a row signal");
@@ -59,16 +65,17 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
 
     // Held: a new order and the worker's steps apply underneath; the window stays as it was.
     view.hold();
-    gql(&token, &create_document(), json!({ "input": order_input(names[3]) })).await.expect("create");
+    gql(&token, &create_document(), json!({ "input": order_input(&fourth) })).await.expect("create");
     let s = store.clone();
     wait_for("the new order in the collection", Duration::from_secs(20), move || {
-        s.rows_as::<Order>("orders").unwrap_or_default().iter().any(|o| o.customer_name == "leptos-view-4")
+        s.rows_as::<Order>("orders").unwrap_or_default().iter().any(|o| o.customer_name == fourth)
     })
     .await;
-    assert_eq!(names_shown(), ["leptos-view-3", "leptos-view-2"]);
+    assert_eq!(names_shown(), shown);
     view.release();
-    wait_for("the released window", Duration::from_secs(5), move || names_shown()[0] == "leptos-view-4").await;
-    assert_eq!(names_shown(), ["leptos-view-4", "leptos-view-3"]);
+    let top = newer[0].clone();
+    wait_for("the released window", Duration::from_secs(5), move || names_shown()[0] == top).await;
+    assert_eq!(names_shown(), newer);
     assert!(!view.state().get_untracked().held);
     owner.cleanup();
 }
