@@ -1158,6 +1158,27 @@ mod tests {
         }
     }
 
+    /// SQLite's writes run on their own thread: a caller that stops waiting (a dropped request, a closed
+    /// connection) neither cancels the write halfway nor loses it.
+    #[tokio::test]
+    async fn a_write_completes_when_its_caller_stops_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::Sqlite(dir.path().into());
+        let storage = Storage::open(&database, ChangeFeed::new(8), Clock::system()).await.unwrap();
+        let mut head = storage.feed().watch();
+        let item = Item { owner: "alice".into(), version: 1, expires_at: None, image: serde_json::json!({"id": "n1"}) };
+        {
+            // Polled once (the write is handed to its thread, and is then under way there), then dropped.
+            let mut write = std::pin::pin!(storage.write("Note", None, "n1", move |_| Ok(Write::Insert(item))));
+            let polled =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(std::future::Future::poll(write.as_mut(), cx))).await;
+            assert!(polled.is_pending(), "a write takes a round trip to SQLite, at least");
+        }
+        let committed = tokio::time::timeout(Duration::from_secs(10), head.wait_for(|&seq| seq == 1)).await;
+        assert!(committed.is_ok_and(|seen| seen.is_ok()), "the dropped write never committed");
+        assert_eq!(storage.get("Note", "n1").await.unwrap(), Some(serde_json::json!({"id": "n1"})));
+    }
+
     #[test]
     fn stored_records_parse_into_checked_types() {
         let record = row("REMOVE", 1, r#"{"id":"n1"}"#).parse().unwrap();
