@@ -36,8 +36,10 @@ before(async () => {
     const store = new Store(options);
     const versions = {};
     window.changes = {};
+    window.keys = new Set();
     store.onRow((collection, change) => {
       window.changes[collection] = (window.changes[collection] ?? 0) + 1;
+      window.keys.add(change.key);
       const row = store.row(collection, change.key);
       if (row) (versions[collection + "/" + change.key] ??= []).push(row.version ?? row._version);
     });
@@ -163,6 +165,11 @@ for (const protocol of ["graphql-transport-ws", "appsync"]) {
     await rename(second, `${protocol} second, renamed`);
     await remove(first);
     await converges(page, "notes", listNotes);
+    // Keys reach onRow exactly as spelled: non-ASCII, and longer than the short ASCII keys the listener's fast path
+    // decodes itself.
+    const odd = [`${protocol}-ключ-✓`, `${protocol}-${"k".repeat(70)}`];
+    for (const i of odd) await notes("alice", `mutation($i: ID!) { createNote(input: {id: $i, title: "odd", color: YELLOW}) { id } }`, { i });
+    await page.waitForFunction((ids) => ids.every((id) => window.keys.has(id)), odd, { timeout: 20_000 });
     // Cut every connection; write while the store reconnects; it re-lists and converges.
     await fetch(`${serverNet.control}/reset`, { method: "POST" });
     await rename(second, `${protocol} second, while cut`);
