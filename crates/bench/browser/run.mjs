@@ -24,7 +24,7 @@ import { BUILD_DIR, REPO, bundlePeers, leptosDir, measureSizes, packageDir, pack
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-const FULL = { sizes: [1000, 10_000, 100_000], maxUpdates: 10_000, budgetMs: 10_000, warmupRows: 5_000, warmupMs: 2_000 };
+const FULL = { sizes: [1000, 10_000, 100_000], maxUpdates: 10_000, budgetMs: 10_000, repeats: 5, warmupRows: 5_000, warmupMs: 2_000 };
 const QUICK = { sizes: [1000], maxUpdates: 200, budgetMs: 2_000, warmupRows: 1_000, warmupMs: 500 };
 
 function usage(message) {
@@ -135,7 +135,7 @@ function progressLine(row) {
   return (
     `store  ${row.impl.padEnd(24)} ${String(row.rows).padStart(6)} rows  ${row.phase.padEnd(6)} ` +
     `${String(row.events).padStart(6)} events  ${row.us_per_event.toFixed(2).padStart(10)} µs/event` +
-    `  (${row.ms.toFixed(0)} ms)${sampled}`
+    `  (${row.ms.toFixed(0)} ms; median of ${row.runs} runs)${sampled}`
   );
 }
 

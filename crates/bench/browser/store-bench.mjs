@@ -595,14 +595,59 @@ function verify(impl, instance, work, count) {
 
 const round = (x) => Math.round(x * 100) / 100;
 
+/** One run of `work` on a new instance of `impl`: its insert row and its update row. */
+async function runSize(impl, work, budgetMs) {
+  const rows = work.rows;
+  await settle();
+  const instance = await impl.create();
+  try {
+    const frames = work.frames(instance.subId ?? "s1");
+    // Inserts.
+    const ins = await runPhase(impl, instance, work, frames, 0, rows, budgetMs);
+    verify(impl, instance, work, ins.applied);
+    const insert = {
+      impl: impl.name,
+      rows,
+      phase: "insert",
+      events: ins.applied,
+      us_per_event: round((ins.ms * 1000) / ins.applied),
+      sampled: ins.applied < rows,
+      ms: round(ins.ms),
+      planned: rows,
+    };
+    if (ins.applied < rows) {
+      await instance.preload(work, ins.applied, rows);
+      await waitUntil(`${impl.name} to show the preloaded rows`, () => instance.reflected(work.events[rows - 1]), 120_000);
+      verify(impl, instance, work, rows);
+    }
+    // Updates.
+    const total = rows + work.updates;
+    const upd = await runPhase(impl, instance, work, frames, rows, total, budgetMs);
+    verify(impl, instance, work, rows + upd.applied);
+    const update = {
+      impl: impl.name,
+      rows,
+      phase: "update",
+      events: upd.applied,
+      us_per_event: round((upd.ms * 1000) / upd.applied),
+      sampled: upd.applied < work.updates,
+      ms: round(upd.ms),
+      planned: work.updates,
+    };
+    return { insert, update };
+  } finally {
+    instance.dispose();
+  }
+}
+
 /**
- * Runs every implementation at every size. `options`: `{ sizes: [1000, …], maxUpdates, budgetMs, warmupRows,
- * warmupMs, impls?: [names] }`; each size gets `min(rows, maxUpdates)` updates, and each (implementation, size, phase)
+ * Runs every implementation at every size. `options`: `{ sizes: [1000, …], maxUpdates, budgetMs, repeats,
+ * warmupRows, warmupMs, impls?: [names] }`; each size gets `min(rows, maxUpdates)` updates, and each (implementation, size, phase)
  * at most `budgetMs` of events, after an untimed warm-up (`warmupRows` inserts and as many updates, at most
- * `warmupMs` per phase).
+ * `warmupMs` per phase); each run is repeated up to `repeats` times within `budgetMs`, and the median reported.
  * Returns the `store` rows of the report.
  */
-async function runStoreBench({ sizes, maxUpdates, budgetMs, warmupRows = 1000, warmupMs = 1000, impls }) {
+async function runStoreBench({ sizes, maxUpdates, budgetMs, repeats = 1, warmupRows = 1000, warmupMs = 1000, impls }) {
   const report = (row) => window.benchProgress?.(row);
   const chosen = impls ? IMPLS.filter((i) => impls.includes(i.name)) : IMPLS;
   const results = [];
@@ -627,44 +672,21 @@ async function runStoreBench({ sizes, maxUpdates, budgetMs, warmupRows = 1000, w
   for (const rows of sizes) {
     const work = workload(rows, Math.min(rows, maxUpdates));
     for (const impl of chosen) {
-      await settle();
-      const instance = await impl.create();
-      try {
-        const frames = work.frames(instance.subId ?? "s1");
-        // Inserts.
-        const ins = await runPhase(impl, instance, work, frames, 0, rows, budgetMs);
-        verify(impl, instance, work, ins.applied);
-        const insertRow = {
-          impl: impl.name,
-          rows,
-          phase: "insert",
-          events: ins.applied,
-          us_per_event: round((ins.ms * 1000) / ins.applied),
-          sampled: ins.applied < rows,
-        };
-        results.push(insertRow);
-        report({ ...insertRow, ms: round(ins.ms), planned: rows });
-        if (ins.applied < rows) {
-          await instance.preload(work, ins.applied, rows);
-          await waitUntil(`${impl.name} to show the preloaded rows`, () => instance.reflected(work.events[rows - 1]), 120_000);
-          verify(impl, instance, work, rows);
-        }
-        // Updates.
-        const total = rows + work.updates;
-        const upd = await runPhase(impl, instance, work, frames, rows, total, budgetMs);
-        verify(impl, instance, work, rows + upd.applied);
-        const updateRow = {
-          impl: impl.name,
-          rows,
-          phase: "update",
-          events: upd.applied,
-          us_per_event: round((upd.ms * 1000) / upd.applied),
-          sampled: upd.applied < work.updates,
-        };
-        results.push(updateRow);
-        report({ ...updateRow, ms: round(upd.ms), planned: work.updates });
-      } finally {
-        instance.dispose();
+      // A run of a few milliseconds is at the mercy of one garbage collection: each run is repeated, on a new
+      // instance, up to `repeats` times while the repeats so far took less than `budgetMs`, and the median run of
+      // each phase is reported (a peer that needs its whole budget once runs once).
+      const runs = { insert: [], update: [] };
+      const began = performance.now();
+      while (runs.insert.length < repeats && (runs.insert.length === 0 || performance.now() - began < budgetMs)) {
+        const { insert, update } = await runSize(impl, work, budgetMs);
+        runs.insert.push(insert);
+        runs.update.push(update);
+      }
+      for (const phase of ["insert", "update"]) {
+        const sorted = runs[phase].sort((a, b) => a.us_per_event - b.us_per_event);
+        const median = { ...sorted[Math.floor((sorted.length - 1) / 2)], runs: sorted.length };
+        results.push(median);
+        report(median);
       }
     }
   }

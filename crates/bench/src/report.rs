@@ -237,8 +237,10 @@ fn store_and_size(md: &mut String, b: &Browser, chart: &dyn Fn(&str, String) -> 
          subscribed, updates counted once every effect has run), and through a live view of the npm package (the same \
          where + orderBy + limit as TanStack DB's live query, with a subscriber: its cost should not grow with N); the \
          ratio column compares the npm package; Apollo through `InMemoryCache` with a watched list query; TanStack DB through a \
-         synced collection, plain and with a live query (where + orderBy + limit). A row marked *sampled* hit the \
-         time budget: its cost is over the events it applied. Target: ≤ 10 µs per event at every size.\n",
+         synced collection, plain and with a live query (where + orderBy + limit). Each figure is the median of up to \
+         five runs, each on a new store, as many as fit in the time budget (a run of 1000 events lasts a few \
+         milliseconds, and one garbage collection would move it by half). A row marked *sampled* hit the time \
+         budget: its cost is over the events it applied. Target: ≤ 10 µs per event at every size.\n",
         b.machine
     )?;
     let mut impls: Vec<&str> = Vec::new();
