@@ -577,7 +577,9 @@ impl Storage {
     {
         let Some(writer) = &self.writer else { return self.write_here(model, idempotency, key, decide).await };
         let (this, model, key) = (self.clone(), model.to_owned(), key.to_owned());
-        match writer.runtime.spawn(async move { this.write_here(&model, idempotency, &key, decide).await }).await {
+        // In the caller's span, so that what the write logs names its request.
+        let write = async move { this.write_here(&model, idempotency, &key, decide).await };
+        match writer.runtime.spawn(tracing::Instrument::in_current_span(write)).await {
             Ok(outcome) => outcome,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => Err(StorageError::Db(sqlx::Error::PoolClosed)),
