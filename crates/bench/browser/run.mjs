@@ -135,7 +135,7 @@ function progressLine(row) {
   return (
     `store  ${row.impl.padEnd(24)} ${String(row.rows).padStart(6)} rows  ${row.phase.padEnd(6)} ` +
     `${String(row.events).padStart(6)} events  ${row.us_per_event.toFixed(2).padStart(10)} µs/event` +
-    `  (${row.ms.toFixed(0)} ms; median of ${row.runs} runs)${sampled}`
+    `  (${row.ms.toFixed(0)} ms; ${row.runs === 1 ? "one run" : `median of ${row.runs} runs`})${sampled}`
   );
 }
 

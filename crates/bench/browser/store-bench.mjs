@@ -598,6 +598,17 @@ const round = (x) => Math.round(x * 100) / 100;
 /** One run of `work` on a new instance of `impl`: its insert row and its update row. */
 async function runSize(impl, work, budgetMs) {
   const rows = work.rows;
+  // A phase's row of the report: `planned` events, of which `run.applied` fit in the budget, in `run.ms`.
+  const row = (phase, run, planned) => ({
+    impl: impl.name,
+    rows,
+    phase,
+    events: run.applied,
+    us_per_event: round((run.ms * 1000) / run.applied),
+    sampled: run.applied < planned,
+    ms: round(run.ms),
+    planned,
+  });
   await settle();
   const instance = await impl.create();
   try {
@@ -605,35 +616,16 @@ async function runSize(impl, work, budgetMs) {
     // Inserts.
     const ins = await runPhase(impl, instance, work, frames, 0, rows, budgetMs);
     verify(impl, instance, work, ins.applied);
-    const insert = {
-      impl: impl.name,
-      rows,
-      phase: "insert",
-      events: ins.applied,
-      us_per_event: round((ins.ms * 1000) / ins.applied),
-      sampled: ins.applied < rows,
-      ms: round(ins.ms),
-      planned: rows,
-    };
+    const insert = row("insert", ins, rows);
     if (ins.applied < rows) {
       await instance.preload(work, ins.applied, rows);
       await waitUntil(`${impl.name} to show the preloaded rows`, () => instance.reflected(work.events[rows - 1]), 120_000);
       verify(impl, instance, work, rows);
     }
     // Updates.
-    const total = rows + work.updates;
-    const upd = await runPhase(impl, instance, work, frames, rows, total, budgetMs);
+    const upd = await runPhase(impl, instance, work, frames, rows, rows + work.updates, budgetMs);
     verify(impl, instance, work, rows + upd.applied);
-    const update = {
-      impl: impl.name,
-      rows,
-      phase: "update",
-      events: upd.applied,
-      us_per_event: round((upd.ms * 1000) / upd.applied),
-      sampled: upd.applied < work.updates,
-      ms: round(upd.ms),
-      planned: work.updates,
-    };
+    const update = row("update", upd, work.updates);
     return { insert, update };
   } finally {
     instance.dispose();
