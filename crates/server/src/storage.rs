@@ -508,6 +508,10 @@ impl Storage {
         let epoch = on_pool!(&backend, |pool| {
             sqlx::query_scalar("SELECT value FROM counters WHERE name = 'epoch'").fetch_one(pool).await?
         });
+        let writer = match backend {
+            Backend::Sqlite(_) => Some(Arc::new(WriterThread::start().map_err(sqlx::Error::Io)?)),
+            Backend::Postgres(_) => None,
+        };
         let storage = Storage {
             backend,
             write_lock: Arc::new(Mutex::new(())),
@@ -517,13 +521,7 @@ impl Storage {
             releases: Arc::new(watch::Sender::new(0)),
             clock,
             epoch,
-            writer: None,
-        };
-        let storage = match storage.backend {
-            Backend::Sqlite(_) => {
-                Storage { writer: Some(Arc::new(WriterThread::start().map_err(sqlx::Error::Io)?)), ..storage }
-            }
-            Backend::Postgres(_) => storage,
+            writer,
         };
         let head = storage.head_seq().await?;
         storage.feed.start_at(head);
@@ -582,6 +580,7 @@ impl Storage {
         match writer.runtime.spawn(tracing::Instrument::in_current_span(write)).await {
             Ok(outcome) => outcome,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the writer's runtime is gone, which only the end of the process brings about.
             Err(_) => Err(StorageError::Db(sqlx::Error::PoolClosed)),
         }
     }
