@@ -643,22 +643,9 @@ fn build_web_app() -> Result<()> {
 /// round trip after the glue's on a reload, whose glue and wasm come from the cache (measured on Slow 4G: first rows
 /// 1.4 s instead of 0.7 s). A worker has no import map and fetches its snippets itself (the store's SharedWorker).
 fn inline_snippets(dist: &Path) -> Result<()> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                walk(&path, found)?;
-            } else if path.extension().is_some_and(|x| x == "js") {
-                found.push(path);
-            }
-        }
-        Ok(())
-    }
     let snippets = dist.join("snippets");
-    let mut found = Vec::new();
-    if snippets.exists() {
-        walk(&snippets, &mut found)?;
-    }
+    let mut found = if snippets.exists() { files_below(&snippets)? } else { Vec::new() };
+    found.retain(|path| path.extension().is_some_and(|x| x == "js"));
     if found.is_empty() {
         return Ok(());
     }
@@ -757,19 +744,35 @@ fn report(args: &[String]) -> Result<()> {
     })
 }
 
-/// Replaces `to` with a copy of the files in `from` (one level: Trunk's dist/ is flat).
+/// Replaces `to` with a copy of `from`, folders included (a built app has `snippets/`, which its SharedWorker fetches).
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     if to.exists() {
         std::fs::remove_dir_all(to).with_context(|| format!("cannot clear {}", to.display()))?;
     }
     std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
-        let path = entry?.path();
-        if path.is_file() {
-            std::fs::copy(&path, to.join(path.file_name().expect("a file name")))?;
-        }
+    for path in files_below(from)? {
+        let copy = to.join(path.strip_prefix(from)?);
+        std::fs::create_dir_all(copy.parent().expect("below `to`"))?;
+        std::fs::copy(&path, &copy).with_context(|| format!("cannot copy {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The files below `dir`, at any depth.
+fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// Builds the debug server binary (`cargo build -p subsignal-server --bin subsignal`) and gives its path.

@@ -6,6 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -76,6 +77,15 @@ test("the demo prints its URL and users, and serves the live app through the sim
   await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor({ timeout: 30_000 });
   // The seeded database gives alice orders to look at.
   await page.locator("li.order").first().waitFor();
+  // The demo serves a copy of dist/, folders included: a SharedWorker (`?shared=worker`) fetches the glue's snippets,
+  // which a page takes from index.html's import map.
+  const snippets = readdirSync(join(root, "dist/snippets"), { recursive: true }).filter((f) => f.endsWith(".js"));
+  assert.ok(snippets.length > 0, "the build has wasm-bindgen snippets");
+  for (const file of snippets) {
+    // Compared by content: the server answers an unknown path with the app's index.html, for its routes.
+    const served = await (await fetch(`${url}snippets/${file}`)).text();
+    assert.equal(served, readFileSync(join(root, "dist/snippets", file), "utf8"), `snippets/${file}`);
+  }
 
   // The Network panel talks to the simulator: switching the profile shows its figures.
   const figures = page.locator(".netsim .figures");
