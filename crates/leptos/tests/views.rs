@@ -31,7 +31,9 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
     // a rerun against the same server sees only its own.
     let run = js_sys::Date::now() as u64;
     let names: [String; 4] = std::array::from_fn(|i| format!("leptos-view-{run}-{}", i + 1));
-    let [_, second, third, fourth] = names.clone();
+    // The window, last name first: of the first three orders, then with the fourth.
+    let shown = [names[2].clone(), names[1].clone()];
+    let newer = [names[3].clone(), names[2].clone()];
     let spec = ViewSpec::new()
         .filter(Filter::one_of("customerName", names.clone()).and(Filter::compare(
             "status",
@@ -54,7 +56,6 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
     for name in &names[..3] {
         gql(&token, &create_document(), json!({ "input": order_input(name) })).await.expect("create");
     }
-    let (shown, newer) = ([third.clone(), second.clone()], [fourth.clone(), third.clone()]);
     let expected = shown.clone();
     wait_for("the two last orders", Duration::from_secs(20), move || names_shown() == expected).await;
     // The rows are signals: the worker's steps reach them in place.
@@ -65,8 +66,8 @@ async fn a_view_shows_the_last_orders_by_name_its_rows_follow_the_worker_and_it_
 
     // Held: a new order and the worker's steps apply underneath; the window stays as it was.
     view.hold();
-    gql(&token, &create_document(), json!({ "input": order_input(&fourth) })).await.expect("create");
-    let s = store.clone();
+    gql(&token, &create_document(), json!({ "input": order_input(&names[3]) })).await.expect("create");
+    let (s, fourth) = (store.clone(), names[3].clone());
     wait_for("the new order in the collection", Duration::from_secs(20), move || {
         s.rows_as::<Order>("orders").unwrap_or_default().iter().any(|o| o.customer_name == fourth)
     })
