@@ -233,7 +233,7 @@ pub(crate) struct History {
     checkpoint_every: usize,
     /// Oldest first; empty until the first snapshot.
     checkpoints: Vec<Checkpoint>,
-    /// The steps after the first checkpoint, in seq order.
+    /// The steps of the first checkpoint's seq (what `at` names as that event's changes) and after it, in seq order.
     steps: Vec<Step>,
     /// The rows at `last`.
     current: Rows,
@@ -312,30 +312,32 @@ impl History {
         self.steps.push(Step { seq, key, row, op });
         self.since_checkpoint += 1;
         // Over the bound: the second checkpoint becomes the base.
-        if self.steps.len() > self.max_events {
+        if self.steps_after(self.checkpoints[0].seq) > self.max_events {
             // The oldest checkpoints go until the steps after the first one left fit (there is always a later
             // checkpoint: the steps since the last one are at most `checkpoint_every`, at most `max_events`).
             let mut drop = 0;
-            while drop + 1 < self.checkpoints.len() {
-                let base = self.checkpoints[drop].seq;
-                let kept = self.steps.len() - self.steps.partition_point(|s| s.seq <= base);
-                if kept <= self.max_events {
-                    break;
-                }
+            while drop + 1 < self.checkpoints.len() && self.steps_after(self.checkpoints[drop].seq) > self.max_events {
                 drop += 1;
             }
             self.checkpoints.drain(..drop);
+            // The base's own steps stay: they are what `at(base)` names as the event's changes.
             let base = self.checkpoints[0].seq;
-            let gone = self.steps.partition_point(|s| s.seq <= base);
+            let gone = self.steps.partition_point(|s| s.seq < base);
             self.steps.drain(..gone);
         }
     }
 
+    /// How many steps come after `seq`.
+    fn steps_after(&self, seq: i64) -> usize {
+        self.steps.len() - self.steps.partition_point(|s| s.seq <= seq)
+    }
+
     /// The seqs held, if any.
     pub(crate) fn range(&self) -> Option<HistoryRange> {
-        let first = self.checkpoints.first()?.seq.max(self.exact_from);
+        let base = self.checkpoints.first()?.seq;
+        let first = base.max(self.exact_from);
         let last = self.last.filter(|last| *last >= first)?;
-        Some(HistoryRange { first, last, events: self.steps.len(), checkpoints: self.checkpoints.len() })
+        Some(HistoryRange { first, last, events: self.steps_after(base), checkpoints: self.checkpoints.len() })
     }
 
     /// The rows just after `seq`, in key order (reversed when `descending`).
@@ -352,14 +354,16 @@ impl History {
         let from = self.checkpoints.partition_point(|c| c.seq <= seq).saturating_sub(1);
         let checkpoint = &self.checkpoints[from];
         let mut rows = checkpoint.rows.clone();
-        let mut changes = Vec::new();
         let start = self.steps.partition_point(|s| s.seq <= checkpoint.seq);
         for step in self.steps[start..].iter().take_while(|s| s.seq <= seq) {
             rows.set(&step.key, step.row.clone().map(|row| Entry { row, seq: step.seq, op: step.op }));
-            if step.seq == seq {
-                changes.push(ChangeAt { key: step.key.to_string(), op: step.op });
-            }
         }
+        // The event's own steps, wherever its checkpoint is (one may sit exactly at `seq`).
+        let changes = self.steps[self.steps.partition_point(|s| s.seq < seq)..]
+            .iter()
+            .take_while(|s| s.seq == seq)
+            .map(|step| ChangeAt { key: step.key.to_string(), op: step.op })
+            .collect();
         let mut rows: Vec<RowAt> = rows
             .0
             .into_iter()
