@@ -201,8 +201,8 @@ export interface StoreOptions {
    * follow it over a `BroadcastChannel` (they show its rows, optimistic ones included, and send their mutations
    * through it); when the host tab closes, another takes over from the persisted copy (`persistKey`) and nothing
    * queued is lost. Where Web Locks or `BroadcastChannel` are missing, the store warns and runs on its own.
-   * In a following tab the history (`history`/`at`) starts when it attaches, and `pendingMutations()` is empty (the
-   * host holds the queue; `getSnapshot().pendingMutations` counts it). Default false.
+   * In a following tab the history (`history`/`at`) starts when it attaches, and `pendingMutations()` lists the
+   * host's queue (every tab's mutations) as the host's last status said. Default false.
    *
    * `true` runs the host in a `SharedWorker` (the package's `subsignal_store_worker.js`) where the browser has one:
    * tabs attach over a `MessagePort`, get the rows at once and then row changes, and send their mutations through

@@ -382,9 +382,10 @@ impl BrowserStore {
         self.with_collection(name, |c| c.ok_or_else(|| HistoryError::UnknownCollection(name.to_owned()))?.at(seq))
     }
 
-    /// The unsettled mutations, in order.
+    /// The unsettled mutations, in order; in a tab following a shared store, the host's queue (every tab's), as
+    /// the host's last status said.
     pub fn pending_mutations(&self) -> Vec<PendingMutation> {
-        self.inner.store.borrow().pending_mutations()
+        shared::pending_mutations(&self.inner)
     }
 
     /// Calls `listener(collection, change)` for every row change readers can see.

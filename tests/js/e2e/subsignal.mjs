@@ -1,5 +1,6 @@
 // Starts and stops `subsignal serve` processes for the browser tests, keeping one data directory across restarts.
 // The binary comes from SUBSIGNAL_BIN (set by `cargo xtask`); there is no fallback, so a missing binary fails loudly.
+import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -218,6 +219,10 @@ export async function showPending(pages, name) {
   for (const page of pages) {
     await page.waitForFunction((n) => window.store.row("orders", "tmp-" + n)?.customerName === n, name, { timeout: 30_000 });
     await page.waitForFunction(() => window.store.getSnapshot().pendingMutations === 1, null, { timeout: 30_000 });
+    // Every tab lists the queued mutation, a following tab the host's queue.
+    const queued = await page.evaluate(() => window.store.pendingMutations());
+    assert.equal(queued.length, 1, JSON.stringify(queued));
+    assert.equal(queued[0].mutation.variables.input.customerName, name, JSON.stringify(queued));
   }
 }
 

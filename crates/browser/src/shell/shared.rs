@@ -23,8 +23,10 @@
 //! Messages are JSON text, one flat object `{"t": kind, …}`:
 //! - follower → host: `open {open}` (to a worker), `hello {tab, collections}`, `watch {tab, collections: [config]}`, `mutate {m}`,
 //!   `discard {id}`, `connect`, `auth {a}`;
-//! - host → followers: `host`, `sync {to, status, sync: [{name, state, rows: [[key, row]…]}]}`,
-//!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status}`, `settled {id, ok | err}`, and from a worker that cannot host `failed {err}`; origins, statuses and errors as flat structs (`Wire*`).
+//! - host → followers: `host`, `sync {to, status, q, sync: [{name, state, rows: [[key, row]…]}]}`,
+//!   `rows {c, k, r, o}` (no `r` when the row went away), `state {c, s}`, `status {status, q}` (`q`: the host's
+//!   queue, which a follower's `pending_mutations` lists), `settled {id, ok | err}`, and from a worker that cannot
+//!   host `failed {err}`; origins, statuses and errors as flat structs (`Wire*`).
 
 use super::{Inner, Rc};
 use crate::options::StoreOptions;
@@ -37,7 +39,7 @@ use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use subsignal_store::{
     CollectionConfig, CollectionState, Conflict, ConnectionStatus, FieldError, Input, Mutation, MutationError, Output,
-    RowOrigin, Status,
+    PendingMutation, RowOrigin, Status,
 };
 
 /// Every message, one flat struct (`t` says which fields it carries): one `Serialize` and one `Deserialize` for the
@@ -78,6 +80,9 @@ struct Message {
     /// `status`, `sync`: the host's status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<WireStatus>,
+    /// `status`, `sync`: the host's queue, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    q: Option<Vec<PendingMutation>>,
     /// `settled`: the entity written, or why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ok: Option<Value>,
@@ -233,6 +238,8 @@ pub(super) struct Shared {
     watched: RefCell<Vec<CollectionConfig>>,
     /// Mutations this tab sent to a host, not settled yet: sent again to the next host.
     sent: RefCell<Vec<Mutation>>,
+    /// Following: the host's queue as its last status said (every tab's unsettled mutations).
+    queue: RefCell<Vec<PendingMutation>>,
     /// A tab attached to a `SharedWorker`, until the worker first answers: the deadline by which it must
     /// ([`WORKER_ANSWER_MS`]).
     answer_deadline: RefCell<Option<Timer>>,
@@ -252,6 +259,7 @@ impl Shared {
             connect_asked: Cell::new(false),
             watched: RefCell::new(inner.options.collections.clone()),
             sent: RefCell::new(Vec::new()),
+            queue: RefCell::new(Vec::new()),
             answer_deadline: RefCell::new(None),
         })
     }
@@ -461,6 +469,14 @@ pub(super) fn is_host(inner: &Inner) -> Option<bool> {
 }
 
 /// The shared link when this tab hosts.
+/// The unsettled mutations: a follower's are the host's queue, as its last status said.
+pub(super) fn pending_mutations(inner: &Inner) -> Vec<PendingMutation> {
+    match following(inner) {
+        Some(shared) => shared.queue.borrow().clone(),
+        None => inner.store.borrow().pending_mutations(),
+    }
+}
+
 fn hosting(inner: &Inner) -> Option<Rc<Shared>> {
     inner.shared.borrow().clone().filter(|s| s.hosting.get())
 }
@@ -524,7 +540,11 @@ pub(super) fn announce(inner: &Inner, output: &Output) {
         Output::Collection { collection, state } => {
             Message { c: Some(collection.clone()), s: Some(*state), ..Message::new("state") }
         }
-        Output::Status(status) => Message { status: Some(status.into()), ..Message::new("status") },
+        Output::Status(status) => Message {
+            status: Some(status.into()),
+            q: Some(inner.store.borrow().pending_mutations()),
+            ..Message::new("status")
+        },
         Output::MutationSettled { id, result } => {
             let (ok, err) = match result {
                 Ok(value) => (Some(value.clone()), None),
@@ -645,7 +665,13 @@ fn sync(inner: &Inner, shared: &Shared, to: Option<String>, names: &[String]) {
             Some(Synced { name: name.clone(), state: c.state(), rows })
         })
         .collect();
-    let message = Message { to, status: Some((&store.status()).into()), sync: Some(synced), ..Message::new("sync") };
+    let message = Message {
+        to,
+        status: Some((&store.status()).into()),
+        q: Some(store.pending_mutations()),
+        sync: Some(synced),
+        ..Message::new("sync")
+    };
     drop(store);
     shared.post(&message);
 }
@@ -680,6 +706,7 @@ fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
                 outputs.extend(store.mirror_state(&synced.name, synced.state));
             }
             if let Some(status) = message.status {
+                *shared.queue.borrow_mut() = message.q.unwrap_or_default();
                 outputs.extend(store.mirror_status(status.into()));
             }
             outputs
@@ -695,6 +722,8 @@ fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
         }
         "status" => {
             let Some(status) = message.status else { return };
+            // Before the status's listeners run, so that they read the queue it counts.
+            *shared.queue.borrow_mut() = message.q.unwrap_or_default();
             inner.store.borrow_mut().mirror_status(status.into())
         }
         "settled" => {
