@@ -5,7 +5,8 @@
 // through Playwright's routing on the server's own origin (it loads while the server is stopped). Checks: three tabs
 // hold one WebSocket between them (the server's `subsignal_websocket_connections` gauge), one tab hosts and the
 // others follow, every tab live with the server's rows; a mutation from a follower resolves in that tab and shows in
-// all; an offline mutation from tab A shows optimistically in tab B, is written exactly once after the server
+// all, and a conflict comes back to the follower whole and resolves from there; an offline mutation from tab A shows
+// optimistically in tab B (every tab lists it in `pendingMutations()`), is written exactly once after the server
 // restarts (counted at the server) and shows in B; closing the host tab hands the store to another tab, with a
 // mutation queued at the old host completed exactly once and the connection count back at one; a mutation the old
 // host sent (the server wrote it) whose answer it never saw is sent again by the new host and written once. Run by
@@ -43,7 +44,7 @@ async function roles(pages) {
 }
 
 
-test("three tabs share one WebSocket: one hosts, every tab is live, a follower's mutation shows in all", { timeout: 180_000 }, async () => {
+test("three tabs share one WebSocket: one hosts, every tab is live, a follower's mutation shows in all and its conflict comes back whole", { timeout: 180_000 }, async () => {
   const ctx = await context();
   const alice = await token();
   const pages = [];
@@ -66,6 +67,23 @@ test("three tabs share one WebSocket: one hosts, every tab is live, a follower's
   // The host's status follows its answer by one message: the queue is empty again, the connection live.
   await a.waitForFunction(() => window.store.getSnapshot().pendingMutations === 0, null, { timeout: 30_000 });
   assert.deepEqual(await a.evaluate(() => window.store.getSnapshot()), { connection: { state: "live" }, pendingMutations: 0 });
+
+  // A conflict comes back through the host whole: two edits from the same version, the second rejected with base,
+  // mine and theirs, and resolved from the follower.
+  const conflict = await a.evaluate(async ([fields, id]) => {
+    const { isConflict } = await import("./node_modules/@subsignal/store/subsignal_store.js");
+    const update = `mutation($input: UpdateOrderInput!, $expectedVersion: Int) { updateOrder(input: $input, expectedVersion: $expectedVersion) { ${fields} } }`;
+    const base = window.store.row("orders", id);
+    const edit = (customerName) => window.store.mutate({ query: update, resultField: "updateOrder", collection: "orders",
+      variables: { input: { id, customerName }, expectedVersion: base.version }, base });
+    const first = (await edit("theirs, from a follower")).customerName;
+    const e = await edit("mine, from a follower").then(() => null, (e) => e);
+    const kept = (await e.keepMine()).customerName;
+    return { first, isConflict: isConflict(e), base: e.base.customerName, mine: e.mine, theirs: e.theirs.customerName,
+      diff: e.diff.find((d) => d.field === "customerName")?.change, kept };
+  }, [ORDER, result.ok.id]);
+  assert.deepEqual(conflict, { first: "theirs, from a follower", isConflict: true, base: "from a follower",
+    mine: { customerName: "mine, from a follower" }, theirs: "theirs, from a follower", diff: "conflict", kept: "mine, from a follower" });
   assert.equal(await host.evaluate(() => window.store.sharedRole), "host");
   for (const page of pages) assert.deepEqual(page.errors, []);
   await ctx.close();
