@@ -217,21 +217,6 @@ impl Message {
     }
 }
 
-/// Reads a message's text. In the npm package (feature `js`), through the engine's `JSON.parse` and
-/// serde-wasm-bindgen: the package reads the options, collections and mutations a message carries through
-/// serde-wasm-bindgen anyway, and serde_json's instantiations of the same types took 39 KB of its wasm (13.6 KB
-/// gzip). A Rust app has serde_json alone.
-fn read(text: &str) -> Result<Message, String> {
-    #[cfg(all(feature = "js", target_arch = "wasm32"))]
-    {
-        let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_owned())?;
-        serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
-    }
-    #[cfg(not(all(feature = "js", target_arch = "wasm32")))]
-    {
-        serde_json::from_str(text).map_err(|e| e.to_string())
-    }
-}
 
 /// How a shared store reaches the others: one protocol (the messages above), two transports.
 enum Link {
@@ -444,7 +429,7 @@ pub(crate) fn attach(port: web_sys::MessagePort) {
 #[cfg(target_arch = "wasm32")]
 fn worker_hears(waiting: &Rc<RefCell<Option<Port>>>, text: &str) {
     let store = WORKER_STORE.with(|s| s.borrow().clone());
-    let message = match read(text) {
+    let message = match super::from_json::<Message>(text) {
         Ok(message) if message.t == "open" => message,
         _ => {
             match store {
@@ -622,7 +607,7 @@ fn on_message(inner: &Rc<Inner>, text: &str) {
     let Some(shared) = inner.shared.borrow().clone() else { return };
     // The worker answered: it is there.
     shared.answer_deadline.take();
-    let message = match read(text) {
+    let message = match super::from_json::<Message>(text) {
         Ok(message) => message,
         Err(e) => return warn(&format!("shared: ignoring a message from another tab that does not parse ({e})")),
     };
