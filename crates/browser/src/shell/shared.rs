@@ -217,7 +217,6 @@ impl Message {
     }
 }
 
-
 /// How a shared store reaches the others: one protocol (the messages above), two transports.
 enum Link {
     /// Leader-tab mode: the `BroadcastChannel` every tab hears, and the Web Lock whose holder hosts.
