@@ -46,6 +46,11 @@ pub(crate) fn random_u64() -> u64 {
 /// Warnings of an inert store are of no use to anyone: dropped.
 pub(crate) fn warn(_message: &str) {}
 
+/// Reads JSON text this crate wrote (`web.rs`'s reads it through `JSON.parse` in the npm package).
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// Never answers.
 pub(crate) fn post(_url: String, _request: HttpRequest, _timeout_ms: u32, _done: impl FnOnce(HttpResponse) + 'static) {}
 

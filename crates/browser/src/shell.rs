@@ -731,7 +731,7 @@ impl Inner {
             this.adopted_local.borrow_mut().push(key.clone());
         }
         for (tab, text) in queues {
-            match from_json::<Vec<PendingMutation>>(&text) {
+            match platform::from_json::<Vec<PendingMutation>>(&text) {
                 Ok(items) => image.queue.extend(items),
                 Err(e) => warn(&format!("ignoring a corrupted persisted queue ({tab:?}): {e}")),
             }
@@ -873,20 +873,4 @@ impl Drop for Inner {
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = attachSharedWorkerPort)]
 pub fn attach_shared_worker_port(port: web_sys::MessagePort) {
     shared::attach(port);
-}
-
-/// Reads JSON text this crate wrote (shared mode's messages, the persisted queue). In the npm package (feature `js`),
-/// through the engine's `JSON.parse` and serde-wasm-bindgen: the package reads options, collections and mutations
-/// through serde-wasm-bindgen anyway, and serde_json's instantiations of the same types took 50 KB of its wasm
-/// (17.7 KB gzip). A Rust app has serde_json alone.
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    #[cfg(all(feature = "js", target_arch = "wasm32"))]
-    {
-        let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_owned())?;
-        serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
-    }
-    #[cfg(not(all(feature = "js", target_arch = "wasm32")))]
-    {
-        serde_json::from_str(text).map_err(|e| e.to_string())
-    }
 }

@@ -201,6 +201,22 @@ pub(crate) fn random_u64() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// Reads JSON text this crate wrote (shared mode's messages, the persisted queue). In the npm package (feature `js`),
+/// through the engine's `JSON.parse` and serde-wasm-bindgen: the package reads options, collections and mutations
+/// through serde-wasm-bindgen anyway, and serde_json's instantiations of the same types took 50 KB of its wasm
+/// (17.7 KB gzip). A Rust app has serde_json alone.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    #[cfg(feature = "js")]
+    {
+        let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_owned())?;
+        serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+    }
+    #[cfg(not(feature = "js"))]
+    {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
 pub(crate) fn warn(message: &str) {
     web_sys::console::warn_1(&format!("subsignal: {message}").into());
 }

@@ -428,7 +428,7 @@ pub(crate) fn attach(port: web_sys::MessagePort) {
 #[cfg(target_arch = "wasm32")]
 fn worker_hears(waiting: &Rc<RefCell<Option<Port>>>, text: &str) {
     let store = WORKER_STORE.with(|s| s.borrow().clone());
-    let message = match super::from_json::<Message>(text) {
+    let message = match crate::platform::from_json::<Message>(text) {
         Ok(message) if message.t == "open" => message,
         _ => {
             match store {
@@ -606,7 +606,7 @@ fn on_message(inner: &Rc<Inner>, text: &str) {
     let Some(shared) = inner.shared.borrow().clone() else { return };
     // The worker answered: it is there.
     shared.answer_deadline.take();
-    let message = match super::from_json::<Message>(text) {
+    let message = match crate::platform::from_json::<Message>(text) {
         Ok(message) => message,
         Err(e) => return warn(&format!("shared: ignoring a message from another tab that does not parse ({e})")),
     };
