@@ -468,7 +468,6 @@ pub(super) fn is_host(inner: &Inner) -> Option<bool> {
     inner.shared.borrow().as_ref().map(|s| s.hosting.get())
 }
 
-/// The shared link when this tab hosts.
 /// The unsettled mutations: a follower's are the host's queue, as its last status said.
 pub(super) fn pending_mutations(inner: &Inner) -> Vec<PendingMutation> {
     match following(inner) {
@@ -477,6 +476,7 @@ pub(super) fn pending_mutations(inner: &Inner) -> Vec<PendingMutation> {
     }
 }
 
+/// The shared link when this tab hosts.
 fn hosting(inner: &Inner) -> Option<Rc<Shared>> {
     inner.shared.borrow().clone().filter(|s| s.hosting.get())
 }
