@@ -156,16 +156,13 @@ fn Main(session: Session, store: BrowserStore) -> impl IntoView {
     let orders = use_live_collection::<Order>(&store, orders_collection());
     let status = use_status(&store);
     session.events.follow(&store);
-    // A token the server refuses (one remembered from an earlier visit that has expired): sign in again.
-    let (user, renewing) = (session.user.clone(), store.clone());
+    // A token the server refuses (one remembered from an earlier visit that has expired): sign in again, once for
+    // however many refusals come while signing in.
+    let user = session.user.clone();
     store
-        .on_auth_required(move || {
-            let (user, store) = (user.clone(), renewing.clone());
-            leptos::task::spawn_local(async move {
-                if let Ok(token) = sign_in(&user).await {
-                    store.set_token(&token);
-                }
-            });
+        .renew_token_with(move || {
+            let user = user.clone();
+            async move { sign_in(&user).await.ok() }
         })
         .forget();
     // Signed in: the store connects with the token. Refused: the page says why (the persisted orders stay shown).

@@ -46,6 +46,9 @@ pub(crate) fn random_u64() -> u64 {
 /// Warnings of an inert store are of no use to anyone: dropped.
 pub(crate) fn warn(_message: &str) {}
 
+/// An inert store has no event loop: the future is dropped unpolled.
+pub(crate) fn spawn(_future: impl std::future::Future<Output = ()> + 'static) {}
+
 /// Reads JSON text this crate wrote (`web.rs`'s reads it through `JSON.parse` in the npm package).
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| e.to_string())

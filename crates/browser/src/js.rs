@@ -166,8 +166,9 @@ export interface StoreOptions {
   /** The graphql-transport-ws endpoint, e.g. `wss://host/graphql`. */
   wsUrl: string;
   /** A bearer token: shorthand for `auth: { Authorization: "Bearer <token>" }`. Or a function giving one (a
-   * promise of one), called before each `connect()` and whenever the server refuses the credentials (4401/4403):
-   * for identity providers whose tokens expire. */
+   * promise of one), called before each `connect()` and whenever the server refuses the credentials (4401/4403),
+   * one call at a time (a refusal while a call is still answering waits for its token): for identity providers
+   * whose tokens expire. */
   token?: string | null | (() => string | Promise<string>);
   /** The `connection_init` payload; its string entries are also sent as HTTP headers. */
   auth?: Record<string, string> | null;
@@ -779,14 +780,9 @@ impl JsStore {
         let guard = js.store.on_status(move |_| Notifier::changed(&status));
         js.listeners.borrow_mut().keep(guard);
         if let Some(provider) = js.token_provider.clone() {
-            let store = js.store.clone();
-            let guard = js.store.on_auth_required(move || {
-                let (store, provider) = (store.clone(), provider.clone());
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Some(token) = ask_token(&provider).await {
-                        store.set_token(&token);
-                    }
-                });
+            let guard = js.store.renew_token_with(move || {
+                let provider = provider.clone();
+                async move { ask_token(&provider).await }
             });
             js.listeners.borrow_mut().keep(guard);
         }

@@ -403,6 +403,30 @@ impl BrowserStore {
         self.listen(Listener::AuthRequired(Rc::new(listener)))
     }
 
+    /// Renews the token with `ask` whenever the server refuses the credentials, one request at a time: while the
+    /// store waits for the new token it retries with the refused one, and a refusal of that retry is answered by the
+    /// request already out (asking again would call the identity provider once per retry). Once `ask` answers, or
+    /// gives `None` (the store keeps its credentials), the next refusal asks again.
+    pub fn renew_token_with<F: Future<Output = Option<String>> + 'static>(
+        &self,
+        ask: impl Fn() -> F + 'static,
+    ) -> ListenerGuard {
+        let asking = Rc::new(Cell::new(false));
+        let store = self.clone();
+        self.on_auth_required(move || {
+            if asking.replace(true) {
+                return;
+            }
+            let (store, asking, answer) = (store.clone(), asking.clone(), ask());
+            platform::spawn(async move {
+                if let Some(token) = answer.await {
+                    store.set_token(&token);
+                }
+                asking.set(false);
+            });
+        })
+    }
+
     /// Calls `listener(message)` for the core's warnings (without one, they go to `console.warn`).
     pub fn on_warning(&self, listener: impl Fn(&str) + 'static) -> ListenerGuard {
         self.listen(Listener::Warning(Rc::new(listener)))

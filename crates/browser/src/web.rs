@@ -217,6 +217,11 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
     }
 }
 
+/// Runs `future` on the page's (or worker's) event loop.
+pub(crate) fn spawn(future: impl std::future::Future<Output = ()> + 'static) {
+    wasm_bindgen_futures::spawn_local(future);
+}
+
 pub(crate) fn warn(message: &str) {
     web_sys::console::warn_1(&format!("subsignal: {message}").into());
 }

@@ -277,16 +277,26 @@ test("a stale expectedVersion rejects with CONFLICT carrying base, mine, theirs 
 
 test("a token function is asked at connect and again when the server refuses; queued mutations can be discarded or aborted; typed documents are sent as text", async () => {
   const page = await openPage();
+  // A queued mutation is first sent once its collection has its rows: until then even the first could be discarded.
+  await page.waitForFunction(() => window.subsignal.store.isLive("orders"), null, { timeout: 30_000 });
   const result = await page.evaluate(async () => {
     const { Store, isMutationError } = await import("@subsignal/store");
     const tokens = [];
-    // First a token the server refuses (4403), then a good one: the store asks again by itself.
+    // First a token the server refuses (4403), then a good one: the store asks again by itself. The good one is
+    // given only once the store has retried with the refused token and been refused again (a slow identity
+    // provider): that refusal must not ask a second time.
+    let refusals = 0;
+    let refusedAgain;
+    const again = new Promise((resolve) => (refusedAgain = resolve));
     const token = async () => {
       const good = (await (await fetch("/dev/token?user=alice")).json()).token;
       tokens.push(tokens.length === 0 ? "bad" : "good");
-      return tokens.length === 1 ? "not-a-jwt" : good;
+      if (tokens.length === 1) return "not-a-jwt";
+      await again;
+      return good;
     };
     const other = new Store({ httpUrl: location.origin + "/graphql", wsUrl: location.origin.replace(/^http/, "ws") + "/graphql", token });
+    other.onAuthRequired(() => { if (++refusals === 2) refusedAgain(); });
     const live = new Promise((resolve) => other.onStatus((s) => { if (s.connection.state === "live") resolve(); }));
     other.connect();
     await live;
@@ -320,9 +330,10 @@ test("a token function is asked at connect and again when the server refuses; qu
     controller.abort();
     const outcomes = await Promise.all([sent, discarded, aborted, neverQueued].map(outcome));
     const names = store.rows("orders").map((r) => r.customerName).filter((n) => n.startsWith("queue-"));
-    return { tokens, showing, refusedSent, discardedNow, outcomes, names, pending: store.pendingMutations().length };
+    return { tokens, refusals, showing, refusedSent, discardedNow, outcomes, names, pending: store.pendingMutations().length };
   });
-  assert.deepEqual(result.tokens, ["bad", "good"], "asked at connect, and again after the refusal");
+  assert.deepEqual(result.tokens, ["bad", "good"], "asked at connect, and once again for both refusals");
+  assert.equal(result.refusals, 2, "the retry with the refused token was refused too");
   assert.deepEqual(result.showing, ["queue-aborted", "queue-discarded", "queue-sent"], "queued rows show at once");
   assert.equal(result.refusedSent, false, "a mutation already sent is not discarded");
   assert.equal(result.discardedNow, true);
