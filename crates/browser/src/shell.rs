@@ -412,15 +412,16 @@ impl BrowserStore {
         ask: impl Fn() -> F + 'static,
     ) -> ListenerGuard {
         let asking = Rc::new(Cell::new(false));
-        let store = self.clone();
+        // Weak: the listener belongs to the store, and must not keep it alive.
+        let store = Rc::downgrade(&self.inner);
         self.on_auth_required(move || {
             if asking.replace(true) {
                 return;
             }
             let (store, asking, answer) = (store.clone(), asking.clone(), ask());
             platform::spawn(async move {
-                if let Some(token) = answer.await {
-                    store.set_token(&token);
+                if let (Some(token), Some(inner)) = (answer.await, store.upgrade()) {
+                    BrowserStore { inner }.set_token(&token);
                 }
                 asking.set(false);
             });
