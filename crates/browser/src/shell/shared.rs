@@ -39,7 +39,7 @@ use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use subsignal_store::{
     CollectionConfig, CollectionState, Conflict, ConnectionStatus, FieldError, Input, Mutation, MutationError, Output,
-    PendingMutation, RowOrigin, Status,
+    PendingMutation, RowOrigin, Status, Store,
 };
 
 /// Every message, one flat struct (`t` says which fields it carries): one `Serialize` and one `Deserialize` for the
@@ -676,6 +676,18 @@ fn sync(inner: &Inner, shared: &Shared, to: Option<String>, names: &[String]) {
     shared.post(&message);
 }
 
+/// The host's status and the queue it counts (`status`, `sync`): the queue first, so that the status's listeners
+/// read the queue it counts.
+fn follow_status(
+    store: &mut Store,
+    shared: &Shared,
+    status: WireStatus,
+    queue: Option<Vec<PendingMutation>>,
+) -> Vec<Output> {
+    *shared.queue.borrow_mut() = queue.unwrap_or_default();
+    store.mirror_status(status.into())
+}
+
 fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
     let outputs = match message.t.as_str() {
         "host" => {
@@ -706,8 +718,7 @@ fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
                 outputs.extend(store.mirror_state(&synced.name, synced.state));
             }
             if let Some(status) = message.status {
-                *shared.queue.borrow_mut() = message.q.unwrap_or_default();
-                outputs.extend(store.mirror_status(status.into()));
+                outputs.extend(follow_status(&mut store, shared, status, message.q));
             }
             outputs
         }
@@ -722,9 +733,7 @@ fn follower_hears(inner: &Rc<Inner>, shared: &Shared, message: Message) {
         }
         "status" => {
             let Some(status) = message.status else { return };
-            // Before the status's listeners run, so that they read the queue it counts.
-            *shared.queue.borrow_mut() = message.q.unwrap_or_default();
-            inner.store.borrow_mut().mirror_status(status.into())
+            follow_status(&mut inner.store.borrow_mut(), shared, status, message.q)
         }
         "settled" => {
             let Some(id) = message.id else { return };
