@@ -732,11 +732,17 @@ impl JsStore {
         let token_provider = token.dyn_into::<js_sys::Function>().ok();
         let shared = js_sys::Reflect::get(&options, &"shared".into()).unwrap_or(JsValue::UNDEFINED);
         let mode = shared.as_string();
-        let options = if token_provider.is_some() || mode.is_some() {
+        // `shared: undefined` (or null), as an optional option is often spelled, reads as no `shared` at all.
+        let unset = (shared.is_undefined() || shared.is_null())
+            && js_sys::Reflect::has(&options, &"shared".into()).unwrap_or(false);
+        let options = if token_provider.is_some() || mode.is_some() || unset {
             // The rest of the options, read as usual (`shared: "worker" | "tab"` as `shared: true`).
             let rest = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
             if token_provider.is_some() {
                 js_sys::Reflect::delete_property(&rest, &"token".into()).ok();
+            }
+            if unset {
+                js_sys::Reflect::delete_property(&rest, &"shared".into()).ok();
             }
             if mode.is_some() {
                 js_sys::Reflect::set(&rest, &"shared".into(), &JsValue::TRUE).ok();

@@ -8,8 +8,12 @@ import { App } from "./App";
 import { ordersCollection } from "./documents";
 
 await init(); // Fetches the store's wasm, which Vite bundles as an asset.
-const user = new URLSearchParams(location.search).get("user") ?? "alice";
+const params = new URLSearchParams(location.search);
+const user = params.get("user") ?? "alice";
+// `?shared=true` (or `worker`, `tab`): one connection and one store for every tab of the origin.
+const shared = params.get("shared");
 const store = new Store({
+  shared: shared === "true" || (shared as "worker" | "tab" | null) || false,
   httpUrl: `${location.origin}/graphql`,
   wsUrl: `${location.origin.replace(/^http/, "ws")}/graphql`,
   // Asked before connecting and whenever the server refuses the token.

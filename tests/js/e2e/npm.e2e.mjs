@@ -464,7 +464,8 @@ test("in Node (as under vitest), init takes the wasm bytes and the store works w
   const dir = need("SUBSIGNAL_NPM_PACKAGE");
   const { default: init, Store } = await import(pathToFileURL(join(dir, "subsignal_store.js")).href);
   await init({ module_or_path: readFileSync(join(dir, "subsignal_store_bg.wasm")) });
-  const store = new Store({ httpUrl: "http://127.0.0.1:1/graphql", wsUrl: "ws://127.0.0.1:1/graphql" });
+  // An optional option given as undefined reads as absent.
+  const store = new Store({ httpUrl: "http://127.0.0.1:1/graphql", wsUrl: "ws://127.0.0.1:1/graphql", shared: undefined });
   store.watch({ name: "todos", source: "liveQuery", subscription: "subscription { todos { id } }", subscriptionField: "todos" });
   const view = store.view("todos", { orderBy: ["id"] });
   assert.deepEqual(view.getSnapshot(), []);
