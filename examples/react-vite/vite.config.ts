@@ -7,6 +7,8 @@ const server = process.env.SUBSIGNAL_URL ?? "http://127.0.0.1:4000";
 
 export default defineConfig({
   base: "./",
+  // Workers as ES modules, like the page (the store's SharedWorker imports its glue).
+  worker: { format: "es" },
   server: {
     proxy: {
       "/graphql": { target: server, ws: true },

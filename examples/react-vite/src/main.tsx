@@ -1,6 +1,8 @@
 // The app's entry: one store for the page, created before React renders (it outlives StrictMode's double effects),
 // with the `orders` collection watched, and a dev token from the demo server for `?user=` (default alice).
 import init, { Store } from "@subsignal/store";
+// Vite bundles the store's SharedWorker entry with the glue and wasm it imports, and gives its address.
+import sharedWorkerUrl from "@subsignal/store/subsignal_store_worker.js?worker&url";
 import { StoreProvider } from "@subsignal/react";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
@@ -14,6 +16,7 @@ const user = params.get("user") ?? "alice";
 const shared = params.get("shared");
 const store = new Store({
   shared: shared === "true" || (shared as "worker" | "tab" | null) || false,
+  sharedWorkerUrl,
   httpUrl: `${location.origin}/graphql`,
   wsUrl: `${location.origin.replace(/^http/, "ws")}/graphql`,
   // Asked before connecting and whenever the server refuses the token.

@@ -112,9 +112,7 @@ test("an order created elsewhere shows in the live list, and the open-orders vie
   await page.close();
 });
 
-// `shared: "tab"` (the leader-tab mode): under Vite, `shared: true` does not get the package's SharedWorker yet (Vite
-// inlines the small worker entry as a data: URL, from which it cannot import the glue), and falls back to this mode
-// with a console error. README, "One connection for all tabs".
+// The leader-tab mode (`shared: "tab"`, and where the browser has no SharedWorker).
 test("with shared: \"tab\", two tabs share one store and the hooks show it live in both", async () => {
   const context = await browser.newContext();
   const tabs = [];
@@ -122,6 +120,17 @@ test("with shared: \"tab\", two tabs share one store and the hooks show it live 
   const roles = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.subsignal.store.sharedRole)));
   assert.deepEqual(roles.sort(), ["follower", "host"]);
   const order = await createElsewhere("alice", `Shared ${run}`);
+  for (const tab of tabs) await tab.locator(`#all li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
+  await context.close();
+});
+
+test("with shared: true and Vite's worker URL, both tabs follow the store's SharedWorker", async () => {
+  const context = await browser.newContext();
+  const tabs = [];
+  for (let i = 0; i < 2; i++) tabs.push(await openApp("alice", undefined, { context, query: "&shared=true" }));
+  const roles = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.subsignal.store.sharedRole)));
+  assert.deepEqual(roles, ["worker", "worker"]);
+  const order = await createElsewhere("alice", `Worker ${run}`);
   for (const tab of tabs) await tab.locator(`#all li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
   await context.close();
 });
