@@ -446,7 +446,8 @@ fn test() -> Result<()> {
         },
     )?;
     steps.run(
-        "the web app: trunk build --release, end to end in Chromium, through `trunk serve`, and the demo",
+        "the web app: trunk build --release, end to end in Chromium, through `trunk serve`, and the demo; the latency \
+         report, quick (one profile, one order per mode; asserts nothing)",
         || {
             build_web_app()?;
             // One file at a time: each drives Chromium, and the last two build (Trunk's dev build, the demo's checks).
@@ -461,7 +462,8 @@ fn test() -> Result<()> {
                     &mut tally,
                 )?;
             }
-            Ok(())
+            // The report's own code (the load timeline of issue 17 included) runs on every test run, written aside.
+            run(&mut report_command(&bin, &target_dir().join("report-quick"), "1", Some("none")))
         },
     )?;
     steps.run(
@@ -729,19 +731,26 @@ fn report(args: &[String]) -> Result<()> {
     steps.run("build the web app (trunk build --release)", build_web_app)?;
     steps.run("build the server (release)", || run(cargo().args(["build", "--release", "-p", "subsignal-server"])))?;
     steps.run("drive orders through every profile (headless Chromium behind subsignal netsim)", || {
-        let mut cmd = Command::new("node");
-        cmd.arg("report/report.mjs")
-            .current_dir(root().join("tests/js"))
-            .env("SUBSIGNAL_BIN", target_dir().join("release/subsignal"))
-            .env("SUBSIGNAL_WEB_DIST", root().join("dist"))
-            .env("CHROMIUM", "/usr/bin/chromium")
-            .env("REPORT_OUT", root().join("docs"))
-            .env("REPORT_ORDERS", &orders);
-        if let Some(p) = &profiles {
-            cmd.env("REPORT_PROFILES", p);
-        }
-        run(&mut cmd)
+        let bin = target_dir().join("release/subsignal");
+        run(&mut report_command(&bin, &root().join("docs"), &orders, profiles.as_deref()))
     })
+}
+
+/// `tests/js/report/report.mjs` with the server `bin` and the built app in `dist/`: `orders` per mode behind each of
+/// `profiles` (all of them by default), the report written into `out`.
+fn report_command(bin: &Path, out: &Path, orders: &str, profiles: Option<&str>) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg("report/report.mjs")
+        .current_dir(root().join("tests/js"))
+        .env("SUBSIGNAL_BIN", bin)
+        .env("SUBSIGNAL_WEB_DIST", root().join("dist"))
+        .env("CHROMIUM", "/usr/bin/chromium")
+        .env("REPORT_OUT", out)
+        .env("REPORT_ORDERS", orders);
+    if let Some(profiles) = profiles {
+        cmd.env("REPORT_PROFILES", profiles);
+    }
+    cmd
 }
 
 /// Replaces `to` with a copy of `from`, folders included (a built app has `snippets/`, which its SharedWorker fetches).
