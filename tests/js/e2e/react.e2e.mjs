@@ -112,28 +112,25 @@ test("an order created elsewhere shows in the live list, and the open-orders vie
   await page.close();
 });
 
-// The leader-tab mode (`shared: "tab"`, and where the browser has no SharedWorker).
-test("with shared: \"tab\", two tabs share one store and the hooks show it live in both", async () => {
-  const context = await browser.newContext();
-  const tabs = [];
-  for (let i = 0; i < 2; i++) tabs.push(await openApp("alice", undefined, { context, query: "&shared=tab" }));
-  const roles = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.subsignal.store.sharedRole)));
-  assert.deepEqual(roles.sort(), ["follower", "host"]);
-  const order = await createElsewhere("alice", `Shared ${run}`);
-  for (const tab of tabs) await tab.locator(`#all li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
-  await context.close();
-});
-
-test("with shared: true and Vite's worker URL, both tabs follow the store's SharedWorker", async () => {
-  const context = await browser.newContext();
-  const tabs = [];
-  for (let i = 0; i < 2; i++) tabs.push(await openApp("alice", undefined, { context, query: "&shared=true" }));
-  const roles = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.subsignal.store.sharedRole)));
-  assert.deepEqual(roles, ["worker", "worker"]);
-  const order = await createElsewhere("alice", `Worker ${run}`);
-  for (const tab of tabs) await tab.locator(`#all li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
-  await context.close();
-});
+// Two tabs of one browser context with `?shared=<mode>`: their shared roles, sorted, and then an order created
+// elsewhere shows in both (the hooks are live in every tab).
+const sharedModes = [
+  // The leader-tab mode (`shared: "tab"`, and where the browser has no SharedWorker).
+  ["with shared: \"tab\", two tabs share one store and the hooks show it live in both", "tab", ["follower", "host"]],
+  ["with shared: true and Vite's worker URL, both tabs follow the store's SharedWorker", "true", ["worker", "worker"]],
+];
+for (const [title, mode, expectedRoles] of sharedModes) {
+  test(title, async () => {
+    const context = await browser.newContext();
+    const tabs = [];
+    for (let i = 0; i < 2; i++) tabs.push(await openApp("alice", undefined, { context, query: `&shared=${mode}` }));
+    const roles = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.subsignal.store.sharedRole)));
+    assert.deepEqual(roles.sort(), expectedRoles);
+    const order = await createElsewhere("alice", `Shared ${mode} ${run}`);
+    for (const tab of tabs) await tab.locator(`#all li[data-key="${order.id}"]`).waitFor({ timeout: 10_000 });
+    await context.close();
+  });
+}
 
 test("a held view stays put while orders arrive, and shows them when released", async () => {
   const page = await openApp("bob");
