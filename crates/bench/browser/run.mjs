@@ -11,6 +11,9 @@
 // --profile: records a CPU profile of the store-apply runs (Chromium's sampling profiler, 100 µs), writes it to FILE
 // (open it in Chrome's DevTools, Performance panel) and prints the 30 functions with the most self time. For Rust
 // names on the wasm functions, build `cargo xtask npm --names` and set SUBSIGNAL_NPM_PACKAGE=target/npm/store-names.
+// --against DIR: another build of the npm package (a folder as `cargo xtask npm` writes it), measured in the same page
+// and run as "subsignal (npm, --against)" beside the package under test: for deciding between two builds (a compiler
+// setting, a change to the hot path) where separate invocations differ by more than the change. Not for the report.
 // --quick: 1000 rows, 200 updates, 2 s per phase (the CI smoke test). Environment: SUBSIGNAL_NPM_PACKAGE (the package
 // folder, default target/npm/store), SUBSIGNAL_LEPTOS_PACKAGE (the Leptos entry `cargo xtask bench` builds from
 // crates/bench/leptos, default target/bench/leptos; needed unless --only leaves "subsignal (Leptos)" out), CHROMIUM
@@ -29,12 +32,12 @@ const QUICK = { sizes: [1000], maxUpdates: 200, budgetMs: 2_000, warmupRows: 1_0
 
 function usage(message) {
   if (message) console.error(`run.mjs: ${message}`);
-  console.error("usage: node crates/bench/browser/run.mjs [--quick] [--out FILE] [--only NAME[,NAME]] [--profile FILE]");
+  console.error("usage: node crates/bench/browser/run.mjs [--quick] [--out FILE] [--only NAME[,NAME]] [--profile FILE] [--against DIR]");
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const args = { quick: false, out: join(REPO, "target/bench/browser.json"), only: null, profile: null };
+  const args = { quick: false, out: join(REPO, "target/bench/browser.json"), only: null, profile: null, against: null };
   const value = (i, what) => argv[i + 1] ?? usage(`${argv[i]} needs ${what}`);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     else if (arg.startsWith("--out=")) args.out = resolve(arg.slice("--out=".length));
     else if (arg === "--only") args.only = value(i++, "implementation names").split(",");
     else if (arg === "--profile") args.profile = resolve(value(i++, "a file"));
+    else if (arg === "--against") args.against = resolve(value(i++, "a package folder"));
     else if (arg === "--help" || arg === "-h") usage();
     else usage(`unknown argument ${arg}`);
   }
@@ -60,8 +64,9 @@ const MIME = {
 };
 
 /** The static server: the page, the package, the bundles, and the store's snapshot query (an empty list at seq 0). */
-function serve(pkgDir) {
+function serve(pkgDir, againstDir) {
   const roots = { "/pkg/": pkgDir, "/build/": BUILD_DIR, "/leptos/": leptosDir() };
+  if (againstDir) roots["/pkg-against/"] = againstDir;
   const pages = { "/": "store-bench.html", "/store-bench.html": "store-bench.html", "/store-bench.mjs": "store-bench.mjs" };
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -139,7 +144,8 @@ function progressLine(row) {
   );
 }
 
-const IMPL_ORDER = ["subsignal (npm)", "subsignal (Leptos)", "subsignal view (npm)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
+const AGAINST = "subsignal (npm, --against)";
+const IMPL_ORDER = ["subsignal (npm)", AGAINST, "subsignal (Leptos)", "subsignal view (npm)", "Apollo InMemoryCache", "TanStack DB collection", "TanStack DB live query"];
 
 /** The store rows as a table: one line per implementation and size, insert and update side by side. */
 function storeTable(store) {
@@ -223,8 +229,12 @@ async function main() {
   const bundles = await bundlePeers(BUILD_DIR);
   const size = measureSizes({ bundles, pkgDir });
   say(sizeTable(size));
+  if (args.against) {
+    const [against] = measureSizes({ bundles, pkgDir: args.against, distDir: null });
+    say(sizeTable([{ ...against, name: `--against ${args.against}` }]));
+  }
 
-  const server = await serve(pkgDir);
+  const server = await serve(pkgDir, args.against);
   const origin = `http://127.0.0.1:${server.address().port}`;
   let browser;
   try {
@@ -250,7 +260,7 @@ async function main() {
       if (m.type() === "error") problems.push(`console error: ${m.text()}`);
     });
     await page.exposeFunction("benchProgress", (row) => say(row.warmup ? `warm-up  ${row.impl}` : progressLine(row)));
-    await page.goto(`${origin}/store-bench.html`);
+    await page.goto(`${origin}/store-bench.html${args.against ? "?against" : ""}`);
     await page.waitForFunction(() => window.benchReady === true, null, { timeout: 30_000 }).catch(() => {
       throw new Error(`the bench page did not start: ${problems.join("; ") || "no error reported"}`);
     });
@@ -260,7 +270,9 @@ async function main() {
     const unknown = (args.only ?? []).filter((name) => !known.includes(name));
     if (unknown.length) usage(`--only: no implementation named ${unknown.join(", ")} (there are: ${known.join(", ")})`);
     const profiler = args.profile ? await startProfile(page) : null;
-    const store = await page.evaluate((options) => window.runStoreBench(options), { ...mode, impls: args.only ?? undefined });
+    // --against's build runs whatever --only says.
+    const only = args.only && args.against ? [...args.only, AGAINST] : args.only;
+    const store = await page.evaluate((options) => window.runStoreBench(options), { ...mode, impls: only ?? undefined });
     if (profiler) await stopProfile(profiler, args.profile);
     if (problems.length) throw new Error(problems.join("\n"));
 

@@ -14,7 +14,6 @@
 //
 // run.mjs loads this page and calls `window.runStoreBench(options)`; progress goes out through
 // `window.benchProgress(row)` when the runner exposes it.
-import init, { Store } from "@subsignal/store";
 import { ApolloClient, ApolloLink, InMemoryCache, gql } from "bench-apollo";
 import { createCollection, createLiveQueryCollection, eq } from "bench-tanstack";
 
@@ -253,8 +252,6 @@ const notesCollection = {
   snapshotField: "listNotes",
 };
 
-let wasmReady = null;
-
 /** Delivers frames [from, to) of `work` on subscription `subId` of the fake `socket`, untimed. */
 function deliverAll(socket, subId) {
   return async (work, from, to) => {
@@ -270,52 +267,73 @@ function checkStats(name, stats, applied) {
   }
 }
 
-const subsignal = {
-  name: "subsignal (npm)",
-  async create() {
-    wasmReady ??= init({ module_or_path: "/pkg/subsignal_store_bg.wasm" });
-    await wasmReady;
-    const before = new Set(fake.subscriptions.keys());
-    const warnings = [];
-    const store = new Store({ httpUrl: `${location.origin}/graphql`, wsUrl: `ws://${location.host}/graphql` });
-    // Keep the returned unsubscribe functions: the package drops a listener once its unsubscribe function is
-    // garbage collected (wasm-bindgen's closure finalizer drops the Rust guard), so a discarded one goes silent.
-    const stopWarnings = store.onWarning((message) => warnings.push(message));
-    let rowChanges = 0;
-    const stopRows = store.onRow((collection, change) => {
-      if (collection === "notes" && change.kind !== "removed") rowChanges += 1;
-    });
-    store.watch(notesCollection);
-    store.connect();
-    const mine = () => [...fake.subscriptions].find(([id]) => !before.has(id));
-    await waitUntil("the store's snapshot and subscription", () => mine() && store.isLive("notes"));
-    const [subId, { socket, payload }] = mine();
-    if (!payload.query.includes("onNoteChanged") || payload.variables?.afterSeq !== 0) {
-      fail(this.name, `unexpected subscription ${JSON.stringify(payload)}`);
-    }
-    const completedBefore = fake.completed.length;
-    return {
-      store,
-      subId,
-      push: (text) => socket.deliver(text),
-      reflected: (event) => store.row("notes", event.note.id)?.version === event.note.version,
-      reader: () => ({ size: store.keys("notes").length, get: (key) => store.row("notes", key) }),
-      preload: deliverAll(socket, subId),
-      check(applied) {
-        checkStats(subsignal.name, store.stats("notes"), applied);
-        if (rowChanges !== applied) fail(subsignal.name, `${rowChanges} row changes heard for ${applied} events`);
-        if (fake.completed.length !== completedBefore) fail(subsignal.name, "the store completed its subscription (a gap?)");
-        if (warnings.length) fail(subsignal.name, `warnings: ${warnings.join("; ")}`);
-      },
-      dispose() {
-        stopRows();
-        stopWarnings();
-        store.disconnect();
-        store.free();
-      },
-    };
-  },
-};
+/**
+ * subsignal's store through an npm package's public API: the package under test (`/pkg/`), or another build of it
+ * that `run.mjs --against DIR` serves under `/pkg-against/`, measured in the same page and run.
+ */
+function subsignalNpm(name, root, load) {
+  let ready = null;
+  return {
+    name,
+    async create() {
+      ready ??= load().then(async (module) => {
+        await module.default({ module_or_path: `${root}/subsignal_store_bg.wasm` });
+        return module.Store;
+      });
+      const Store = await ready;
+      return openStore(name, Store);
+    },
+  };
+}
+
+/** A store of the package's `Store` class on the fake server's notes, live, with the hooks the phases use. */
+async function openStore(name, Store) {
+  const before = new Set(fake.subscriptions.keys());
+  const warnings = [];
+  const store = new Store({ httpUrl: `${location.origin}/graphql`, wsUrl: `ws://${location.host}/graphql` });
+  // Keep the returned unsubscribe functions: the package drops a listener once its unsubscribe function is
+  // garbage collected (wasm-bindgen's closure finalizer drops the Rust guard), so a discarded one goes silent.
+  const stopWarnings = store.onWarning((message) => warnings.push(message));
+  let rowChanges = 0;
+  const stopRows = store.onRow((collection, change) => {
+    if (collection === "notes" && change.kind !== "removed") rowChanges += 1;
+  });
+  store.watch(notesCollection);
+  store.connect();
+  const mine = () => [...fake.subscriptions].find(([id]) => !before.has(id));
+  await waitUntil("the store's snapshot and subscription", () => mine() && store.isLive("notes"));
+  const [subId, { socket, payload }] = mine();
+  if (!payload.query.includes("onNoteChanged") || payload.variables?.afterSeq !== 0) {
+    fail(name, `unexpected subscription ${JSON.stringify(payload)}`);
+  }
+  const completedBefore = fake.completed.length;
+  return {
+    store,
+    subId,
+    push: (text) => socket.deliver(text),
+    reflected: (event) => store.row("notes", event.note.id)?.version === event.note.version,
+    reader: () => ({ size: store.keys("notes").length, get: (key) => store.row("notes", key) }),
+    preload: deliverAll(socket, subId),
+    check(applied) {
+      checkStats(name, store.stats("notes"), applied);
+      if (rowChanges !== applied) fail(name, `${rowChanges} row changes heard for ${applied} events`);
+      if (fake.completed.length !== completedBefore) fail(name, "the store completed its subscription (a gap?)");
+      if (warnings.length) fail(name, `warnings: ${warnings.join("; ")}`);
+    },
+    dispose() {
+      stopRows();
+      stopWarnings();
+      store.disconnect();
+      store.free();
+    },
+  };
+}
+
+const subsignal = subsignalNpm("subsignal (npm)", "/pkg", () => import("@subsignal/store"));
+/** With `?against`: the other build `run.mjs --against DIR` serves, beside the package under test. */
+const against = new URLSearchParams(location.search).has("against")
+  ? [subsignalNpm("subsignal (npm, --against)", "/pkg-against", () => import("/pkg-against/subsignal_store.js"))]
+  : [];
 
 // subsignal through Leptos: crates/bench/leptos, a wasm module whose collection is subsignal-leptos's
 // `use_live_collection` (every event decodes its row into a typed struct and sets that row's signal), with one effect
@@ -535,7 +553,7 @@ const subsignalView = {
   },
 };
 
-const IMPLS = [subsignal, leptos, subsignalView, apollo, tanstack(false), tanstack(true)];
+const IMPLS = [subsignal, ...against, leptos, subsignalView, apollo, tanstack(false), tanstack(true)];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Phases and checks.
