@@ -13,7 +13,7 @@ use subsignal_protocol::transport_ws::ClientMessage;
 
 use crate::collection::{CollectionStats, RowChange, RowOrigin, Table};
 use crate::conflict::{changed_fields, same_version, version_value};
-use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Protocol};
+use crate::connection::{ConnEvent, Connection, ConnectionConfig, ConnectionStatus, Io, Payload, Protocol};
 use crate::history::{History, HistoryAt, HistoryError, HistoryRange};
 use crate::mutation::{Mutation, MutationError, PendingMutation, Queue};
 use crate::persist::{fingerprint, CollectionImage, StoreImage};
@@ -509,7 +509,14 @@ impl Store {
             }
             Input::SocketOpened { socket } => self.conn.on_opened(socket, &mut io),
             Input::SocketClosed { socket, code, reason } => self.conn.on_closed(socket, code, &reason, &mut io),
-            Input::Frame { socket, text } => self.conn.on_frame(socket, &text, &mut io),
+            Input::Frame { socket, text } => {
+                let (subs, collections) = (&self.subs, &self.collections);
+                let shape_of = |id: &str| {
+                    let (name, slot) = subs.get(id)?;
+                    collections.iter().find(|c| &c.cfg.name == name)?.sync.change_shape(*slot)
+                };
+                self.conn.on_frame(socket, &text, &shape_of, &mut io)
+            }
             Input::Tick => {}
             Input::Http { request_id, response } => self.on_http(request_id, response, &mut out),
             Input::Watch(cfg) => {
@@ -813,11 +820,14 @@ impl Store {
         Some((i, slot))
     }
 
-    fn on_next(&mut self, id: &str, payload: Value, out: &mut Vec<Output>) {
+    fn on_next(&mut self, id: &str, payload: Payload, out: &mut Vec<Output>) {
         let Some((i, slot)) = self.owner_of(id) else { return };
         let mut changes = Vec::new();
         let c = &mut self.collections[i];
-        let fed = c.sync.next(slot, payload, &mut c.table, &mut changes);
+        let fed = match payload {
+            Payload::Change(event) => c.sync.next_change(slot, event, &mut c.table, &mut changes),
+            Payload::Json(payload) => c.sync.next(slot, payload, &mut c.table, &mut changes),
+        };
         if let Some(at) = c.table.committed_at_ms.take() {
             c.lag_ms = Some(self.now as i64 - at);
         }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use subsignal_protocol::appsync::{self, ClientMessage, ServerMessage};
 use subsignal_protocol::transport_ws::CloseCode;
 
-use super::{Credentials, Frame, Protocol, Wire};
+use super::{Credentials, Frame, Payload, Protocol, Wire};
 use crate::store::Output;
 
 /// AppSync's real-time protocol (subprotocol `graphql-ws`).
@@ -64,7 +64,7 @@ impl Wire for AppSync {
             },
             ServerMessage::Ka => Frame::Alive,
             ServerMessage::StartAck { id } => Frame::Started { id },
-            ServerMessage::Data { id, payload } => Frame::Next { id, payload },
+            ServerMessage::Data { id, payload } => Frame::Next { id, payload: Payload::Json(payload) },
             ServerMessage::Error { id: Some(id), payload } => {
                 Frame::Error { id, errors: payload.errors.iter().map(graphql_error).collect() }
             }
@@ -73,6 +73,10 @@ impl Wire for AppSync {
             }
             ServerMessage::Complete { id } => Frame::Complete { id },
         })
+    }
+
+    fn result_type(&self) -> &'static str {
+        "data"
     }
 
     /// `start`, its `data` a JSON string of `{query, variables}` and `extensions.authorization` the header object.

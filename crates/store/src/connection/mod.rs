@@ -12,7 +12,12 @@
 //! `start`/`stop`).
 
 mod appsync;
+mod payload;
 mod transport_ws;
+
+#[cfg(test)]
+pub(crate) use payload::read_change;
+pub(crate) use payload::{ChangeEvent, ChangeShape, Payload, ENVELOPE_FIELDS};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -116,7 +121,7 @@ pub(crate) enum ConnEvent {
     /// The server refused the credentials (close 4403): the shell should refresh them.
     AuthRejected,
     /// A `next` for an operation id.
-    Next { id: String, payload: Value },
+    Next { id: String, payload: Payload },
     /// An `error` for an operation id.
     Error { id: String, errors: Vec<Value> },
     /// A `complete` for an operation id.
@@ -136,7 +141,7 @@ pub(crate) enum Frame {
     /// Proof of liveness only (`pong`, `ka`).
     Alive,
     /// An operation's result.
-    Next { id: String, payload: Value },
+    Next { id: String, payload: Payload },
     /// An operation failed.
     Error { id: String, errors: Vec<Value> },
     /// An operation ended.
@@ -163,6 +168,8 @@ pub(crate) trait Wire: std::fmt::Debug {
     fn init(&self, socket: u64, credentials: &Credentials) -> Output;
     /// Reads a frame; `None` when it is unreadable.
     fn read(&self, text: &str) -> Option<Frame>;
+    /// The type of the messages that carry an operation's result (`next`, AppSync's `data`).
+    fn result_type(&self) -> &'static str;
     /// Starts an operation.
     fn subscribe(
         &self,
@@ -430,13 +437,22 @@ impl Connection {
         }
     }
 
-    pub(crate) fn on_frame(&mut self, socket: u64, text: &str, io: &mut Io) {
+    /// A frame arrived on `socket`. `shape_of` says which operations' results are change events (see [`payload`]).
+    pub(crate) fn on_frame<'s>(
+        &mut self,
+        socket: u64,
+        text: &str,
+        shape_of: &dyn Fn(&str) -> Option<ChangeShape<'s>>,
+        io: &mut Io,
+    ) {
         let acked = match self.state {
             State::Handshaking { socket: current } if current == socket => false,
             State::Live { socket: current, .. } if current == socket => true,
             _ => return,
         };
-        let Some(frame) = self.wire.read(text) else {
+        let read = payload::read_change(text, self.wire.result_type(), shape_of)
+            .map(|(id, event)| Frame::Next { id, payload: Payload::Change(event) });
+        let Some(frame) = read.or_else(|| self.wire.read(text)) else {
             return self.fail(CloseCode::BadResponse, "unreadable frame", io);
         };
         // Any frame proves the socket alive.

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use subsignal_protocol::transport_ws::{ClientMessage, ServerMessage, SubscribePayload};
 
-use super::{Credentials, Frame, Protocol, Wire};
+use super::{Credentials, Frame, Payload, Protocol, Wire};
 use crate::store::Output;
 
 /// graphql-transport-ws, as the `graphql-ws` npm library speaks it.
@@ -32,10 +32,14 @@ impl Wire for TransportWs {
             }
             ServerMessage::Ping { .. } => Frame::Ping,
             ServerMessage::Pong { .. } => Frame::Alive,
-            ServerMessage::Next { id, payload } => Frame::Next { id, payload },
+            ServerMessage::Next { id, payload } => Frame::Next { id, payload: Payload::Json(payload) },
             ServerMessage::Error { id, payload } => Frame::Error { id, errors: payload },
             ServerMessage::Complete { id } => Frame::Complete { id },
         })
+    }
+
+    fn result_type(&self) -> &'static str {
+        "next"
     }
 
     fn subscribe(&self, socket: u64, id: String, query: &str, variables: Option<Value>, _: &Credentials) -> Output {

@@ -17,6 +17,7 @@ pub(crate) mod subsignal;
 use serde_json::{Map, Value};
 
 use crate::collection::{RowChange, Table};
+use crate::connection::{ChangeEvent, ChangeShape};
 
 /// Event buffers larger than this are discarded (a replay or a new list brings those events anyway).
 pub(crate) const MAX_BUFFER: usize = 4096;
@@ -84,6 +85,21 @@ pub(crate) trait SyncStrategy: std::fmt::Debug {
         table: &mut Table,
         changes: &mut Vec<RowChange>,
     ) -> Result<Fed, String>;
+    /// Where a change event sits in the results of the subscription in `slot`, when its results are subsignal's
+    /// change events: the connection reads those straight into a [`ChangeEvent`] for [`SyncStrategy::next_change`].
+    fn change_shape(&self, _slot: usize) -> Option<ChangeShape<'_>> {
+        None
+    }
+    /// A change event of the subscription in `slot`, read by the shape [`SyncStrategy::change_shape`] gave.
+    fn next_change(
+        &mut self,
+        _slot: usize,
+        _event: ChangeEvent,
+        _table: &mut Table,
+        _changes: &mut Vec<RowChange>,
+    ) -> Result<Fed, String> {
+        Err("a change event for a subscription whose source reads no change events".to_owned())
+    }
     /// The subscription in `slot` failed (its slot is already cleared); `expired` when the server said its cursor is
     /// past retention. Returns whether to retry after a backoff (else the strategy starts over at once).
     fn failed(&mut self, slot: usize, expired: bool, table: &mut Table) -> bool;

@@ -19,14 +19,8 @@ use subsignal_protocol::{ChangeEnvelope, ChangeOp};
 
 use super::{body, page_request, read_connection, take_field, Action, Fed, Paged, Slot, SyncStrategy, MAX_BUFFER};
 use crate::collection::{RowChange, Table, Version};
+use crate::connection::{ChangeEvent as Event, ChangeShape, ENVELOPE_FIELDS};
 use crate::source::SubsignalSource;
-
-/// A change event as read from a `next` payload.
-#[derive(Debug, Clone, PartialEq)]
-struct Event {
-    env: ChangeEnvelope,
-    entity: Option<Value>,
-}
 
 /// A snapshot being fetched page by page.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,12 +246,29 @@ impl SyncStrategy for SubsignalSync {
 
     fn next(
         &mut self,
-        _: usize,
+        slot: usize,
         payload: Value,
         table: &mut Table,
         changes: &mut Vec<RowChange>,
     ) -> Result<Fed, String> {
         let event = self.parse_event(payload)?;
+        self.next_change(slot, event, table, changes)
+    }
+
+    /// The subscription's results, unless the entity's field is named like one of the envelope's (then the general
+    /// reader and [`SubsignalSync::parse_event`] take them, which read that field for both).
+    fn change_shape(&self, _: usize) -> Option<ChangeShape<'_>> {
+        let entity = self.src.entity_field.as_str();
+        (!ENVELOPE_FIELDS.contains(&entity)).then_some(ChangeShape { field: &self.src.subscription_field, entity })
+    }
+
+    fn next_change(
+        &mut self,
+        _: usize,
+        event: Event,
+        table: &mut Table,
+        changes: &mut Vec<RowChange>,
+    ) -> Result<Fed, String> {
         table.stats.events += 1;
         Ok(if self.replay { self.feed(event, table, changes) } else { self.feed_unchained(event, table, changes) })
     }
@@ -368,5 +379,130 @@ impl SyncStrategy for SubsignalSync {
         self.needs_snapshot = !self.replay;
         // The connection may have been acknowledged while the image was read.
         self.hold_against_the_servers_epoch();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use subsignal_protocol::transport_ws::ServerMessage;
+
+    use super::*;
+    use crate::connection::read_change;
+
+    /// A JSON object with its members in the given order, its keys written with a `\u` escape where asked.
+    fn object(members: &[(String, String)], escape: bool) -> String {
+        let member = |(key, value): &(String, String)| {
+            let key = if escape {
+                format!("\"\\u{:04x}{}\"", u32::from(key.as_bytes()[0]), &key[1..])
+            } else {
+                json!(key).to_string()
+            };
+            format!("{key}:{value}")
+        };
+        format!("{{{}}}", members.iter().map(member).collect::<Vec<_>>().join(","))
+    }
+
+    /// A JSON value for an entity field: strings with escapes and non-ASCII, numbers, nesting.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            "[a-z\"\\\\é€\n ]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 12, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// An optional member: absent, `null`, or the value.
+    fn member(
+        name: &'static str,
+        value: impl Strategy<Value = Value>,
+    ) -> impl Strategy<Value = Option<(String, String)>> {
+        prop_oneof![Just(None), Just(Some(Value::Null)), value.prop_map(Some)]
+            .prop_map(move |v| v.map(|v| (name.to_owned(), v.to_string())))
+    }
+
+    proptest! {
+        /// Whatever the members' order, escapes and extra members, the one-pass reader reads a change event exactly
+        /// as the general reader and `parse_event` do, and takes every message whose type and id come first.
+        #[test]
+        fn the_one_pass_reader_agrees_with_the_general_one(
+            seq in any::<i64>(),
+            prev_seq in any::<i64>(),
+            op in prop::sample::select(vec!["INSERT", "MODIFY", "REMOVE", "WATERMARK"]),
+            optional in (
+                member("key", "[a-z0-9-]{1,8}".prop_map(Value::from)),
+                member("version", any::<i64>().prop_map(Value::from)),
+                member("expired", any::<bool>().prop_map(Value::from)).prop_filter("expired is not null", |m| m.as_ref().is_none_or(|(_, v)| v != "null")),
+                member("clientMutationId", "[a-z0-9]{1,8}".prop_map(Value::from)),
+                member("committedAtMs", any::<i64>().prop_map(Value::from)),
+                member("note", prop::collection::btree_map("[a-zA-Z]{1,6}", any_json(), 0..6).prop_map(|m| Value::Object(m.into_iter().collect()))),
+            ),
+            extra in prop::collection::vec(("x[a-z]{0,5}", any_json()), 0..3),
+            order in any::<prop::sample::Index>(),
+            message_order in prop::sample::select(vec![[0, 1, 2], [1, 0, 2], [2, 0, 1], [0, 2, 1]]),
+            escape in any::<bool>(),
+            (data_extra, result_extra) in (any::<bool>(), any::<bool>()),
+        ) {
+            let (key, version, expired, cmi, committed, note) = optional;
+            let mut members = vec![
+                ("seq".to_owned(), seq.to_string()),
+                ("prevSeq".to_owned(), prev_seq.to_string()),
+                ("op".to_owned(), json!(op).to_string()),
+            ];
+            members.extend([key, version, expired, cmi, committed, note].into_iter().flatten());
+            members.extend(extra.into_iter().map(|(k, v)| (k, v.to_string())));
+            let rotate = order.index(members.len());
+            members.rotate_left(rotate);
+            let change = object(&members, escape);
+            let mut data = vec![("onNoteChanged".to_owned(), change)];
+            if data_extra {
+                data.insert(0, ("other".to_owned(), "{\"seq\":1}".to_owned()));
+            }
+            let mut result = vec![("data".to_owned(), object(&data, false))];
+            if result_extra {
+                result.push(("errors".to_owned(), "[]".to_owned()));
+            }
+            let message = [
+                ("type".to_owned(), "\"next\"".to_owned()),
+                ("id".to_owned(), "\"7\"".to_owned()),
+                ("payload".to_owned(), object(&result, false)),
+            ];
+            let text = object(&message_order.map(|i| message[i].clone()), escape);
+
+            let src = SubsignalSource { subscription_field: "onNoteChanged".into(), entity_field: "note".into(), ..Default::default() };
+            let sync = SubsignalSync::new("notes", src, None, true);
+            let ServerMessage::Next { id, payload } = serde_json::from_str(&text).unwrap() else { panic!("{text}") };
+            let general = sync.parse_event(payload).unwrap();
+            let shape = sync.change_shape(0);
+            let one_pass = read_change(&text, "next", &|id| (id == "7").then_some(shape).flatten());
+            if message_order[2] == 2 {
+                prop_assert_eq!(one_pass, Some((id, general)), "{}", text);
+            } else {
+                prop_assert_eq!(one_pass, None, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn an_entity_named_like_an_envelope_field_is_left_to_the_general_reader() {
+        let src =
+            SubsignalSource { subscription_field: "onX".into(), entity_field: "key".into(), ..Default::default() };
+        assert_eq!(SubsignalSync::new("x", src, None, true).change_shape(0), None);
+        let src =
+            SubsignalSource { subscription_field: "onX".into(), entity_field: "order".into(), ..Default::default() };
+        assert_eq!(
+            SubsignalSync::new("x", src, None, true).change_shape(0),
+            Some(ChangeShape { field: "onX", entity: "order" })
+        );
     }
 }
