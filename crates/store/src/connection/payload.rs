@@ -114,7 +114,7 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
                 "payload" => {
                     // Servers send the type and id first; a payload ahead of them goes to the general reader.
                     let shape = id.as_deref().filter(|_| typed).and_then(self.shape_of).ok_or_else(other)?;
-                    event = Some(map.next_value_seed(ResultSeed(shape))?);
+                    event = Some(map.next_value_seed(result_seed(shape))?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -125,67 +125,48 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
     }
 }
 
-/// The result `{data: {<field>: change}}`; other members (`errors`, `extensions`) are skipped.
-struct ResultSeed<'a>(ChangeShape<'a>);
+/// The member `name` of an object, read by `seed`; the other members are skipped (a result's `errors` and
+/// `extensions`, the other fields of `data`).
+#[derive(Clone, Copy)]
+struct Member<'a, S> {
+    name: &'a str,
+    seed: S,
+}
 
-impl<'de> DeserializeSeed<'de> for ResultSeed<'_> {
-    type Value = ChangeEvent;
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<ChangeEvent, D::Error> {
+/// A result's change event: `{data: {<field>: change}}`.
+fn result_seed(shape: ChangeShape<'_>) -> Member<'_, Member<'_, ChangeSeed<'_>>> {
+    Member { name: "data", seed: Member { name: shape.field, seed: ChangeSeed(shape.entity) } }
+}
+
+impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for Member<'_, S> {
+    type Value = S::Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ResultSeed<'_> {
-    type Value = ChangeEvent;
+impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for Member<'_, S> {
+    type Value = S::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a GraphQL result")
+        write!(f, "an object with `{}`", self.name)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChangeEvent, A::Error> {
-        let mut event = None;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<S::Value, A::Error> {
+        let mut value = None;
         while let Some(Key(key)) = map.next_key()? {
-            if key == "data" {
-                event = Some(map.next_value_seed(DataSeed(self.0))?);
+            if key == self.name {
+                value = Some(map.next_value_seed(self.seed)?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        event.ok_or_else(other)
-    }
-}
-
-/// `data`: the change under the subscription's field.
-struct DataSeed<'a>(ChangeShape<'a>);
-
-impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
-    type Value = ChangeEvent;
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<ChangeEvent, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DataSeed<'_> {
-    type Value = ChangeEvent;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a result's data")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChangeEvent, A::Error> {
-        let mut event = None;
-        while let Some(Key(key)) = map.next_key()? {
-            if key == self.0.field {
-                event = Some(map.next_value_seed(ChangeSeed(self.0.entity))?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        event.ok_or_else(other)
+        value.ok_or_else(other)
     }
 }
 
 /// The change: the envelope's fields as `ChangeEnvelope` reads them, the entity under its name, the rest skipped.
+#[derive(Clone, Copy)]
 struct ChangeSeed<'a>(&'a str);
 
 impl<'de> DeserializeSeed<'de> for ChangeSeed<'_> {
