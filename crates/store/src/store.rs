@@ -398,6 +398,15 @@ pub struct Store {
     mirrored_status: Option<Status>,
 }
 
+/// The collection and slot whose running subscription has this id (stopped ids have none: late messages are
+/// ignored). A function of the two fields, so that `handle` can ask it while the connection is borrowed.
+fn owner(subs: &HashMap<String, (String, usize)>, collections: &[Collection], id: &str) -> Option<(usize, usize)> {
+    let (name, slot) = subs.get(id)?;
+    let i = collections.iter().position(|c| c.cfg.name == *name)?;
+    let running = collections[i].sync.slots().get(*slot)?.id.as_deref() == Some(id);
+    running.then_some((i, *slot))
+}
+
 impl Store {
     /// A store with the given configuration, disconnected until [`Input::Connect`].
     pub fn new(config: StoreConfig) -> Self {
@@ -512,8 +521,8 @@ impl Store {
             Input::Frame { socket, text } => {
                 let (subs, collections) = (&self.subs, &self.collections);
                 let shape_of = |id: &str| {
-                    let (name, slot) = subs.get(id)?;
-                    collections.iter().find(|c| &c.cfg.name == name)?.sync.change_shape(*slot)
+                    let (i, slot) = owner(subs, collections, id)?;
+                    collections[i].sync.change_shape(slot)
                 };
                 self.conn.on_frame(socket, &text, &shape_of, &mut io)
             }
@@ -803,13 +812,9 @@ impl Store {
         }
     }
 
-    /// The collection and slot whose running subscription has this id (stopped ids have none: late messages are
-    /// ignored).
+    /// The collection and slot whose running subscription has this id (see [`owner`]).
     fn owner_of(&self, id: &str) -> Option<(usize, usize)> {
-        let (name, slot) = self.subs.get(id)?;
-        let i = self.index(name)?;
-        let running = self.collections[i].sync.slots().get(*slot)?.id.as_deref() == Some(id);
-        running.then_some((i, *slot))
+        owner(&self.subs, &self.collections, id)
     }
 
     /// [`Store::owner_of`], forgetting the subscription (it failed, ended, or is being stopped).

@@ -260,6 +260,26 @@ mod tests {
     }
 
     #[test]
+    fn envelope_fields_name_every_field_of_the_envelope() {
+        let env = ChangeEnvelope {
+            seq: 1,
+            prev_seq: 0,
+            op: ChangeOp::Insert,
+            key: Some("k".into()),
+            version: Some(1),
+            expired: false,
+            client_mutation_id: Some("m".into()),
+            committed_at_ms: Some(1),
+        };
+        let serde_json::Value::Object(fields) = serde_json::to_value(env).unwrap() else { panic!() };
+        let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let mut want = ENVELOPE_FIELDS.to_vec();
+        names.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(names, want);
+    }
+
+    #[test]
     fn leaves_everything_else_to_the_general_reader() {
         for text in [
             // Other types, another subscription, a payload ahead of its type or id.
