@@ -46,9 +46,7 @@ impl Clock {
 
     /// Now, as AppSync's `AWSDateTime` (RFC 3339, UTC).
     pub fn now_rfc3339(&self) -> String {
-        let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.now_ms()) * 1_000_000)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        rfc3339_ms(self.now_ms())
     }
 
     /// Moves an adjustable clock forward by `by`, waking every [`Clock::sleep_until_ms`] that is due now.
@@ -84,6 +82,18 @@ impl Clock {
     }
 }
 
+/// `at_ms` (milliseconds since the epoch) in RFC 3339, UTC, always with three digits of milliseconds, as AppSync's
+/// `$util.time.nowISO8601()` writes it: of a fixed width, so that these timestamps sort as text the way they sort in
+/// time (a client's view ordered by `createdAt` compares them as strings). The well-known `Rfc3339` format drops
+/// trailing zeros, and `…:01.1Z` then sorts after `…:01.12Z`.
+fn rfc3339_ms(at_ms: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    at.format(FORMAT).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +115,16 @@ mod tests {
     async fn a_moment_past_is_due_at_once() {
         Clock::system().sleep_until_ms(0).await;
         assert!(Clock::system().now_rfc3339().ends_with('Z'));
+    }
+
+    #[test]
+    fn timestamps_have_a_fixed_width_and_sort_as_text_as_in_time() {
+        let at = 1_764_633_600_000; // 2025-12-02T00:00:00Z
+        let texts: Vec<String> = [0, 1, 100, 120, 123, 999, 1000].iter().map(|ms| rfc3339_ms(at + ms)).collect();
+        assert_eq!(texts[0], "2025-12-02T00:00:00.000Z");
+        assert_eq!(texts[3], "2025-12-02T00:00:00.120Z");
+        assert!(texts.iter().all(|t| t.len() == texts[0].len()), "{texts:?}");
+        assert!(texts.windows(2).all(|w| w[0] < w[1]), "in time order as text: {texts:?}");
+        assert!(time::OffsetDateTime::parse(&texts[4], &time::format_description::well_known::Rfc3339).is_ok());
     }
 }
